@@ -1,0 +1,108 @@
+//go:build linux
+
+// Package futex wraps the Linux futex(2) system call for 32-bit words that
+// live in memory shared between processes.
+//
+// The words are in MAP_SHARED mappings, so the shared (non-private) futex
+// operations are used: the kernel keys the wait queue on the backing page,
+// not on this process's virtual address, and a wake in one process reaches
+// a waiter in another.
+//
+// This package is internal: the sem and ring packages build their blocking
+// paths on it. Callers always recheck their condition after Wait returns,
+// since wakes may be spurious.
+package futex
+
+import (
+	"context"
+	"math"
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Linux futex operations (include/uapi/linux/futex.h). FUTEX_PRIVATE_FLAG
+// is deliberately absent: the waiters are in other processes.
+const (
+	opWait = 0 // FUTEX_WAIT
+	opWake = 1 // FUTEX_WAKE
+)
+
+// Supported reports whether futexes work on this system.
+const Supported = true
+
+// Wait sleeps while *addr == val, until woken, until timeout elapses
+// (timeout <= 0 means no limit), or until a signal interrupts it.
+//
+// It returns nil when woken, when *addr no longer held val on entry, or on
+// a spurious wake-up; ErrTimeout when the timeout elapsed; and a wrapped
+// syscall error for anything else (EFAULT for an unmapped address).
+func Wait(addr *uint32, val uint32, timeout time.Duration) error {
+	var tsp uintptr
+	var ts unix.Timespec
+	if timeout > 0 {
+		ts = unix.NsecToTimespec(int64(timeout))
+		tsp = uintptr(unsafe.Pointer(&ts))
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWait, uintptr(val), tsp, 0, 0)
+	switch errno {
+	case 0, unix.EAGAIN, unix.EINTR:
+		return nil
+	case unix.ETIMEDOUT:
+		return ErrTimeout
+	default:
+		return os.NewSyscallError("futex_wait", errno)
+	}
+}
+
+// Wake wakes at most n waiters sleeping on addr and returns how many it woke.
+func Wake(addr *uint32, n int) (int, error) {
+	if n > math.MaxInt32 {
+		n = math.MaxInt32
+	}
+	r, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWake, uintptr(n), 0, 0, 0)
+	if errno != 0 {
+		return 0, os.NewSyscallError("futex_wake", errno)
+	}
+	return int(r), nil
+}
+
+// WakeAll wakes every waiter sleeping on addr.
+func WakeAll(addr *uint32) (int, error) { return Wake(addr, math.MaxInt32) }
+
+// WaitContext is Wait bounded by ctx as well as by timeout.
+//
+// It returns ctx.Err() once ctx is done. A cancellation wakes every waiter
+// on addr (the others see a spurious wake and sleep again); the timeout
+// bounds the small window in which a cancellation that lands just before
+// the sleep begins goes unnoticed, so callers pass a finite timeout.
+//
+// On the path where ctx can be cancelled it allocates (context.AfterFunc);
+// it is only used after spinning failed, next to a system call.
+func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration) error {
+	done := ctx.Done()
+	if done == nil {
+		return Wait(addr, val, timeout)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return context.DeadlineExceeded
+		}
+		if timeout <= 0 || left < timeout {
+			timeout = left
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _, _ = WakeAll(addr) })
+	err := Wait(addr, val, timeout)
+	stop()
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}

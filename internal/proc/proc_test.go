@@ -1,0 +1,55 @@
+package proc
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+func TestSelfAlive(t *testing.T) {
+	id := Self()
+	if int(id.Pid) != os.Getpid() || id.Start == 0 {
+		t.Fatalf("Self() = %+v", id)
+	}
+	if !Alive(id) {
+		t.Fatal("self not alive")
+	}
+	if Alive(ID{Pid: id.Pid, Start: id.Start + 1}) {
+		t.Fatal("different start time taken as the same process")
+	}
+}
+
+func TestDeadChild(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Skip("cannot start true:", err)
+	}
+	pid := cmd.Process.Pid
+	st, err := StartTime(pid)
+	if err != nil && err != ErrNoProcess {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if Alive(ID{Pid: int32(pid), Start: st}) {
+		t.Fatal("reaped child reported alive")
+	}
+	if Alive(ID{Pid: -1}) || Alive(ID{Pid: 0}) {
+		t.Fatal("bad pid reported alive")
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	line := "123 (a b) c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99887 20 21\n"
+	st, err := parseStat([]byte(line))
+	if err != nil || st != 99887 {
+		t.Fatalf("parseStat = %d, %v", st, err)
+	}
+	if _, err := parseStat([]byte("123 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20")); err != ErrNoProcess {
+		t.Fatalf("zombie: %v", err)
+	}
+	for _, bad := range []string{"", "123 (x", "1 (x) S 1 2"} {
+		if _, err := parseStat([]byte(bad)); err == nil {
+			t.Fatalf("parseStat(%q) succeeded", bad)
+		}
+	}
+}
