@@ -1,20 +1,10 @@
 //go:build linux
 
-// Package futex wraps the Linux futex(2) system call for 32-bit words that
-// live in memory shared between processes.
-//
-// The words are in MAP_SHARED mappings, so the shared (non-private) futex
-// operations are used: the kernel keys the wait queue on the backing page,
-// not on this process's virtual address, and a wake in one process reaches
-// a waiter in another.
-//
-// This package is internal: the sem and ring packages build their blocking
-// paths on it. Callers always recheck their condition after Wait returns,
-// since wakes may be spurious.
 package futex
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"time"
@@ -89,13 +79,14 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Dur
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	capped := false
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
 			return context.DeadlineExceeded
 		}
 		if timeout <= 0 || left < timeout {
-			timeout = left
+			timeout, capped = left, true
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { _, _ = WakeAll(addr) })
@@ -103,6 +94,10 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Dur
 	stop()
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
+	}
+	if capped && errors.Is(err, ErrTimeout) {
+		// The kernel's clock ran out before the context's timer fired.
+		return context.DeadlineExceeded
 	}
 	return err
 }
