@@ -1,0 +1,61 @@
+package sem
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// life makes Close safe while other goroutines are inside a method: every
+// method enters and exits, and Close waits until the last one has left
+// before it unmaps anything. Sleeping methods see the closed bit when they
+// wake (Close wakes them) and return ErrClosed.
+type life struct {
+	n    atomic.Int64 // in-flight calls * 2, plus 1 once closed
+	once sync.Once
+	done chan struct{} // closed when closed and nothing is in flight
+	// release, if set, runs once after the last call has left (unmaps a
+	// named object's segment).
+	release func() error
+}
+
+func newLife() *life { return &life{done: make(chan struct{})} }
+
+// enter registers a call; false means the object is closed. Add is a full
+// barrier, so Close either sees this call or this call sees Close's bit.
+func (l *life) enter() bool {
+	if l.n.Add(2)&1 != 0 {
+		l.exit()
+		return false
+	}
+	return true
+}
+
+// exit ends a call; the last call out after Close lets Close go on.
+func (l *life) exit() {
+	if l.n.Add(-2) == 1 {
+		l.once.Do(func() { close(l.done) })
+	}
+}
+
+// closed reports whether Close has started (sleepers poll it after waking).
+func (l *life) closed() bool { return l.n.Load()&1 != 0 }
+
+// close marks the object closed, runs wake so that sleepers notice, waits
+// for in-flight calls to leave and then runs release. A second close
+// returns ErrClosed.
+func (l *life) close(wake func()) error {
+	old := l.n.Or(1)
+	if old&1 != 0 {
+		return ErrClosed
+	}
+	if old == 0 {
+		l.once.Do(func() { close(l.done) })
+	} else if wake != nil {
+		wake()
+	}
+	<-l.done
+	if l.release != nil {
+		return l.release()
+	}
+	return nil
+}
