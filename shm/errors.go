@@ -1,0 +1,71 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Errors returned by this package. Test for them with errors.Is; the
+// returned errors wrap them with the segment name and detail.
+var (
+	// ErrClosed is returned by methods called on a closed Segment.
+	ErrClosed = fs.ErrClosed
+
+	// ErrInvalidName is returned for a name that is empty, too long, starts
+	// with '.', contains "..", or contains a byte outside [A-Za-z0-9._-].
+	ErrInvalidName = errors.New("shm: invalid segment name")
+
+	// ErrInvalidSize is returned for a payload size that is zero, negative
+	// or larger than MaxSize.
+	ErrInvalidSize = errors.New("shm: invalid segment size")
+
+	// ErrCorrupt is returned when a segment's header is not a valid shmkit
+	// header: wrong magic, bad checksum, impossible sizes, a truncated file.
+	ErrCorrupt = errors.New("shm: corrupt segment")
+
+	// ErrVersion is returned for a segment written in a format version (or
+	// with flags) this package does not understand.
+	ErrVersion = errors.New("shm: unsupported segment format version")
+
+	// ErrKind is returned when a segment's kind differs from the one asked
+	// for with WithKind. The error is a *MismatchError.
+	ErrKind = errors.New("shm: segment kind mismatch")
+
+	// ErrType is returned when a segment's type descriptor differs from the
+	// one asked for with WithType. The error is a *MismatchError.
+	ErrType = errors.New("shm: segment type mismatch")
+
+	// ErrSize is returned by OpenOrCreate when an existing segment's payload
+	// size differs from the size asked for. The error is a *MismatchError.
+	ErrSize = errors.New("shm: segment size mismatch")
+
+	// ErrCreatorDied is returned by Open when the segment is still being
+	// initialised and the process initialising it no longer exists.
+	ErrCreatorDied = errors.New("shm: segment creator died during initialisation")
+
+	// ErrNotSupported is returned on systems other than Linux.
+	ErrNotSupported = errors.New("shm: not supported on this system")
+)
+
+// MismatchError reports that an existing segment is not what the caller
+// asked for. errors.Is(err, ErrKind), ErrType or ErrSize match it
+// according to What.
+type MismatchError struct {
+	Name string // segment name ("" for an anonymous segment)
+	What string // "kind", "type" or "size"
+	Want any    // what the caller asked for (Kind, TypeDesc or int)
+	Got  any    // what the segment holds
+	Err  error  // ErrKind, ErrType or ErrSize
+}
+
+func (e *MismatchError) Error() string {
+	name := e.Name
+	if name == "" {
+		name = "(anonymous)"
+	}
+	return fmt.Sprintf("shm: segment %s: %s mismatch: want %v, got %v", name, e.What, e.Want, e.Got)
+}
+
+// Unwrap returns the sentinel (ErrKind, ErrType or ErrSize).
+func (e *MismatchError) Unwrap() error { return e.Err }

@@ -1,0 +1,53 @@
+package shm
+
+// This file holds the package's unsafe code: creating slices over mappings
+// and pointing at the header's state word.
+
+import (
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapShared maps length bytes of fd, shared and writable. MmapPtr is used
+// instead of unix.Mmap so that no mapping is registered in x/sys's table:
+// Close replaces the mapping rather than unmapping it.
+func mapShared(fd int, length int, populate bool) ([]byte, error) {
+	flags := unix.MAP_SHARED
+	if populate {
+		flags |= unix.MAP_POPULATE
+	}
+	p, err := unix.MmapPtr(fd, 0, nil, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, flags)
+	if err != nil {
+		return nil, os.NewSyscallError("mmap", err)
+	}
+	return unsafe.Slice((*byte)(p), length), nil
+}
+
+// unmap removes a mapping nobody else has seen (error paths of Create and
+// Open).
+func unmap(mem []byte) {
+	_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)))
+}
+
+// retire replaces a shared mapping in place with private, zero-filled,
+// unreserved anonymous memory. Views still held by other goroutines keep
+// pointing at valid memory (reading zeros, writes stay private), so a
+// stray access after Close cannot fault the process. The address range
+// stays reserved for the life of the process.
+func retire(mem []byte) error {
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)),
+		unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_FIXED|unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return os.NewSyscallError("mmap", err)
+	}
+	return nil
+}
+
+// stateWord points at the header's init-state word: 4-byte aligned, since
+// mappings are page aligned and offState is a multiple of 4.
+func stateWord(mem []byte) *uint32 {
+	return (*uint32)(unsafe.Pointer(&mem[offState]))
+}

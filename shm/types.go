@@ -1,0 +1,192 @@
+package shm
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
+
+const (
+	// HeaderSize is the size of the segment header. The payload starts at
+	// this offset in the file and in the mapping, so it is 64-byte aligned
+	// (the mapping itself is page aligned).
+	HeaderSize = 128
+
+	// NamePrefix is prepended to a segment's name to form its file name in
+	// /dev/shm, so that tools (shmctl, List) can tell our segments apart.
+	NamePrefix = "shmkit."
+
+	// MaxSize is the largest payload size accepted (1 TiB).
+	MaxSize = 1 << 40
+
+	// MaxNameLen is the longest name accepted: NAME_MAX (255) less the
+	// length of NamePrefix.
+	MaxNameLen = 255 - len(NamePrefix)
+)
+
+// Kind says what object a segment holds. It is recorded by Create and
+// checked by Open when the caller passes WithKind.
+type Kind uint32
+
+// The kinds known to shmkit. Higher layers record theirs; KindRaw is the
+// default for a bare segment.
+const (
+	KindRaw Kind = iota + 1
+	KindMutex
+	KindSemaphore
+	KindEvent
+	KindValue
+	KindArray
+	KindQueue
+	KindPipe
+)
+
+var kindNames = [...]string{
+	KindRaw:       "raw",
+	KindMutex:     "mutex",
+	KindSemaphore: "semaphore",
+	KindEvent:     "event",
+	KindValue:     "value",
+	KindArray:     "array",
+	KindQueue:     "queue",
+	KindPipe:      "pipe",
+}
+
+// String returns the kind's lower-case name, or "Kind(N)" for an unknown one.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.FormatUint(uint64(k), 10) + ")"
+}
+
+// TypeDesc describes the element type stored in a segment (for Value[T],
+// Array[T], typed queues). The zero value means untyped. Fingerprint is a
+// structural hash computed by the layer that records it.
+type TypeDesc struct {
+	Size, Align uint32
+	Fingerprint uint64
+}
+
+// String formats the descriptor for error messages and tools.
+func (t TypeDesc) String() string {
+	if t == (TypeDesc{}) {
+		return "untyped"
+	}
+	return fmt.Sprintf("size=%d align=%d fp=%#016x", t.Size, t.Align, t.Fingerprint)
+}
+
+// State is a segment's initialisation state, the one mutable word of the
+// header.
+type State uint32
+
+// Initialisation states.
+const (
+	StateUninitialised State = 0 // zero memory: nobody has started
+	StateInitialising  State = 1 // the creator is writing the header and payload
+	StateReady         State = 2 // the segment may be used
+)
+
+// String returns the state's name.
+func (s State) String() string {
+	switch s {
+	case StateUninitialised:
+		return "uninitialised"
+	case StateInitialising:
+		return "initialising"
+	case StateReady:
+		return "ready"
+	}
+	return "State(" + strconv.FormatUint(uint64(s), 10) + ")"
+}
+
+// Info describes a named segment, as List and Inspect report it. Inspect
+// reads the header without mapping or waiting; Info of a corrupt segment
+// has Err set and only Name, Path, Mode and FileSize filled in.
+type Info struct {
+	Name         string      // segment name, without NamePrefix
+	Path         string      // file path in /dev/shm
+	Mode         os.FileMode // permission bits
+	FileSize     int64       // file size, header included
+	Size         int         // payload size in bytes
+	Kind         Kind        // recorded kind
+	Type         TypeDesc    // recorded element type
+	Params       [2]uint64   // kind-specific parameters (WithParams)
+	State        State       // initialisation state
+	CreatorPid   int         // pid of the process that created the segment
+	CreatorStart uint64      // its start time (clock ticks after boot)
+	CreatorAlive bool        // whether that process still runs
+	Err          error       // why the header is not valid, if it is not
+}
+
+// Option configures Create, Open, OpenOrCreate, CreateAnonymous, OpenFile
+// and Receive. Options that only make sense at creation (WithMode,
+// WithParams, WithInit) are ignored when an existing segment is opened, so
+// one option list can be passed to OpenOrCreate.
+type Option func(*options)
+
+type options struct {
+	mode     os.FileMode
+	populate bool
+	lock     bool
+	kind     Kind
+	typ      TypeDesc
+	typed    bool
+	p0, p1   uint64
+	init     func([]byte) error
+}
+
+func collect(opts []Option) options {
+	o := options{mode: 0o600}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+// WithMode sets the permission bits of a new named segment (default 0600).
+// The umask does not apply. Only the permission bits of mode are used.
+func WithMode(mode os.FileMode) Option {
+	return func(o *options) { o.mode = mode.Perm() }
+}
+
+// WithPopulate pre-faults the mapping (MAP_POPULATE), so that first
+// accesses do not page-fault.
+func WithPopulate() Option {
+	return func(o *options) { o.populate = true }
+}
+
+// WithLockedPages locks the mapping in memory (mlock), so it is never
+// swapped out. It fails with a wrapped EPERM or ENOMEM when RLIMIT_MEMLOCK
+// is too small.
+func WithLockedPages() Option {
+	return func(o *options) { o.lock = true }
+}
+
+// WithKind records the kind at creation; on Open, the segment must have
+// this kind or Open fails with a *MismatchError matching ErrKind.
+func WithKind(k Kind) Option {
+	return func(o *options) { o.kind = k }
+}
+
+// WithType records the element type at creation; on Open, the segment must
+// have this type or Open fails with a *MismatchError matching ErrType.
+func WithType(t TypeDesc) Option {
+	return func(o *options) { o.typ, o.typed = t, true }
+}
+
+// WithParams records two kind-specific parameters (a length, a capacity)
+// at creation. They are covered by the header checksum. Open does not
+// check them; read them with Segment.Params.
+func WithParams(p0, p1 uint64) Option {
+	return func(o *options) { o.p0, o.p1 = p0, p1 }
+}
+
+// WithInit runs init on the fresh, zeroed payload before the segment
+// becomes visible to any other process. If init returns an error, Create
+// fails with it and nothing is published.
+func WithInit(init func(payload []byte) error) Option {
+	return func(o *options) { o.init = init }
+}
