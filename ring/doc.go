@@ -1,0 +1,93 @@
+// Package ring moves messages between processes through a lock-free ring
+// buffer in shared memory: the analogue of Python's multiprocessing.Queue
+// and Pipe, without pickling, without a feeder thread and without copying a
+// message more than once.
+//
+// # Basics
+//
+// A Queue lives in a shm segment (named, or anonymous and passed by file
+// descriptor) or in memory the caller provides (New, At). Its mode is fixed
+// at creation:
+//
+//   - SPSC: one producer and one consumer at a time. Variable-length
+//     records in a byte ring; Put and Get make no system call and no
+//     allocation unless they must sleep. The roles are claimed by the first
+//     Put-side and Get-side call and recorded with the owner's pid and start
+//     time; a second live process asking for a taken role gets ErrBusy,
+//     and a role whose owner died is taken over.
+//   - MPMC: any number of producers and consumers in any number of
+//     processes (up to Config.Participants handles at a time). Fixed-size
+//     slots with per-slot sequence numbers (Vyukov's bounded MPMC queue)
+//     plus a participant table that makes the queue survive SIGKILL.
+//
+//	q, err := ring.Create("jobs", ring.Config{Mode: ring.MPMC, MaxMessage: 256, Capacity: 1024})
+//	err = q.Put(ctx, []byte("hello"))     // in one process
+//	n, err := q.Get(ctx, buf)            // in another: ring.Open(ctx, "jobs")
+//
+// Copying calls: Put, TryPut, PutBatch, Get, GetAppend, TryGet, GetBatch.
+// Zero-copy calls: Reserve + Commit for producers, Next (TryNext) + Release
+// for consumers. Typed[T] carries fixed-size, pointer-free values;
+// Encoded[T] carries any value through a Codec (Gob, JSON). Pipe, CreatePipe
+// and OpenPipe make a duplex Conn out of two rings.
+//
+// # Promises
+//
+// Ordering: the messages of one producer handle are received in the order
+// its Puts returned. With several consumers each consumer still receives
+// any one producer's messages in order (positions are claimed in order),
+// but which consumer gets which message is not defined.
+//
+// Memory: everything a producer wrote into a message before Put (or Commit)
+// returned is visible to the consumer that receives it.
+//
+// Blocking: Put waits while the queue is full and Get while it is empty,
+// spinning briefly (SetSpin) and then sleeping on a futex; the other side
+// makes a wake-up system call only when the queue's waiter count says
+// someone sleeps. Every blocking call takes a context and returns its
+// error when it is done; Try variants never block.
+//
+// Close: CloseWrite closes the queue for writing, for every process: later
+// Puts return ErrClosed; consumers receive what was put before and then
+// io.EOF. Close releases this process's handle (and its role or
+// participant entry) and unmaps the segment.
+//
+// Crash behaviour (MPMC): a participant may be killed at any instant.
+// Survivors never hang on it. A slot claimed by a producer that died before
+// publishing it is skipped once a consumer finds the producer dead (counted
+// in Stats.Skipped; its Put never returned, so nothing promised is lost). A
+// message held by a consumer that died before releasing it (between
+// claiming the slot and Release, or inside Get before it returned) is
+// recovered by the producer that needs its slot and counted in Stats.Lost
+// together with that consumer's identity (Stats.LastLost). Every message
+// whose Put returned nil is delivered exactly once to a live consumer or
+// counted as lost; nothing else is lost. Deaths are detected by pid and
+// process start time (internal/proc), so all participants must share a pid
+// namespace.
+//
+// Crash behaviour (SPSC): a producer that dies leaves no trace (its
+// unpublished record is overwritten by the next producer). A consumer that
+// dies while holding messages from Next that it had not released leaves
+// them in the queue: the next consumer receives them (they were never
+// delivered to a live consumer). Stats.Lost stays zero.
+//
+// Zero-copy validity: the slice Reserve returns may be written until
+// Commit; the slices Next returns may be read until Release (or Close).
+// They alias shared memory: do not keep them afterwards, since the space is
+// reused by later messages.
+//
+// # Caveats
+//
+// An SPSC queue has no internal locking: the Put-side calls (Put, TryPut,
+// PutBatch, Reserve, Commit, CloseWrite aside) must not run concurrently on
+// one handle, nor the Get-side calls. MPMC handles serialise their own
+// calls. Close must not run concurrently with other calls on the handle.
+//
+// Everything read from shared memory is validated: a corrupted ring yields
+// ErrCorrupt, never a panic, an out-of-bounds access, a huge allocation or
+// an endless spin.
+//
+// The Go race detector does not see the shared memory; correctness is
+// established by the package's cross-process counting tests.
+//
+// The byte layout is documented in docs/format/ring.md.
+package ring
