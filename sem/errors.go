@@ -3,6 +3,8 @@ package sem
 import (
 	"errors"
 	"io/fs"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 var (
@@ -22,7 +24,8 @@ var (
 
 	// ErrCorrupt reports shared memory that does not hold a valid object:
 	// wrong magic or version, unknown flag bits, an impossible state word.
-	ErrCorrupt = errors.New("sem: corrupt shared memory")
+	// It is shm.ErrCorrupt.
+	ErrCorrupt = shm.ErrCorrupt
 
 	// ErrBadMemory is returned when the memory given to an Init or At
 	// function is shorter than the object or not 8-byte aligned.
@@ -30,7 +33,8 @@ var (
 
 	// ErrNotSupported is returned on systems without futexes (anything but
 	// Linux).
-	ErrNotSupported = errors.New("sem: not supported on this system")
+	// It is shm.ErrNotSupported.
+	ErrNotSupported = shm.ErrNotSupported
 
 	// ErrClosed is returned by every method after Close. It is fs.ErrClosed.
 	ErrClosed = fs.ErrClosed

@@ -1,0 +1,256 @@
+//go:build linux
+
+package sem
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/testproc"
+)
+
+func init() {
+	// holders: wait for the start event, then args[0] times: acquire the
+	// Semaphore (bound args[1]), count itself in, record the maximum, and
+	// leave. On its first turn every holder waits until the maximum
+	// reached the bound, so the bound is provably reached.
+	testproc.Register("holders", func(args []string) int {
+		s := childSeg()
+		sm, err := SemaphoreAt(s.at(segSem))
+		if err != nil {
+			panic(err)
+		}
+		start, err := EventAt(s.at(segEvent))
+		if err != nil {
+			panic(err)
+		}
+		n, _ := strconv.Atoi(args[0])
+		k, _ := strconv.Atoi(args[1])
+		testproc.Printf("ready")
+		ctx := context.Background()
+		if err := start.Wait(ctx); err != nil {
+			panic(err)
+		}
+		inside, maxSeen := s.u32(segInside), s.u32(segMaxSeen)
+		for i := 0; i < n; i++ {
+			if err := sm.Acquire(ctx); err != nil {
+				panic(err)
+			}
+			v := atomic.AddUint32(inside, 1) // atomic: other holders, other processes
+			for {
+				m := atomic.LoadUint32(maxSeen)
+				if v <= m || atomic.CompareAndSwapUint32(maxSeen, m, v) {
+					break
+				}
+			}
+			if i == 0 {
+				for atomic.LoadUint32(maxSeen) < uint32(k) {
+					time.Sleep(50 * time.Microsecond) // polling shared memory, not timing
+				}
+			}
+			atomic.AddUint32(inside, ^uint32(0))
+			if err := sm.Release(); err != nil {
+				panic(err)
+			}
+		}
+		return 0
+	})
+	// waiter: say "waiting", Wait for the event, exit 0.
+	testproc.Register("waiter", func(args []string) int {
+		s := childSeg()
+		e, err := EventAt(s.at(segEvent2))
+		if err != nil {
+			panic(err)
+		}
+		testproc.Printf("waiting")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.Wait(ctx); err != nil {
+			testproc.Printf("Wait: %v", err)
+			return 1
+		}
+		if !e.IsSet() && args[0] == "set" {
+			return 2
+		}
+		return 0
+	})
+}
+
+func TestSemaphoreBasic(t *testing.T) {
+	mem := anonMem(t, 64)
+	if _, err := InitSemaphore(mem, 3, 2); err == nil {
+		t.Fatal("initial > max accepted")
+	}
+	s := must[*Semaphore](t)(InitSemaphore(mem, 2, 2))
+	if s.Value() != 2 || s.Max() != 2 {
+		t.Fatalf("Value, Max = %d, %d", s.Value(), s.Max())
+	}
+	if err := s.Release(); !errors.Is(err, ErrOverRelease) {
+		t.Fatalf("Release at max = %v", err)
+	}
+	if !s.TryAcquire() || !s.TryAcquire() || s.TryAcquire() {
+		t.Fatal("TryAcquire miscounted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Acquire(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire(cancelled) = %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire(expired) = %v", err)
+	}
+	if s.Value() != 0 {
+		t.Fatalf("Value = %d after failed Acquires", s.Value())
+	}
+	// A sleeper is woken by Release.
+	s2 := must[*Semaphore](t)(SemaphoreAt(mem))
+	errc := make(chan error)
+	go func() { errc <- s2.Acquire(context.Background()) }()
+	waitFor(t, func() bool { return atomic.LoadUint32(s.waiters) > 0 })
+	if err := s.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Release after Close = %v", err)
+	}
+	if err := s.Acquire(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Acquire after Close = %v", err)
+	}
+
+	// Unbounded, and corrupt counts.
+	u := must[*Semaphore](t)(InitSemaphore(mem, 0, 0))
+	for i := 0; i < 10; i++ {
+		if err := u.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u.Value() != 10 {
+		t.Fatalf("unbounded Value = %d", u.Value())
+	}
+	must[*Semaphore](t)(InitSemaphore(mem, 1, 1))
+	atomic.StoreUint32((*uint32)(u.count), 7) // count above max
+	if _, err := SemaphoreAt(mem); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("SemaphoreAt with count > max = %v", err)
+	}
+	if _, err := SemaphoreAt(mem[:32]); !errors.Is(err, ErrBadMemory) {
+		t.Fatalf("SemaphoreAt(short) = %v", err)
+	}
+}
+
+func TestSemaphoreProcesses(t *testing.T) {
+	const K, N, M = 3, 5, 300
+	s := newSeg(t)
+	sm := must[*Semaphore](t)(InitSemaphore(s.at(segSem), K, K))
+	start := must[*Event](t)(InitEvent(s.at(segEvent)))
+	var ps []*testproc.Proc
+	for i := 0; i < N; i++ {
+		p := s.start(t, "holders", strconv.Itoa(M), strconv.Itoa(K))
+		p.Expect(t, "ready")
+		ps = append(ps, p)
+	}
+	if err := start.Set(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := atomic.LoadUint32(s.u32(segMaxSeen)); got != K {
+		t.Fatalf("most holders at once = %d, want %d", got, K)
+	}
+	if sm.Value() != K {
+		t.Fatalf("permits after the run = %d, want %d", sm.Value(), K)
+	}
+}
+
+func TestEventBasic(t *testing.T) {
+	mem := anonMem(t, 64)
+	e := must[*Event](t)(InitEvent(mem))
+	if e.IsSet() {
+		t.Fatal("new Event is set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if err := e.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait(expired) = %v", err)
+	}
+	if err := e.Set(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Set(); err != nil || !e.IsSet() {
+		t.Fatal("Set twice")
+	}
+	if err := e.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Clear(); err != nil || e.IsSet() {
+		t.Fatal("Clear")
+	}
+	// A Set immediately followed by Clear still wakes all sleepers.
+	const G = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, G)
+	for i := 0; i < G; i++ {
+		e2 := must[*Event](t)(EventAt(mem))
+		wg.Go(func() { errs <- e2.Wait(context.Background()) })
+	}
+	waitFor(t, func() bool { return atomic.LoadUint32(e.waiters) == G })
+	if err := e.Set(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Clear(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Set(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close = %v", err)
+	}
+	if err := e.Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close = %v", err)
+	}
+}
+
+func TestEventProcesses(t *testing.T) {
+	const N = 4
+	s := newSeg(t)
+	e := must[*Event](t)(InitEvent(s.at(segEvent2)))
+	var ps []*testproc.Proc
+	for i := 0; i < N; i++ {
+		p := s.start(t, "waiter", "set")
+		p.Expect(t, "waiting")
+		ps = append(ps, p)
+	}
+	// Every helper is asleep in Wait (counted in the segment) before Set.
+	waitFor(t, func() bool { return atomic.LoadUint32(e.waiters) == N })
+	if err := e.Set(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
