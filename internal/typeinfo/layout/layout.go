@@ -1,0 +1,321 @@
+// Package layout holds the object header and the unsafe helpers shared by
+// packages value and array: the 128-byte header that precedes the elements
+// of a Value or Array in shared memory, its validation, typed views over a
+// mapping, and generic atomic operations on integer elements.
+//
+// The byte layout is specified in docs/format/value-array.md. All unsafe
+// code of value and array lives here.
+package layout
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sync/atomic"
+	"unsafe"
+)
+
+// HeaderSize is the size of the object header; the elements start at this
+// offset from the object's first byte.
+const HeaderSize = 128
+
+// Offsets inside the header.
+const (
+	OffMagic       = 0  // uint64: MagicValue or MagicArray, stored last (release)
+	OffVersion     = 8  // uint32: Version
+	OffFlags       = 12 // uint32: FlagLocked, other bits zero
+	OffSize        = 16 // uint32: element size
+	OffAlign       = 20 // uint32: element alignment
+	OffFingerprint = 24 // uint64: element type fingerprint
+	OffLength      = 32 // uint64: number of elements (1 for a Value)
+	OffChecksum    = 40 // uint64: FNV-1a 64 of bytes [8, 40)
+	OffScratch     = 48 // 8 bytes: update scratch for integer elements, used only under the lock
+	OffMutex       = 64 // 64 bytes: sem.Mutex when FlagLocked, else zero
+	MutexSize      = 64
+)
+
+// Magic numbers: "SHMKVALU" and "SHMKARRY" as little-endian uint64s ('S'
+// is the lowest byte).
+const (
+	MagicValue uint64 = 0x554c41564b4d4853
+	MagicArray uint64 = 0x595252414b4d4853
+)
+
+// Version is the header format version.
+const Version = 1
+
+// FlagLocked says that a sem.Mutex lives at OffMutex.
+const FlagLocked = 1
+
+// Header is the decoded immutable part of an object header.
+type Header struct {
+	Magic       uint64
+	Flags       uint32
+	Size, Align uint32
+	Fingerprint uint64
+	Length      uint64
+}
+
+// Errors returned by Read; value and array wrap them into shm.ErrCorrupt,
+// shm.ErrType and shm.ErrKind.
+var (
+	ErrCorrupt  = errors.New("corrupt object header")
+	ErrType     = errors.New("element type mismatch")
+	ErrKind     = errors.New("object kind mismatch")
+	ErrBadAlign = errors.New("memory not suitably aligned")
+)
+
+func checksum(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b[OffVersion:OffChecksum] {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// Need returns the bytes an object of n elements of size bytes needs, or
+// false when that overflows int.
+func Need(size uint32, n uint64) (int, bool) {
+	if size == 0 {
+		return 0, false
+	}
+	if n > (math.MaxInt-HeaderSize)/uint64(size) {
+		return 0, false
+	}
+	return HeaderSize + int(n)*int(size), true
+}
+
+// CheckBase reports whether mem starts at an address suitable for an
+// object whose elements have the given alignment: 8 bytes at least (the
+// mutex and 64-bit atomics need it), more when the elements do.
+func CheckBase(mem []byte, align uint32) error {
+	a := uintptr(max(align, 8))
+	if p := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); p%a != 0 {
+		return fmt.Errorf("%w: address %#x, need a multiple of %d", ErrBadAlign, p, a)
+	}
+	return nil
+}
+
+// Write writes h into mem (fresh memory nobody else reads yet), zeroes the
+// rest of the header and publishes the magic last with an atomic store, so
+// that a peer whose Read sees the magic also sees the other fields.
+// The mutex, if any, must be initialised by the caller before Write.
+func Write(mem []byte, h Header) {
+	b := mem[:HeaderSize]
+	clear(b[:OffMutex])
+	le := binary.LittleEndian
+	le.PutUint32(b[OffVersion:], Version)
+	le.PutUint32(b[OffFlags:], h.Flags)
+	le.PutUint32(b[OffSize:], h.Size)
+	le.PutUint32(b[OffAlign:], h.Align)
+	le.PutUint64(b[OffFingerprint:], h.Fingerprint)
+	le.PutUint64(b[OffLength:], h.Length)
+	le.PutUint64(b[OffChecksum:], checksum(b))
+	// Release store: orders every write above (and the caller's payload
+	// initialisation) before the magic a reader checks first.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&b[OffMagic])), h.Magic)
+}
+
+// Read validates the header at the start of mem against what the caller
+// expects (magic and element type) and returns it. Whatever mem holds, it
+// returns an error wrapping ErrCorrupt, ErrType, ErrKind or ErrBadAlign,
+// or a header whose elements lie inside mem. mem must be 8-byte aligned
+// (checked).
+func Read(mem []byte, magic uint64, size, align uint32, fp uint64) (Header, error) {
+	var h Header
+	if len(mem) < HeaderSize {
+		return h, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrCorrupt, len(mem), HeaderSize)
+	}
+	if err := CheckBase(mem, 8); err != nil {
+		return h, err
+	}
+	b := mem[:HeaderSize]
+	// Acquire load, pairs with Write's release store of the magic.
+	h.Magic = atomic.LoadUint64((*uint64)(unsafe.Pointer(&b[OffMagic])))
+	if h.Magic != magic {
+		if h.Magic == MagicValue || h.Magic == MagicArray {
+			return h, fmt.Errorf("%w: holds %s, want %s", ErrKind, magicName(h.Magic), magicName(magic))
+		}
+		return h, fmt.Errorf("%w: bad magic %#016x", ErrCorrupt, h.Magic)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(b[OffVersion:]); v != Version {
+		return h, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
+	}
+	if sum, want := le.Uint64(b[OffChecksum:]), checksum(b); sum != want {
+		return h, fmt.Errorf("%w: header checksum %#016x, want %#016x", ErrCorrupt, sum, want)
+	}
+	h.Flags = le.Uint32(b[OffFlags:])
+	h.Size = le.Uint32(b[OffSize:])
+	h.Align = le.Uint32(b[OffAlign:])
+	h.Fingerprint = le.Uint64(b[OffFingerprint:])
+	h.Length = le.Uint64(b[OffLength:])
+	if h.Flags&^FlagLocked != 0 {
+		return h, fmt.Errorf("%w: unknown flags %#x", ErrCorrupt, h.Flags)
+	}
+	if h.Size == 0 || h.Align == 0 || h.Align&(h.Align-1) != 0 || h.Align > 64 || h.Size%h.Align != 0 {
+		return h, fmt.Errorf("%w: impossible element size %d / alignment %d", ErrCorrupt, h.Size, h.Align)
+	}
+	if h.Size != size || h.Align != align || h.Fingerprint != fp {
+		return h, fmt.Errorf("%w: holds size=%d align=%d fp=%#016x, want size=%d align=%d fp=%#016x",
+			ErrType, h.Size, h.Align, h.Fingerprint, size, align, fp)
+	}
+	if magic == MagicValue && h.Length != 1 {
+		return h, fmt.Errorf("%w: value with length %d", ErrCorrupt, h.Length)
+	}
+	need, ok := Need(h.Size, h.Length)
+	if !ok || need > len(mem) {
+		return h, fmt.Errorf("%w: %d elements of %d bytes do not fit in %d bytes", ErrCorrupt, h.Length, h.Size, len(mem))
+	}
+	if err := CheckBase(mem, h.Align); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+func magicName(m uint64) string {
+	switch m {
+	case MagicValue:
+		return "a value"
+	case MagicArray:
+		return "an array"
+	}
+	return "unknown"
+}
+
+// Mutex returns the 64 bytes reserved for the mutex.
+func Mutex(mem []byte) []byte { return mem[OffMutex : OffMutex+MutexSize : OffMutex+MutexSize] }
+
+// Elems returns a []T view of n elements starting at HeaderSize. The caller
+// has validated size, alignment and bounds (Read).
+func Elems[T any](mem []byte, n int) []T {
+	if n == 0 {
+		return []T{}
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&mem[HeaderSize])), n)
+}
+
+// Scratch returns the scratch word as a *T (T at most 8 bytes).
+func Scratch[T any](mem []byte) *T {
+	return (*T)(unsafe.Pointer(&mem[OffScratch]))
+}
+
+// AtomicSize returns 4 or 8 when T is an integer type that the lock-free
+// operations support (int32, uint32, int64, uint64, int, uint and named
+// types of those), and 0 otherwise.
+func AtomicSize[T any]() uint8 {
+	t := reflect.TypeFor[T]()
+	switch t.Kind() {
+	case reflect.Int32, reflect.Uint32, reflect.Int64, reflect.Uint64, reflect.Int, reflect.Uint:
+		return uint8(t.Size())
+	}
+	return 0
+}
+
+// Integer is the set of element types with lock-free operations.
+type Integer interface {
+	~int32 | ~uint32 | ~int64 | ~uint64 | ~int | ~uint
+}
+
+// The atomic helpers below dispatch on the size of T; sync/atomic gives
+// sequentially consistent operations, which is what the packages promise.
+
+// Load atomically loads *p.
+func Load[T Integer](p *T) T {
+	if unsafe.Sizeof(*p) == 8 {
+		return T(atomic.LoadUint64((*uint64)(unsafe.Pointer(p))))
+	}
+	return T(atomic.LoadUint32((*uint32)(unsafe.Pointer(p))))
+}
+
+// Store atomically stores x into *p.
+func Store[T Integer](p *T, x T) {
+	if unsafe.Sizeof(*p) == 8 {
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(p)), uint64(x))
+		return
+	}
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(p)), uint32(x))
+}
+
+// Add atomically adds d to *p (wrapping) and returns the new value.
+func Add[T Integer](p *T, d T) T {
+	if unsafe.Sizeof(*p) == 8 {
+		return T(atomic.AddUint64((*uint64)(unsafe.Pointer(p)), uint64(d)))
+	}
+	return T(atomic.AddUint32((*uint32)(unsafe.Pointer(p)), uint32(d)))
+}
+
+// Swap atomically stores x into *p and returns the old value.
+func Swap[T Integer](p *T, x T) T {
+	if unsafe.Sizeof(*p) == 8 {
+		return T(atomic.SwapUint64((*uint64)(unsafe.Pointer(p)), uint64(x)))
+	}
+	return T(atomic.SwapUint32((*uint32)(unsafe.Pointer(p)), uint32(x)))
+}
+
+// CompareAndSwap atomically replaces *p by n if it holds o.
+func CompareAndSwap[T Integer](p *T, o, n T) bool {
+	if unsafe.Sizeof(*p) == 8 {
+		return atomic.CompareAndSwapUint64((*uint64)(unsafe.Pointer(p)), uint64(o), uint64(n))
+	}
+	return atomic.CompareAndSwapUint32((*uint32)(unsafe.Pointer(p)), uint32(o), uint32(n))
+}
+
+// UpdateWord applies fn to an integer element of size sz (4 or 8) at p
+// without tearing against concurrent lock-free operations: it copies the
+// element into scratch, runs fn there and installs the result with
+// compare-and-swap, retrying fn if a lock-free operation changed the
+// element meanwhile. Callers hold the object's lock, so scratch (in the
+// shared header) is theirs alone and no other locked update interleaves.
+func UpdateWord[T any](sz uint8, p, scratch *T, fn func(*T)) {
+	if sz == 8 {
+		w, s := (*uint64)(unsafe.Pointer(p)), (*uint64)(unsafe.Pointer(scratch))
+		for {
+			old := atomic.LoadUint64(w)
+			*s = old
+			fn(scratch)
+			if atomic.CompareAndSwapUint64(w, old, *s) {
+				return
+			}
+		}
+	}
+	w, s := (*uint32)(unsafe.Pointer(p)), (*uint32)(unsafe.Pointer(scratch))
+	for {
+		old := atomic.LoadUint32(w)
+		*s = old
+		fn(scratch)
+		if atomic.CompareAndSwapUint32(w, old, *s) {
+			return
+		}
+	}
+}
+
+// LoadAny loads *p atomically when sz is 4 or 8, with a plain copy otherwise.
+func LoadAny[T any](sz uint8, p *T) T {
+	var x T
+	switch sz {
+	case 8:
+		*(*uint64)(unsafe.Pointer(&x)) = atomic.LoadUint64((*uint64)(unsafe.Pointer(p)))
+	case 4:
+		*(*uint32)(unsafe.Pointer(&x)) = atomic.LoadUint32((*uint32)(unsafe.Pointer(p)))
+	default:
+		x = *p
+	}
+	return x
+}
+
+// StoreAny stores x into *p atomically when sz is 4 or 8, with a plain copy
+// otherwise.
+func StoreAny[T any](sz uint8, p *T, x T) {
+	switch sz {
+	case 8:
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(p)), *(*uint64)(unsafe.Pointer(&x)))
+	case 4:
+		atomic.StoreUint32((*uint32)(unsafe.Pointer(p)), *(*uint32)(unsafe.Pointer(&x)))
+	default:
+		*p = x
+	}
+}

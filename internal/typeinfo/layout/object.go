@@ -1,0 +1,259 @@
+package layout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shmkit/shmkit/sem"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Desc is what an object records about its elements.
+type Desc struct {
+	Magic  uint64
+	Kind   shm.Kind
+	Size   uint32
+	Align  uint32
+	FP     uint64
+	Locked bool
+}
+
+// TypeDesc returns the shm type descriptor of the elements.
+func (d Desc) TypeDesc() shm.TypeDesc {
+	return shm.TypeDesc{Size: d.Size, Align: d.Align, Fingerprint: d.FP}
+}
+
+// Object is an attached Value or Array: the memory, its header and its
+// lock (nil when the object is raw or attached without its lock).
+type Object struct {
+	Seg *shm.Segment // nil when placed in a caller's memory
+	Mem []byte       // the object: header then elements
+	H   Header
+	Mu  *sem.Mutex
+}
+
+// ErrBadMemory is returned when memory given to Init is too short or
+// misaligned for the object.
+var ErrBadMemory = errors.New("memory too short or misaligned for the object")
+
+// Wrap turns an error of this package into one that matches the public
+// sentinels: shm.ErrCorrupt, shm.ErrType, shm.ErrKind.
+func Wrap(pkg string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrBadAlign):
+		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrCorrupt, err)
+	case errors.Is(err, ErrType):
+		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrType, err)
+	case errors.Is(err, ErrKind):
+		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrKind, err)
+	}
+	return fmt.Errorf("%s: %w", pkg, err)
+}
+
+// Place lays out an object of n elements at the start of mem: the mutex
+// (when d.Locked), then fill (which writes the elements, may be nil), then
+// the header, published last. mem must be fresh memory nobody reads yet.
+func Place(mem []byte, d Desc, n uint64, fill func(elems []byte) error) (*Object, error) {
+	need, ok := Need(d.Size, n)
+	if !ok || need > len(mem) {
+		return nil, fmt.Errorf("%w: %d bytes, need %d", ErrBadMemory, len(mem), need)
+	}
+	if err := CheckBase(mem, d.Align); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMemory, err)
+	}
+	mem = mem[:need:need]
+	o := &Object{Mem: mem}
+	if d.Locked {
+		mu, err := sem.InitMutex(Mutex(mem))
+		if err != nil {
+			return nil, err
+		}
+		o.Mu = mu
+	} else {
+		clear(Mutex(mem))
+	}
+	if fill != nil {
+		if err := fill(mem[HeaderSize:]); err != nil {
+			if o.Mu != nil {
+				_ = o.Mu.Close()
+			}
+			return nil, err
+		}
+	}
+	o.H = Header{Magic: d.Magic, Size: d.Size, Align: d.Align, Fingerprint: d.FP, Length: n}
+	if d.Locked {
+		o.H.Flags = FlagLocked
+	}
+	Write(mem, o.H)
+	return o, nil
+}
+
+// Attach validates the object at the start of mem. needLock requires a
+// mutex (a locked Value or Array); otherwise a mutex, if present, is
+// ignored. The returned Object's Mem is trimmed to the object.
+func Attach(mem []byte, d Desc, needLock bool) (*Object, error) {
+	h, err := Read(mem, d.Magic, d.Size, d.Align, d.FP)
+	if err != nil {
+		return nil, err
+	}
+	if needLock && h.Flags&FlagLocked == 0 {
+		return nil, fmt.Errorf("%w: the object is raw (created without a lock)", ErrKind)
+	}
+	need, _ := Need(h.Size, h.Length) // Read checked it fits
+	o := &Object{Mem: mem[:need:need], H: h}
+	if needLock {
+		mu, err := sem.MutexAt(Mutex(o.Mem))
+		if err != nil {
+			return nil, err
+		}
+		o.Mu = mu
+	}
+	return o, nil
+}
+
+func segOpts(d Desc, n uint64, opts []shm.Option) []shm.Option {
+	all := make([]shm.Option, 0, len(opts)+3)
+	all = append(all, opts...)
+	return append(all, shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()), shm.WithParams(n, 0))
+}
+
+// Create creates a named segment holding one object of n elements.
+func Create(name string, d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, error) {
+	size, ok := Need(d.Size, n)
+	if !ok {
+		return nil, fmt.Errorf("%w: %d elements of %d bytes", shm.ErrInvalidSize, n, d.Size)
+	}
+	var placed *Object
+	all := segOpts(d, n, opts)
+	all = append(all, shm.WithInit(func(payload []byte) error {
+		o, err := Place(payload, d, n, fill)
+		placed = o
+		return err
+	}))
+	seg, err := shm.Create(name, size, all...)
+	if err != nil {
+		return nil, err
+	}
+	if placed.Mu != nil {
+		// The handle made during initialisation is reattached through
+		// MutexAt like every other process's, so both paths are the same.
+		_ = placed.Mu.Close()
+	}
+	o, err := FromSegment(seg, d)
+	if err != nil {
+		_ = seg.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// Open opens a named segment holding an object and validates it.
+func Open(ctx context.Context, name string, d Desc, opts []shm.Option) (*Object, error) {
+	all := append(append([]shm.Option(nil), opts...), shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()))
+	seg, err := shm.Open(ctx, name, all...)
+	if err != nil {
+		return nil, err
+	}
+	o, err := FromSegment(seg, d)
+	if err != nil {
+		_ = seg.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// OpenOrCreate opens the named object, or creates it with n elements.
+func OpenOrCreate(ctx context.Context, name string, d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, bool, error) {
+	size, ok := Need(d.Size, n)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: %d elements of %d bytes", shm.ErrInvalidSize, n, d.Size)
+	}
+	var placed *Object
+	all := segOpts(d, n, opts)
+	all = append(all, shm.WithInit(func(payload []byte) error {
+		o, err := Place(payload, d, n, fill)
+		placed = o
+		return err
+	}))
+	seg, created, err := shm.OpenOrCreate(ctx, name, size, all...)
+	if err != nil {
+		return nil, false, err
+	}
+	if placed != nil && placed.Mu != nil {
+		_ = placed.Mu.Close()
+	}
+	o, err := FromSegment(seg, d)
+	if err != nil {
+		_ = seg.Close()
+		return nil, false, err
+	}
+	return o, created, nil
+}
+
+// FromSegment validates the object in seg's payload against seg's header
+// (kind, type, length parameter) and attaches it.
+func FromSegment(seg *shm.Segment, d Desc) (*Object, error) {
+	if k := seg.Kind(); k != d.Kind {
+		return nil, fmt.Errorf("%w: segment kind %v, want %v", ErrKind, k, d.Kind)
+	}
+	if t := seg.Type(); t != d.TypeDesc() {
+		return nil, fmt.Errorf("%w: segment type %v, want %v", ErrType, t, d.TypeDesc())
+	}
+	o, err := Attach(seg.Bytes(), d, d.Locked)
+	if err != nil {
+		return nil, err
+	}
+	if p0, _ := seg.Params(); p0 != o.H.Length {
+		return nil, fmt.Errorf("%w: segment records %d elements, object header %d", ErrCorrupt, p0, o.H.Length)
+	}
+	if need, _ := Need(o.H.Size, o.H.Length); need != seg.Size() {
+		return nil, fmt.Errorf("%w: segment payload is %d bytes, object needs %d", ErrCorrupt, seg.Size(), need)
+	}
+	o.Seg = seg
+	return o, nil
+}
+
+// Close releases the lock handle and the segment, if any.
+func (o *Object) Close() error {
+	var errs []error
+	if o.Mu != nil {
+		if err := o.Mu.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Seg != nil {
+		if err := o.Seg.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Locked runs fn holding mu. When a previous owner died holding the lock,
+// fn still runs, the lock is marked consistent afterwards, and the result
+// matches sem.ErrOwnerDead. If fn panics the lock is released (marked
+// consistent first) and the panic goes on.
+func Locked(ctx context.Context, mu *sem.Mutex, fn func()) (err error) {
+	lerr := mu.Lock(ctx)
+	if lerr != nil && !errors.Is(lerr, sem.ErrOwnerDead) {
+		return lerr
+	}
+	defer func() {
+		var errs []error
+		if lerr != nil {
+			errs = append(errs, lerr)
+			if merr := mu.MarkConsistent(); merr != nil {
+				errs = append(errs, merr)
+			}
+		}
+		if uerr := mu.Unlock(); uerr != nil {
+			errs = append(errs, uerr)
+		}
+		err = errors.Join(errs...)
+	}()
+	fn()
+	return nil
+}

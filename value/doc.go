@@ -1,0 +1,83 @@
+// Package value shares one fixed-size value between processes: the Go
+// analogue of Python's multiprocessing.Value and RawValue, with no
+// serialisation and no copy beyond the value itself.
+//
+// # Basics
+//
+// A Value[T] is a T in shared memory next to a robust lock (a sem.Mutex).
+// Create makes a named one (a segment of its own, see package shm), Open
+// attaches to it from any process, and Init/At place one inside memory you
+// manage (a segment you laid out yourself):
+//
+//	v, err := value.Create[float64]("temperature", 0.0) // Value('d', 0.0)
+//	...
+//	err = v.Update(ctx, func(t *float64) { *t += 1.5 })
+//	t, err := v.Load(ctx)
+//
+// T must be fixed-size and pointer-free: numbers, bool, fixed-size arrays
+// and structs of those, nested to any depth. Create and Open refuse any
+// other T with an error matching ErrNotPlain that names the offending
+// field ("main.Config.Names[0]: string: ..."): pointers, strings, slices,
+// maps, interfaces, channels, funcs, uintptr and empty types mean nothing
+// in another process. Opening a Value created with another T (a different
+// size, alignment or structural fingerprint of fields, offsets and kinds)
+// fails with an error matching ErrType; memory that does not hold a valid
+// Value fails with ErrCorrupt. Nothing read from shared memory is trusted.
+//
+// # Integer values
+//
+// For integer T (int32, uint32, int64, uint64, int, uint and named types
+// of those), AtomicOf(v) gives lock-free Load, Store, Add, Swap and
+// CompareAndSwap: one atomic instruction each, no system call, no
+// allocation. Value.Load and Value.Store of an integer T are atomic too,
+// and Value.Update installs its result with compare-and-swap, so locked
+// and lock-free updates may be mixed freely, in any process, and no
+// increment is lost.
+//
+// # Memory ordering
+//
+// Every atomic operation is sequentially consistent (package sync/atomic).
+// The lock orders everything else: an Unlock (the end of Update, Load or
+// Store for non-integer T) happens before the next Lock returns, in any
+// process, so fn in Update sees every write made under the lock before it.
+// Writes through Pointer without the lock are ordered with nothing.
+//
+// # Tearing
+//
+// A non-integer T is read and written with plain copies. Under the lock
+// (Load, Store, Update, or your own Lock) copies never tear. Without it
+// (Raw, Pointer), a reader concurrent with a writer may see a mixture of
+// old and new bytes; on amd64 and arm64 an aligned field of 1, 2, 4 or 8
+// bytes is never torn by the hardware, but the Go memory model promises
+// nothing of the kind. Integer T never tears.
+//
+// # Alignment
+//
+// A named Value's T starts 256 bytes into a page-aligned mapping (the
+// 128-byte segment header and the 128-byte object header), so it is
+// 64-byte aligned. Placed Values require memory aligned to 8 bytes and to
+// T's alignment (Init checks; At reports ErrCorrupt otherwise), so 64-bit
+// atomics are always aligned, on 32-bit platforms too.
+//
+// # Crashes
+//
+// A process may die at any moment, holding the lock. The next process to
+// lock it takes it over: Update then still applies its fn, marks the lock
+// consistent and returns an error matching sem.ErrOwnerDead, so the caller
+// knows a previous update may be half done (for an integer T it is not:
+// that update either happened or did not). To repair before the lock is
+// marked consistent, use Lock directly: it returns sem.ErrOwnerDead with
+// the lock held, and MarkConsistent clears the state.
+//
+// # Closing
+//
+// Close releases the handle. It waits for lock operations in flight on it;
+// later locked operations return sem.ErrClosed. Pointers and Atomic values
+// obtained earlier stay safe to use after Close but then read and write
+// private zeroed memory: shm replaces a closed mapping instead of
+// unmapping it, so a stray access never faults the process.
+//
+// The byte layout (after shm's 128-byte segment header) is documented in
+// docs/format/value-array.md. On systems other than Linux every
+// constructor fails with an error matching shm.ErrNotSupported.
+package value

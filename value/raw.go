@@ -1,0 +1,102 @@
+package value
+
+import (
+	"context"
+
+	"github.com/shmkit/shmkit/internal/typeinfo/layout"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Raw is a T in shared memory with no lock, the analogue of Python's
+// multiprocessing.RawValue. Load and Store are plain copies: a Load
+// concurrent with a Store (in any process) may see a torn mixture of old
+// and new bytes, except that an aligned T of 1, 2, 4 or 8 bytes is copied
+// in one machine access on amd64 and arm64 (not a Go memory-model
+// promise; use Value and Atomic when it matters). Synchronise by other
+// means (a sem.Mutex, a ring message, process exit).
+//
+// A Raw may attach to a Value's memory (the lock is then ignored), but a
+// Value cannot attach to a Raw's, which has no lock.
+type Raw[T any] struct {
+	_    noCopy
+	obj  *layout.Object
+	p    *T
+	name string
+}
+
+func newRaw[T any](o *layout.Object, name string) *Raw[T] {
+	es := layout.Elems[T](o.Mem, 1)
+	return &Raw[T]{obj: o, p: &es[0], name: name}
+}
+
+// CreateRaw creates a named Raw value holding initial.
+func CreateRaw[T any](name string, initial T, opts ...shm.Option) (*Raw[T], error) {
+	d, err := desc[T](false)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Create(name, d, 1, fillWith(initial), opts)
+	if err != nil {
+		return nil, layout.Wrap("value: create "+name, err)
+	}
+	return newRaw[T](o, name), nil
+}
+
+// OpenRaw opens a named Raw value (or a named Value, ignoring its lock).
+func OpenRaw[T any](ctx context.Context, name string, opts ...shm.Option) (*Raw[T], error) {
+	d, err := desc[T](false)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Open(ctx, name, d, opts)
+	if err != nil {
+		return nil, layout.Wrap("value: open "+name, err)
+	}
+	return newRaw[T](o, name), nil
+}
+
+// InitRaw lays out a Raw value holding initial at the start of mem, like
+// Init (same size: the lock's bytes stay reserved and zero).
+func InitRaw[T any](mem []byte, initial T) (*Raw[T], error) {
+	d, err := desc[T](false)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Place(mem, d, 1, fillWith(initial))
+	if err != nil {
+		return nil, layout.Wrap("value: init", err)
+	}
+	return newRaw[T](o, ""), nil
+}
+
+// RawAt attaches to a Raw value (or a Value, ignoring its lock) laid out
+// at the start of mem.
+func RawAt[T any](mem []byte) (*Raw[T], error) {
+	d, err := desc[T](false)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Attach(mem, d, false)
+	if err != nil {
+		return nil, layout.Wrap("value: attach", err)
+	}
+	return newRaw[T](o, ""), nil
+}
+
+// Load copies the value out, without synchronisation.
+func (r *Raw[T]) Load() T { return *r.p }
+
+// Store copies x in, without synchronisation.
+func (r *Raw[T]) Store(x T) { *r.p = x }
+
+// Pointer returns a pointer to the value in shared memory. sync/atomic
+// functions may be used on it: it is 8-byte aligned.
+func (r *Raw[T]) Pointer() *T { return r.p }
+
+// Name returns the segment name, or "" for a placed Raw.
+func (r *Raw[T]) Name() string { return r.name }
+
+// Close releases the mapping of a named Raw (placed ones have nothing to
+// release). Afterwards Load, Store and Pointer act on private zeroed
+// memory instead of faulting.
+func (r *Raw[T]) Close() error { return r.obj.Close() }

@@ -1,0 +1,268 @@
+package value
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/typeinfo"
+	"github.com/shmkit/shmkit/internal/typeinfo/layout"
+	"github.com/shmkit/shmkit/sem"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Errors. Test for them with errors.Is.
+var (
+	// ErrNotPlain is matched when T is not fixed-size and pointer-free (or
+	// is empty); the error names the offending field.
+	ErrNotPlain = typeinfo.ErrNotPlain
+
+	// ErrType is matched when the shared object was created with another
+	// element type (size, alignment or fingerprint differ). It is shm.ErrType.
+	ErrType = shm.ErrType
+
+	// ErrKind is matched when the memory holds another kind of object (an
+	// array, or a raw value opened as a locked one). It is shm.ErrKind.
+	ErrKind = shm.ErrKind
+
+	// ErrCorrupt is matched when the memory does not hold a valid object.
+	// It is shm.ErrCorrupt.
+	ErrCorrupt = shm.ErrCorrupt
+
+	// ErrBadMemory is matched when memory given to Init or InitRaw is too
+	// short or misaligned.
+	ErrBadMemory = layout.ErrBadMemory
+)
+
+// Integer is the set of types with lock-free operations (see Atomic).
+type Integer interface {
+	~int32 | ~uint32 | ~int64 | ~uint64 | ~int | ~uint
+}
+
+// noCopy makes go vet's copylocks check flag copies of a Value.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// Value is a T in shared memory guarded by a lock that lives next to it,
+// the analogue of Python's multiprocessing.Value. See the package doc for
+// the memory-ordering and tearing rules.
+type Value[T any] struct {
+	_       noCopy
+	obj     *layout.Object
+	p       *T     // the value, in the mapping
+	scratch *T     // the header's scratch word, used by Update for integer T
+	asz     uint8  // 4 or 8 when T is an integer type with lock-free operations
+	name    string // for errors
+}
+
+// desc describes T, or refuses it.
+func desc[T any](locked bool) (layout.Desc, error) {
+	size, align, fp, err := typeinfo.Of[T]()
+	if err != nil {
+		return layout.Desc{}, fmt.Errorf("value: %w", err)
+	}
+	return layout.Desc{Magic: layout.MagicValue, Kind: shm.KindValue, Size: size, Align: align, FP: fp, Locked: locked}, nil
+}
+
+func fillWith[T any](x T) func([]byte) error {
+	return func(elems []byte) error {
+		*(*T)(unsafe.Pointer(&elems[0])) = x
+		return nil
+	}
+}
+
+func newValue[T any](o *layout.Object, name string) *Value[T] {
+	es := layout.Elems[T](o.Mem, 1)
+	return &Value[T]{obj: o, p: &es[0], scratch: layout.Scratch[T](o.Mem), asz: layout.AtomicSize[T](), name: name}
+}
+
+// Size returns the number of bytes a Value[T] needs when placed in memory
+// of one's own (Init, At), or an error matching ErrNotPlain.
+func Size[T any]() (int, error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := layout.Need(d.Size, 1)
+	return n, nil
+}
+
+// Create creates a named shared Value holding initial. It fails with an
+// error matching fs.ErrExist if the name is taken, and ErrNotPlain if T
+// cannot be shared. opts are shm options (WithMode, WithPopulate...).
+func Create[T any](name string, initial T, opts ...shm.Option) (*Value[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Create(name, d, 1, fillWith(initial), opts)
+	if err != nil {
+		return nil, layout.Wrap("value: create "+name, err)
+	}
+	return newValue[T](o, name), nil
+}
+
+// Open opens the named Value created by another process (or this one). It
+// waits, bounded by ctx, for a creator still initialising it. A Value
+// created with another element type gives an error matching ErrType.
+func Open[T any](ctx context.Context, name string, opts ...shm.Option) (*Value[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Open(ctx, name, d, opts)
+	if err != nil {
+		return nil, layout.Wrap("value: open "+name, err)
+	}
+	return newValue[T](o, name), nil
+}
+
+// OpenOrCreate opens the named Value, or creates it holding initial if it
+// does not exist, and reports whether it created it.
+func OpenOrCreate[T any](ctx context.Context, name string, initial T, opts ...shm.Option) (*Value[T], bool, error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, false, err
+	}
+	o, created, err := layout.OpenOrCreate(ctx, name, d, 1, fillWith(initial), opts)
+	if err != nil {
+		return nil, false, layout.Wrap("value: open or create "+name, err)
+	}
+	return newValue[T](o, name), created, nil
+}
+
+// Init lays out a Value holding initial at the start of mem, which must be
+// at least Size[T]() bytes, aligned to 8 bytes (and to T's alignment), and
+// not yet used by anyone: typically inside a segment's shm.WithInit
+// function. The object is published last (a release store of its magic),
+// so a process whose At succeeds sees initial.
+func Init[T any](mem []byte, initial T) (*Value[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Place(mem, d, 1, fillWith(initial))
+	if err != nil {
+		return nil, layout.Wrap("value: init", err)
+	}
+	return newValue[T](o, ""), nil
+}
+
+// At attaches to the Value that Init laid out at the start of mem,
+// possibly in another process. Memory that does not hold a valid Value[T]
+// gives an error matching ErrCorrupt, ErrType or ErrKind; it never panics.
+func At[T any](mem []byte) (*Value[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Attach(mem, d, true)
+	if err != nil {
+		return nil, layout.Wrap("value: attach", err)
+	}
+	return newValue[T](o, ""), nil
+}
+
+// Load returns the value. For integer T it is one atomic load and takes
+// no lock; otherwise it copies the value under the lock. Errors are those
+// of Update (a sem.ErrOwnerDead result still returns the value read).
+func (v *Value[T]) Load(ctx context.Context) (T, error) {
+	if v.asz != 0 {
+		return layout.LoadAny(v.asz, v.p), nil
+	}
+	var x T
+	err := layout.Locked(ctx, v.obj.Mu, func() { x = *v.p })
+	return x, err
+}
+
+// Store sets the value. For integer T it is one atomic store and takes no
+// lock; otherwise it writes under the lock. Errors are those of Update.
+func (v *Value[T]) Store(ctx context.Context, x T) error {
+	if v.asz != 0 {
+		layout.StoreAny(v.asz, v.p, x)
+		return nil
+	}
+	return layout.Locked(ctx, v.obj.Mu, func() { *v.p = x })
+}
+
+// Update calls fn with a pointer to the value while holding the lock, so
+// that read-modify-write sequences of all processes are serialised. fn
+// must not keep the pointer, block for long, or call other methods of v.
+//
+// For integer T, fn works on a copy that is installed with
+// compare-and-swap, so Update also composes with the lock-free Atomic
+// operations of other processes: if one of them changes the value while
+// fn runs, fn is called again on the new value. fn must therefore only
+// compute the new value from the old one.
+//
+// If the previous holder of the lock died while holding it (killed inside
+// its Update, say), Update still takes the lock, applies fn, marks the
+// lock consistent, releases it and returns an error matching
+// sem.ErrOwnerDead: the update has been applied, but the dead process may
+// have left a partial update of a non-integer T behind (an integer T is
+// never torn: its update either happened or did not). Use Lock directly
+// to repair before marking consistent instead.
+//
+// Update returns ctx's error if ctx ends while waiting for the lock, and
+// sem.ErrClosed after Close. If fn panics, the lock is released and the
+// panic continues.
+func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
+	if v.asz != 0 {
+		return layout.Locked(ctx, v.obj.Mu, func() { layout.UpdateWord(v.asz, v.p, v.scratch, fn) })
+	}
+	return layout.Locked(ctx, v.obj.Mu, func() { fn(v.p) })
+}
+
+// Lock returns the lock guarding the value, like Python's get_lock(). Hold
+// it to read or write through Pointer consistently, or to group several
+// operations. Lock-free Atomic operations do not take it.
+func (v *Value[T]) Lock() *sem.Mutex { return v.obj.Mu }
+
+// Pointer returns a pointer to the value in shared memory, for access under
+// Lock (or unsynchronised, with the tearing rules of the package doc). It
+// stays valid to dereference after Close but then points at private zeros.
+func (v *Value[T]) Pointer() *T { return v.p }
+
+// Name returns the Value's segment name, or "" for a placed Value.
+func (v *Value[T]) Name() string { return v.name }
+
+// Close releases the Value: its lock handle and, for a named Value, its
+// mapping. It does not remove the name (see shm.Unlink) and does not
+// release the lock if this process holds it. Close waits for lock
+// operations in flight on this handle; later locked operations return
+// sem.ErrClosed, and lock-free ones act on private zeroed memory instead
+// of faulting.
+func (v *Value[T]) Close() error { return v.obj.Close() }
+
+// Atomic gives lock-free operations on a Value of integer type. Get one
+// with AtomicOf; it is a small value, cheap to copy and keep.
+//
+// All operations are sequentially consistent (sync/atomic), across
+// processes too, and they compose with Value.Update (which uses
+// compare-and-swap for integer types). They do not allocate and make no
+// system call.
+type Atomic[T Integer] struct {
+	p *T
+}
+
+// AtomicOf returns the lock-free operations of v. The value in shared
+// memory is 8-byte aligned, as 64-bit atomics require on every platform.
+func AtomicOf[T Integer](v *Value[T]) Atomic[T] { return Atomic[T]{p: v.p} }
+
+// Load atomically loads the value.
+func (a Atomic[T]) Load() T { return layout.Load(a.p) }
+
+// Store atomically stores x.
+func (a Atomic[T]) Store(x T) { layout.Store(a.p, x) }
+
+// Add atomically adds delta (wrapping on overflow) and returns the new value.
+func (a Atomic[T]) Add(delta T) T { return layout.Add(a.p, delta) }
+
+// Swap atomically stores x and returns the previous value.
+func (a Atomic[T]) Swap(x T) T { return layout.Swap(a.p, x) }
+
+// CompareAndSwap atomically stores new if the value is old, and reports
+// whether it did.
+func (a Atomic[T]) CompareAndSwap(old, new T) bool { return layout.CompareAndSwap(a.p, old, new) }

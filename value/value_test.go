@@ -1,0 +1,415 @@
+//go:build linux
+
+package value_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/testproc"
+	"github.com/shmkit/shmkit/sem"
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
+)
+
+func TestMain(m *testing.M) { testproc.Main(m) }
+
+// pair is updated under the lock (not an integer: the in-place path).
+type pair struct {
+	A int64
+	B int64
+}
+
+// segName returns a segment name unique to this test and process, removed
+// when the test ends.
+func segName(t testing.TB, suffix ...string) string {
+	r := strings.NewReplacer("/", "-", " ", "-", "#", "-")
+	name := fmt.Sprintf("vtest-%d-%s%s", os.Getpid(), r.Replace(t.Name()), strings.Join(suffix, ""))
+	_ = shm.Unlink(name)
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	return name
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func init() {
+	// count opens a Value[int64] and a Value[pair] and does M Update and
+	// M Add calls on the first and M Updates on the second.
+	testproc.Register("count", func(args []string) int {
+		ctx := context.Background()
+		m, _ := strconv.Atoi(args[2])
+		n, err := value.Open[int64](ctx, args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		p, err := value.Open[pair](ctx, args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		a := value.AtomicOf(n)
+		for i := range m {
+			if err := n.Update(ctx, func(x *int64) { *x++ }); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			a.Add(1)
+			if err := p.Update(ctx, func(q *pair) { q.A++; q.B += int64(i) }); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		testproc.Printf("done")
+		return 0
+	})
+
+	// die-inside blocks inside Update after a half-done write, to be killed.
+	testproc.Register("die-inside", func(args []string) int {
+		ctx := context.Background()
+		p, err := value.Open[pair](ctx, args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		_ = p.Update(ctx, func(q *pair) {
+			q.A = -1 // half an update: B is never written
+			testproc.Printf("inside")
+			time.Sleep(time.Hour) // killed by the parent long before
+		})
+		return 1
+	})
+
+	// open-as opens a Value created as int64 with another type and prints
+	// the error.
+	testproc.Register("open-as", func(args []string) int {
+		var err error
+		ctx := context.Background()
+		switch args[1] {
+		case "float64":
+			_, err = value.Open[float64](ctx, args[0])
+		case "int32":
+			_, err = value.Open[int32](ctx, args[0])
+		case "pair":
+			_, err = value.Open[pair](ctx, args[0])
+		}
+		testproc.Printf("%v|%v", errors.Is(err, value.ErrType), err)
+		return 0
+	})
+}
+
+func TestCreateOpenLoadStore(t *testing.T) {
+	ctx := context.Background()
+	name := segName(t)
+	v, err := value.Create(name, 2.5)
+	must(t, err)
+	defer v.Close()
+	if v.Name() != name {
+		t.Fatalf("Name = %q", v.Name())
+	}
+	w, err := value.Open[float64](ctx, name)
+	must(t, err)
+	defer w.Close()
+	x, err := w.Load(ctx)
+	must(t, err)
+	if x != 2.5 {
+		t.Fatalf("Load = %v, want 2.5", x)
+	}
+	must(t, w.Store(ctx, 7))
+	must(t, v.Update(ctx, func(f *float64) { *f *= 2 }))
+	if x, _ := w.Load(ctx); x != 14 {
+		t.Fatalf("Load = %v, want 14", x)
+	}
+	if _, err := value.Create(name, 1.0); err == nil {
+		t.Fatal("second Create succeeded")
+	}
+	u, created, err := value.OpenOrCreate(ctx, name, 0.0)
+	must(t, err)
+	if created {
+		t.Fatal("OpenOrCreate created an existing value")
+	}
+	must(t, u.Close())
+
+	// Lock, like get_lock(): guards Pointer.
+	mu := v.Lock()
+	must(t, mu.Lock(ctx))
+	*v.Pointer() = 1
+	must(t, mu.Unlock())
+	if x, _ := w.Load(ctx); x != 1 {
+		t.Fatalf("Load = %v, want 1", x)
+	}
+
+	must(t, v.Close())
+	if err := v.Update(ctx, func(*float64) {}); !errors.Is(err, sem.ErrClosed) {
+		t.Fatalf("Update after Close: %v", err)
+	}
+	_ = v.Pointer() // still safe: private zeroed memory
+}
+
+func TestAtomic(t *testing.T) {
+	ctx := context.Background()
+	type ticks uint32 // a named integer type
+	v, err := value.Create[ticks](segName(t), 5)
+	must(t, err)
+	defer v.Close()
+	a := value.AtomicOf(v)
+	if a.Load() != 5 || a.Add(3) != 8 || a.Swap(1) != 8 || !a.CompareAndSwap(1, 2) || a.CompareAndSwap(1, 3) {
+		t.Fatal("atomic sequence wrong")
+	}
+	a.Store(10)
+	a.Add(^ticks(0)) // -1, wrapping
+	if x, _ := v.Load(ctx); x != 9 {
+		t.Fatalf("Load = %d, want 9", x)
+	}
+	must(t, v.Store(ctx, 20))
+	must(t, v.Update(ctx, func(x *ticks) { *x += 2 }))
+	if a.Load() != 22 {
+		t.Fatalf("Load = %d", a.Load())
+	}
+
+	// Update and Add from many goroutines at once: the compare-and-swap
+	// path loses nothing.
+	w, err := value.Create[int64](segName(t, "-64"), 0)
+	must(t, err)
+	defer w.Close()
+	aw := value.AtomicOf(w)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 500 {
+				if err := w.Update(ctx, func(x *int64) { *x += 2 }); err != nil {
+					t.Error(err)
+					return
+				}
+				aw.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := aw.Load(); got != 8*500*3 {
+		t.Fatalf("total %d, want %d", got, 8*500*3)
+	}
+}
+
+func TestCrossProcessCount(t *testing.T) {
+	const procs = 4
+	m := 2000
+	if testing.Short() {
+		m = 200
+	}
+	ctx := context.Background()
+	n, err := value.Create[int64](segName(t, "-n"), 0)
+	must(t, err)
+	defer n.Close()
+	p, err := value.Create(segName(t, "-p"), pair{})
+	must(t, err)
+	defer p.Close()
+	var ps []*testproc.Proc
+	for range procs {
+		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m)))
+	}
+	for _, c := range ps {
+		c.Expect(t, "done")
+		must(t, c.Wait())
+	}
+	if got, _ := n.Load(ctx); got != int64(2*procs*m) {
+		t.Fatalf("counter %d, want %d", got, 2*procs*m)
+	}
+	got, err := p.Load(ctx)
+	must(t, err)
+	want := pair{A: int64(procs * m), B: int64(procs * m * (m - 1) / 2)}
+	if got != want {
+		t.Fatalf("pair %+v, want %+v", got, want)
+	}
+}
+
+func TestOwnerDiedInsideUpdate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := value.Create(segName(t), pair{A: 1, B: 1})
+	must(t, err)
+	defer v.Close()
+	c := testproc.Start(t, "die-inside", v.Name())
+	c.Expect(t, "inside")
+	c.Kill()
+	if err := c.Wait(); !testproc.Killed(err) {
+		t.Fatalf("helper: %v", err)
+	}
+	var seen pair
+	err = v.Update(ctx, func(q *pair) { seen = *q; q.A, q.B = 2, 2 })
+	if !errors.Is(err, sem.ErrOwnerDead) {
+		t.Fatalf("Update after the holder died: %v, want ErrOwnerDead", err)
+	}
+	if seen != (pair{A: -1, B: 1}) {
+		t.Fatalf("fn saw %+v, want the dead holder's half update", seen)
+	}
+	// The update was applied and the lock marked consistent.
+	if err := v.Update(ctx, func(q *pair) { q.B++ }); err != nil {
+		t.Fatalf("second Update: %v", err)
+	}
+	if got, _ := v.Load(ctx); got != (pair{A: 2, B: 3}) {
+		t.Fatalf("value %+v", got)
+	}
+}
+
+func TestOpenWithOtherType(t *testing.T) {
+	v, err := value.Create[int64](segName(t), 42)
+	must(t, err)
+	defer v.Close()
+	for _, typ := range []string{"float64", "int32", "pair"} {
+		c := testproc.Start(t, "open-as", v.Name(), typ)
+		line := c.Line(t)
+		must(t, c.Wait())
+		if !strings.HasPrefix(line, "true|") || !strings.Contains(line, "type mismatch") {
+			t.Errorf("Open[%s] of a Value[int64]: %s", typ, line)
+		}
+	}
+	// A raw value is not a locked one, and an array is not a value.
+	raw, err := value.CreateRaw[int64](segName(t, "-raw"), 1)
+	must(t, err)
+	defer raw.Close()
+	if _, err := value.Open[int64](context.Background(), raw.Name()); !errors.Is(err, value.ErrKind) {
+		t.Errorf("Open of a raw value: %v", err)
+	}
+	r2, err := value.OpenRaw[int64](context.Background(), v.Name())
+	must(t, err)
+	if r2.Load() != 42 {
+		t.Errorf("RawValue over Value: %d", r2.Load())
+	}
+	must(t, r2.Close())
+}
+
+// Unsuitable types, each refused with the offending field named.
+type (
+	withString  struct{ S string }
+	withSlice   struct{ B []byte }
+	withMap     struct{ M map[int]int }
+	withIface   struct{ E error }
+	withChan    struct{ C chan int }
+	withFunc    struct{ F func() }
+	withPtr     struct{ P *int }
+	withUintptr struct{ U uintptr }
+	withUnsafe  struct{ U unsafe.Pointer }
+	nested      struct {
+		OK    int64
+		Inner struct{ Names [2]string }
+	}
+	empty struct{}
+)
+
+func refused[T any](t *testing.T, want string) {
+	t.Helper()
+	ctx := context.Background()
+	var zero T
+	mem := make([]uint64, 64)
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), 512)
+	_, err1 := value.Create(segName(t), zero)
+	_, err2 := value.Open[T](ctx, "nonexistent")
+	_, err3 := value.Init(buf, zero)
+	_, err4 := value.At[T](buf)
+	_, err5 := value.CreateRaw(segName(t), zero)
+	_, err6 := value.Size[T]()
+	for i, err := range []error{err1, err2, err3, err4, err5, err6} {
+		if !errors.Is(err, value.ErrNotPlain) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%T: call %d: %v, want ErrNotPlain naming %q", zero, i, err, want)
+		}
+	}
+}
+
+func TestUnsuitableTypes(t *testing.T) {
+	refused[string](t, "string: strings")
+	refused[*int](t, "*int: pointers")
+	refused[[]int](t, "[]int: slices")
+	refused[withString](t, "value_test.withString.S: string")
+	refused[withSlice](t, "value_test.withSlice.B: []uint8")
+	refused[withMap](t, "value_test.withMap.M: map[int]int")
+	refused[withIface](t, "value_test.withIface.E: error")
+	refused[withChan](t, "value_test.withChan.C: chan int")
+	refused[withFunc](t, "value_test.withFunc.F: func()")
+	refused[withPtr](t, "value_test.withPtr.P: *int")
+	refused[withUintptr](t, "value_test.withUintptr.U: uintptr")
+	refused[withUnsafe](t, "value_test.withUnsafe.U: unsafe.Pointer")
+	refused[nested](t, "value_test.nested.Inner.Names[0]: string")
+	refused[[4]any](t, "[4]interface {}[0]: interface {}")
+	refused[empty](t, "zero-size")
+}
+
+func TestPlaced(t *testing.T) {
+	ctx := context.Background()
+	size, err := value.Size[pair]()
+	must(t, err)
+	if size != 128+16 {
+		t.Fatalf("Size = %d", size)
+	}
+	// Two Values side by side in one raw segment, laid out at creation.
+	seg, err := shm.Create(segName(t), 2*256, shm.WithInit(func(p []byte) error {
+		if _, err := value.Init(p[:256], pair{A: 1}); err != nil {
+			return err
+		}
+		_, err := value.InitRaw[uint64](p[256:], 9)
+		return err
+	}))
+	must(t, err)
+	defer seg.Close()
+	v, err := value.At[pair](seg.Bytes()[:256])
+	must(t, err)
+	defer v.Close()
+	if x, _ := v.Load(ctx); x.A != 1 {
+		t.Fatalf("placed Load = %+v", x)
+	}
+	r, err := value.RawAt[uint64](seg.Bytes()[256:])
+	must(t, err)
+	if r.Load() != 9 {
+		t.Fatalf("placed raw Load = %d", r.Load())
+	}
+	if _, err := value.At[uint64](seg.Bytes()[256:]); !errors.Is(err, value.ErrKind) {
+		t.Fatalf("At over a raw value: %v", err)
+	}
+	if _, err := value.At[int64](seg.Bytes()[:256]); !errors.Is(err, value.ErrType) {
+		t.Fatalf("At with another type: %v", err)
+	}
+	if _, err := value.At[pair](seg.Bytes()[8:]); !errors.Is(err, value.ErrCorrupt) {
+		t.Fatalf("At at a wrong offset: %v", err)
+	}
+	if _, err := value.At[pair](seg.Bytes()[:200:200][:100]); !errors.Is(err, value.ErrCorrupt) {
+		t.Fatalf("At over short memory: %v", err)
+	}
+	if _, err := value.Init(make([]byte, 64), pair{}); !errors.Is(err, value.ErrBadMemory) {
+		t.Fatalf("Init into short memory: %v", err)
+	}
+}
+
+// Corruption of a named value's payload is reported, not trusted.
+func TestCorruptPayload(t *testing.T) {
+	name := segName(t)
+	v, err := value.Create[int64](name, 1)
+	must(t, err)
+	defer v.Close()
+	seg, err := shm.Open(context.Background(), name)
+	must(t, err)
+	defer seg.Close()
+	b := seg.Bytes()
+	for _, off := range []int{0, 9, 16, 32, 64 + 8} {
+		b[off] ^= 0x55
+		if _, err := value.Open[int64](context.Background(), name); !errors.Is(err, value.ErrCorrupt) {
+			t.Errorf("byte %d flipped: Open: %v", off, err)
+		}
+		b[off] ^= 0x55
+	}
+	w, err := value.Open[int64](context.Background(), name)
+	must(t, err)
+	must(t, w.Close())
+}
