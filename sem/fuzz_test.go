@@ -1,0 +1,79 @@
+package sem
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/futex"
+)
+
+// aligned copies b into 8-byte-aligned memory of at least 64 bytes.
+func aligned(b []byte) []byte {
+	words := make([]uint64, 8)
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 64)
+	copy(mem, b)
+	return mem[:len(b)]
+}
+
+// FuzzObjectsAt attaches to arbitrary 64-byte contents as each kind of
+// object and exercises the non-blocking operations (and a Lock bounded by
+// a short deadline): nothing may panic, loop or block.
+func FuzzObjectsAt(f *testing.F) {
+	if !futex.Supported {
+		f.Skip(ErrNotSupported)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 64 {
+			b = b[:64]
+		}
+		short := len(b) < 64
+		if m, err := MutexAt(aligned(b)); err == nil {
+			if short {
+				t.Fatal("MutexAt accepted short memory")
+			}
+			ok, err := m.TryLock()
+			if ok {
+				if err != nil && !errors.Is(err, ErrOwnerDead) {
+					t.Fatalf("TryLock = true, %v", err)
+				}
+				if err := m.Unlock(); err != nil {
+					t.Fatalf("Unlock after TryLock: %v", err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			err = m.Lock(ctx)
+			cancel()
+			if err == nil || errors.Is(err, ErrOwnerDead) {
+				if err := m.Unlock(); err != nil {
+					t.Fatalf("Unlock after Lock: %v", err)
+				}
+			}
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+			t.Fatalf("MutexAt: %v", err)
+		}
+		if s, err := SemaphoreAt(aligned(b)); err == nil {
+			if s.TryAcquire() {
+				if err := s.Release(); err != nil {
+					t.Fatalf("Release after TryAcquire: %v", err)
+				}
+			}
+			_ = s.Value()
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+			t.Fatalf("SemaphoreAt: %v", err)
+		}
+		if e, err := EventAt(aligned(b)); err == nil {
+			_ = e.IsSet()
+			if err := e.Set(); err != nil || !e.IsSet() {
+				t.Fatalf("Set: %v", err)
+			}
+			if err := e.Clear(); err != nil || e.IsSet() {
+				t.Fatalf("Clear: %v", err)
+			}
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+			t.Fatalf("EventAt: %v", err)
+		}
+	})
+}
