@@ -51,6 +51,9 @@ func Create(name string, size int, opts ...Option) (*Segment, error) {
 		return nil, err
 	}
 	o := collect(opts)
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("shm: create %s: %w", name, err)
+	}
 	p := path(name)
 	fd, tmp, err := createUnlinked(o.mode)
 	if err != nil {
@@ -169,9 +172,6 @@ func initSegment(fd int, name string, size int, o *options, flags uint32) (s *Se
 	}
 	if h.kind == 0 {
 		h.kind = KindRaw
-	}
-	if a := h.typ.Align; a&(a-1) != 0 {
-		return nil, fmt.Errorf("%w: type alignment %d is not a power of two", ErrInvalidSize, a)
 	}
 	state := stateWord(mem)
 	// The file may already be visible to others only in the fallback
@@ -442,6 +442,9 @@ func CreateAnonymous(size int, opts ...Option) (*Segment, error) {
 		return nil, err
 	}
 	o := collect(opts)
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("shm: create anonymous: %w", err)
+	}
 	fd, err := unix.MemfdCreate(NamePrefix+"anon", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("shm: create anonymous: %w", os.NewSyscallError("memfd_create", err))
@@ -533,6 +536,10 @@ func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment,
 		closeAll()
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, fmt.Errorf("shm: receive: %w", cerr)
+		}
+		if dl, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(dl) {
+			// The conn deadline fired before ctx's own timer did.
+			return nil, fmt.Errorf("shm: receive: %w", context.DeadlineExceeded)
 		}
 		return nil, fmt.Errorf("shm: receive: %w", err)
 	}

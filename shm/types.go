@@ -2,6 +2,7 @@ package shm
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 )
@@ -144,6 +145,14 @@ func collect(opts []Option) options {
 		}
 	}
 	return o
+}
+
+// validate checks the options that Create records in the header.
+func (o *options) validate() error {
+	if a := o.typ.Align; a&(a-1) != 0 {
+		return fmt.Errorf("WithType: alignment %d is not a power of two: %w", a, fs.ErrInvalid)
+	}
+	return nil
 }
 
 // WithMode sets the permission bits of a new named segment (default 0600).
