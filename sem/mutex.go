@@ -256,18 +256,15 @@ func (m *Mutex) corrupt(st uint32) error {
 	return fmt.Errorf("%w: mutex: bad state word %#x", ErrCorrupt, st)
 }
 
-// procUsable is false when this process could not read its own start time
-// (no /proc): then no owner can be judged dead, since every pid would look
-// missing.
-var procUsable = proc.Self().Start != 0
-
 // ownerDead reports whether the owner named by lock word w has died (or
 // names no possible process). Errors reading /proc other than "no such
 // process" count as alive: taking a lock from a live owner breaks mutual
 // exclusion, waiting longer does not.
 func (m *Mutex) ownerDead(w uint64) bool {
 	owner := w &^ anyWaiter
-	if owner == m.self || !procUsable {
+	// Without /proc (our own start time unknown) every pid would look
+	// missing: then nobody is ever judged dead.
+	if owner == m.self || m.start == 0 {
 		return false
 	}
 	pid := int(uint32(owner) & pidMask)

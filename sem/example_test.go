@@ -1,0 +1,114 @@
+package sem_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/shmkit/shmkit/sem"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// A named Mutex shared by unrelated processes: each opens it by name. A
+// Lock that returns ErrOwnerDead holds the lock, but the previous holder
+// died inside its critical section: repair, then MarkConsistent.
+func ExampleMutex() {
+	name := "example-mutex-" + strconv.Itoa(os.Getpid())
+	m, err := sem.CreateMutex(name) // the first process; others: sem.OpenMutex(ctx, name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer m.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch err := m.Lock(ctx); {
+	case errors.Is(err, sem.ErrOwnerDead):
+		// We hold the lock. Bring the shared state back to consistency...
+		if err := m.MarkConsistent(); err != nil {
+			log.Fatal(err)
+		}
+	case err != nil:
+		log.Fatal(err) // ctx expired: we do not hold the lock
+	}
+	fmt.Println("in the critical section")
+	if err := m.Unlock(); err != nil {
+		log.Fatal(err)
+	}
+	// Output: in the critical section
+}
+
+// A Mutex at an offset inside a segment that also holds the data it
+// guards.
+func ExampleInitMutex() {
+	seg, err := shm.CreateAnonymous(4096, shm.WithInit(func(p []byte) error {
+		_, err := sem.InitMutex(p[:sem.MutexSize]) // the creator initialises it once
+		return err
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := sem.MutexAt(seg.Bytes()[:sem.MutexSize]) // every user attaches
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	data := seg.Bytes()[sem.MutexSize:]
+	if err := m.Lock(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	data[0]++
+	_ = m.Unlock()
+	fmt.Println(data[0])
+	// Output: 1
+}
+
+// A bounded Semaphore admitting at most two holders at a time.
+func ExampleSemaphore() {
+	name := "example-sem-" + strconv.Itoa(os.Getpid())
+	s, err := sem.CreateSemaphore(name, 2, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer s.Close()
+
+	ctx := context.Background()
+	_ = s.Acquire(ctx)
+	_ = s.Acquire(ctx)
+	fmt.Println("third admitted:", s.TryAcquire())
+	_ = s.Release()
+	_ = s.Release()
+	fmt.Println("over-release:", s.Release())
+	// Output:
+	// third admitted: false
+	// over-release: sem: semaphore released too many times
+}
+
+// An Event one process sets and others wait for.
+func ExampleEvent() {
+	name := "example-event-" + strconv.Itoa(os.Getpid())
+	ready, err := sem.CreateEvent(name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer ready.Close()
+
+	go func() { // stands in for another process: sem.OpenEvent(ctx, name)
+		_ = ready.Set()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ready.Wait(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("set:", ready.IsSet())
+	// Output: set: true
+}
