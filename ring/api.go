@@ -1,0 +1,192 @@
+package ring
+
+import (
+	"context"
+	"io"
+)
+
+// Put appends a copy of p to the queue, waiting while it is full. It
+// returns ErrTooLarge for a message over MaxMessage, ErrClosed once the
+// queue is closed for writing, and ctx's error when ctx is done first.
+// When Put returns nil the message is in the queue. Put makes no
+// allocation and no system call unless it must sleep or wake a sleeper.
+func (q *Queue) Put(ctx context.Context, p []byte) error {
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	var err error
+	if q.g.mode == SPSC {
+		_, err = q.spscPut(ctx, p, true)
+	} else {
+		_, err = q.mpmcPut(ctx, p, true)
+	}
+	return err
+}
+
+// TryPut is Put that does not wait: ok is false when the queue is full.
+func (q *Queue) TryPut(p []byte) (ok bool, err error) {
+	if q.closed.Load() {
+		return false, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscPut(context.Background(), p, false)
+	}
+	return q.mpmcPut(context.Background(), p, false)
+}
+
+// PutBatch puts every message of msgs in order, waiting for room as Put
+// does, and returns how many it put. In SPSC mode the messages that fit
+// are published together, with one atomic operation.
+func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if q.closed.Load() {
+		return 0, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscPutBatch(ctx, msgs)
+	}
+	for i, m := range msgs {
+		if _, err := q.mpmcPut(ctx, m, true); err != nil {
+			return i, err
+		}
+	}
+	return len(msgs), nil
+}
+
+// Reserve claims room for a message of n bytes and returns it for the
+// caller to fill in place; Commit publishes it. Until Commit, the
+// handle's other Put-side calls return ErrPending.
+func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
+	if q.closed.Load() {
+		return nil, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscReserve(ctx, n)
+	}
+	return q.mpmcReserve(ctx, n)
+}
+
+// Commit publishes the reserved message with its first n bytes (n at
+// most the reserved size). It returns ErrPending when nothing is reserved
+// and ErrClosed (the message is dropped) if the queue was closed for
+// writing meanwhile.
+func (q *Queue) Commit(n int) error {
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscCommit(n)
+	}
+	return q.mpmcCommit(n)
+}
+
+// Get copies the next message into buf and returns its length, waiting
+// while the queue is empty. It returns io.EOF once the queue is closed for
+// writing and drained, io.ErrShortBuffer (leaving the message for the
+// next call) when buf is too small, and ctx's error when ctx is done
+// first. Get makes no allocation and no system call unless it must sleep
+// or wake a sleeper.
+func (q *Queue) Get(ctx context.Context, buf []byte) (int, error) {
+	if q.closed.Load() {
+		return 0, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		n, _, err := q.spscGet(ctx, buf, true)
+		return n, err
+	}
+	_, n, _, err := q.mpmcGet(ctx, buf, true, false)
+	return n, err
+}
+
+// TryGet is Get that does not wait: ok is false when the queue is empty.
+// It returns io.EOF when the queue is closed and drained.
+func (q *Queue) TryGet(buf []byte) (n int, ok bool, err error) {
+	if q.closed.Load() {
+		return 0, false, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscGet(context.Background(), buf, false)
+	}
+	_, n, ok, err = q.mpmcGet(context.Background(), buf, false, false)
+	return n, ok, err
+}
+
+// GetAppend appends the next message to buf, waiting as Get does, and
+// returns the extended slice.
+func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
+	if q.closed.Load() {
+		return buf, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscGetAppend(ctx, buf)
+	}
+	buf, _, _, err := q.mpmcGet(ctx, buf, true, true)
+	return buf, err
+}
+
+// GetBatch waits for at least one message and then takes as many as are
+// queued, up to len(dst): message i is copied into dst[i][:cap(dst[i])]
+// and dst[i] is resliced to its length. It returns how many it took; it
+// stops early at a message that does not fit (io.ErrShortBuffer if that is
+// the first). In SPSC mode the batch is released with one atomic store.
+func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
+	if q.closed.Load() {
+		return 0, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscGetBatch(ctx, dst)
+	}
+	for i := range dst {
+		b, n, ok, err := q.mpmcGet(ctx, dst[i][:cap(dst[i])], i == 0, false)
+		if err != nil || !ok {
+			if i > 0 && (err == io.EOF || err == io.ErrShortBuffer) {
+				err = nil
+			}
+			return i, err
+		}
+		dst[i] = b[:n]
+	}
+	return len(dst), nil
+}
+
+// Next returns the next message in place, waiting as Get does; the slice
+// aliases the queue and stays valid until Release. In SPSC mode Next may
+// be called several times before one Release frees them all (a zero-copy
+// batch); in MPMC mode a handle holds one message at a time and Next
+// returns ErrPending until Release. While messages are held, Get-side
+// copying calls return ErrPending.
+func (q *Queue) Next(ctx context.Context) ([]byte, error) {
+	if q.closed.Load() {
+		return nil, ErrClosed
+	}
+	var b []byte
+	var err error
+	if q.g.mode == SPSC {
+		b, _, err = q.spscNext(ctx, true)
+	} else {
+		b, _, err = q.mpmcNext(ctx, true)
+	}
+	return b, err
+}
+
+// TryNext is Next that does not wait: ok is false when the queue is empty.
+func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
+	if q.closed.Load() {
+		return nil, false, ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscNext(context.Background(), false)
+	}
+	return q.mpmcNext(context.Background(), false)
+}
+
+// Release frees the messages Next returned; their slices must not be used
+// afterwards. It returns ErrPending when none is held.
+func (q *Queue) Release() error {
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	if q.g.mode == SPSC {
+		return q.spscReleaseHeld()
+	}
+	return q.mpmcRelease()
+}

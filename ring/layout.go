@@ -1,0 +1,210 @@
+package ring
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/proc"
+)
+
+// The layout of a ring in shared memory; docs/format/ring.md describes
+// every byte. Offsets are from the start of the ring (the segment's
+// payload), which must be 64-byte aligned.
+const (
+	magic   = 0x31474e52_6b6d6873 // "shmkRNG1" little-endian
+	version = 1
+
+	// line 0: immutable configuration, written once before the ring is
+	// published and covered by the checksum.
+	offMagic    = 0  // u64
+	offVersion  = 8  // u32
+	offMode     = 12 // u32
+	offMaxMsg   = 16 // u32
+	offSlotSize = 20 // u32 (MPMC slot size; 0 in SPSC)
+	offCapacity = 24 // u64 (SPSC: data bytes; MPMC: slots)
+	offTypeSize = 32 // u32
+	offTypeAlgn = 36 // u32
+	offTypeFP   = 40 // u64
+	offParts    = 48 // u32 (MPMC participant entries; 0 in SPSC)
+	offFlags    = 52 // u32 (reserved, 0)
+	offChecksum = 56 // u64: FNV-1a of bytes 0..55
+
+	// line 1: the producers' line.
+	offTail       = 64  // u64 position (bit 63: closed for writing)
+	offDataSeq    = 72  // u32 futex word consumers sleep on
+	offGetWaiters = 76  // u32 consumers asleep (or about to be) on offDataSeq
+	offPuts       = 80  // u64 SPSC: messages put
+	offPutWaits   = 88  // u64 times a producer went to sleep
+	offProdOwner  = 96  // u64 SPSC producer role: owner word
+	offProdStart  = 104 // u64 SPSC producer role: full start time
+
+	// line 2: the consumers' line.
+	offHead       = 128 // u64 position
+	offSpaceSeq   = 136 // u32 futex word producers sleep on
+	offPutWaiters = 140 // u32 producers asleep (or about to be) on offSpaceSeq
+	offGets       = 144 // u64 SPSC: messages taken
+	offGetWaits   = 152 // u64 times a consumer went to sleep
+	offConsOwner  = 160 // u64 SPSC consumer role: owner word
+	offConsStart  = 168 // u64 SPSC consumer role: full start time
+
+	// line 3: recovery counters (MPMC).
+	offSkipped   = 192 // u64 slots skipped (producer died before publishing)
+	offLost      = 200 // u64 messages lost (consumer died holding them)
+	offLostOwner = 208 // u64 owner word of the last consumer that lost one
+	offLostStart = 216 // u64 its full start time
+	offLostPos   = 224 // u64 position of the last lost message
+
+	headerSize = 256
+
+	// MPMC participant entry (one cache line each, from headerSize).
+	entOwner      = 0  // u64 owner word, 0 = free
+	entStart      = 8  // u64 full start time
+	entProdIntent = 16 // u64 position+1 being claimed or written; 0 none
+	entConsIntent = 24 // u64 position+1 being claimed or read; 0 none
+	entPuts       = 32 // u64 messages put through this entry
+	entGets       = 40 // u64 messages taken through this entry
+	entrySize     = 64
+
+	// MPMC slot: header then payload.
+	slotSeq    = 0 // u64 sequence (bit 63: skipped)
+	slotLen    = 8 // u32 payload length
+	slotHeader = 16
+
+	// SPSC record header: u32 length (padLen for a wrap pad), u32 span.
+	recHeader = 8
+	padLen    = 0xFFFF_FFFF
+
+	closedBit = uint64(1) << 63 // in the tail word
+	skipBit   = uint64(1) << 63 // in a slot's sequence word
+
+	// Limits that keep every size computation far from overflow.
+	maxMessageLimit = 1 << 30
+	maxCapacity     = 1 << 40
+	maxParticipants = 4096
+
+	// Defaults for zero Config fields.
+	DefaultMaxMessage   = 4096
+	DefaultCapacity     = 64
+	DefaultParticipants = 64
+)
+
+func align8(n uint64) uint64  { return (n + 7) &^ 7 }
+func align64(n uint64) uint64 { return (n + 63) &^ 63 }
+
+func pow2(n uint64) uint64 {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << bits.Len64(n-1)
+}
+
+// geometry is what the immutable header says, derived from a Config.
+type geometry struct {
+	mode     Mode
+	maxMsg   uint64
+	capacity uint64 // SPSC: data bytes; MPMC: slots (both powers of two)
+	slotSize uint64 // MPMC only
+	parts    uint64 // MPMC only
+	dataOff  uint64
+	size     uint64 // total bytes
+}
+
+func (c Config) geometry() (geometry, error) {
+	g := geometry{mode: c.Mode}
+	if g.mode == 0 {
+		g.mode = SPSC
+	}
+	maxMsg, capacity, parts := c.MaxMessage, c.Capacity, c.Participants
+	if maxMsg == 0 {
+		maxMsg = DefaultMaxMessage
+	}
+	if capacity == 0 {
+		capacity = DefaultCapacity
+	}
+	if parts == 0 {
+		parts = DefaultParticipants
+	}
+	if maxMsg < 0 || maxMsg > maxMessageLimit || capacity < 0 || capacity > maxCapacity || parts < 0 || parts > maxParticipants {
+		return g, ErrConfig
+	}
+	g.maxMsg = uint64(maxMsg)
+	switch g.mode {
+	case SPSC:
+		rec := recHeader + align8(g.maxMsg)
+		g.capacity = pow2(max(uint64(capacity)*rec, 2*rec, 64))
+		g.dataOff = headerSize
+	case MPMC:
+		g.capacity = pow2(uint64(capacity))
+		g.slotSize = align64(slotHeader + g.maxMsg)
+		g.parts = uint64(parts)
+		g.dataOff = headerSize + g.parts*entrySize
+	default:
+		return g, ErrConfig
+	}
+	g.size = g.dataOff + g.capacity*max(g.slotSize, 1)
+	if g.capacity > maxCapacity || g.size > maxCapacity {
+		return g, ErrConfig
+	}
+	return g, nil
+}
+
+// Owner words pack a pid (high 32 bits) with the low 32 bits of the
+// process start time, so that one atomic word names a process: a reader
+// can never see a new pid paired with an old start time.
+func ownerWord(id proc.ID) uint64 { return uint64(uint32(id.Pid))<<32 | uint64(uint32(id.Start)) }
+
+func ownerPid(w uint64) int { return int(int32(uint32(w >> 32))) }
+
+// ownerAlive reports whether the process an owner word names still runs.
+// Errors other than "no such process" count as alive: taking over from a
+// process that might still run is never safe.
+func ownerAlive(w uint64) bool {
+	pid := ownerPid(w)
+	if pid <= 0 {
+		return false
+	}
+	st, err := proc.StartTime(pid)
+	if err == proc.ErrNoProcess {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return uint32(w) == 0 || uint32(st) == uint32(w)
+}
+
+// fnv64a hashes the immutable header.
+func fnv64a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// Unsafe access to the mapping: the only place the package turns offsets
+// into pointers. Callers pass offsets they have bounds-checked (constants
+// below headerSize, or offsets masked into the data area).
+func (q *Queue) u64(off uint64) *uint64 { return (*uint64)(unsafe.Add(q.base, off)) }
+func (q *Queue) u32(off uint64) *uint32 { return (*uint32)(unsafe.Add(q.base, off)) }
+
+// bytesAt returns n bytes at off in the mapping.
+func (q *Queue) bytesAt(off, n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(q.base, off)), n)
+}
+
+// entry returns participant entry i's word at field off.
+func (q *Queue) ent(i int, off uint64) *uint64 {
+	return q.u64(headerSize + uint64(i)*entrySize + off)
+}
+
+// slot returns the offset of the slot for position pos.
+func (q *Queue) slot(pos uint64) uint64 {
+	return q.g.dataOff + (pos&q.mask)*q.g.slotSize
+}
+
+// loadSeq reads a slot's sequence word. Atomic (acquire): a producer
+// publishes a slot by storing its sequence after writing the payload.
+func (q *Queue) loadSeq(pos uint64) uint64 { return atomic.LoadUint64(q.u64(q.slot(pos) + slotSeq)) }

@@ -1,0 +1,498 @@
+package ring
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The MPMC ring: Vyukov's bounded MPMC queue over fixed slots, each with a
+// sequence word. Slot i holds positions i, i+N, i+2N...; for position p
+// its sequence reads p when the slot is free for p's producer, p+1 once
+// p's message is published (with skipBit when a consumer found p's
+// producer dead and skipped it), and p+N once p's consumer released it.
+//
+// Crash safety comes from the participant table: before a producer
+// claims position p by CAS on the tail it stores p+1 as its intent, and a
+// consumer likewise before it claims p by CAS on the head. Whoever is
+// stuck behind an unpublished or unreleased slot looks for the
+// participant whose intent names it and checks whether that process is
+// alive. docs/format/ring.md walks through every crash point.
+
+func (q *Queue) attachEntry() error {
+	q.entOnce.Do(func() {
+		q.entIdx, q.entErr = q.claimEntry()
+		q.entOK.Store(q.entErr == nil)
+	})
+	return q.entErr
+}
+
+func (q *Queue) entryClaimed() bool { return q.entOK.Load() }
+
+func (q *Queue) claimEntry() (int, error) {
+	if q.closed.Load() {
+		return -1, ErrClosed
+	}
+	me := ownerWord(q.self)
+	for pass := range 2 {
+		for i := range int(q.g.parts) {
+			p := q.ent(i, entOwner)
+			w := atomic.LoadUint64(p) // atomic: entries are claimed by CAS from any process
+			if pass == 0 && w != 0 {
+				continue
+			}
+			if pass == 1 && (w == 0 || ownerAlive(w) || !q.entryStale(i)) {
+				continue
+			}
+			if atomic.CompareAndSwapUint64(p, w, me) {
+				// Atomic stores: other processes scan these words.
+				atomic.StoreUint64(q.ent(i, entStart), q.self.Start)
+				atomic.StoreUint64(q.ent(i, entProdIntent), 0)
+				atomic.StoreUint64(q.ent(i, entConsIntent), 0)
+				q.mpPuts = atomic.LoadUint64(q.ent(i, entPuts))
+				q.mpGets = atomic.LoadUint64(q.ent(i, entGets))
+				return i, nil
+			}
+		}
+	}
+	return -1, ErrBusy
+}
+
+// entryStale reports whether entry i's intents (of a dead owner) name no
+// slot that still needs recovering, so that the entry may be reused.
+func (q *Queue) entryStale(i int) bool {
+	if v := atomic.LoadUint64(q.ent(i, entProdIntent)); v != 0 {
+		p := v - 1
+		if atomic.LoadUint64(q.tail)&^closedBit > p && q.loadSeq(p) == p {
+			return false // p claimed (maybe by this entry) and never published
+		}
+	}
+	if v := atomic.LoadUint64(q.ent(i, entConsIntent)); v != 0 {
+		c := v - 1
+		if atomic.LoadUint64(q.head) > c && q.loadSeq(c)&^skipBit == c+1 {
+			return false // c claimed (maybe by this entry) and never released
+		}
+	}
+	return true
+}
+
+// findIntent looks for the participants whose intent word (field) is v:
+// alive reports a live one; otherwise dead is a dead one, or -1.
+func (q *Queue) findIntent(field, v uint64) (alive bool, dead int) {
+	dead = -1
+	for i := range int(q.g.parts) {
+		if atomic.LoadUint64(q.ent(i, field)) != v {
+			continue
+		}
+		w := atomic.LoadUint64(q.ent(i, entOwner))
+		if w == 0 {
+			continue // closed cleanly: Close refuses while a slot is held, so the intent is stale
+		}
+		if ownerAlive(w) {
+			return true, -1
+		}
+		dead = i
+	}
+	return false, dead
+}
+
+// check records an unexplained stall at (pos, seq) and reports ErrCorrupt
+// once the same one has been seen in several slow checks in a row.
+func (s *stuck) check(pos, seq uint64) error {
+	if s.pos == pos && s.seq == seq {
+		s.n++
+		if s.n >= 4 {
+			s.n = 0
+			return corrupt("slot of position %d stuck at sequence %d with no participant holding it", pos, seq)
+		}
+		return nil
+	}
+	*s = stuck{pos: pos, seq: seq, n: 1}
+	return nil
+}
+
+// recoverHeld frees slot c (published as seq, claimed by a consumer, never
+// released) when the consumer that claimed it is dead, counting the
+// message as lost unless it was a skipped slot. It reports whether the
+// slot changed.
+func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
+	if atomic.LoadUint64(q.head) <= c {
+		return false, nil // nobody claimed it: the queue is just full
+	}
+	alive, dead := q.findIntent(entConsIntent, c+1)
+	if alive {
+		return false, nil
+	}
+	if dead < 0 {
+		if q.loadSeq(c) != seq {
+			return true, nil // released meanwhile
+		}
+		return false, st.check(c, seq)
+	}
+	w := atomic.LoadUint64(q.ent(dead, entOwner))
+	start := atomic.LoadUint64(q.ent(dead, entStart))
+	// CAS: only one recoverer wins, and only if the slot is still in the
+	// state we judged; the new sequence frees it for position c+N.
+	if atomic.CompareAndSwapUint64(q.u64(q.slot(c)+slotSeq), seq, c+q.g.capacity) {
+		if seq&skipBit == 0 {
+			// Atomic RMW and stores: recovery is rare and any process may
+			// do it concurrently for different slots.
+			atomic.AddUint64(q.u64(offLost), 1)
+			atomic.StoreUint64(q.u64(offLostOwner), w)
+			atomic.StoreUint64(q.u64(offLostStart), start)
+			atomic.StoreUint64(q.u64(offLostPos), c)
+		}
+		atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
+		wake(q.spaceSeq, q.putWaiters, true)
+	}
+	return true, nil
+}
+
+// skipDead marks position p (claimed, never published) skipped when the
+// producer that claimed it is dead. It reports whether the slot changed.
+func (q *Queue) skipDead(p uint64) (bool, error) {
+	alive, dead := q.findIntent(entProdIntent, p+1)
+	if alive {
+		return false, nil
+	}
+	if dead < 0 {
+		if q.loadSeq(p) != p {
+			return true, nil // published meanwhile
+		}
+		return false, q.stuckGet.check(p, p)
+	}
+	// CAS: only if still unpublished; the skip bit tells the consumer
+	// that claims it that it carries no message.
+	if atomic.CompareAndSwapUint64(q.u64(q.slot(p)+slotSeq), p, (p+1)|skipBit) {
+		atomic.CompareAndSwapUint64(q.ent(dead, entProdIntent), p+1, 0)
+	}
+	return true, nil
+}
+
+// mpmcClaimPut claims the slot at the tail for a new message. ok is false
+// when the queue is full (or a slot ahead is being recovered).
+func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
+	n := q.g.capacity
+	for range 64 {
+		t := atomic.LoadUint64(q.tail) // atomic: moved by every producer's CAS
+		if t&closedBit != 0 {
+			return 0, false, ErrClosed
+		}
+		seq := q.loadSeq(t)
+		s := seq &^ skipBit
+		switch {
+		case seq == t:
+			// Seq-cst store before the CAS: whoever later sees the tail
+			// past t also sees that we may hold t.
+			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), t+1)
+			// CAS: claims position t among competing producers; fails if
+			// the tail moved or CloseWrite set the closed bit.
+			if atomic.CompareAndSwapUint64(q.tail, t, t+1) {
+				q.stuckPut = stuck{}
+				return t, true, nil
+			}
+		case s+n == t+1:
+			// Position t-N published and not yet released.
+			if !slow {
+				return 0, false, nil
+			}
+			changed, err := q.recoverHeld(t-n, seq, &q.stuckPut)
+			if err != nil || !changed {
+				return 0, false, err
+			}
+		case seq+n == t:
+			// Position t-N still being written; its consumers deal with
+			// a dead producer.
+			return 0, false, nil
+		case s > t:
+			if atomic.LoadUint64(q.tail) == t {
+				return 0, false, corrupt("slot of tail %d has sequence %d", t, seq)
+			}
+		default:
+			if atomic.LoadUint64(q.tail) == t {
+				return 0, false, corrupt("slot of tail %d has sequence %d", t, seq)
+			}
+		}
+	}
+	return 0, false, nil
+}
+
+// mpmcPublish publishes position pos with a message of n bytes already
+// written.
+func (q *Queue) mpmcPublish(pos uint64, n int) {
+	off := q.slot(pos)
+	*q.u32(off + slotLen) = uint32(n) // plain: published by the store below
+	// Atomic store (release): the payload and length become visible with
+	// the sequence; seq-cst also orders it before wake's waiter check.
+	atomic.StoreUint64(q.u64(off+slotSeq), pos+1)
+	q.mpPuts++
+	*q.ent(q.entIdx, entPuts) = q.mpPuts // plain: single-writer statistic (see spscPublish)
+	wake(q.dataSeq, q.getWaiters, true)
+}
+
+func (q *Queue) mpmcWaitClaimPut(ctx context.Context, wait bool) (uint64, bool, error) {
+	pos, ok, err := q.mpmcClaimPut(false)
+	if ok || err != nil || !wait {
+		return pos, ok, err
+	}
+	err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(slow bool) (bool, error) {
+		pos, ok, err = q.mpmcClaimPut(slow)
+		return ok, err
+	})
+	return pos, ok, err
+}
+
+func (q *Queue) mpmcPut(ctx context.Context, p []byte, wait bool) (bool, error) {
+	if uint64(len(p)) > q.g.maxMsg {
+		return false, ErrTooLarge
+	}
+	if err := q.attachEntry(); err != nil {
+		return false, err
+	}
+	q.putMu.Lock()
+	defer q.putMu.Unlock()
+	if q.mpResv {
+		return false, ErrPending
+	}
+	pos, ok, err := q.mpmcWaitClaimPut(ctx, wait)
+	if !ok || err != nil {
+		return false, err
+	}
+	copy(q.bytesAt(q.slot(pos)+slotHeader, uint64(len(p))), p)
+	q.mpmcPublish(pos, len(p))
+	return true, nil
+}
+
+func (q *Queue) mpmcReserve(ctx context.Context, n int) ([]byte, error) {
+	if n < 0 || uint64(n) > q.g.maxMsg {
+		return nil, ErrTooLarge
+	}
+	if err := q.attachEntry(); err != nil {
+		return nil, err
+	}
+	q.putMu.Lock()
+	defer q.putMu.Unlock()
+	if q.mpResv {
+		return nil, ErrPending
+	}
+	pos, _, err := q.mpmcWaitClaimPut(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	q.mpResv, q.mpResvPos, q.mpResvLen = true, pos, uint64(n)
+	return q.bytesAt(q.slot(pos)+slotHeader, uint64(n))[:n:n], nil
+}
+
+func (q *Queue) mpmcCommit(n int) error {
+	q.putMu.Lock()
+	defer q.putMu.Unlock()
+	if !q.mpResv {
+		return ErrPending
+	}
+	if n < 0 || uint64(n) > q.mpResvLen {
+		return ErrTooLarge
+	}
+	q.mpResv = false
+	q.mpmcPublish(q.mpResvPos, n)
+	return nil
+}
+
+// mpmcClaimGet claims the next published slot at the head. It returns
+// io.EOF once the queue is closed and drained.
+func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
+	n := q.g.capacity
+	for range 64 {
+		h := atomic.LoadUint64(q.head) // atomic: moved by every consumer's CAS
+		seq = q.loadSeq(h)
+		s := seq &^ skipBit
+		switch {
+		case s == h+1:
+			// Seq-cst store before the CAS, as in mpmcClaimPut.
+			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), h+1)
+			// CAS: claims position h among competing consumers.
+			if atomic.CompareAndSwapUint64(q.head, h, h+1) {
+				if seq&skipBit != 0 {
+					q.releaseSlot(h)
+					atomic.AddUint64(q.u64(offSkipped), 1) // atomic RMW: any consumer may count
+					continue
+				}
+				q.stuckGet = stuck{}
+				return h, seq, true, nil
+			}
+		case seq == h:
+			// Not published. Empty, or a producer is writing it.
+			t := atomic.LoadUint64(q.tail) // atomic: read after the head, so t >= h
+			tc := t &^ closedBit
+			if tc < h {
+				if atomic.LoadUint64(q.head) == h {
+					return 0, 0, false, corrupt("head %d beyond tail %d", h, tc)
+				}
+				continue
+			}
+			if tc == h {
+				if t&closedBit != 0 {
+					q.recoverAll()
+					return 0, 0, false, io.EOF
+				}
+				return 0, 0, false, nil
+			}
+			if !slow {
+				return 0, 0, false, nil
+			}
+			changed, err := q.skipDead(h)
+			if err != nil || !changed {
+				return 0, 0, false, err
+			}
+		case s+n == h+1:
+			// Position h-N is still held by a consumer: nothing for h yet.
+			t := atomic.LoadUint64(q.tail)
+			if t&closedBit != 0 && t&^closedBit == h {
+				q.recoverAll()
+				return 0, 0, false, io.EOF
+			}
+			return 0, 0, false, nil
+		default:
+			if atomic.LoadUint64(q.head) == h {
+				return 0, 0, false, corrupt("slot of head %d has sequence %d", h, seq)
+			}
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// releaseSlot frees the slot of position pos for position pos+N.
+func (q *Queue) releaseSlot(pos uint64) {
+	// Atomic store (release): we finished reading before a producer may
+	// reuse the slot; seq-cst also orders it before wake's waiter check.
+	atomic.StoreUint64(q.u64(q.slot(pos)+slotSeq), pos+q.g.capacity)
+	wake(q.spaceSeq, q.putWaiters, true)
+}
+
+// recoverAll recovers every slot in the last N positions that a dead
+// consumer claimed and never released, so that Stats.Lost is complete
+// when the consumers drain the queue (no producer may come along to need
+// those slots).
+func (q *Queue) recoverAll() {
+	h := atomic.LoadUint64(q.head)
+	n := q.g.capacity
+	lo := uint64(0)
+	if h > n {
+		lo = h - n
+	}
+	for c := lo; c < h; c++ {
+		seq := q.loadSeq(c)
+		if seq&^skipBit == c+1 {
+			var st stuck
+			_, _ = q.recoverHeld(c, seq, &st)
+		}
+	}
+}
+
+// mpmcSlotLen reads and validates the length of claimed position pos.
+func (q *Queue) mpmcSlotLen(pos uint64) (uint64, error) {
+	n := uint64(*q.u32(q.slot(pos) + slotLen)) // plain: ordered by the acquire of the sequence
+	if n > q.g.maxMsg {
+		return 0, corrupt("message length %d at position %d", n, pos)
+	}
+	return n, nil
+}
+
+func (q *Queue) mpmcWaitClaimGet(ctx context.Context, wait bool) (uint64, bool, error) {
+	pos, _, ok, err := q.mpmcClaimGet(false)
+	if ok || err != nil || !wait {
+		return pos, ok, err
+	}
+	err = q.block(ctx, q.dataSeq, q.getWaiters, q.getWaits, func(slow bool) (bool, error) {
+		pos, _, ok, err = q.mpmcClaimGet(slow)
+		return ok, err
+	})
+	return pos, ok, err
+}
+
+// mpmcDone releases a consumed position and counts it.
+func (q *Queue) mpmcDone(pos uint64) {
+	q.releaseSlot(pos)
+	q.mpGets++
+	*q.ent(q.entIdx, entGets) = q.mpGets // plain: single-writer statistic (see spscPublish)
+}
+
+func (q *Queue) mpmcGet(ctx context.Context, buf []byte, wait bool, grow bool) ([]byte, int, bool, error) {
+	if err := q.attachEntry(); err != nil {
+		return buf, 0, false, err
+	}
+	q.getMu.Lock()
+	defer q.getMu.Unlock()
+	var pos uint64
+	switch {
+	case q.mpHeld && q.mpShort:
+		// A message an earlier call could not fit: deliver it first.
+		pos, q.mpHeld, q.mpShort = q.mpHeldPos, false, false
+	case q.mpHeld:
+		return buf, 0, false, ErrPending
+	default:
+		p, ok, err := q.mpmcWaitClaimGet(ctx, wait)
+		if !ok || err != nil {
+			return buf, 0, false, err
+		}
+		pos = p
+	}
+	n, err := q.mpmcSlotLen(pos)
+	if err != nil {
+		q.mpmcDone(pos) // give the slot back so the queue keeps moving
+		return buf, 0, false, err
+	}
+	src := q.bytesAt(q.slot(pos)+slotHeader, n)
+	if grow {
+		buf = append(buf, src...)
+	} else if uint64(len(buf)) < n {
+		// The slot is claimed: it cannot be handed back to other
+		// consumers, so the message is kept for this handle's next call.
+		q.mpHeld, q.mpHeldPos, q.mpShort = true, pos, true
+		return buf, 0, false, io.ErrShortBuffer
+	} else {
+		copy(buf, src)
+	}
+	q.mpmcDone(pos)
+	return buf, int(n), true, nil
+}
+
+func (q *Queue) mpmcNext(ctx context.Context, wait bool) ([]byte, bool, error) {
+	if err := q.attachEntry(); err != nil {
+		return nil, false, err
+	}
+	q.getMu.Lock()
+	defer q.getMu.Unlock()
+	var pos uint64
+	switch {
+	case q.mpHeld && q.mpShort:
+		pos, q.mpShort = q.mpHeldPos, false
+	case q.mpHeld:
+		return nil, false, ErrPending
+	default:
+		p, ok, err := q.mpmcWaitClaimGet(ctx, wait)
+		if !ok || err != nil {
+			return nil, false, err
+		}
+		pos = p
+	}
+	n, err := q.mpmcSlotLen(pos)
+	if err != nil {
+		q.mpHeld = false
+		q.mpmcDone(pos)
+		return nil, false, err
+	}
+	q.mpHeld, q.mpHeldPos = true, pos
+	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.slot(pos)+slotHeader)), n)[:n:n], true, nil
+}
+
+func (q *Queue) mpmcRelease() error {
+	q.getMu.Lock()
+	defer q.getMu.Unlock()
+	if !q.mpHeld || q.mpShort {
+		return ErrPending
+	}
+	q.mpHeld = false
+	q.mpmcDone(q.mpHeldPos)
+	return nil
+}

@@ -1,0 +1,443 @@
+package ring
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The SPSC byte ring. Positions (head, tail) are byte counts since
+// creation; a record starts at position p, offset p mod capacity in the
+// data area, with an 8-byte header (u32 length, u32 span) followed by the
+// payload padded to 8. A record never wraps: when it would, the producer
+// writes a pad header (length padLen) at the current offset and the record
+// at offset 0, publishing both with one tail update.
+
+// claimRole takes the SPSC role whose owner word is at ownerOff, if it is
+// free or its owner died.
+func (q *Queue) claimRole(ownerOff, startOff uint64) error {
+	me := ownerWord(q.self)
+	p := q.u64(ownerOff)
+	for range 16 {
+		// Atomic load and CAS: other processes race to take the role.
+		w := atomic.LoadUint64(p)
+		if w != 0 && ownerAlive(w) {
+			return ErrBusy
+		}
+		if atomic.CompareAndSwapUint64(p, w, me) {
+			atomic.StoreUint64(q.u64(startOff), q.self.Start) // informational
+			return nil
+		}
+	}
+	return ErrBusy
+}
+
+func (q *Queue) spscProducer() error {
+	if q.p.owned {
+		return nil
+	}
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	if err := q.claimRole(offProdOwner, offProdStart); err != nil {
+		return err
+	}
+	// Atomic loads: written by the previous producer and by the consumer.
+	h := atomic.LoadUint64(q.head)
+	t := atomic.LoadUint64(q.tail) &^ closedBit
+	if h > t || t-h > q.g.capacity || t&7 != 0 || h&7 != 0 {
+		atomic.StoreUint64(q.u64(offProdOwner), 0)
+		return corrupt("head %d, tail %d, capacity %d", h, t, q.g.capacity)
+	}
+	q.p.pub, q.p.tail, q.p.cachedHead = t, t, h
+	q.p.puts = atomic.LoadUint64(q.u64(offPuts))
+	q.p.owned = true
+	return nil
+}
+
+func (q *Queue) spscConsumer() error {
+	if q.c.owned {
+		return nil
+	}
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	if err := q.claimRole(offConsOwner, offConsStart); err != nil {
+		return err
+	}
+	h := atomic.LoadUint64(q.head) // atomic: written by the previous consumer
+	if h&7 != 0 {
+		atomic.StoreUint64(q.u64(offConsOwner), 0)
+		return corrupt("head %d", h)
+	}
+	q.c.head, q.c.view, q.c.cachedTail = h, h, h
+	q.c.gets = atomic.LoadUint64(q.u64(offGets))
+	q.c.owned = true
+	return nil
+}
+
+// spscRoom finds room for a record of n payload bytes at the write
+// position, writing a pad record first if the record would wrap. It
+// returns the record's offset in the data area and the bytes it takes
+// (pad included); ok is false when the ring is full.
+func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
+	c := q.g.capacity
+	span := recHeader + align8(uint64(n))
+	off = q.p.tail & q.mask
+	need = span
+	if off+span > c {
+		need += c - off
+	}
+	if q.p.tail+need-q.p.cachedHead > c {
+		// Atomic load (acquire): the consumer stores head only after it
+		// has finished reading the bytes we are about to reuse.
+		h := atomic.LoadUint64(q.head)
+		if h > q.p.pub || q.p.pub-h > c || h&7 != 0 {
+			return 0, 0, false, corrupt("head %d with tail %d", h, q.p.pub)
+		}
+		q.p.cachedHead = h
+		if q.p.tail+need-h > c {
+			return 0, 0, false, nil
+		}
+	}
+	if need != span {
+		// Plain store: published by the tail CAS in spscPublish.
+		*q.u64(q.g.dataOff + off) = padLen
+		off = 0
+	}
+	return off, need, true, nil
+}
+
+// spscWrite writes a record of len(p) bytes at off and advances the
+// (unpublished) write position.
+func (q *Queue) spscWrite(off, need uint64, p []byte) {
+	n := uint64(len(p))
+	// Plain stores: published by the tail CAS in spscPublish.
+	*q.u64(q.g.dataOff + off) = n | (recHeader+align8(n))<<32
+	copy(q.bytesAt(q.g.dataOff+off+recHeader, n), p)
+	q.p.tail += need
+}
+
+// spscPublish makes the records written since the last publication (k
+// messages) visible to the consumer.
+func (q *Queue) spscPublish(k uint64) error {
+	if q.p.tail == q.p.pub {
+		return nil
+	}
+	// CAS, sequentially consistent: (1) a release of the records written
+	// before it; (2) it fails if CloseWrite set the closed bit, so no
+	// message is published after the close; (3) it orders the publication
+	// before wake's read of getWaiters (the Dekker pairing in block).
+	if !atomic.CompareAndSwapUint64(q.tail, q.p.pub, q.p.tail) {
+		q.p.tail = q.p.pub // the unpublished records are abandoned
+		if atomic.LoadUint64(q.tail)&closedBit != 0 {
+			return ErrClosed
+		}
+		return corrupt("tail moved under the producer")
+	}
+	q.p.pub = q.p.tail
+	q.p.puts += k
+	// Plain store: a statistics counter with one writer; an aligned
+	// 8-byte store is not torn on the supported architectures, and Stats
+	// and Len read it with atomic loads. An atomic store would cost a
+	// locked instruction per message.
+	*q.u64(offPuts) = q.p.puts
+	wake(q.dataSeq, q.getWaiters, false)
+	return nil
+}
+
+func (q *Queue) closedForWrite() bool {
+	return atomic.LoadUint64(q.tail)&closedBit != 0 // atomic: set by CloseWrite in any process
+}
+
+func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) {
+	if uint64(len(p)) > q.g.maxMsg {
+		return false, ErrTooLarge
+	}
+	if err := q.spscProducer(); err != nil {
+		return false, err
+	}
+	if q.p.resvNeed != 0 {
+		return false, ErrPending
+	}
+	off, need, ok, err := q.spscRoom(len(p))
+	if !ok && err == nil {
+		if q.closedForWrite() {
+			return false, ErrClosed
+		}
+		if !wait {
+			return false, nil
+		}
+		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {
+			if q.closedForWrite() {
+				return false, ErrClosed
+			}
+			off, need, ok, err = q.spscRoom(len(p))
+			return ok, err
+		})
+	}
+	if err != nil {
+		return false, err
+	}
+	q.spscWrite(off, need, p)
+	return true, q.spscPublish(1)
+}
+
+func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if err := q.spscProducer(); err != nil {
+		return 0, err
+	}
+	if q.p.resvNeed != 0 {
+		return 0, ErrPending
+	}
+	done, k := 0, uint64(0) // published, written but unpublished
+	for i := 0; i < len(msgs); {
+		m := msgs[i]
+		if uint64(len(m)) > q.g.maxMsg {
+			err := q.spscPublish(k)
+			if err == nil {
+				done, err = i, ErrTooLarge
+			}
+			return done, err
+		}
+		off, need, ok, err := q.spscRoom(len(m))
+		if err == nil && !ok {
+			// Full: publish what we have so the consumer can make room,
+			// then wait.
+			if err = q.spscPublish(k); err != nil {
+				return done, err
+			}
+			done, k = i, 0
+			err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {
+				if q.closedForWrite() {
+					return false, ErrClosed
+				}
+				off, need, ok, err = q.spscRoom(len(m))
+				return ok, err
+			})
+		}
+		if err != nil {
+			if perr := q.spscPublish(k); perr == nil {
+				done = i
+			}
+			return done, err
+		}
+		q.spscWrite(off, need, m)
+		k++
+		i++
+	}
+	if err := q.spscPublish(k); err != nil {
+		return done, err
+	}
+	return len(msgs), nil
+}
+
+func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
+	if n < 0 || uint64(n) > q.g.maxMsg {
+		return nil, ErrTooLarge
+	}
+	if err := q.spscProducer(); err != nil {
+		return nil, err
+	}
+	if q.p.resvNeed != 0 {
+		return nil, ErrPending
+	}
+	off, need, ok, err := q.spscRoom(n)
+	if !ok && err == nil {
+		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {
+			if q.closedForWrite() {
+				return false, ErrClosed
+			}
+			off, need, ok, err = q.spscRoom(n)
+			return ok, err
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	q.p.resvOff, q.p.resvNeed, q.p.resvLen = off, need, uint64(n)
+	b := q.bytesAt(q.g.dataOff+off+recHeader, uint64(n))
+	return b[:n:n], nil
+}
+
+func (q *Queue) spscCommit(n int) error {
+	if q.p.resvNeed == 0 {
+		return ErrPending
+	}
+	if n < 0 || uint64(n) > q.p.resvLen {
+		return ErrTooLarge
+	}
+	// The span stays the reserved one; the consumer accepts a span longer
+	// than the length needs (up to the span of MaxMessage).
+	*q.u64(q.g.dataOff + q.p.resvOff) = uint64(n) | (recHeader+align8(q.p.resvLen))<<32 // plain: published by the CAS
+	q.p.tail += q.p.resvNeed
+	q.p.resvNeed = 0
+	return q.spscPublish(1)
+}
+
+// spscPeek finds the next record at the read position, skipping a pad.
+// It returns io.EOF when the queue is empty and closed for writing.
+func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
+	c := q.g.capacity
+	for range 2 {
+		if q.c.view == q.c.cachedTail {
+			// Atomic load (acquire): pairs with the producer's publishing
+			// CAS, so the records below the tail are fully written.
+			t := atomic.LoadUint64(q.tail)
+			tc := t &^ closedBit
+			if tc < q.c.view || tc-q.c.head > c || tc&7 != 0 {
+				return 0, 0, 0, false, corrupt("tail %d with head %d", tc, q.c.head)
+			}
+			q.c.cachedTail = tc
+			if tc == q.c.view {
+				if t&closedBit != 0 {
+					return 0, 0, 0, false, io.EOF
+				}
+				return 0, 0, 0, false, nil
+			}
+		}
+		off = q.c.view & q.mask
+		w := *q.u64(q.g.dataOff + off) // plain load: ordered by the acquire above
+		n, span = w&0xFFFF_FFFF, w>>32
+		if n == padLen {
+			if off == 0 || q.c.view+(c-off) > q.c.cachedTail {
+				return 0, 0, 0, false, corrupt("pad record at offset %d", off)
+			}
+			q.c.view += c - off
+			continue
+		}
+		if n > q.g.maxMsg || span < recHeader+align8(n) || span > recHeader+align8(q.g.maxMsg) ||
+			span&7 != 0 || off+span > c || q.c.view+span > q.c.cachedTail {
+			return 0, 0, 0, false, corrupt("record length %d span %d at offset %d", n, span, off)
+		}
+		return off, n, span, true, nil
+	}
+	return 0, 0, 0, false, corrupt("pad record at offset 0")
+}
+
+// spscWaitPeek is spscPeek that blocks (wait) until a record is there.
+func (q *Queue) spscWaitPeek(ctx context.Context, wait bool) (off, n, span uint64, ok bool, err error) {
+	off, n, span, ok, err = q.spscPeek()
+	if ok || err != nil || !wait {
+		return
+	}
+	err = q.block(ctx, q.dataSeq, q.getWaiters, q.getWaits, func(bool) (bool, error) {
+		off, n, span, ok, err = q.spscPeek()
+		return ok, err
+	})
+	return
+}
+
+// spscRelease gives the space up to the read position back to the
+// producer, counting k messages.
+func (q *Queue) spscRelease(k uint64) {
+	q.c.head = q.c.view
+	// Atomic store, sequentially consistent: a release of the space we
+	// finished reading, ordered before wake's read of putWaiters.
+	atomic.StoreUint64(q.head, q.c.head)
+	q.c.gets += k
+	*q.u64(offGets) = q.c.gets // plain store: single-writer statistic (see spscPublish)
+	wake(q.spaceSeq, q.putWaiters, false)
+}
+
+func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, error) {
+	if err := q.spscConsumer(); err != nil {
+		return 0, false, err
+	}
+	if q.c.held != 0 {
+		return 0, false, ErrPending
+	}
+	off, n, span, ok, err := q.spscWaitPeek(ctx, wait)
+	if !ok || err != nil {
+		return 0, false, err
+	}
+	if uint64(len(buf)) < n {
+		return 0, false, io.ErrShortBuffer
+	}
+	copy(buf, q.bytesAt(q.g.dataOff+off+recHeader, n))
+	q.c.view += span
+	q.spscRelease(1)
+	return int(n), true, nil
+}
+
+func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
+	if err := q.spscConsumer(); err != nil {
+		return buf, err
+	}
+	if q.c.held != 0 {
+		return buf, ErrPending
+	}
+	off, n, span, _, err := q.spscWaitPeek(ctx, true)
+	if err != nil {
+		return buf, err
+	}
+	buf = append(buf, q.bytesAt(q.g.dataOff+off+recHeader, n)...)
+	q.c.view += span
+	q.spscRelease(1)
+	return buf, nil
+}
+
+func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
+	if err := q.spscConsumer(); err != nil {
+		return 0, err
+	}
+	if q.c.held != 0 {
+		return 0, ErrPending
+	}
+	if len(dst) == 0 {
+		return 0, nil
+	}
+	off, n, span, _, err := q.spscWaitPeek(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	k := 0
+	for {
+		if uint64(cap(dst[k])) < n {
+			if k == 0 {
+				return 0, io.ErrShortBuffer
+			}
+			break
+		}
+		dst[k] = dst[k][:n]
+		copy(dst[k], q.bytesAt(q.g.dataOff+off+recHeader, n))
+		q.c.view += span
+		k++
+		if k == len(dst) {
+			break
+		}
+		var ok bool
+		if off, n, span, ok, err = q.spscPeek(); !ok {
+			if err == io.EOF {
+				err = nil // reported by the next call
+			}
+			break
+		}
+	}
+	q.spscRelease(uint64(k))
+	return k, err
+}
+
+func (q *Queue) spscNext(ctx context.Context, wait bool) ([]byte, bool, error) {
+	if err := q.spscConsumer(); err != nil {
+		return nil, false, err
+	}
+	off, n, span, ok, err := q.spscWaitPeek(ctx, wait)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	q.c.view += span
+	q.c.held++
+	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.g.dataOff+off+recHeader)), n)[:n:n], true, nil
+}
+
+func (q *Queue) spscReleaseHeld() error {
+	if q.c.held == 0 {
+		return ErrPending
+	}
+	k := q.c.held
+	q.c.held = 0
+	q.spscRelease(k)
+	return nil
+}

@@ -1,0 +1,83 @@
+package ring
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/futex"
+)
+
+// block retries try until it reports done or fails: first spinning
+// (q.spin polls), then sleeping on the futex word seq with waiters
+// counting the sleepers, so that the other side makes a wake-up system
+// call only when someone sleeps. try(slow) gets slow=true on the polls
+// after a sleep, when it may run expensive checks (is a peer dead?).
+//
+// The protocol is Dekker's: we increment waiters and then re-check the
+// queue; the other side changes the queue and then reads waiters. Both
+// are sequentially consistent atomics, so at least one of us sees the
+// other: either our re-check sees the change, or the other side sees our
+// count, bumps seq and wakes us. Reading seq before the re-check makes a
+// bump between the re-check and the sleep fail the futex's value check.
+//
+// Every sleep has a finite timeout (q.sleep), so a wake-up that a dead
+// process never sent, or a peer that died, is noticed.
+func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, try func(slow bool) (bool, error)) error {
+	slow := false
+	for i := 0; ; i++ {
+		if done, err := try(slow); done || err != nil {
+			return err
+		}
+		if q.closed.Load() {
+			return ErrClosed
+		}
+		if q.spin < 0 || i < q.spin {
+			if i&1023 == 1023 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				// A periodic slow check even while busy-waiting, so that
+				// a dead peer is noticed in spin mode too.
+				slow = true
+				runtime.Gosched()
+			} else {
+				slow = false
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s := atomic.LoadUint32(seq)  // before the re-check: see above
+		atomic.AddUint32(waiters, 1) // seq-cst RMW: announce, then re-check
+		done, err := try(slow)
+		if done || err != nil {
+			atomic.AddUint32(waiters, ^uint32(0))
+			return err
+		}
+		atomic.AddUint64(waits, 1) // statistics only; the RMW keeps concurrent sleepers' counts
+		werr := futex.WaitContext(ctx, seq, s, q.sleep)
+		atomic.AddUint32(waiters, ^uint32(0))
+		if werr != nil && werr != futex.ErrTimeout {
+			return werr
+		}
+		slow = true
+	}
+}
+
+// wake wakes sleepers on seq if waiters says there are any. The load of
+// waiters is seq-cst and follows the caller's seq-cst publication (the
+// other half of the Dekker pairing in block); it is the only cost on the
+// fast path.
+func wake(seq, waiters *uint32, all bool) {
+	if atomic.LoadUint32(waiters) == 0 {
+		return
+	}
+	atomic.AddUint32(seq, 1) // seq-cst: a sleeper that read the old value will not sleep
+	if all {
+		_, _ = futex.WakeAll(seq)
+	} else {
+		_, _ = futex.Wake(seq, 1)
+	}
+}
