@@ -60,11 +60,7 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	name := e.Name
-	if name == "" {
-		name = "(anonymous)"
-	}
-	return fmt.Sprintf("shm: segment %s: %s mismatch: want %v, got %v", name, e.What, e.Want, e.Got)
+	return fmt.Sprintf("shm: %s mismatch: want %v, got %v", e.What, e.Want, e.Got)
 }
 
 // Unwrap returns the sentinel (ErrKind, ErrType or ErrSize).

@@ -64,7 +64,7 @@ func Create(name string, size int, opts ...Option) (*Segment, error) {
 		if tmp != "" {
 			_ = unix.Unlink(tmp)
 		}
-		return nil, fmt.Errorf("shm: create %s: %w", name, err)
+		return nil, &fs.PathError{Op: "create", Path: p, Err: err}
 	}
 	if err := publish(fd, tmp, p); err != nil {
 		_ = s.Close()
@@ -231,11 +231,11 @@ func Open(ctx context.Context, name string, opts ...Option) (*Segment, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("shm: open %s: %w", name, err)
-	}
 	o := collect(opts)
 	p := path(name)
+	if err := ctx.Err(); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
 	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, pathError("open", p, err)
@@ -246,13 +246,10 @@ func Open(ctx context.Context, name string, opts ...Option) (*Segment, error) {
 // attach maps an open segment file, waits for it to be ready and validates
 // it. It takes ownership of fd.
 func attach(ctx context.Context, fd int, name string, o *options) (*Segment, error) {
-	label := name
-	if label == "" {
-		label = "(anonymous)"
-	}
+	label := fileName(name)
 	fail := func(err error) (*Segment, error) {
 		_ = unix.Close(fd)
-		return nil, fmt.Errorf("shm: open %s: %w", label, err)
+		return nil, &fs.PathError{Op: "open", Path: label, Err: err}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -323,8 +320,11 @@ func waitReady(ctx context.Context, mem []byte, fileSize int64) (header, error) 
 			}
 		}
 		err := futex.WaitContext(ctx, state, uint32(s), delay)
-		if cerr := ctx.Err(); cerr != nil {
-			return header{}, fmt.Errorf("waiting for initialisation by pid %d: %w", pid, cerr)
+		if cerr := ctx.Err(); cerr != nil || errors.Is(err, context.DeadlineExceeded) {
+			if cerr == nil {
+				cerr = context.DeadlineExceeded // the deadline passed before ctx's timer fired
+			}
+			return header{}, fmt.Errorf("segment still %v (creator pid %d): %w", s, pid, cerr)
 		}
 		if err != nil && !errors.Is(err, futex.ErrTimeout) {
 			return header{}, err
@@ -358,7 +358,7 @@ func OpenOrCreate(ctx context.Context, name string, size int, opts ...Option) (s
 	}
 	for range 16 {
 		if err := ctx.Err(); err != nil {
-			return nil, false, fmt.Errorf("shm: open %s: %w", name, err)
+			return nil, false, &fs.PathError{Op: "open", Path: path(name), Err: err}
 		}
 		s, err = Create(name, size, opts...)
 		if err == nil {
@@ -377,7 +377,8 @@ func OpenOrCreate(ctx context.Context, name string, size int, opts ...Option) (s
 		if s.Size() != size {
 			got := s.Size()
 			_ = s.Close()
-			return nil, false, &MismatchError{Name: name, What: "size", Want: size, Got: got, Err: ErrSize}
+			return nil, false, &fs.PathError{Op: "open", Path: path(name),
+				Err: &MismatchError{Name: name, What: "size", Want: size, Got: got, Err: ErrSize}}
 		}
 		return s, false, nil
 	}
@@ -607,7 +608,7 @@ func Inspect(name string) (Info, error) {
 	info.Mode = os.FileMode(st.Mode & 0o777)
 	info.FileSize = st.Size
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		info.Err = fmt.Errorf("shm: inspect %s: %w: not a regular file", name, ErrCorrupt)
+		info.Err = pathError("inspect", info.Path, fmt.Errorf("%w: not a regular file", ErrCorrupt))
 		return info, info.Err
 	}
 	var hb [HeaderSize]byte
@@ -618,7 +619,7 @@ func Inspect(name string) (Info, error) {
 	}
 	h, err := parseHeader(hb[:max(n, 0)], st.Size)
 	if err != nil {
-		info.Err = fmt.Errorf("shm: inspect %s: %w", name, err)
+		info.Err = pathError("inspect", info.Path, err)
 		return info, info.Err
 	}
 	info.Size = int(h.size)
