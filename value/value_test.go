@@ -413,3 +413,34 @@ func TestCorruptPayload(t *testing.T) {
 	must(t, err)
 	must(t, w.Close())
 }
+
+// The lock-free paths (and, uncontended, the locked ones) do not allocate.
+func TestNoAllocs(t *testing.T) {
+	ctx := context.Background()
+	v, err := value.Create[int64](segName(t), 0)
+	must(t, err)
+	defer v.Close()
+	p, err := value.Create(segName(t, "-p"), pair{})
+	must(t, err)
+	defer p.Close()
+	a := value.AtomicOf(v)
+	inc := func(x *int64) { *x++ }
+	incPair := func(q *pair) { q.A++ }
+	for name, f := range map[string]func(){
+		"Atomic.Load":    func() { _ = a.Load() },
+		"Atomic.Store":   func() { a.Store(3) },
+		"Atomic.Add":     func() { a.Add(1) },
+		"Atomic.Swap":    func() { a.Swap(1) },
+		"Atomic.CAS":     func() { a.CompareAndSwap(1, 2) },
+		"Value.Load":     func() { _, _ = v.Load(ctx) },
+		"Value.Store":    func() { _ = v.Store(ctx, 1) },
+		"Value.Update":   func() { _ = v.Update(ctx, inc) },
+		"struct Update":  func() { _ = p.Update(ctx, incPair) },
+		"struct Load":    func() { _, _ = p.Load(ctx) },
+		"struct Pointer": func() { p.Pointer().B++ },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s allocates %v times", name, n)
+		}
+	}
+}

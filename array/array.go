@@ -1,0 +1,318 @@
+package array
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/typeinfo"
+	"github.com/shmkit/shmkit/internal/typeinfo/layout"
+	"github.com/shmkit/shmkit/sem"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Errors. Test for them with errors.Is.
+var (
+	// ErrNotPlain is matched when T is not fixed-size and pointer-free (or
+	// is empty); the error names the offending field.
+	ErrNotPlain = typeinfo.ErrNotPlain
+
+	// ErrType is matched when the array was created with another element
+	// type (size, alignment or fingerprint differ). It is shm.ErrType.
+	ErrType = shm.ErrType
+
+	// ErrKind is matched when the memory holds another kind of object (a
+	// value, or a raw array opened as a locked one). It is shm.ErrKind.
+	ErrKind = shm.ErrKind
+
+	// ErrCorrupt is matched when the memory does not hold a valid array.
+	// It is shm.ErrCorrupt.
+	ErrCorrupt = shm.ErrCorrupt
+
+	// ErrBadMemory is matched when memory given to Init or InitRaw is too
+	// short or misaligned.
+	ErrBadMemory = layout.ErrBadMemory
+)
+
+// Integer is the set of element types with lock-free operations (see Atomic).
+type Integer interface {
+	~int32 | ~uint32 | ~int64 | ~uint64 | ~int | ~uint
+}
+
+// noCopy makes go vet's copylocks check flag copies of an Array.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// Array is a fixed-length sequence of T in shared memory with one lock for
+// the whole array, the analogue of Python's multiprocessing.Array. See the
+// package doc for the memory-ordering and tearing rules.
+//
+// Indexing methods panic on an index out of range, as Go slices do.
+type Array[T any] struct {
+	_       noCopy
+	obj     *layout.Object
+	s       []T    // the elements, in the mapping
+	scratch *T     // the header's scratch word, used by Update for integer T
+	asz     uint8  // 4 or 8 when T is an integer type with lock-free operations
+	name    string // for errors
+}
+
+func desc[T any](locked bool) (layout.Desc, error) {
+	size, align, fp, err := typeinfo.Of[T]()
+	if err != nil {
+		return layout.Desc{}, fmt.Errorf("array: %w", err)
+	}
+	return layout.Desc{Magic: layout.MagicArray, Kind: shm.KindArray, Size: size, Align: align, FP: fp, Locked: locked}, nil
+}
+
+func length(n int) (uint64, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("array: negative length %d: %w", n, shm.ErrInvalidSize)
+	}
+	return uint64(n), nil
+}
+
+func fillFrom[T any](src []T) func([]byte) error {
+	if len(src) == 0 {
+		return nil
+	}
+	return func(elems []byte) error {
+		copy(unsafe.Slice((*T)(unsafe.Pointer(&elems[0])), len(src)), src)
+		return nil
+	}
+}
+
+func newArray[T any](o *layout.Object, name string) *Array[T] {
+	return &Array[T]{obj: o, s: layout.Elems[T](o.Mem, int(o.H.Length)), scratch: layout.Scratch[T](o.Mem), asz: layout.AtomicSize[T](), name: name}
+}
+
+// Size returns the number of bytes an Array of n T needs when placed in
+// memory of one's own (Init, At), or an error matching ErrNotPlain.
+func Size[T any](n int) (int, error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return 0, err
+	}
+	un, err := length(n)
+	if err != nil {
+		return 0, err
+	}
+	size, ok := layout.Need(d.Size, un)
+	if !ok {
+		return 0, fmt.Errorf("array: %d elements of %d bytes: %w", n, d.Size, shm.ErrInvalidSize)
+	}
+	return size, nil
+}
+
+// Create creates a named shared Array of n zero elements. It fails with an
+// error matching fs.ErrExist if the name is taken, and ErrNotPlain if T
+// cannot be shared. opts are shm options (WithMode, WithPopulate...).
+func Create[T any](name string, n int, opts ...shm.Option) (*Array[T], error) {
+	return create[T](name, n, nil, opts)
+}
+
+// CreateFrom creates a named shared Array holding a copy of src, like
+// Python's Array('i', [0, 1, 2]).
+func CreateFrom[T any](name string, src []T, opts ...shm.Option) (*Array[T], error) {
+	return create(name, len(src), src, opts)
+}
+
+func create[T any](name string, n int, src []T, opts []shm.Option) (*Array[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	un, err := length(n)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Create(name, d, un, fillFrom(src), opts)
+	if err != nil {
+		return nil, layout.Wrap("array: create "+name, err)
+	}
+	return newArray[T](o, name), nil
+}
+
+// Open opens the named Array created by another process (or this one). It
+// waits, bounded by ctx, for a creator still initialising it. An Array
+// created with another element type gives an error matching ErrType.
+func Open[T any](ctx context.Context, name string, opts ...shm.Option) (*Array[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Open(ctx, name, d, opts)
+	if err != nil {
+		return nil, layout.Wrap("array: open "+name, err)
+	}
+	return newArray[T](o, name), nil
+}
+
+// OpenOrCreate opens the named Array, or creates it with n zero elements
+// if it does not exist, and reports whether it created it. An existing
+// Array of another length gives an error matching shm.ErrSize.
+func OpenOrCreate[T any](ctx context.Context, name string, n int, opts ...shm.Option) (*Array[T], bool, error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, false, err
+	}
+	un, err := length(n)
+	if err != nil {
+		return nil, false, err
+	}
+	o, created, err := layout.OpenOrCreate(ctx, name, d, un, nil, opts)
+	if err != nil {
+		return nil, false, layout.Wrap("array: open or create "+name, err)
+	}
+	return newArray[T](o, name), created, nil
+}
+
+// Init lays out an Array of n zero elements at the start of mem, which
+// must be at least Size[T](n) bytes, aligned to 8 bytes (and to T's
+// alignment), and not yet used by anyone: typically inside a segment's
+// shm.WithInit function. The object is published last (a release store of
+// its magic), so a process whose At succeeds sees the zeroed elements.
+func Init[T any](mem []byte, n int) (*Array[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	un, err := length(n)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
+	if err != nil {
+		return nil, layout.Wrap("array: init", err)
+	}
+	return newArray[T](o, ""), nil
+}
+
+// At attaches to the Array that Init laid out at the start of mem,
+// possibly in another process. Memory that does not hold a valid Array of
+// T gives an error matching ErrCorrupt, ErrType or ErrKind; it never
+// panics. (The method At reads an element.)
+func At[T any](mem []byte) (*Array[T], error) {
+	d, err := desc[T](true)
+	if err != nil {
+		return nil, err
+	}
+	o, err := layout.Attach(mem, d, true)
+	if err != nil {
+		return nil, layout.Wrap("array: attach", err)
+	}
+	return newArray[T](o, ""), nil
+}
+
+// Len returns the number of elements.
+func (a *Array[T]) Len() int { return len(a.s) }
+
+// At returns element i without taking the lock. For integer T it is an
+// atomic load; otherwise a plain copy that may tear against a concurrent
+// writer of the same element (see the package doc).
+func (a *Array[T]) At(i int) T { return layout.LoadAny(a.asz, &a.s[i]) }
+
+// Set stores x into element i without taking the lock. For integer T it is
+// an atomic store; otherwise a plain copy (see the package doc).
+func (a *Array[T]) Set(i int, x T) { layout.StoreAny(a.asz, &a.s[i], x) }
+
+// Update calls fn with a pointer to element i while holding the array's
+// lock. For integer T, fn works on a copy installed with compare-and-swap
+// and may run again if a lock-free operation changed the element meanwhile,
+// so it must only compute the new value from the old one. When the
+// previous lock holder died holding it, fn is still applied, the lock is
+// marked consistent and the error matches sem.ErrOwnerDead. It panics if i
+// is out of range.
+func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
+	p := &a.s[i]
+	if a.asz != 0 {
+		return layout.Locked(ctx, a.obj.Mu, func() { layout.UpdateWord(a.asz, p, a.scratch, fn) })
+	}
+	return layout.Locked(ctx, a.obj.Mu, func() { fn(p) })
+}
+
+// WithLock calls fn with the whole array while holding the lock. The
+// slice must not be kept after fn returns. Owner-dead handling is that of
+// Update: fn runs, the lock is marked consistent, sem.ErrOwnerDead is
+// returned. Lock-free operations (At, Set and Atomic on integer arrays)
+// do not take the lock and are not excluded by it.
+func (a *Array[T]) WithLock(ctx context.Context, fn func(s []T)) error {
+	return layout.Locked(ctx, a.obj.Mu, func() { fn(a.s) })
+}
+
+// Lock returns the lock guarding the array, like Python's get_lock().
+func (a *Array[T]) Lock() *sem.Mutex { return a.obj.Mu }
+
+// Slice returns the elements as a []T aliasing shared memory, with no
+// copy. Writes through it are seen by every process. It takes no lock:
+// hold Lock (or use WithLock) for consistency. After Close the slice stays
+// safe to use but aliases private zeroed memory; see the package doc for
+// tearing.
+func (a *Array[T]) Slice() []T { return a.s }
+
+// CopyOut copies elements starting at off into dst under the lock, so the
+// copy is a consistent snapshot with respect to locked writers. It returns
+// the number copied, min(len(dst), Len()-off), and panics if off is out of
+// range [0, Len()].
+func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
+	s := a.s[off:]
+	var n int
+	err := layout.Locked(ctx, a.obj.Mu, func() { n = copy(dst, s) })
+	return n, err
+}
+
+// CopyIn copies src into the elements starting at off under the lock. It
+// returns the number copied, min(len(src), Len()-off), and panics if off
+// is out of range [0, Len()].
+func (a *Array[T]) CopyIn(ctx context.Context, off int, src []T) (int, error) {
+	s := a.s[off:]
+	var n int
+	err := layout.Locked(ctx, a.obj.Mu, func() { n = copy(s, src) })
+	return n, err
+}
+
+// Name returns the Array's segment name, or "" for a placed Array.
+func (a *Array[T]) Name() string { return a.name }
+
+// Close releases the Array: its lock handle and, for a named Array, its
+// mapping. It does not remove the name (see shm.Unlink). Later locked
+// operations return sem.ErrClosed; lock-free ones and slices from Slice act
+// on private zeroed memory instead of faulting.
+func (a *Array[T]) Close() error { return a.obj.Close() }
+
+// Atomic gives lock-free per-element operations on an Array of integer
+// type. Get one with AtomicOf; it is a small value, cheap to copy.
+//
+// All operations are sequentially consistent (sync/atomic), across
+// processes too, and compose with Array.Update. They do not allocate and
+// make no system call. They panic if i is out of range.
+type Atomic[T Integer] struct {
+	s []T
+}
+
+// AtomicOf returns the lock-free operations of a. Elements are naturally
+// aligned (8-byte for 64-bit types), as the atomics require.
+func AtomicOf[T Integer](a *Array[T]) Atomic[T] { return Atomic[T]{s: a.s} }
+
+// LoadAt atomically loads element i.
+func (a Atomic[T]) LoadAt(i int) T { return layout.Load(&a.s[i]) }
+
+// StoreAt atomically stores x into element i.
+func (a Atomic[T]) StoreAt(i int, x T) { layout.Store(&a.s[i], x) }
+
+// AddAt atomically adds delta to element i and returns the new value.
+func (a Atomic[T]) AddAt(i int, delta T) T { return layout.Add(&a.s[i], delta) }
+
+// SwapAt atomically stores x into element i and returns the old value.
+func (a Atomic[T]) SwapAt(i int, x T) T { return layout.Swap(&a.s[i], x) }
+
+// CompareAndSwapAt atomically stores new into element i if it holds old,
+// and reports whether it did.
+func (a Atomic[T]) CompareAndSwapAt(i int, old, new T) bool {
+	return layout.CompareAndSwap(&a.s[i], old, new)
+}
+
+// Len returns the number of elements.
+func (a Atomic[T]) Len() int { return len(a.s) }

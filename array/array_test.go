@@ -1,0 +1,459 @@
+//go:build linux
+
+package array_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/testproc"
+	"github.com/shmkit/shmkit/sem"
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestMain(m *testing.M) { testproc.Main(m) }
+
+type pair struct {
+	A int64
+	B int32
+	_ int32
+}
+
+func segName(t testing.TB, suffix ...string) string {
+	r := strings.NewReplacer("/", "-", " ", "-", "#", "-")
+	name := fmt.Sprintf("atest-%d-%s%s", os.Getpid(), r.Replace(t.Name()), strings.Join(suffix, ""))
+	_ = shm.Unlink(name)
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	return name
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+const elems = 16
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+func init() {
+	// count does M Updates and M AddAts on random elements of an
+	// Array[int64] and M Updates on random elements of an Array[pair],
+	// and prints what it added to each element.
+	testproc.Register("count", func(args []string) int {
+		ctx := context.Background()
+		m, _ := strconv.Atoi(args[2])
+		seed, _ := strconv.Atoi(args[3])
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		n, err := array.Open[int64](ctx, args[0])
+		if err != nil {
+			return fail(err)
+		}
+		p, err := array.Open[pair](ctx, args[1])
+		if err != nil {
+			return fail(err)
+		}
+		if n.Len() != elems || p.Len() != elems {
+			return fail(fmt.Errorf("lengths %d, %d", n.Len(), p.Len()))
+		}
+		at := array.AtomicOf(n)
+		var added, pairs [elems]int64
+		for range m {
+			i, d := r.IntN(elems), int64(1+r.IntN(5))
+			if err := n.Update(ctx, i, func(x *int64) { *x += d }); err != nil {
+				return fail(err)
+			}
+			added[i] += d
+			i, d = r.IntN(elems), int64(1+r.IntN(5))
+			at.AddAt(i, d)
+			added[i] += d
+			i = r.IntN(elems)
+			if err := p.Update(ctx, i, func(q *pair) { q.A++; q.B-- }); err != nil {
+				return fail(err)
+			}
+			pairs[i]++
+		}
+		testproc.Printf("added %s", join(added[:]))
+		testproc.Printf("pairs %s", join(pairs[:]))
+		return 0
+	})
+
+	// die-inside blocks inside Update after a half-done write, to be killed.
+	testproc.Register("die-inside", func(args []string) int {
+		ctx := context.Background()
+		a, err := array.Open[pair](ctx, args[0])
+		if err != nil {
+			return fail(err)
+		}
+		_ = a.Update(ctx, 3, func(q *pair) {
+			q.A = -1
+			testproc.Printf("inside")
+			time.Sleep(time.Hour) // killed by the parent long before
+		})
+		return 1
+	})
+
+	// open-as opens an Array[int32] as another type and prints the error.
+	testproc.Register("open-as", func(args []string) int {
+		var err error
+		ctx := context.Background()
+		switch args[1] {
+		case "uint32":
+			_, err = array.Open[uint32](ctx, args[0])
+		case "int64":
+			_, err = array.Open[int64](ctx, args[0])
+		case "[2]int16":
+			_, err = array.Open[[2]int16](ctx, args[0])
+		}
+		testproc.Printf("%v|%v", errors.Is(err, array.ErrType), err)
+		return 0
+	})
+}
+
+func join(xs []int64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.FormatInt(x, 10)
+	}
+	return strings.Join(s, " ")
+}
+
+func parse(t *testing.T, line, prefix string) []int64 {
+	t.Helper()
+	f := strings.Fields(strings.TrimPrefix(line, prefix+" "))
+	if !strings.HasPrefix(line, prefix+" ") || len(f) != elems {
+		t.Fatalf("bad line %q", line)
+	}
+	out := make([]int64, len(f))
+	for i, s := range f {
+		v, err := strconv.ParseInt(s, 10, 64)
+		must(t, err)
+		out[i] = v
+	}
+	return out
+}
+
+func TestCrossProcessCount(t *testing.T) {
+	const procs = 4
+	m := 2000
+	if testing.Short() {
+		m = 200
+	}
+	n, err := array.Create[int64](segName(t, "-n"), elems)
+	must(t, err)
+	defer n.Close()
+	p, err := array.Create[pair](segName(t, "-p"), elems)
+	must(t, err)
+	defer p.Close()
+	var cs []*testproc.Proc
+	for i := range procs {
+		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i)))
+	}
+	var want, wantPairs [elems]int64
+	for _, c := range cs {
+		for i, v := range parse(t, c.Line(t), "added") {
+			want[i] += v
+		}
+		for i, v := range parse(t, c.Line(t), "pairs") {
+			wantPairs[i] += v
+		}
+		must(t, c.Wait())
+	}
+	for i := range elems {
+		if got := n.At(i); got != want[i] {
+			t.Errorf("element %d = %d, want %d", i, got, want[i])
+		}
+		if got := p.At(i); got.A != wantPairs[i] || int64(got.B) != -wantPairs[i] {
+			t.Errorf("pair %d = %+v, want A=%d B=%d", i, got, wantPairs[i], -wantPairs[i])
+		}
+	}
+}
+
+func TestBasics(t *testing.T) {
+	ctx := context.Background()
+	a, err := array.CreateFrom(segName(t), []int32{0, 1, 2})
+	must(t, err)
+	defer a.Close()
+	b, err := array.Open[int32](ctx, a.Name())
+	must(t, err)
+	defer b.Close()
+	if b.Len() != 3 || b.At(2) != 2 {
+		t.Fatalf("Len %d At(2) %d", b.Len(), b.At(2))
+	}
+	a.Set(0, 10)
+	must(t, b.Update(ctx, 1, func(x *int32) { *x *= 7 }))
+	if s := a.Slice(); s[0] != 10 || s[1] != 7 || len(s) != 3 {
+		t.Fatalf("Slice = %v", s)
+	}
+	b.Slice()[2] = 5
+	out := make([]int32, 5)
+	n, err := a.CopyOut(ctx, out, 0)
+	must(t, err)
+	if n != 3 || out[0] != 10 || out[1] != 7 || out[2] != 5 {
+		t.Fatalf("CopyOut = %d %v", n, out)
+	}
+	n, err = a.CopyIn(ctx, 1, []int32{8, 9, 10})
+	must(t, err)
+	if n != 2 || b.At(1) != 8 || b.At(2) != 9 {
+		t.Fatalf("CopyIn = %d, %v", n, b.Slice())
+	}
+	must(t, a.WithLock(ctx, func(s []int32) {
+		for i := range s {
+			s[i] = -s[i]
+		}
+	}))
+	at := array.AtomicOf(b)
+	if at.Len() != 3 || at.LoadAt(0) != -10 || at.AddAt(0, 1) != -9 || at.SwapAt(0, 4) != -9 ||
+		!at.CompareAndSwapAt(0, 4, 5) || at.CompareAndSwapAt(0, 4, 6) {
+		t.Fatal("atomic sequence wrong")
+	}
+	at.StoreAt(2, 100)
+	if a.At(2) != 100 {
+		t.Fatal("StoreAt not seen")
+	}
+
+	// Index errors panic like slices.
+	for _, f := range []func(){
+		func() { a.At(3) }, func() { a.Set(-1, 0) }, func() { at.AddAt(3, 1) },
+		func() { _ = a.Update(ctx, 5, func(*int32) {}) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("out-of-range index did not panic")
+				}
+			}()
+			f()
+		}()
+	}
+
+	if _, err := array.Create[int32](segName(t, "-neg"), -1); !errors.Is(err, shm.ErrInvalidSize) {
+		t.Fatalf("negative length: %v", err)
+	}
+	z, err := array.Create[int32](segName(t, "-zero"), 0)
+	must(t, err)
+	if z.Len() != 0 || len(z.Slice()) != 0 {
+		t.Fatal("empty array not empty")
+	}
+	must(t, z.Close())
+
+	c, created, err := array.OpenOrCreate[int32](ctx, a.Name(), 3)
+	must(t, err)
+	if created || c.At(0) != 5 {
+		t.Fatal("OpenOrCreate did not open")
+	}
+	must(t, c.Close())
+	if _, _, err := array.OpenOrCreate[int32](ctx, a.Name(), 4); !errors.Is(err, shm.ErrSize) {
+		t.Fatalf("OpenOrCreate with another length: %v", err)
+	}
+
+	must(t, a.Close())
+	if err := a.WithLock(ctx, func([]int32) {}); !errors.Is(err, sem.ErrClosed) {
+		t.Fatalf("WithLock after Close: %v", err)
+	}
+	_ = a.Slice()[0] // still safe: private zeroed memory
+}
+
+func TestOwnerDiedInsideUpdate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := array.Create[pair](segName(t), 8)
+	must(t, err)
+	defer a.Close()
+	c := testproc.Start(t, "die-inside", a.Name())
+	c.Expect(t, "inside")
+	c.Kill()
+	if err := c.Wait(); !testproc.Killed(err) {
+		t.Fatalf("helper: %v", err)
+	}
+	err = a.Update(ctx, 3, func(q *pair) { q.A = 2 })
+	if !errors.Is(err, sem.ErrOwnerDead) {
+		t.Fatalf("Update after the holder died: %v, want ErrOwnerDead", err)
+	}
+	if err := a.WithLock(ctx, func(s []pair) { s[3].B = 1 }); err != nil {
+		t.Fatalf("WithLock after repair: %v", err)
+	}
+	if got := a.At(3); got.A != 2 || got.B != 1 {
+		t.Fatalf("element %+v", got)
+	}
+}
+
+func TestOpenWithOtherType(t *testing.T) {
+	a, err := array.Create[int32](segName(t), 4)
+	must(t, err)
+	defer a.Close()
+	for _, typ := range []string{"uint32", "int64", "[2]int16"} {
+		c := testproc.Start(t, "open-as", a.Name(), typ)
+		line := c.Line(t)
+		must(t, c.Wait())
+		if !strings.HasPrefix(line, "true|") || !strings.Contains(line, "type mismatch") {
+			t.Errorf("Open[%s] of an Array[int32]: %s", typ, line)
+		}
+	}
+	raw, err := array.CreateRaw[int32](segName(t, "-raw"), 4)
+	must(t, err)
+	defer raw.Close()
+	if _, err := array.Open[int32](context.Background(), raw.Name()); !errors.Is(err, array.ErrKind) {
+		t.Errorf("Open of a raw array: %v", err)
+	}
+}
+
+type (
+	withString struct{ S [2]string }
+	withPtr    struct {
+		OK    [3]float64
+		Inner struct{ P *int }
+	}
+)
+
+func refused[T any](t *testing.T, want string) {
+	t.Helper()
+	mem := make([]uint64, 64)
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), 512)
+	_, err1 := array.Create[T](segName(t), 1)
+	_, err2 := array.Open[T](context.Background(), "nonexistent")
+	_, err3 := array.Init[T](buf, 1)
+	_, err4 := array.At[T](buf)
+	_, err5 := array.CreateRawFrom(segName(t), []T{})
+	_, err6 := array.Size[T](1)
+	for i, err := range []error{err1, err2, err3, err4, err5, err6} {
+		if !errors.Is(err, array.ErrNotPlain) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: call %d: %v, want ErrNotPlain naming %q", want, i, err, want)
+		}
+	}
+}
+
+func TestUnsuitableTypes(t *testing.T) {
+	refused[string](t, "string")
+	refused[withString](t, "array_test.withString.S[0]: string")
+	refused[withPtr](t, "array_test.withPtr.Inner.P: *int")
+	refused[map[int]int](t, "map[int]int")
+	refused[chan int](t, "chan int")
+	refused[func()](t, "func()")
+	refused[any](t, "interface {}")
+	refused[[]byte](t, "[]uint8")
+	refused[uintptr](t, "uintptr")
+	refused[unsafe.Pointer](t, "unsafe.Pointer")
+	refused[struct{}](t, "zero-size")
+}
+
+func TestPlacedAndRaw(t *testing.T) {
+	size, err := array.Size[uint64](10)
+	must(t, err)
+	if size != 128+80 {
+		t.Fatalf("Size = %d", size)
+	}
+	seg, err := shm.Create(segName(t), 512, shm.WithInit(func(p []byte) error {
+		a, err := array.Init[uint64](p[:256], 10)
+		if err != nil {
+			return err
+		}
+		a.Set(9, 99)
+		r, err := array.InitRaw[int16](p[256:], 3)
+		if err != nil {
+			return err
+		}
+		r.Set(1, -5)
+		return nil
+	}))
+	must(t, err)
+	defer seg.Close()
+	a, err := array.At[uint64](seg.Bytes()[:256])
+	must(t, err)
+	defer a.Close()
+	if a.Len() != 10 || a.At(9) != 99 {
+		t.Fatalf("placed array: %v", a.Slice())
+	}
+	r, err := array.RawAt[int16](seg.Bytes()[256:])
+	must(t, err)
+	if r.Len() != 3 || r.At(1) != -5 || r.Slice()[1] != -5 {
+		t.Fatal("placed raw array wrong")
+	}
+	r.Set(0, 1)
+	if _, err := array.At[int16](seg.Bytes()[256:]); !errors.Is(err, array.ErrKind) {
+		t.Fatalf("At over a raw array: %v", err)
+	}
+	if _, err := array.At[uint64](seg.Bytes()[:200]); !errors.Is(err, array.ErrCorrupt) {
+		t.Fatalf("At over truncated memory: %v", err)
+	}
+	// A Raw view of a locked array ignores the lock.
+	ra, err := array.RawAt[uint64](seg.Bytes()[:256])
+	must(t, err)
+	if ra.At(9) != 99 {
+		t.Fatal("raw view of array wrong")
+	}
+
+	named, err := array.CreateRawFrom(segName(t, "-named"), []float32{1, 2})
+	must(t, err)
+	defer named.Close()
+	o, err := array.OpenRaw[float32](context.Background(), named.Name())
+	must(t, err)
+	if o.At(1) != 2 {
+		t.Fatal("named raw array wrong")
+	}
+	must(t, o.Close())
+}
+
+// A corrupted length (header and segment parameter disagree, or the header
+// claims more elements than fit) is ErrCorrupt.
+func TestCorruptLength(t *testing.T) {
+	name := segName(t)
+	a, err := array.Create[int64](name, 4)
+	must(t, err)
+	defer a.Close()
+	seg, err := shm.Open(context.Background(), name)
+	must(t, err)
+	defer seg.Close()
+	b := seg.Bytes()
+	for _, off := range []int{0, 8, 12, 16, 20, 24, 32, 40, 72} {
+		b[off] ^= 0x10
+		if _, err := array.Open[int64](context.Background(), name); !errors.Is(err, array.ErrCorrupt) && !errors.Is(err, array.ErrType) {
+			t.Errorf("byte %d flipped: %v", off, err)
+		}
+		b[off] ^= 0x10
+	}
+}
+
+// The lock-free paths (and, uncontended, the locked ones) do not allocate.
+func TestNoAllocs(t *testing.T) {
+	ctx := context.Background()
+	a, err := array.Create[uint32](segName(t), 8)
+	must(t, err)
+	defer a.Close()
+	p, err := array.Create[pair](segName(t, "-p"), 8)
+	must(t, err)
+	defer p.Close()
+	at := array.AtomicOf(a)
+	inc := func(x *uint32) { *x++ }
+	buf := make([]pair, 8)
+	for name, f := range map[string]func(){
+		"At":         func() { _ = a.At(3) },
+		"Set":        func() { a.Set(3, 1) },
+		"AddAt":      func() { at.AddAt(2, 1) },
+		"CAS":        func() { at.CompareAndSwapAt(2, 1, 2) },
+		"Slice":      func() { a.Slice()[1]++ },
+		"Update":     func() { _ = a.Update(ctx, 1, inc) },
+		"struct At":  func() { _ = p.At(1) },
+		"struct Set": func() { p.Set(1, pair{A: 1}) },
+		"CopyOut":    func() { _, _ = p.CopyOut(ctx, buf, 0) },
+		"WithLock":   func() { _ = p.WithLock(ctx, func(s []pair) { s[0].A++ }) },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s allocates %v times", name, n)
+		}
+	}
+}

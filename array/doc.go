@@ -1,0 +1,81 @@
+// Package array shares a fixed-length array of fixed-size values between
+// processes: the Go analogue of Python's multiprocessing.Array and
+// RawArray, with zero-copy []T views over the shared memory.
+//
+// # Basics
+//
+// An Array[T] is n elements of T in shared memory with one robust lock
+// (a sem.Mutex) for the whole array. Create and CreateFrom make a named
+// one (a segment of its own, see package shm), Open attaches to it from any
+// process, and Init/At place one inside memory you manage:
+//
+//	a, err := array.CreateFrom("squares", []int32{0, 1, 2}) // Array('i', [0, 1, 2])
+//	...
+//	a.Set(2, 4)
+//	err = a.Update(ctx, 1, func(x *int32) { *x *= 10 })
+//	s := a.Slice() // []int32 over the shared memory, no copy
+//
+// T must be fixed-size and pointer-free: numbers, bool, fixed-size arrays
+// and structs of those. Any other T is refused with an error matching
+// ErrNotPlain that names the offending field. Opening an Array created with
+// another T fails with an error matching ErrType; memory that does not
+// hold a valid Array (a length that does not fit the segment, bad
+// alignment, a bad lock) fails with ErrCorrupt, never a panic.
+//
+// Indexing methods (At, Set, Update, and Atomic's ...At methods) panic on
+// an index out of range, exactly like indexing a Go slice: an index is a
+// programming error, not a condition to handle.
+//
+// # Integer elements
+//
+// For integer T (int32, uint32, int64, uint64, int, uint and named types
+// of those), At and Set are atomic loads and stores, and AtomicOf(a) gives
+// lock-free LoadAt, StoreAt, AddAt, SwapAt and CompareAndSwapAt on each
+// element: one atomic instruction, no system call, no allocation.
+// Array.Update installs its result with compare-and-swap, so locked and
+// lock-free updates of an element may be mixed and no increment is lost.
+//
+// # Memory ordering
+//
+// Atomic operations are sequentially consistent (sync/atomic). The lock
+// orders everything else: an Unlock happens before the next Lock returns,
+// in any process. Update, WithLock, CopyIn and CopyOut run under the lock;
+// At and Set of non-integer T, Slice and Raw do not and are ordered with
+// nothing (use the lock, or an Event or queue message, to publish writes).
+//
+// # Tearing
+//
+// Non-integer elements are copied with plain loads and stores. A reader
+// racing a writer on the same element, without the lock, may see a
+// mixture of old and new bytes (no guarantee from the Go memory model; on
+// amd64 and arm64 an aligned 1, 2, 4 or 8-byte field is not torn by the
+// hardware). Elements never tear into their neighbours. CopyOut under the
+// lock is a consistent snapshot only with respect to writers that also
+// use the lock.
+//
+// # The slice view
+//
+// Slice returns a []T that aliases the shared memory. It is valid for as
+// long as the Array is open; after Close it stays safe to use (no fault)
+// but aliases private zeroed memory, because shm replaces a closed mapping
+// instead of unmapping it. Do not append to it beyond its capacity
+// expecting sharing: an append that grows copies to the Go heap.
+//
+// # Alignment
+//
+// Elements start 256 bytes into a page-aligned mapping (segment header
+// then object header) and are naturally aligned; placed Arrays require
+// memory aligned to 8 bytes and to T's alignment. 64-bit atomics are
+// therefore always aligned.
+//
+// # Crashes
+//
+// A process that dies holding the lock is detected by the next locker:
+// Update and WithLock still run their function, mark the lock consistent
+// and return an error matching sem.ErrOwnerDead. Use Lock directly to
+// repair before marking it consistent.
+//
+// The byte layout is documented in docs/format/value-array.md. On systems
+// other than Linux every constructor fails with an error matching
+// shm.ErrNotSupported.
+package array
