@@ -76,7 +76,9 @@
 // (and a container's /dev/shm often to 64 MiB). Space is allocated lazily:
 // a segment larger than the free space is created fine, and touching a page
 // that cannot be allocated kills the process with SIGBUS. WithPopulate
-// (MAP_POPULATE) faults all pages in up front; WithLockedPages (mlock) also
+// allocates the space at creation (fallocate, so a full /dev/shm is an
+// error from Create) and faults all pages in up front (MAP_POPULATE);
+// WithLockedPages (mlock) also
 // keeps them in RAM but is limited by RLIMIT_MEMLOCK. Likewise, a process
 // that truncates a named segment's file makes every other process's access
 // past the new end fault (SIGBUS): give segments a mode that lets only

@@ -145,6 +145,14 @@ func initSegment(fd int, name string, size int, o *options, flags uint32) (s *Se
 		_ = unix.Close(fd)
 		return nil, os.NewSyscallError("ftruncate", err)
 	}
+	if o.populate {
+		// Reserve the space now, so that a full /dev/shm is ENOSPC here
+		// rather than SIGBUS at the first touch of a page.
+		if err := unix.Fallocate(fd, 0, 0, int64(total)); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+			_ = unix.Close(fd)
+			return nil, os.NewSyscallError("fallocate", err)
+		}
+	}
 	mem, err := mapShared(fd, total, o.populate)
 	if err != nil {
 		_ = unix.Close(fd)
@@ -173,12 +181,12 @@ func initSegment(fd int, name string, size int, o *options, flags uint32) (s *Se
 	if h.kind == 0 {
 		h.kind = KindRaw
 	}
-	state := stateWord(mem)
-	// The file may already be visible to others only in the fallback
-	// path's temporary name, never under its final name; initialising is
-	// still recorded first so that a crash leaves a diagnosable state.
-	atomic.StoreUint32(state, uint32(StateInitialising))
+	// Nobody can open the file under its final name yet; the states are
+	// still recorded in the documented order (header, initialising, init,
+	// ready) so that a crash leaves a diagnosable file behind.
 	encodeHeader(mem, &h)
+	state := stateWord(mem)
+	atomic.StoreUint32(state, uint32(StateInitialising))
 	payload := mem[HeaderSize:total:total]
 	if o.init != nil {
 		if err := o.init(payload); err != nil {
@@ -520,11 +528,17 @@ func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment,
 			return nil, fmt.Errorf("shm: receive: %w", err)
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = conn.SetReadDeadline(time.Unix(1, 0)) // in the past: wakes the read
+		close(fired)
+	})
 	var buf [1]byte
 	oob := make([]byte, unix.CmsgSpace(4*maxRecvFDs))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(buf[:], oob)
-	stop()
+	if !stop() {
+		<-fired // let it finish before the deadline is cleared below
+	}
 	_ = conn.SetReadDeadline(time.Time{})
 	// Collect descriptors first, so none leaks on any error path below.
 	fds, perr := parseRights(oob[:oobn])

@@ -162,7 +162,9 @@ func WithMode(mode os.FileMode) Option {
 }
 
 // WithPopulate pre-faults the mapping (MAP_POPULATE), so that first
-// accesses do not page-fault.
+// accesses do not page-fault. At creation it also allocates the file's
+// space (fallocate), so that a full /dev/shm fails Create with ENOSPC
+// instead of killing the process with SIGBUS when a page is first touched.
 func WithPopulate() Option {
 	return func(o *options) { o.populate = true }
 }
