@@ -89,6 +89,17 @@ func BenchmarkSemaphoreAcquireRelease(b *testing.B) {
 	}
 }
 
+// BenchmarkChanSemaphore is the in-process counterpart of a Semaphore: a
+// buffered channel of capacity 1.
+func BenchmarkChanSemaphore(b *testing.B) {
+	c := make(chan struct{}, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		c <- struct{}{}
+		<-c
+	}
+}
+
 func BenchmarkEventIsSet(b *testing.B) {
 	e := must[*Event](b)(InitEvent(anonMem(b, 64)))
 	_ = e.Set()
