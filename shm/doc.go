@@ -35,7 +35,10 @@
 // segment. Open validates the whole header before returning: wrong magic
 // or checksum is ErrCorrupt, another format version ErrVersion, and a kind
 // or type other than the one asked for (WithKind, WithType) a
-// *MismatchError matching ErrKind or ErrType. A segment still initialising
+// *MismatchError matching ErrKind or ErrType. Errors about a named
+// segment are *fs.PathError values carrying its file path, so
+// errors.Is(err, fs.ErrNotExist), fs.ErrExist and fs.ErrPermission work as
+// for os.Open. A segment still initialising
 // (only possible for one written by another tool) is waited for, bounded by
 // the context, and ErrCreatorDied reports a creator that died meanwhile.
 //
@@ -66,7 +69,9 @@
 // memory (MAP_FIXED|MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) and closes the
 // file. A stale slice then reads zeros and its writes are lost, but nothing
 // faults. The price is address space: the range stays reserved for the
-// life of the process (it costs no memory until written). A program that
+// life of the process (it costs no memory until written; neighbouring
+// retired ranges merge, so repeated Open and Close do not pile up
+// mappings against vm.max_map_count). A program that
 // opens and closes very large segments in a loop should keep them open
 // instead. After Close, Bytes and File return nil, the other methods
 // that can fail return ErrClosed, and a second Close returns ErrClosed.
