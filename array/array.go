@@ -3,7 +3,6 @@ package array
 import (
 	"context"
 	"fmt"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/typeinfo"
 	"github.com/shmkit/shmkit/internal/typeinfo/layout"
@@ -79,7 +78,7 @@ func fillFrom[T any](src []T) func([]byte) error {
 		return nil
 	}
 	return func(elems []byte) error {
-		copy(unsafe.Slice((*T)(unsafe.Pointer(&elems[0])), len(src)), src)
+		layout.PutSlice(elems, src)
 		return nil
 	}
 }

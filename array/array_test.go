@@ -153,6 +153,9 @@ func TestCrossProcessCount(t *testing.T) {
 	if testing.Short() {
 		m = 200
 	}
+	if os.Getenv("SHMKIT_STRESS") == "1" {
+		m = 100000
+	}
 	n, err := array.Create[int64](segName(t, "-n"), elems)
 	must(t, err)
 	defer n.Close()

@@ -3,7 +3,6 @@ package value
 import (
 	"context"
 	"fmt"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/typeinfo"
 	"github.com/shmkit/shmkit/internal/typeinfo/layout"
@@ -68,7 +67,7 @@ func desc[T any](locked bool) (layout.Desc, error) {
 
 func fillWith[T any](x T) func([]byte) error {
 	return func(elems []byte) error {
-		*(*T)(unsafe.Pointer(&elems[0])) = x
+		layout.Put(elems, x)
 		return nil
 	}
 }

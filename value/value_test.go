@@ -210,6 +210,9 @@ func TestCrossProcessCount(t *testing.T) {
 	if testing.Short() {
 		m = 200
 	}
+	if os.Getenv("SHMKIT_STRESS") == "1" {
+		m = 100000
+	}
 	ctx := context.Background()
 	n, err := value.Create[int64](segName(t, "-n"), 0)
 	must(t, err)

@@ -1,10 +1,3 @@
-// Package layout holds the object header and the unsafe helpers shared by
-// packages value and array: the 128-byte header that precedes the elements
-// of a Value or Array in shared memory, its validation, typed views over a
-// mapping, and generic atomic operations on integer elements.
-//
-// The byte layout is specified in docs/format/value-array.md. All unsafe
-// code of value and array lives here.
 package layout
 
 import (
@@ -318,4 +311,18 @@ func StoreAny[T any](sz uint8, p *T, x T) {
 	default:
 		*p = x
 	}
+}
+
+// Put stores x as the first element of elems (fresh memory of at least
+// sizeof(T) bytes at an address aligned for T).
+func Put[T any](elems []byte, x T) {
+	*(*T)(unsafe.Pointer(&elems[0])) = x
+}
+
+// PutSlice copies src to the start of elems (same conditions as Put).
+func PutSlice[T any](elems []byte, src []T) {
+	if len(src) == 0 {
+		return
+	}
+	copy(unsafe.Slice((*T)(unsafe.Pointer(&elems[0])), len(src)), src)
 }

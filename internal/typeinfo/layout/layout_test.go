@@ -1,0 +1,89 @@
+package layout
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"testing"
+	"unsafe"
+)
+
+func mem(n int) []byte {
+	w := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n)
+}
+
+// A hostile peer can write a self-consistent header (correct checksum);
+// Read must still refuse lengths and sizes that do not fit.
+func TestReadHostileHeaders(t *testing.T) {
+	const size, align, fp = 8, 8, 0x1234
+	good := Header{Magic: MagicArray, Flags: FlagLocked, Size: size, Align: align, Fingerprint: fp, Length: 4}
+	tests := []struct {
+		name string
+		edit func(h *Header)
+		want error
+	}{
+		{"ok", func(h *Header) {}, nil},
+		{"length overflows", func(h *Header) { h.Length = math.MaxUint64 / 2 }, ErrCorrupt},
+		{"length too long", func(h *Header) { h.Length = 5 }, ErrCorrupt},
+		{"size zero", func(h *Header) { h.Size = 0 }, ErrCorrupt},
+		{"align not power of two", func(h *Header) { h.Align = 3 }, ErrCorrupt},
+		{"align huge", func(h *Header) { h.Align = 128; h.Size = 128 }, ErrCorrupt},
+		{"size not multiple of align", func(h *Header) { h.Size = 12 }, ErrCorrupt},
+		{"unknown flag", func(h *Header) { h.Flags |= 2 }, ErrCorrupt},
+		{"other type", func(h *Header) { h.Fingerprint++ }, ErrType},
+		{"other kind", func(h *Header) { h.Magic = MagicValue }, ErrKind},
+		{"bad magic", func(h *Header) { h.Magic = 1 }, ErrCorrupt},
+	}
+	for _, tt := range tests {
+		m := mem(HeaderSize + 4*size)
+		h := good
+		tt.edit(&h)
+		Write(m, h)
+		_, err := Read(m, MagicArray, size, align, fp)
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	// A value must have length 1.
+	m := mem(HeaderSize + 16)
+	Write(m, Header{Magic: MagicValue, Size: 8, Align: 8, Fingerprint: fp, Length: 2})
+	if _, err := Read(m, MagicValue, 8, 8, fp); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("value of length 2: %v", err)
+	}
+	// Bad version and checksum.
+	Write(m, Header{Magic: MagicValue, Size: 8, Align: 8, Fingerprint: fp, Length: 1})
+	binary.LittleEndian.PutUint32(m[OffVersion:], 2)
+	if _, err := Read(m, MagicValue, 8, 8, fp); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version 2: %v", err)
+	}
+	// Misaligned memory.
+	if _, err := Read(mem(HeaderSize + 16)[4:], MagicValue, 8, 8, fp); !errors.Is(err, ErrBadAlign) {
+		t.Errorf("misaligned: %v", err)
+	}
+	if _, ok := Need(8, math.MaxUint64); ok {
+		t.Error("Need overflowed")
+	}
+}
+
+func TestAtomicHelpers(t *testing.T) {
+	type named int32
+	var x named = 5
+	if Add(&x, -2) != 3 || Swap(&x, 9) != 3 || !CompareAndSwap(&x, 9, 1) || Load(&x) != 1 {
+		t.Fatal("32-bit helpers")
+	}
+	var y uint64
+	Store(&y, math.MaxUint64)
+	if Add(&y, 1) != 0 {
+		t.Fatal("64-bit wrap")
+	}
+	if AtomicSize[named]() != 4 || AtomicSize[uint64]() != 8 || AtomicSize[float64]() != 0 || AtomicSize[[2]int32]() != 0 {
+		t.Fatal("AtomicSize")
+	}
+	var s int64
+	calls := 0
+	UpdateWord(8, &y, (*uint64)(unsafe.Pointer(&s)), func(p *uint64) { calls++; *p += 7 })
+	if y != 7 || calls != 1 {
+		t.Fatalf("UpdateWord: %d after %d calls", y, calls)
+	}
+}
