@@ -149,6 +149,9 @@ func Command(tb testing.TB, name string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), envHelper+"="+name, envHelper+"_ARGS="+strings.Join(args, "\x1f"))
+	// Under -race a process sleeps 1 s at exit by default (atexit_sleep_ms)
+	// to let reports flush; helpers exit often, so skip that wait.
+	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	return cmd
 }
 
