@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if spec := os.Getenv(envPeer); spec != "" {
+		os.Exit(peerMain(spec))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// pythonPath is the python3 found on PATH ("" when none); set by run.
+var pythonPath string
+
+// run is the whole command; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "shmbench:", err)
+		fmt.Fprintln(stderr, "run 'shmbench -h' for usage")
+		return 2
+	}
+	pythonPath = ""
+	if cfg.python != "" {
+		pythonPath, _ = exec.LookPath(cfg.python)
+	}
+	if cfg.list {
+		printList(stdout)
+		return 0
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "shmbench: cannot find my own executable to start peers:", err)
+		return 1
+	}
+	defer removeScript()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	host := describeHost(cfg)
+	co := &coordinator{ctx: ctx, exe: exe, cpus: allowedCPUs(), pin: cfg.pin}
+	if len(co.cpus) < 2 {
+		co.pin = false
+	}
+	doc := &Document{Schema: SchemaVersion, Started: time.Now().UTC(), Host: host, Config: configJSON(cfg)}
+	plan := buildPlan(cfg)
+	prog := newProgress(stderr, len(plan))
+	start := time.Now()
+	for i, item := range plan {
+		if ctx.Err() != nil {
+			break
+		}
+		if item.rec != nil {
+			doc.Results = append(doc.Results, *item.rec)
+			continue
+		}
+		prog.show(i, item)
+		doc.Results = append(doc.Results, co.measure(item.t, item.m))
+	}
+	prog.done()
+	doc.WallNS = int64(time.Since(start))
+	applyBaseline(doc.Results, cfg.baseline)
+	interrupted := ctx.Err() != nil
+
+	if cfg.svgFile != "" {
+		if err := os.WriteFile(cfg.svgFile, renderSVG(doc), 0o644); err != nil {
+			fmt.Fprintln(stderr, "shmbench:", err)
+			return 1
+		}
+	}
+	if cfg.jsonOut {
+		if err := writeJSON(stdout, doc); err != nil {
+			fmt.Fprintln(stderr, "shmbench:", err)
+			return 1
+		}
+	} else {
+		writeTable(stdout, doc, cfg)
+	}
+	if interrupted {
+		fmt.Fprintln(stderr, "shmbench: interrupted; peers stopped, results above are partial")
+		return 130
+	}
+	return 0
+}
+
+// planItem is a measurement to run, or a record to report as is (skipped,
+// unavailable).
+type planItem struct {
+	t   Transport
+	m   Measurement
+	rec *Record
+}
+
+// buildPlan lists the measurements of a run in report order.
+func buildPlan(cfg *config) []planItem {
+	var plan []planItem
+	for _, p := range cfg.patterns {
+		sizes := cfg.sizes
+		if p == PatContention {
+			sizes = []int{8} // one int64
+		}
+		seenFixed := map[string]bool{}
+		reportedUnavailable := map[string]bool{}
+		for _, size := range sizes {
+			for _, name := range cfg.transports {
+				t, _ := lookup(name)
+				spec := t.Spec()
+				if !slices.Contains(spec.Patterns, p) {
+					continue
+				}
+				sz := size
+				if spec.FixedSize > 0 {
+					if seenFixed[name] {
+						continue
+					}
+					seenFixed[name] = true
+					sz = spec.FixedSize
+				}
+				m := Measurement{Transport: name, Pattern: p, Size: sz, Producers: 1, Consumers: 1,
+					Duration: cfg.duration, Reps: cfg.reps, Warmup: 1}
+				switch p {
+				case PatMPMC:
+					m.Producers, m.Consumers = cfg.producers, cfg.consumers
+				case PatContention:
+					m.Producers, m.Consumers = 0, cfg.contenders
+				}
+				base := Record{Transport: name, Kind: spec.Kind, Pattern: p, Size: sz,
+					Producers: m.Producers, Consumers: m.Consumers, Repetitions: m.Reps,
+					DurationNS: int64(m.Duration)}
+				if spec.NoProducer {
+					base.Producers = 0
+				}
+				if why := t.Unavailable(); why != "" {
+					if !reportedUnavailable[name] {
+						reportedUnavailable[name] = true
+						base.Status, base.Notes = StatusUnavailable, why
+						plan = append(plan, planItem{rec: &base})
+					}
+					continue
+				}
+				if err := supports(t, p, sz); err != nil {
+					base.Status, base.Notes = StatusSkipped, err.Error()
+					plan = append(plan, planItem{rec: &base})
+					continue
+				}
+				plan = append(plan, planItem{t: t, m: m})
+			}
+		}
+	}
+	return plan
+}
+
+// patternBaseline is the baseline used for patterns the -baseline
+// transport does not run (it has no contention pattern, for instance).
+var patternBaseline = map[Pattern]string{PatContention: "py-value"}
+
+// applyBaseline sets Baseline and Ratio on every measured record: the
+// ratio is how many times better than the baseline transport at the same
+// pattern, size and process counts (throughput: msgs_per_sec / baseline's;
+// ping-pong: baseline's p50 / p50). Ratio is 0 when there is no baseline.
+func applyBaseline(recs []Record, baseline string) {
+	for i := range recs {
+		r := &recs[i]
+		if r.Status != StatusOK {
+			continue
+		}
+		name := baseline
+		if !hasPattern(recs, name, r.Pattern) {
+			name = patternBaseline[r.Pattern]
+		}
+		for _, b := range recs {
+			if b.Transport != name || b.Status != StatusOK || b.Pattern != r.Pattern ||
+				b.Size != r.Size || b.Consumers != r.Consumers {
+				continue
+			}
+			r.Baseline = name
+			switch {
+			case r.Pattern == PatPingPong && r.P50NS > 0 && b.P50NS > 0:
+				r.Ratio = float64(b.P50NS) / float64(r.P50NS)
+			case r.Pattern != PatPingPong && b.MsgsPerSec > 0:
+				r.Ratio = r.MsgsPerSec / b.MsgsPerSec
+			}
+			break
+		}
+	}
+}
+
+func hasPattern(recs []Record, name string, p Pattern) bool {
+	return slices.ContainsFunc(recs, func(r Record) bool { return r.Transport == name && r.Pattern == p })
+}
+
+// printList prints the transports and patterns.
+func printList(w io.Writer) {
+	fmt.Fprintln(w, "Patterns:")
+	for _, p := range allPatterns {
+		fmt.Fprintf(w, "  %-11s %s\n", p, patternDesc[p])
+	}
+	fmt.Fprintln(w, "\nTransports:")
+	for _, t := range registry {
+		s := t.Spec()
+		var ps []string
+		for _, p := range s.Patterns {
+			ps = append(ps, string(p))
+		}
+		avail := ""
+		if why := t.Unavailable(); why != "" {
+			avail = "  [unavailable: " + why + "]"
+		}
+		fmt.Fprintf(w, "  %-12s %-10s %s (%s)%s\n", s.Name, s.Kind, s.Desc, joinStrings(ps), avail)
+	}
+}
+
+func joinStrings(s []string) string { return strings.Join(s, ", ") }
+
+// describeHost collects what a reader needs to interpret the numbers.
+func describeHost(cfg *config) Host {
+	h := Host{OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(),
+		NumCPU: runtime.NumCPU(), CPUs: allowedCPUs(), Pinning: cfg.pin}
+	if len(h.CPUs) < 2 {
+		h.Pinning = false
+	}
+	h.CPUModel = cpuModel()
+	h.Kernel = kernelRelease()
+	if pythonPath != "" {
+		if out, err := exec.Command(pythonPath, "-c", "import sys; print(sys.version.split()[0])").Output(); err == nil {
+			h.Python = string(trimNL(out))
+		}
+	}
+	return h
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// cpuModel reads the CPU model name from /proc/cpuinfo ("" off Linux).
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range splitLines(string(b)) {
+		if k, v, ok := cutColon(line); ok && (k == "model name" || k == "Model" || k == "CPU part") {
+			return v
+		}
+	}
+	return ""
+}
+
+// kernelRelease reads the kernel release ("" off Linux).
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return string(trimNL(b))
+}

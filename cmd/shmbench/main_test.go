@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// envTestMain makes the test binary run shmbench's main with the
+// arguments after "--": the end-to-end tests run the real command line
+// without building a separate binary.
+const envTestMain = "SHMBENCH_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(envPeer); spec != "" {
+		os.Exit(peerMain(spec))
+	}
+	if os.Getenv(envTestMain) == "1" {
+		args := os.Args[1:]
+		for i, a := range args {
+			if a == "--" {
+				args = args[i+1:]
+				break
+			}
+		}
+		os.Exit(run(args, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// Transports that misbehave on purpose, for the supervision tests. They
+// are registered only in the test binary (and so in its peers).
+func init() {
+	register(&testTransport{name: "test-crash"})
+	register(&testTransport{name: "test-stuck"})
+	register(&testTransport{name: "test-notify"})
+}
+
+// testTransport has consumer processes only (like memcpy). test-crash's
+// consumer exits with status 3 on its first message; test-stuck's never
+// returns from Recv; test-notify's writes its pid to the file the
+// coordinator inherited as fd 3 (from the test) and then hangs.
+type testTransport struct{ name string }
+
+func (t *testTransport) Spec() Spec {
+	return Spec{Name: t.name, Kind: "test", Desc: "misbehaving peer for tests", NoProducer: true,
+		Patterns: []Pattern{PatThroughput}}
+}
+
+func (t *testTransport) Unavailable() string { return "" }
+
+func (t *testTransport) Setup(m *Measurement) (*Setup, error) {
+	s := &Setup{}
+	if t.name == "test-notify" {
+		f := os.NewFile(3, "notify")
+		s.Files = func(string, int) []*os.File { return []*os.File{f} }
+	}
+	return s, nil
+}
+
+func (t *testTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	if t.name == "test-notify" {
+		fmt.Fprintf(env.Files[0], "%d\n", os.Getpid())
+		env.Files[0].Close()
+	}
+	return []Endpoint{&testEndpoint{name: t.name}}, nil
+}
+
+type testEndpoint struct{ name string }
+
+func (e *testEndpoint) Send(uint64) error { return errUnsupported }
+func (e *testEndpoint) Recv() (uint64, error) {
+	if e.name == "test-crash" {
+		fmt.Fprintln(os.Stderr, "crashing on purpose")
+		os.Exit(3)
+	}
+	select {}
+}
+func (e *testEndpoint) Close() error { return nil }
+
+func TestParseFlagsGood(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.sizes) != fmt.Sprint(defaultSizes) || c.duration != defaultDuration || c.reps != defaultReps ||
+		c.baseline != "unix" || c.producers != 2 || c.consumers != 2 || !c.pin || len(c.patterns) != len(allPatterns) {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = parseFlags([]string{"-quick"}, io.Discard)
+	if err != nil || fmt.Sprint(c.sizes) != fmt.Sprint(quickSizes) || c.duration != quickDuration {
+		t.Errorf("-quick: %+v, %v", c, err)
+	}
+	c, err = parseFlags([]string{"-sizes", "8, 1K,64KiB,1M,8", "-duration", "50ms", "-reps", "5",
+		"-patterns", "pingpong,throughput", "-transports", "tcp,unix", "-baseline", "tcp",
+		"-procs", "3:1", "-json", "-svg", "out.svg", "-nopin", "-quick"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.sizes); got != "[8 1024 65536 1048576]" {
+		t.Errorf("sizes = %s", got)
+	}
+	if c.duration != 50*time.Millisecond || c.reps != 5 || c.baseline != "tcp" || !c.jsonOut ||
+		c.svgFile != "out.svg" || c.pin || c.producers != 3 || c.consumers != 1 {
+		t.Errorf("parsed %+v", c)
+	}
+	// Report order, not command-line order.
+	if fmt.Sprint(c.patterns) != "[throughput pingpong]" || fmt.Sprint(c.transports) != "[unix tcp]" {
+		t.Errorf("patterns %v transports %v", c.patterns, c.transports)
+	}
+}
+
+func TestParseFlagsBad(t *testing.T) {
+	for _, args := range [][]string{
+		{"-sizes", "0"},
+		{"-sizes", "2M"},
+		{"-sizes", "abc"},
+		{"-sizes", "64,"},
+		{"-sizes", "-5"},
+		{"-duration", "0s1"},
+		{"-duration", "-1s"},
+		{"-duration", "1h"},
+		{"-reps", "0"},
+		{"-patterns", "nope"},
+		{"-transports", "unix,carrier-pigeon"},
+		{"-baseline", "nope"},
+		{"-procs", "2"},
+		{"-procs", "0:1"},
+		{"-procs", "a:b"},
+		{"-contenders", "0"},
+		{"-no-such-flag"},
+		{"extra-argument"},
+	} {
+		_, err := parseFlags(args, io.Discard)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+// TestRunUsageErrors checks the exit status and message of bad command
+// lines through run (no peers are started).
+func TestRunUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"-transports", "carrier-pigeon"}, {"-patterns", "x"}, {"-bogus"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+		if !strings.Contains(errb.String(), "usage") && !strings.Contains(errb.String(), "unknown") {
+			t.Errorf("%q: stderr %q", args, errb.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"-h"}, &out, &out); code != 0 || !strings.Contains(out.String(), "-transports") {
+		t.Errorf("-h: exit %d, output %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"-list"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "unix") ||
+		!strings.Contains(out.String(), "pingpong") {
+		t.Errorf("-list: exit %d, output %q", code, out.String())
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	for in, want := range map[string]string{"1": "[1]", "4k": "[4096]", "1MiB": "[1048576]", "2KB,1b": "[1 2048]"} {
+		got, err := parseSizes(in)
+		if err != nil || fmt.Sprint(got) != want {
+			t.Errorf("parseSizes(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
+// TestJSONSchema runs a tiny measurement in-process (peers are this test
+// binary) and checks every required field of every record, by type.
+func TestJSONSchema(t *testing.T) {
+	var out, errb bytes.Buffer
+	svg := t.TempDir() + "/chart.svg"
+	code := run([]string{"-json", "-svg", svg, "-transports", "unix,chan,memcpy", "-patterns", "throughput,pingpong",
+		"-sizes", "64", "-duration", "20ms", "-reps", "2", "-python", ""}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(&out)
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if doc["schema"] != SchemaVersion {
+		t.Errorf("schema = %v", doc["schema"])
+	}
+	for _, k := range []string{"host", "config"} {
+		if _, ok := doc[k].(map[string]any); !ok {
+			t.Errorf("%s missing or not an object", k)
+		}
+	}
+	results, ok := doc["results"].([]any)
+	if !ok || len(results) == 0 {
+		t.Fatalf("results = %v", doc["results"])
+	}
+	strFields := []string{"transport", "kind", "pattern", "status", "notes", "baseline"}
+	numFields := []string{"size", "producers", "consumers", "msgs_per_sec", "bytes_per_sec",
+		"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "repetitions", "duration_ns", "ratio"}
+	seen := map[string]bool{}
+	for i, r := range results {
+		rec, ok := r.(map[string]any)
+		if !ok {
+			t.Fatalf("result %d is not an object", i)
+		}
+		for _, f := range strFields {
+			if _, ok := rec[f].(string); !ok {
+				t.Errorf("result %d: %s = %#v, want a string", i, f, rec[f])
+			}
+		}
+		for _, f := range numFields {
+			if _, ok := rec[f].(json.Number); !ok {
+				t.Errorf("result %d: %s = %#v, want a number", i, f, rec[f])
+			}
+		}
+		if _, ok := rec["pinned"].(bool); !ok {
+			t.Errorf("result %d: pinned = %#v, want a bool", i, rec["pinned"])
+		}
+		if _, ok := rec["rep_msgs_per_sec"].([]any); !ok {
+			t.Errorf("result %d: rep_msgs_per_sec = %#v, want an array", i, rec["rep_msgs_per_sec"])
+		}
+		if rec["status"] != StatusOK {
+			t.Errorf("result %d (%v %v) status %v: %v", i, rec["transport"], rec["pattern"], rec["status"], rec["notes"])
+			continue
+		}
+		num := func(f string) float64 { v, _ := rec[f].(json.Number).Float64(); return v }
+		if num("msgs_per_sec") <= 0 || num("bytes_per_sec") <= 0 || num("repetitions") != 2 || num("size") != 64 {
+			t.Errorf("result %d: implausible %v", i, rec)
+		}
+		if rec["pattern"] == string(PatPingPong) {
+			if !(0 < num("p50_ns") && num("p50_ns") <= num("p90_ns") && num("p90_ns") <= num("p99_ns") &&
+				num("p99_ns") <= num("p999_ns") && num("p999_ns") <= num("max_ns")) {
+				t.Errorf("result %d: percentiles out of order: %v", i, rec)
+			}
+		}
+		if rec["transport"] == "unix" && num("ratio") != 1 {
+			t.Errorf("baseline ratio = %v, want 1", rec["ratio"])
+		}
+		seen[fmt.Sprint(rec["transport"], "/", rec["pattern"])] = true
+	}
+	for _, want := range []string{"unix/throughput", "unix/pingpong", "chan/throughput", "chan/pingpong", "memcpy/throughput"} {
+		if !seen[want] {
+			t.Errorf("no ok record for %s", want)
+		}
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil || !bytes.HasPrefix(b, []byte("<svg")) || !bytes.Contains(b, []byte("</svg>")) || !bytes.Contains(b, []byte("unix")) {
+		t.Errorf("svg: %v\n%.200s", err, b)
+	}
+}
+
+// command returns the test binary set up to run as shmbench with args.
+func command(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), envTestMain+"=1")
+	return cmd
+}
+
+// TestEndToEnd runs the command line as a user would, briefly.
+func TestEndToEnd(t *testing.T) {
+	cmd := command(t, "-transports", "unix,os-pipe", "-sizes", "64,4K", "-duration", "50ms", "-reps", "1", "-patterns", "throughput,pingpong")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	t.Logf("took %v\n%s", time.Since(start), out.String())
+	for _, want := range []string{"Throughput: 1 producer", "Latency: ping-pong", "vs unix", "os-pipe", "4 KiB", "1.00x"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out.String(), "failed") {
+		t.Errorf("a measurement failed:\n%s", out.String())
+	}
+}
+
+func TestEndToEndUsage(t *testing.T) {
+	cmd := command(t, "-transports", "carrier-pigeon")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("err = %v, want exit status 2", err)
+	}
+	if !strings.Contains(errb.String(), `unknown transport "carrier-pigeon"`) || strings.Contains(errb.String(), "panic") {
+		t.Errorf("stderr: %s", errb.String())
+	}
+}
+
+func testCoordinator(t *testing.T) *coordinator {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &coordinator{ctx: context.Background(), exe: exe, cpus: allowedCPUs(), pin: true,
+		ready: 20 * time.Second, grace: 2 * time.Second}
+}
+
+func testMeasurement(name string) Measurement {
+	return Measurement{Transport: name, Pattern: PatThroughput, Size: 64, Producers: 0, Consumers: 1,
+		Duration: 10 * time.Millisecond, Reps: 1, Warmup: 1}
+}
+
+// TestPeerDies: a peer that exits mid-run is reported with its status.
+func TestPeerDies(t *testing.T) {
+	c := testCoordinator(t)
+	tr, _ := lookup("test-crash")
+	rec := c.measure(tr, testMeasurement("test-crash"))
+	if rec.Status != StatusFailed || !strings.Contains(rec.Notes, "exit status 3") || !strings.Contains(rec.Notes, "crashing on purpose") {
+		t.Fatalf("record: %+v", rec)
+	}
+}
+
+// TestPeerStuck: a peer that never reports is not waited on forever.
+func TestPeerStuck(t *testing.T) {
+	c := testCoordinator(t)
+	tr, _ := lookup("test-stuck")
+	start := time.Now()
+	rec := c.measure(tr, testMeasurement("test-stuck"))
+	if rec.Status != StatusFailed || !strings.Contains(rec.Notes, "stuck") {
+		t.Fatalf("record: %+v", rec)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+// TestInterrupt: SIGINT stops the run, kills the peers and exits 130.
+func TestInterrupt(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := command(t, "-transports", "test-notify", "-patterns", "throughput", "-sizes", "64", "-duration", "10s", "-reps", "1")
+	cmd.ExtraFiles = []*os.File{w}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("no pid from the peer: %v; stderr %s", err, errb.String())
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("shmbench did not exit after SIGINT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit: %v, want status 130; stderr %s", err, errb.String())
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("peer %d still alive after shmbench exited (kill 0: %v)", pid, err)
+	}
+	if !strings.Contains(out.String(), "interrupted") {
+		t.Errorf("report does not say it was interrupted:\n%s", out.String())
+	}
+}

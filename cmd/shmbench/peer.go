@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/hdr"
+)
+
+// envPeer, when set, makes shmbench run as a peer process; its value is the
+// JSON of a peerSpec.
+const envPeer = "SHMBENCH_PEER"
+
+// Peer roles.
+const (
+	roleProducer = "prod"
+	roleConsumer = "cons"
+	rolePing     = "ping"
+	rolePong     = "pong"
+	roleInProc   = "inproc" // every role as goroutines of one process
+)
+
+// peerSpec tells a re-executed shmbench what to be.
+type peerSpec struct {
+	M      Measurement       `json:"m"`
+	Role   string            `json:"role"`
+	Index  int               `json:"index"`
+	Args   map[string]string `json:"args,omitempty"`
+	NFiles int               `json:"nfiles"`
+}
+
+// PeerEnv is what Transport.Open sees in a peer process.
+type PeerEnv struct {
+	M     *Measurement
+	Role  string
+	Index int
+	Args  map[string]string
+	Files []*os.File // inherited as fds 3, 4, ...
+}
+
+// report is one line a peer prints to the coordinator (JSON on stdout).
+// A consumer prints one per repetition with Msgs over NS; a pinger adds the
+// latency percentiles of that repetition's round trips.
+type report struct {
+	Ready bool   `json:"ready,omitempty"`
+	Rep   int    `json:"rep"`
+	Msgs  uint64 `json:"msgs"`
+	NS    int64  `json:"ns"`
+	Errs  uint64 `json:"errs,omitempty"` // messages out of order or corrupt
+	P50   int64  `json:"p50,omitempty"`
+	P90   int64  `json:"p90,omitempty"`
+	P99   int64  `json:"p99,omitempty"`
+	P999  int64  `json:"p999,omitempty"`
+	Max   int64  `json:"max,omitempty"`
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+var outMu sync.Mutex
+
+// emit prints one report line; safe from any goroutine.
+func emit(r report) {
+	b, _ := json.Marshal(r)
+	outMu.Lock()
+	os.Stdout.Write(append(b, '\n'))
+	outMu.Unlock()
+}
+
+// peerFail reports err to the coordinator and exits.
+func peerFail(err error) {
+	emit(report{Error: err.Error()})
+	fmt.Fprintln(os.Stderr, "shmbench peer:", err)
+	os.Exit(1)
+}
+
+// peerMain runs this process as a peer and returns the exit code.
+func peerMain(specJSON string) int {
+	var spec peerSpec
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "shmbench peer: bad", envPeer, err)
+		return 2
+	}
+	t, ok := lookup(spec.M.Transport)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "shmbench peer: unknown transport", spec.M.Transport)
+		return 2
+	}
+	env := &PeerEnv{M: &spec.M, Role: spec.Role, Index: spec.Index, Args: spec.Args}
+	for i := range spec.NFiles {
+		env.Files = append(env.Files, os.NewFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i)))
+	}
+	// The coordinator writes "go" on stdin, then closes it when it is
+	// done (or dies): either way the peer must not outlive it.
+	goCh := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		started := false
+		for sc.Scan() {
+			if sc.Text() == "go" && !started {
+				started = true
+				close(goCh)
+			}
+		}
+		os.Exit(0)
+	}()
+
+	p := &peer{t: t, spec: &spec, goCh: goCh}
+	var err error
+	if spec.Role == roleInProc {
+		err = p.runInProcess(env)
+	} else {
+		err = p.run(env)
+	}
+	if err != nil {
+		peerFail(err)
+	}
+	// Wait for the coordinator to close stdin, so that a peer that has
+	// finished its part keeps its endpoints open for the others.
+	select {}
+}
+
+// peer runs the roles of one process.
+type peer struct {
+	t    Transport
+	spec *peerSpec
+	goCh chan struct{}
+}
+
+// openOne opens the endpoints of one role in this process.
+func (p *peer) openOne(env *PeerEnv) ([]Endpoint, error) {
+	eps, err := p.t.Open(env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open %s[%d]: %w", p.t.Spec().Name, env.Role, env.Index, err)
+	}
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("%s: open %s[%d]: no endpoint", p.t.Spec().Name, env.Role, env.Index)
+	}
+	return eps, nil
+}
+
+func (p *peer) run(env *PeerEnv) error {
+	eps, err := p.openOne(env)
+	if err != nil {
+		return err
+	}
+	emit(report{Ready: true})
+	<-p.goCh
+	switch env.Role {
+	case roleProducer:
+		return produce(eps[0], env.Index)
+	case roleConsumer:
+		return consume(env.M, eps, !p.t.Spec().NoProducer)
+	case rolePing:
+		return ping(env.M, eps[0])
+	case rolePong:
+		return pong(eps[0])
+	}
+	return fmt.Errorf("unknown role %q", env.Role)
+}
+
+// runInProcess runs every role as goroutines of this process.
+func (p *peer) runInProcess(env *PeerEnv) error {
+	m := env.M
+	type job struct {
+		role string
+		eps  []Endpoint
+		idx  int
+	}
+	var jobs []job
+	roles := []struct {
+		role string
+		n    int
+	}{{roleProducer, m.Producers}, {roleConsumer, m.Consumers}}
+	if m.Pattern == PatPingPong {
+		roles = roles[:0]
+		roles = append(roles, struct {
+			role string
+			n    int
+		}{rolePong, 1}, struct {
+			role string
+			n    int
+		}{rolePing, 1})
+	}
+	for _, r := range roles {
+		for i := range r.n {
+			e := *env
+			e.Role, e.Index = r.role, i
+			eps, err := p.openOne(&e)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{r.role, eps, i})
+		}
+	}
+	emit(report{Ready: true})
+	<-p.goCh
+	errc := make(chan error, 1)
+	var consumers []Endpoint
+	for _, j := range jobs {
+		switch j.role {
+		case roleProducer:
+			go func() { errc <- produce(j.eps[0], j.idx) }()
+		case roleConsumer:
+			consumers = append(consumers, j.eps...)
+		case rolePong:
+			go func() { errc <- pong(j.eps[0]) }()
+		case rolePing:
+			go func() { errc <- ping(m, j.eps[0]) }()
+		}
+	}
+	if len(consumers) > 0 {
+		go func() { errc <- consume(m, consumers, !p.t.Spec().NoProducer) }()
+	}
+	for {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+}
+
+// produce sends messages until the process exits. The sequence number
+// carries the producer index in its top 16 bits.
+func produce(ep Endpoint, index int) error {
+	base := uint64(index) << 48
+	for seq := uint64(1); ; seq++ {
+		if err := ep.Send(base | seq); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	}
+}
+
+// windows drives the repetitions of a consumer process: gen is 0 before the
+// first window, k during window k (window 1..Warmup are warm-up), and
+// Warmup+Reps+1 after the last. Each consume loop notices a change of gen
+// on its next message, so the loops' per-message cost is one atomic load.
+type windows struct {
+	gen  atomic.Int64 // read by every consume loop per message; written by the timer
+	last int64
+}
+
+// consume counts messages on every endpoint (one goroutine each) in
+// successive windows of m.Duration and prints one report per measured
+// window with the sum of the goroutines' rates. check enables the
+// per-producer sequence check.
+func consume(m *Measurement, eps []Endpoint, check bool) error {
+	w := &windows{last: int64(m.Warmup + m.Reps)}
+	base := time.Now()
+	type tally struct {
+		gen  int64
+		msgs uint64
+		ns   int64
+		errs uint64
+	}
+	tallies := make(chan tally, 64)
+	errc := make(chan error, len(eps))
+	for _, ep := range eps {
+		go func() {
+			var last [1 << 8]uint64 // last sequence seen per producer (index < 256)
+			var n, errs uint64
+			gen := w.gen.Load()
+			start := time.Since(base)
+			for {
+				seq, err := ep.Recv()
+				if err != nil {
+					if gen > w.last {
+						return // finished: the producers may go away
+					}
+					if errors.Is(err, io.EOF) {
+						err = errors.New("producer closed the transport early")
+					}
+					errc <- fmt.Errorf("recv: %w", err)
+					return
+				}
+				if check && seq != 0 {
+					p, s := seq>>48, seq&(1<<48-1)
+					if p >= uint64(len(last)) || s <= last[p] {
+						errs++
+					} else {
+						last[p] = s
+					}
+				}
+				n++
+				if g := w.gen.Load(); g != gen {
+					now := time.Since(base)
+					if gen >= 1 && gen <= w.last {
+						tallies <- tally{gen, n, int64(now - start), errs}
+					}
+					gen, n, errs, start = g, 0, 0, now
+				}
+			}
+		}()
+	}
+	go func() {
+		for g := int64(1); g <= w.last+1; g++ {
+			w.gen.Store(g)
+			if g <= w.last {
+				time.Sleep(m.Duration)
+			}
+		}
+	}()
+	// Sum the goroutines' rates window by window.
+	got := map[int64][]tally{}
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case t := <-tallies:
+			got[t.gen] = append(got[t.gen], t)
+			if len(got[t.gen]) < len(eps) {
+				continue
+			}
+			if t.gen > int64(m.Warmup) {
+				var rate float64
+				var msgs, errs uint64
+				var ns int64
+				for _, x := range got[t.gen] {
+					if x.ns > 0 {
+						rate += float64(x.msgs) / float64(x.ns)
+					}
+					msgs += x.msgs
+					errs += x.errs
+					ns = max(ns, x.ns)
+				}
+				// Report msgs and ns so that msgs/ns is the summed rate.
+				emit(report{Rep: int(t.gen) - m.Warmup, Msgs: uint64(rate * float64(ns)), NS: ns, Errs: errs})
+			}
+			if t.gen == w.last {
+				return nil
+			}
+		}
+	}
+}
+
+// ping times round trips in successive windows of m.Duration and reports
+// each measured window's percentiles.
+func ping(m *Measurement, ep Endpoint) error {
+	h := hdr.New()
+	if rt, ok := ep.(roundTripper); ok {
+		return pingBatched(m, rt, h)
+	}
+	base := time.Now()
+	seq := uint64(0)
+	for rep := 1 - m.Warmup; rep <= m.Reps; rep++ {
+		h.Reset()
+		start := time.Since(base)
+		end := start + m.Duration
+		now := start
+		for now < end {
+			seq++
+			t0 := now
+			if err := ep.Send(seq); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			got, err := ep.Recv()
+			if err != nil {
+				return fmt.Errorf("recv: %w", err)
+			}
+			now = time.Since(base)
+			if m.Size >= 8 && got != seq {
+				return fmt.Errorf("round trip %d came back as %d", seq, got)
+			}
+			h.Record(int64(now - t0))
+		}
+		if rep >= 1 {
+			emitLatency(rep, h, int64(now-start))
+		}
+	}
+	return nil
+}
+
+// pingBatched is ping for endpoints that time their own round trips.
+func pingBatched(m *Measurement, rt roundTripper, h *hdr.Histogram) error {
+	for rep := 1 - m.Warmup; rep <= m.Reps; rep++ {
+		h.Reset()
+		start := time.Now()
+		for time.Since(start) < m.Duration {
+			ds, err := rt.RoundTrips(1000)
+			if err != nil {
+				return err
+			}
+			for _, d := range ds {
+				h.Record(int64(d))
+			}
+		}
+		if rep >= 1 {
+			emitLatency(rep, h, int64(time.Since(start)))
+		}
+	}
+	return nil
+}
+
+func emitLatency(rep int, h *hdr.Histogram, ns int64) {
+	emit(report{Rep: rep, Msgs: h.Count(), NS: ns,
+		P50: h.Quantile(0.50), P90: h.Quantile(0.90), P99: h.Quantile(0.99),
+		P999: h.Quantile(0.999), Max: h.Max()})
+}
+
+// pong echoes every message back until the transport closes.
+func pong(ep Endpoint) error {
+	if rt, ok := ep.(roundTripper); ok {
+		return rt.Serve()
+	}
+	for {
+		seq, err := ep.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil // the pinger finished
+			}
+			return fmt.Errorf("recv: %w", err)
+		}
+		if err := ep.Send(seq); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	}
+}

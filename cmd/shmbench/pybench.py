@@ -1,0 +1,198 @@
+# shmbench's Python side: measures multiprocessing.Queue, multiprocessing.Pipe
+# and multiprocessing.Value(lock=True) the way shmbench measures its own
+# transports, and speaks the same line protocol on stdout/stdin:
+#   {"ready": true}            once everything is set up
+#   (waits for "go" on stdin)
+#   {"rep": k, "msgs": n, "ns": t, ...}   one per measured repetition
+# argv[1] is a JSON object: transport, pattern, size, producers, consumers,
+# duration (ns), reps, warmup, cpus.
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+
+now = time.perf_counter_ns
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def pin(cpu):
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError:
+            pass
+
+
+def producer(kind, end, size, start, stop, cpu):
+    pin(cpu)
+    msg = bytes(size)
+    start.wait()
+    if kind == "queue":
+        put = end.put
+    else:
+        put = end.send_bytes
+    while not stop.value:
+        for _ in range(64):
+            put(msg)
+
+
+def consumer(kind, end, idx, windows, dur, start, results, cpu):
+    pin(cpu)
+    get = end.get if kind == "queue" else end.recv_bytes
+    start.wait()
+    for w in range(windows):
+        n = 0
+        t0 = now()
+        deadline = t0 + dur
+        t = t0
+        while t < deadline:
+            get()
+            n += 1
+            t = now()
+        results.put((w, idx, n, t - t0))
+    while True:  # keep draining so the producers never block
+        get()
+
+
+def contender(v, idx, windows, dur, start, results, cpu):
+    pin(cpu)
+    lock = v.get_lock()
+    start.wait()
+    for w in range(windows):
+        n = 0
+        t0 = now()
+        deadline = t0 + dur
+        t = t0
+        while t < deadline:
+            with lock:
+                v.value += 1
+            n += 1
+            t = now()
+        results.put((w, idx, n, t - t0))
+
+
+def ponger(kind, a, b, cpu):
+    pin(cpu)
+    if kind == "queue":
+        while True:
+            b.put(a.get())
+    else:
+        while True:
+            a.send_bytes(a.recv_bytes())
+
+
+def pct(sorted_vals, q):
+    if not sorted_vals:
+        return 0
+    import math
+    i = max(0, math.ceil(q * len(sorted_vals)) - 1)
+    return sorted_vals[i]
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    kind = {"py-queue": "queue", "py-pipe": "pipe", "py-value": "value"}[spec["transport"]]
+    pattern = spec["pattern"]
+    size = spec["size"]
+    dur = spec["duration"]
+    warm = spec["warmup"]
+    reps = spec["reps"]
+    windows = warm + reps
+    cpus = spec.get("cpus") or []
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    start = ctx.Event()
+    stop = ctx.RawValue("b", 0)
+    results = ctx.Queue()
+    procs = []
+
+    def cpu_of(i, total):
+        if len(cpus) >= total and total > 0:
+            return cpus[len(cpus) - total + i]
+        return None
+
+    if pattern in ("throughput", "mpmc"):
+        n, m = spec["producers"], spec["consumers"]
+        total = n + m
+        if kind == "queue":
+            q = ctx.Queue(maxsize=1024)
+            ends = [(q, q)] * n
+        else:
+            ends = [ctx.Pipe(duplex=False) for _ in range(n)]  # (recv, send)
+        for i in range(n):
+            end = ends[i][0] if kind == "queue" else ends[i][1]
+            procs.append(ctx.Process(target=producer, args=(kind, end, size, start, stop, cpu_of(i, total)), daemon=True))
+        for j in range(m):
+            end = ends[j][1] if kind == "queue" else ends[j][0]
+            procs.append(ctx.Process(target=consumer, args=(kind, end, j, windows, dur, start, results, cpu_of(n + j, total)), daemon=True))
+        reporters = m
+    elif pattern == "contention":
+        v = ctx.Value("q", 0, lock=True)
+        m = spec["consumers"]
+        for j in range(m):
+            procs.append(ctx.Process(target=contender, args=(v, j, windows, dur, start, results, cpu_of(j, m)), daemon=True))
+        reporters = m
+    elif pattern == "pingpong":
+        if kind == "queue":
+            a, b = ctx.Queue(), ctx.Queue()
+            procs.append(ctx.Process(target=ponger, args=(kind, a, b, cpu_of(0, 2)), daemon=True))
+            send, recv = a.put, b.get
+        else:
+            mine, theirs = ctx.Pipe(duplex=True)
+            procs.append(ctx.Process(target=ponger, args=(kind, theirs, None, cpu_of(0, 2)), daemon=True))
+            send, recv = mine.send_bytes, mine.recv_bytes
+        reporters = 0
+    else:
+        emit({"error": "unsupported pattern " + pattern})
+        return 1
+
+    for p in procs:
+        p.start()
+    if pattern == "pingpong":
+        pin(cpu_of(1, 2))
+    emit({"ready": True})
+    line = sys.stdin.readline()
+    if line.strip() != "go":
+        return 0
+    start.set()
+
+    if pattern == "pingpong":
+        msg = bytes(size)
+        for w in range(windows):
+            lat = []
+            t0 = now()
+            deadline = t0 + dur
+            t = t0
+            while t < deadline:
+                a0 = t
+                send(msg)
+                recv()
+                t = now()
+                lat.append(t - a0)
+            if w >= warm:
+                lat.sort()
+                emit({"rep": w - warm + 1, "msgs": len(lat), "ns": t - t0,
+                      "p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99),
+                      "p999": pct(lat, 0.999), "max": lat[-1]})
+    else:
+        got = {}
+        for _ in range(windows * reporters):
+            w, idx, n, ns = results.get(timeout=60 + windows * dur / 1e9)
+            got.setdefault(w, []).append((n, ns))
+            if len(got[w]) == reporters and w >= warm:
+                rate = sum(n / ns for n, ns in got[w] if ns > 0)
+                ns = max(ns for _, ns in got[w])
+                emit({"rep": w - warm + 1, "msgs": int(rate * ns), "ns": ns})
+    stop.value = 1
+    for p in procs:
+        p.terminate()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// pyScript is the Python side of the comparison, written to a temporary
+// file and run with python3.
+//
+//go:embed pybench.py
+var pyScript string
+
+// pyTransport runs one of Python's multiprocessing primitives through the
+// embedded script, which starts its own processes (fork) and reports in the
+// peer protocol.
+type pyTransport struct {
+	name     string
+	desc     string
+	patterns []Pattern
+}
+
+func init() {
+	register(&pyTransport{name: "py-queue", patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong},
+		desc: "Python multiprocessing.Queue(maxsize=1024), put/get of bytes (pickled, feeder thread)"})
+	register(&pyTransport{name: "py-pipe", patterns: []Pattern{PatThroughput, PatPingPong},
+		desc: "Python multiprocessing.Pipe, send_bytes/recv_bytes (one reader, one writer)"})
+	register(&pyTransport{name: "py-value", patterns: []Pattern{PatContention},
+		desc: "Python multiprocessing.Value('q', lock=True): with v.get_lock(): v.value += 1"})
+}
+
+func (t *pyTransport) Spec() Spec {
+	return Spec{Name: t.name, Kind: KindPython, Desc: t.desc, Patterns: t.patterns, External: true}
+}
+
+func (t *pyTransport) Unavailable() string {
+	if pythonPath == "" {
+		return "no python3 on PATH: the Python comparison is skipped"
+	}
+	return ""
+}
+
+var (
+	pyFileOnce sync.Once
+	pyFile     string
+	pyFileErr  error
+)
+
+// scriptFile writes the embedded script to a temporary file once per run
+// (so that multiprocessing's children can find __main__).
+func scriptFile() (string, error) {
+	pyFileOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shmbench-py-")
+		if err != nil {
+			pyFileErr = err
+			return
+		}
+		pyFile = filepath.Join(dir, "pybench.py")
+		pyFileErr = os.WriteFile(pyFile, []byte(pyScript), 0o600)
+	})
+	return pyFile, pyFileErr
+}
+
+// removeScript deletes the temporary script; run calls it at the end.
+func removeScript() {
+	if pyFile != "" {
+		os.RemoveAll(filepath.Dir(pyFile))
+	}
+}
+
+func (t *pyTransport) Setup(m *Measurement) (*Setup, error) {
+	file, err := scriptFile()
+	if err != nil {
+		return nil, err
+	}
+	arg, err := json.Marshal(map[string]any{
+		"transport": t.name, "pattern": m.Pattern, "size": m.Size,
+		"producers": m.Producers, "consumers": m.Consumers,
+		"duration": m.Duration.Nanoseconds(), "reps": m.Reps, "warmup": m.Warmup, "cpus": m.CPUs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Setup{Command: []string{pythonPath, "-u", file, string(arg)}}, nil
+}
+
+func (t *pyTransport) Open(env *PeerEnv) ([]Endpoint, error) { return nil, errUnsupported }

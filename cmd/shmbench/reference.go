@@ -1,0 +1,220 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/refring"
+)
+
+// memcpyTransport measures copy bandwidth in one process: each "message"
+// is a copy of size bytes between two 64 MiB buffers, walking through
+// them so that large sizes are not served from cache. It is the ceiling of
+// any transport that copies a message once.
+type memcpyTransport struct{}
+
+func init() {
+	register(memcpyTransport{})
+	register(&refringTransport{})
+	register(&cachelineTransport{})
+}
+
+func (memcpyTransport) Spec() Spec {
+	return Spec{Name: "memcpy", Kind: KindReference, NoProducer: true,
+		Desc:     "copy between two 64 MiB buffers in one process: the one-copy ceiling",
+		Patterns: []Pattern{PatThroughput}}
+}
+
+func (memcpyTransport) Unavailable() string { return "" }
+
+func (memcpyTransport) Setup(m *Measurement) (*Setup, error) { return &Setup{}, nil }
+
+func (memcpyTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	const span = 64 << 20
+	size := env.M.Size
+	e := &memcpyEndpoint{src: make([]byte, span+size), dst: make([]byte, span+size), size: size}
+	for i := range e.src {
+		e.src[i] = byte(i)
+	}
+	copy(e.dst, e.src) // fault the pages in before measuring
+	return []Endpoint{e}, nil
+}
+
+type memcpyEndpoint struct {
+	src, dst []byte
+	off      int
+	size     int
+}
+
+func (e *memcpyEndpoint) Send(uint64) error { return errUnsupported }
+
+func (e *memcpyEndpoint) Recv() (uint64, error) {
+	copy(e.dst[e.off:e.off+e.size], e.src[e.off:e.off+e.size])
+	e.off += e.size
+	if e.off >= len(e.src)-e.size-e.size {
+		e.off = 0
+	}
+	return 0, nil
+}
+
+func (e *memcpyEndpoint) Close() error { return nil }
+
+// refringSlots is the reference ring's capacity in 64-byte slots.
+const refringSlots = 1024
+
+// refringTransport is internal/refring: the barest shared-memory ring
+// (fixed 64-byte slots, busy-spinning, no features), the ceiling for
+// shmkit's queue on small messages.
+type refringTransport struct{}
+
+func (*refringTransport) Spec() Spec {
+	return Spec{Name: "refring", Kind: KindReference, Spins: true,
+		Desc:     "internal/refring: bare SPSC ring, fixed 64-byte slots, busy-spin (ceiling for small messages)",
+		Patterns: []Pattern{PatThroughput}, FixedSize: refring.SlotSize}
+}
+
+func (*refringTransport) Unavailable() string { return memfdUnavailable() }
+
+// memfdUnavailable tells whether refring's memfd mapping works here.
+func memfdUnavailable() string {
+	mem, f, err := refring.Anonymous(4096)
+	if err != nil {
+		return err.Error()
+	}
+	refring.Unmap(mem)
+	f.Close()
+	return ""
+}
+
+func (*refringTransport) Setup(m *Measurement) (*Setup, error) {
+	size := refring.Size(refringSlots)
+	mem, f, err := refring.Anonymous(size)
+	if err != nil {
+		return nil, err
+	}
+	if err := refring.Init(mem, refringSlots); err != nil {
+		return nil, err
+	}
+	refring.Unmap(mem)
+	return &Setup{
+		Args:    map[string]string{"size": strconv.Itoa(size)},
+		Files:   func(string, int) []*os.File { return []*os.File{f} },
+		Cleanup: func() { f.Close() },
+	}, nil
+}
+
+func (*refringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	mem, err := mapArg(env)
+	if err != nil {
+		return nil, err
+	}
+	e := &refringEndpoint{buf: make([]byte, refring.SlotSize), size: min(env.M.Size, refring.SlotSize)}
+	if env.Role == roleProducer {
+		e.p, err = refring.NewProducer(mem, refringSlots)
+	} else {
+		e.c, err = refring.NewConsumer(mem, refringSlots)
+	}
+	return []Endpoint{e}, err
+}
+
+// mapArg maps the memfd a peer inherited (fd 3) of the size in its args.
+func mapArg(env *PeerEnv) ([]byte, error) {
+	size, err := strconv.Atoi(env.Args["size"])
+	if err != nil || len(env.Files) != 1 {
+		return nil, fmt.Errorf("bad peer arguments (size %q, %d files)", env.Args["size"], len(env.Files))
+	}
+	return refring.MapFile(env.Files[0], size)
+}
+
+type refringEndpoint struct {
+	p    *refring.Producer
+	c    *refring.Consumer
+	buf  []byte
+	size int
+}
+
+func (e *refringEndpoint) Send(seq uint64) error {
+	putSeq(e.buf, seq)
+	e.p.Put(e.buf[:e.size])
+	return nil
+}
+
+func (e *refringEndpoint) Recv() (uint64, error) {
+	e.c.Get(e.buf)
+	if e.size < 8 {
+		return 0, nil
+	}
+	return getSeq(e.buf), nil
+}
+
+func (e *refringEndpoint) Close() error { return nil }
+
+// PingSizeLine is the size the cache-line ping-pong is reported at.
+const PingSizeLine = refring.PingSize
+
+// cachelineTransport flips one shared cache line between two processes
+// (refring.Ping/Pong): the floor of any cross-process round trip.
+type cachelineTransport struct{}
+
+func (*cachelineTransport) Spec() Spec {
+	return Spec{Name: "cacheline", Kind: KindReference, Spins: true,
+		Desc:     "one shared cache line flipped between two processes (floor for a round trip)",
+		Patterns: []Pattern{PatPingPong}, FixedSize: PingSizeLine}
+}
+
+func (*cachelineTransport) Unavailable() string { return memfdUnavailable() }
+
+func (*cachelineTransport) Setup(m *Measurement) (*Setup, error) {
+	mem, f, err := refring.Anonymous(4096)
+	if err != nil {
+		return nil, err
+	}
+	refring.Unmap(mem)
+	return &Setup{
+		Args:    map[string]string{"size": "4096"},
+		Files:   func(string, int) []*os.File { return []*os.File{f} },
+		Cleanup: func() { f.Close() },
+	}, nil
+}
+
+func (*cachelineTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	mem, err := mapArg(env)
+	if err != nil {
+		return nil, err
+	}
+	return []Endpoint{&cachelineEndpoint{mem: mem}}, nil
+}
+
+// cachelineEndpoint implements the ping side as a batch timer (RoundTrips)
+// and the pong side as an endless responder (Serve); Send and Recv are not
+// used.
+type cachelineEndpoint struct{ mem []byte }
+
+func (e *cachelineEndpoint) Send(uint64) error     { return errUnsupported }
+func (e *cachelineEndpoint) Recv() (uint64, error) { return 0, errUnsupported }
+func (e *cachelineEndpoint) Close() error          { return nil }
+
+// RoundTrips runs n round trips and returns their durations.
+func (e *cachelineEndpoint) RoundTrips(n int) ([]time.Duration, error) {
+	return refring.Ping(e.mem, n)
+}
+
+// Serve answers round trips until the process exits.
+func (e *cachelineEndpoint) Serve() error {
+	for {
+		if err := refring.Pong(e.mem, 1<<20); err != nil {
+			return err
+		}
+		runtime.Gosched()
+	}
+}
+
+// roundTripper is implemented by endpoints that time their own round
+// trips (the ping side) and serve them (the pong side).
+type roundTripper interface {
+	RoundTrips(n int) ([]time.Duration, error)
+	Serve() error
+}

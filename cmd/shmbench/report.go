@@ -1,0 +1,279 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// SchemaVersion names the JSON format written by -json.
+const SchemaVersion = "shmbench/v1"
+
+// Document is what -json prints.
+type Document struct {
+	Schema  string     `json:"schema"`
+	Started time.Time  `json:"started"`
+	WallNS  int64      `json:"wall_ns"`
+	Host    Host       `json:"host"`
+	Config  ConfigJSON `json:"config"`
+	Results []Record   `json:"results"`
+}
+
+// Host describes the machine of a run.
+type Host struct {
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	Kernel   string `json:"kernel"`
+	CPUModel string `json:"cpu_model"`
+	NumCPU   int    `json:"num_cpu"`
+	CPUs     []int  `json:"cpus"`
+	Pinning  bool   `json:"pinning"`
+	Go       string `json:"go"`
+	Python   string `json:"python"`
+}
+
+// ConfigJSON is the configuration of a run as -json reports it.
+type ConfigJSON struct {
+	Sizes       []int    `json:"sizes"`
+	DurationNS  int64    `json:"duration_ns"`
+	Repetitions int      `json:"repetitions"`
+	Warmup      int      `json:"warmup"`
+	Patterns    []string `json:"patterns"`
+	Transports  []string `json:"transports"`
+	Baseline    string   `json:"baseline"`
+	Producers   int      `json:"producers"`
+	Consumers   int      `json:"consumers"`
+	Contenders  int      `json:"contenders"`
+}
+
+func configJSON(c *config) ConfigJSON {
+	var ps []string
+	for _, p := range c.patterns {
+		ps = append(ps, string(p))
+	}
+	return ConfigJSON{Sizes: c.sizes, DurationNS: int64(c.duration), Repetitions: c.reps, Warmup: 1,
+		Patterns: ps, Transports: c.transports, Baseline: c.baseline,
+		Producers: c.producers, Consumers: c.consumers, Contenders: c.contenders}
+}
+
+func writeJSON(w io.Writer, doc *Document) error {
+	for i := range doc.Results {
+		if doc.Results[i].RepRates == nil {
+			doc.Results[i].RepRates = []float64{}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// writeTable prints the human-readable report.
+func writeTable(w io.Writer, doc *Document, cfg *config) {
+	h := doc.Host
+	fmt.Fprintf(w, "shmbench: %s/%s, %s, %d CPUs", h.OS, h.Arch, orDash(h.CPUModel), len(h.CPUs))
+	if h.Kernel != "" {
+		fmt.Fprintf(w, ", kernel %s", h.Kernel)
+	}
+	fmt.Fprintf(w, ", %s", h.Go)
+	if h.Python != "" {
+		fmt.Fprintf(w, ", python %s", h.Python)
+	}
+	fmt.Fprintln(w)
+	pin := "peers pinned to distinct CPUs where they fit"
+	if !h.Pinning {
+		pin = "peers not pinned"
+	}
+	fmt.Fprintf(w, "median of %d repetitions x %v after a warm-up; %s; run took %.1fs\n",
+		cfg.reps, cfg.duration, pin, float64(doc.WallNS)/1e9)
+	fmt.Fprintln(w, "vs X: times better than transport X at the same size (throughput: msgs/s over X's; latency: X's p50 over p50).")
+	fmt.Fprintln(w, "Figures move with the host (vCPUs migrate): compare rows of one run, not runs.")
+
+	for _, p := range cfg.patterns {
+		var recs []Record
+		for _, r := range doc.Results {
+			if r.Pattern == p {
+				recs = append(recs, r)
+			}
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		slices.SortStableFunc(recs, func(a, b Record) int { return a.Size - b.Size })
+		fmt.Fprintln(w)
+		switch p {
+		case PatThroughput:
+			fmt.Fprintln(w, "Throughput: 1 producer process -> 1 consumer process")
+			throughputTable(w, recs, cfg.baseline)
+		case PatMPMC:
+			fmt.Fprintf(w, "Throughput: %d producer processes -> %d consumer processes\n", cfg.producers, cfg.consumers)
+			throughputTable(w, recs, cfg.baseline)
+		case PatPingPong:
+			fmt.Fprintln(w, "Latency: ping-pong round trip between two processes")
+			latencyTable(w, recs, cfg.baseline)
+		case PatContention:
+			fmt.Fprintf(w, "Contention: %d processes incrementing one shared int64\n", cfg.contenders)
+			contentionTable(w, recs, cfg.baseline)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ratioHeader names the ratio column after the records' baseline.
+func ratioHeader(recs []Record, def string) string {
+	for _, r := range recs {
+		if r.Baseline != "" {
+			return "vs " + r.Baseline
+		}
+	}
+	return "vs " + def
+}
+
+func throughputTable(w io.Writer, recs []Record, base string) {
+	fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %12s %11s  %s\n", "size", "transport", "kind", "msgs/s", "bytes/s", ratioHeader(recs, base), "notes")
+	last := -1
+	for _, r := range recs {
+		if r.Size != last && last != -1 {
+			fmt.Fprintln(w)
+		}
+		last = r.Size
+		if r.Status != StatusOK {
+			fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %12s %11s  %s: %s\n", fmtSize(r.Size), r.Transport, r.Kind, "-", "-", "-", r.Status, r.Notes)
+			continue
+		}
+		fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %12s %11s  %s\n", fmtSize(r.Size), r.Transport, r.Kind,
+			fmtRate(r.MsgsPerSec), fmtBytes(r.BytesPerSec), fmtRatio(r.Ratio), r.Notes)
+	}
+}
+
+func latencyTable(w io.Writer, recs []Record, base string) {
+	fmt.Fprintf(w, "  %7s  %-12s %-10s %8s %8s %8s %8s %10s %11s  %s\n", "size", "transport", "kind", "p50", "p90", "p99", "p99.9", "trips/s", ratioHeader(recs, base), "notes")
+	last := -1
+	for _, r := range recs {
+		if r.Size != last && last != -1 {
+			fmt.Fprintln(w)
+		}
+		last = r.Size
+		if r.Status != StatusOK {
+			fmt.Fprintf(w, "  %7s  %-12s %-10s %8s %8s %8s %8s %10s %11s  %s: %s\n", fmtSize(r.Size), r.Transport, r.Kind, "-", "-", "-", "-", "-", "-", r.Status, r.Notes)
+			continue
+		}
+		fmt.Fprintf(w, "  %7s  %-12s %-10s %8s %8s %8s %8s %10s %11s  %s\n", fmtSize(r.Size), r.Transport, r.Kind,
+			fmtNS(r.P50NS), fmtNS(r.P90NS), fmtNS(r.P99NS), fmtNS(r.P999NS), fmtRate(r.MsgsPerSec), fmtRatio(r.Ratio), r.Notes)
+	}
+}
+
+func contentionTable(w io.Writer, recs []Record, base string) {
+	fmt.Fprintf(w, "  %-12s %-10s %6s %12s %11s  %s\n", "transport", "kind", "procs", "updates/s", ratioHeader(recs, base), "notes")
+	for _, r := range recs {
+		if r.Status != StatusOK {
+			fmt.Fprintf(w, "  %-12s %-10s %6d %12s %11s  %s: %s\n", r.Transport, r.Kind, r.Consumers, "-", "-", r.Status, r.Notes)
+			continue
+		}
+		fmt.Fprintf(w, "  %-12s %-10s %6d %12s %11s  %s\n", r.Transport, r.Kind, r.Consumers, fmtRate(r.MsgsPerSec), fmtRatio(r.Ratio), r.Notes)
+	}
+}
+
+// fmtSize prints a size in binary units: 64 B, 4 KiB, 1 MiB.
+func fmtSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// fmtRate prints a rate with an SI suffix and three significant digits.
+func fmtRate(v float64) string {
+	switch {
+	case v >= 1e9:
+		return sig3(v/1e9) + "G"
+	case v >= 1e6:
+		return sig3(v/1e6) + "M"
+	case v >= 1e3:
+		return sig3(v/1e3) + "k"
+	}
+	return sig3(v)
+}
+
+// fmtBytes prints bytes per second in decimal units.
+func fmtBytes(v float64) string {
+	switch {
+	case v >= 1e9:
+		return sig3(v/1e9) + " GB/s"
+	case v >= 1e6:
+		return sig3(v/1e6) + " MB/s"
+	case v >= 1e3:
+		return sig3(v/1e3) + " kB/s"
+	}
+	return sig3(v) + " B/s"
+}
+
+// fmtNS prints a duration in ns, µs or ms with three significant digits.
+func fmtNS(ns int64) string {
+	v := float64(ns)
+	switch {
+	case v >= 1e6:
+		return sig3(v/1e6) + "ms"
+	case v >= 1e3:
+		return sig3(v/1e3) + "µs"
+	}
+	return sig3(v) + "ns"
+}
+
+func fmtRatio(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	if r >= 10 {
+		return fmt.Sprintf("%.0fx", r)
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
+
+func sig3(v float64) string {
+	switch {
+	case v >= 100 || v == math.Trunc(v) && v >= 10:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// progress is the live status line on stderr (only on a terminal).
+type progress struct {
+	w     io.Writer
+	on    bool
+	total int
+	start time.Time
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, on: isTerminal(w), total: total, start: time.Now()}
+}
+
+func (p *progress) show(i int, it planItem) {
+	if !p.on {
+		return
+	}
+	fmt.Fprintf(p.w, "\r\033[K[%3d/%d %4.0fs] %-11s %-12s %s", i+1, p.total, time.Since(p.start).Seconds(),
+		it.m.Pattern, it.m.Transport, strings.TrimSpace(fmtSize(it.m.Size)))
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

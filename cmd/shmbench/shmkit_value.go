@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
+)
+
+// valueTransport measures value.Value[int64] across processes: each
+// contender process loops on Update (the lock, like Python's
+// Value(lock=True)) or, with atomic set, on the lock-free AtomicOf Add.
+type valueTransport struct {
+	name   string
+	atomic bool
+}
+
+func init() {
+	register(&valueTransport{name: "value"})
+	register(&valueTransport{name: "value-atomic", atomic: true})
+}
+
+func (t *valueTransport) Spec() Spec {
+	desc := "shmkit value.Value[int64].Update(ctx, func(p *int64){ *p++ }) (locked)"
+	if t.atomic {
+		desc = "shmkit value.AtomicOf(v).Add(1) (lock-free, one atomic instruction)"
+	}
+	return Spec{Name: t.name, Kind: KindShmkit, Desc: desc, NoProducer: true,
+		Patterns: []Pattern{PatContention}}
+}
+
+func (t *valueTransport) Unavailable() string { return shmUnavailable() }
+
+// segSeq numbers the segments shmbench creates within one run.
+var segSeq atomic.Int64
+
+// segName returns a fresh segment name for this run.
+func segName(what string) string {
+	return fmt.Sprintf("shmbench-%d-%s-%d", os.Getpid(), what, segSeq.Add(1))
+}
+
+func (t *valueTransport) Setup(m *Measurement) (*Setup, error) {
+	name := segName("value")
+	v, err := value.Create[int64](name, 0)
+	if err != nil {
+		return nil, err
+	}
+	v.Close()
+	// The peers have mapped it by the time Cleanup runs (after "ready").
+	return &Setup{
+		Args:    map[string]string{"name": name},
+		Cleanup: func() { shm.Unlink(name) },
+	}, nil
+}
+
+func (t *valueTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	v, err := value.Open[int64](context.Background(), env.Args["name"])
+	if err != nil {
+		return nil, err
+	}
+	e := &valueEndpoint{v: v, atomic: t.atomic}
+	if t.atomic {
+		e.a = value.AtomicOf(v)
+	}
+	return []Endpoint{e}, nil
+}
+
+type valueEndpoint struct {
+	v      *value.Value[int64]
+	a      value.Atomic[int64]
+	atomic bool
+}
+
+func (e *valueEndpoint) Send(uint64) error { return errUnsupported }
+
+// Recv performs one update.
+func (e *valueEndpoint) Recv() (uint64, error) {
+	if e.atomic {
+		e.a.Add(1)
+		return 0, nil
+	}
+	return 0, e.v.Update(context.Background(), incr)
+}
+
+func incr(p *int64) { *p++ }
+
+func (e *valueEndpoint) Close() error { return e.v.Close() }
+
+var (
+	shmOnce sync.Once
+	shmWhy  string
+)
+
+// shmUnavailable says why named shm segments do not work here ("" if they
+// do), trying once per run.
+func shmUnavailable() string {
+	shmOnce.Do(func() {
+		name := segName("probe")
+		s, err := shm.Create(name, 64)
+		if err != nil {
+			shmWhy = "shm segments unavailable: " + err.Error()
+			return
+		}
+		s.Close()
+		shm.Unlink(name)
+	})
+	return shmWhy
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// Pattern names a way of using a transport.
+type Pattern string
+
+// The patterns shmbench measures.
+const (
+	// PatThroughput is one producer process sending to one consumer process
+	// as fast as it can; messages per second are counted at the consumer.
+	PatThroughput Pattern = "throughput"
+	// PatMPMC is n producer processes sending to m consumer processes.
+	PatMPMC Pattern = "mpmc"
+	// PatPingPong is one process sending a message and waiting for the
+	// other to send it back; latency is the round trip.
+	PatPingPong Pattern = "pingpong"
+	// PatContention is several processes updating one shared value under
+	// its lock; the rate is updates per second, all processes together.
+	PatContention Pattern = "contention"
+)
+
+// allPatterns is the order in which patterns run and are reported.
+var allPatterns = []Pattern{PatThroughput, PatMPMC, PatPingPong, PatContention}
+
+// patternDesc describes each pattern for -list.
+var patternDesc = map[Pattern]string{
+	PatThroughput: "1 producer process -> 1 consumer process, messages/s by size",
+	PatMPMC:       "n producer processes -> m consumer processes (-procs n:m), aggregate messages/s",
+	PatPingPong:   "round-trip latency between two processes, p50/p90/p99/p99.9 by size",
+	PatContention: "processes updating one shared value under its lock, updates/s",
+}
+
+// Kinds group transports in the report.
+const (
+	KindShmkit    = "shmkit"
+	KindIPC       = "ipc"
+	KindInProcess = "in-process"
+	KindPython    = "python"
+	KindReference = "reference"
+)
+
+// Spec is the static description of a transport.
+type Spec struct {
+	Name string // short name used by -transports and in reports
+	Kind string // one of the Kind constants
+	Desc string // one line for -list
+
+	// Patterns lists the patterns the transport can run.
+	Patterns []Pattern
+	// InProcess: every producer and consumer is a goroutine of one process.
+	InProcess bool
+	// NoProducer: the consumers do the work themselves (memcpy, a value
+	// update); there are no producer processes.
+	NoProducer bool
+	// External: the transport supplies its own peer command (Setup.Command)
+	// which runs the whole measurement and prints the reports itself.
+	External bool
+	// Spins: the transport busy-waits, so it needs a CPU per process.
+	Spins bool
+	// MaxSize is the largest message size it supports (0: any).
+	MaxSize int
+	// FixedSize, when set, is the only size measured: other sizes are
+	// reported once, at this size.
+	FixedSize int
+}
+
+// Transport is one way to move messages between processes, measured by
+// shmbench. Setup runs in the coordinating process; Open runs in each peer
+// process that the coordinator starts (a re-execution of shmbench).
+type Transport interface {
+	// Spec describes the transport.
+	Spec() Spec
+	// Unavailable says why the transport cannot run on this machine or in
+	// this build ("" when it can).
+	Unavailable() string
+	// Setup creates what the peers of one measurement share (a socket
+	// pair, a segment, a pipe) and says what each peer receives.
+	Setup(m *Measurement) (*Setup, error)
+	// Open attaches a peer to what Setup created. A consumer may get
+	// several endpoints (one per connection); each is served by its own
+	// goroutine. A producer or ping/pong peer gets exactly one.
+	Open(env *PeerEnv) ([]Endpoint, error)
+}
+
+// Setup is what a transport created for one measurement.
+type Setup struct {
+	// Args are given to every peer (names of segments, addresses).
+	Args map[string]string
+	// Files returns the files peer (role, index) inherits as fds 3, 4, ...
+	// It may be nil.
+	Files func(role string, index int) []*os.File
+	// Command, for External transports, is the program and arguments of
+	// the single peer that runs the measurement.
+	Command []string
+	// Cleanup releases what Setup created (the coordinator's copies of
+	// files, segment names). It runs once, when every peer is ready (has
+	// opened its side), or when the measurement ends before that.
+	Cleanup func()
+}
+
+// Endpoint is one side of a transport in a peer process. Each message
+// carries a 64-bit sequence number in its first 8 bytes when the message is
+// at least 8 bytes long, so consumers can check order and integrity.
+type Endpoint interface {
+	// Send sends one message of the measurement's size carrying seq.
+	Send(seq uint64) error
+	// Recv receives one message and returns its sequence number (0 for
+	// messages shorter than 8 bytes).
+	Recv() (uint64, error)
+	// Close releases the endpoint.
+	Close() error
+}
+
+// Measurement is one cell of the benchmark: a transport, a pattern, a size.
+type Measurement struct {
+	Transport string        `json:"transport"`
+	Pattern   Pattern       `json:"pattern"`
+	Size      int           `json:"size"`
+	Producers int           `json:"producers"`
+	Consumers int           `json:"consumers"`
+	Duration  time.Duration `json:"duration"` // one repetition
+	Reps      int           `json:"reps"`     // measured repetitions
+	Warmup    int           `json:"warmup"`   // unreported repetitions first
+	CPUs      []int         `json:"cpus"`     // CPUs the peers may be pinned to (external transports pin themselves)
+}
+
+// errUnsupported marks a pattern or size a transport cannot run.
+var errUnsupported = errors.New("not supported")
+
+// supports reports whether t can run pattern p at size, and why not.
+func supports(t Transport, p Pattern, size int) error {
+	s := t.Spec()
+	if !slices.Contains(s.Patterns, p) {
+		return fmt.Errorf("%w: %s has no %s pattern", errUnsupported, s.Name, p)
+	}
+	if s.MaxSize > 0 && size > s.MaxSize {
+		return fmt.Errorf("%w: messages over %d bytes", errUnsupported, s.MaxSize)
+	}
+	return nil
+}
+
+// registry holds every transport, in report order.
+var registry []Transport
+
+// kindRank orders the registry: shmkit first, then what users would use
+// instead, then the yardsticks.
+var kindRank = map[string]int{KindShmkit: 0, KindIPC: 1, KindPython: 2, KindInProcess: 3, KindReference: 4}
+
+// register adds t to the registry, keeping it ordered by kind (stable).
+func register(t Transport) {
+	i := len(registry)
+	for i > 0 && kindRank[registry[i-1].Spec().Kind] > kindRank[t.Spec().Kind] {
+		i--
+	}
+	registry = slices.Insert(registry, i, t)
+}
+
+// lookup returns the transport called name.
+func lookup(name string) (Transport, bool) {
+	for _, t := range registry {
+		if t.Spec().Name == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// transportNames lists the registered names.
+func transportNames() []string {
+	var out []string
+	for _, t := range registry {
+		out = append(out, t.Spec().Name)
+	}
+	return out
+}
+
+// putSeq writes seq into the first 8 bytes of b when there is room.
+func putSeq(b []byte, seq uint64) {
+	if len(b) >= 8 {
+		_ = b[7]
+		b[0], b[1], b[2], b[3] = byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24)
+		b[4], b[5], b[6], b[7] = byte(seq>>32), byte(seq>>40), byte(seq>>48), byte(seq>>56)
+	}
+}
+
+// getSeq reads the sequence number putSeq wrote (0 when b is short).
+func getSeq(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
