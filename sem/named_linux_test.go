@@ -135,3 +135,36 @@ func TestNamed(t *testing.T) {
 		t.Fatal("event lost")
 	}
 }
+
+// Two OpenMutex calls in one process map the object twice, at different
+// addresses; under -race the Mutex must still link them (it keys its race
+// proxy by the backing file).
+func TestNamedRaceTwoMappings(t *testing.T) {
+	name := testName(t)
+	m1 := must[*Mutex](t)(CreateMutex(name + "-m"))
+	defer m1.Close()
+	m2 := must[*Mutex](t)(OpenMutex(context.Background(), name+"-m"))
+	defer m2.Close()
+	if m1.word == m2.word {
+		t.Fatal("one mapping, not two")
+	}
+	var x int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			_ = m2.Lock(context.Background())
+			x++
+			_ = m2.Unlock()
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		_ = m1.Lock(context.Background())
+		x++
+		_ = m1.Unlock()
+	}
+	<-done
+	if x != 200 {
+		t.Fatalf("x = %d", x)
+	}
+}

@@ -12,8 +12,9 @@
 // Without the race build tag every function is an empty inlined no-op and
 // Proxy returns nil.
 //
-// Proxies are keyed by virtual address: two mappings of the same object in
-// one process (two Opens of one named segment) get different proxies, and
-// the edges between them are not seen. Proxies are never freed; there is
+// Two mappings of the same object in one process (two Opens of one named
+// segment) are at different addresses; on Linux, Proxy looks the address
+// up in /proc/self/maps and keys shared file mappings by device, inode and
+// file offset, so both get one proxy. Proxies are never freed; there is
 // one per distinct lock address ever used, a few bytes each.
 package race
