@@ -31,6 +31,10 @@ var (
 	// ErrBadMemory is matched when memory given to Init or InitRaw is too
 	// short or misaligned.
 	ErrBadMemory = layout.ErrBadMemory
+
+	// ErrClosed is returned by locked operations after Close. It is
+	// fs.ErrClosed (and shm.ErrClosed, sem.ErrClosed).
+	ErrClosed = shm.ErrClosed
 )
 
 // Integer is the set of element types with lock-free operations (see Atomic).
@@ -227,9 +231,9 @@ func (a *Array[T]) Set(i int, x T) { layout.StoreAny(a.asz, &a.s[i], x) }
 func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
 	p := &a.s[i]
 	if a.asz != 0 {
-		return layout.Locked(ctx, a.obj.Mu, func() { layout.UpdateWord(a.asz, p, a.scratch, fn) })
+		return a.obj.Do(ctx, func() { layout.UpdateWord(a.asz, p, a.scratch, fn) })
 	}
-	return layout.Locked(ctx, a.obj.Mu, func() { fn(p) })
+	return a.obj.Do(ctx, func() { fn(p) })
 }
 
 // WithLock calls fn with the whole array while holding the lock. The
@@ -238,7 +242,7 @@ func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
 // returned. Lock-free operations (At, Set and Atomic on integer arrays)
 // do not take the lock and are not excluded by it.
 func (a *Array[T]) WithLock(ctx context.Context, fn func(s []T)) error {
-	return layout.Locked(ctx, a.obj.Mu, func() { fn(a.s) })
+	return a.obj.Do(ctx, func() { fn(a.s) })
 }
 
 // Lock returns the lock guarding the array, like Python's get_lock().
@@ -258,7 +262,7 @@ func (a *Array[T]) Slice() []T { return a.s }
 func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
 	s := a.s[off:]
 	var n int
-	err := layout.Locked(ctx, a.obj.Mu, func() { n = copy(dst, s) })
+	err := a.obj.Do(ctx, func() { n = copy(dst, s) })
 	return n, err
 }
 
@@ -268,7 +272,7 @@ func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
 func (a *Array[T]) CopyIn(ctx context.Context, off int, src []T) (int, error) {
 	s := a.s[off:]
 	var n int
-	err := layout.Locked(ctx, a.obj.Mu, func() { n = copy(s, src) })
+	err := a.obj.Do(ctx, func() { n = copy(s, src) })
 	return n, err
 }
 
@@ -276,9 +280,13 @@ func (a *Array[T]) CopyIn(ctx context.Context, off int, src []T) (int, error) {
 func (a *Array[T]) Name() string { return a.name }
 
 // Close releases the Array: its lock handle and, for a named Array, its
-// mapping. It does not remove the name (see shm.Unlink). Later locked
-// operations return sem.ErrClosed; lock-free ones and slices from Slice act
-// on private zeroed memory instead of faulting.
+// mapping. It does not remove the name (see shm.Unlink). Close first waits
+// for the locked operations in flight on this handle (Update, WithLock,
+// CopyIn, CopyOut), including ones still waiting for the lock, so it never
+// strands the lock held; do not call it from inside their functions.
+// Afterwards locked operations return ErrClosed; lock-free ones and slices
+// from Slice act on private zeroed memory instead of faulting. A second
+// Close returns ErrClosed.
 func (a *Array[T]) Close() error { return a.obj.Close() }
 
 // Atomic gives lock-free per-element operations on an Array of integer

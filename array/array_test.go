@@ -265,7 +265,7 @@ func TestBasics(t *testing.T) {
 	}
 
 	must(t, a.Close())
-	if err := a.WithLock(ctx, func([]int32) {}); !errors.Is(err, sem.ErrClosed) {
+	if err := a.WithLock(ctx, func([]int32) {}); !errors.Is(err, array.ErrClosed) {
 		t.Fatalf("WithLock after Close: %v", err)
 	}
 	_ = a.Slice()[0] // still safe: private zeroed memory

@@ -71,8 +71,9 @@
 //
 // # Closing
 //
-// Close releases the handle. It waits for lock operations in flight on it;
-// later locked operations return sem.ErrClosed. Pointers and Atomic values
+// Close releases the handle. It waits for the locked operations in flight
+// on it (so that it never leaves the shared lock held by a live process);
+// later locked operations return ErrClosed. Pointers and Atomic values
 // obtained earlier stay safe to use after Close but then read and write
 // private zeroed memory: shm replaces a closed mapping instead of
 // unmapping it, so a stray access never faults the process.

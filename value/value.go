@@ -31,6 +31,10 @@ var (
 	// ErrBadMemory is matched when memory given to Init or InitRaw is too
 	// short or misaligned.
 	ErrBadMemory = layout.ErrBadMemory
+
+	// ErrClosed is returned by locked operations after Close. It is
+	// fs.ErrClosed (and shm.ErrClosed, sem.ErrClosed).
+	ErrClosed = shm.ErrClosed
 )
 
 // Integer is the set of types with lock-free operations (see Atomic).
@@ -172,7 +176,7 @@ func (v *Value[T]) Load(ctx context.Context) (T, error) {
 		return layout.LoadAny(v.asz, v.p), nil
 	}
 	var x T
-	err := layout.Locked(ctx, v.obj.Mu, func() { x = *v.p })
+	err := v.obj.Do(ctx, func() { x = *v.p })
 	return x, err
 }
 
@@ -183,7 +187,7 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 		layout.StoreAny(v.asz, v.p, x)
 		return nil
 	}
-	return layout.Locked(ctx, v.obj.Mu, func() { *v.p = x })
+	return v.obj.Do(ctx, func() { *v.p = x })
 }
 
 // Update calls fn with a pointer to the value while holding the lock, so
@@ -205,13 +209,13 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 // to repair before marking consistent instead.
 //
 // Update returns ctx's error if ctx ends while waiting for the lock, and
-// sem.ErrClosed after Close. If fn panics, the lock is released and the
+// ErrClosed after Close. If fn panics, the lock is released and the
 // panic continues.
 func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
 	if v.asz != 0 {
-		return layout.Locked(ctx, v.obj.Mu, func() { layout.UpdateWord(v.asz, v.p, v.scratch, fn) })
+		return v.obj.Do(ctx, func() { layout.UpdateWord(v.asz, v.p, v.scratch, fn) })
 	}
-	return layout.Locked(ctx, v.obj.Mu, func() { fn(v.p) })
+	return v.obj.Do(ctx, func() { fn(v.p) })
 }
 
 // Lock returns the lock guarding the value, like Python's get_lock(). Hold
@@ -229,10 +233,13 @@ func (v *Value[T]) Name() string { return v.name }
 
 // Close releases the Value: its lock handle and, for a named Value, its
 // mapping. It does not remove the name (see shm.Unlink) and does not
-// release the lock if this process holds it. Close waits for lock
-// operations in flight on this handle; later locked operations return
-// sem.ErrClosed, and lock-free ones act on private zeroed memory instead
-// of faulting.
+// release the lock if this process holds it through Lock. Close first
+// waits for the locked operations in flight on this handle (Load, Store,
+// Update), including ones still waiting for the lock, so it never strands
+// the lock held; do not call it from inside Update's fn. Afterwards locked
+// operations return ErrClosed, and lock-free ones (Atomic, Pointer) act on
+// private zeroed memory instead of faulting. A second Close returns
+// ErrClosed.
 func (v *Value[T]) Close() error { return v.obj.Close() }
 
 // Atomic gives lock-free operations on a Value of integer type. Get one

@@ -153,7 +153,7 @@ func TestCreateOpenLoadStore(t *testing.T) {
 	}
 
 	must(t, v.Close())
-	if err := v.Update(ctx, func(*float64) {}); !errors.Is(err, sem.ErrClosed) {
+	if err := v.Update(ctx, func(*float64) {}); !errors.Is(err, value.ErrClosed) {
 		t.Fatalf("Update after Close: %v", err)
 	}
 	_ = v.Pointer() // still safe: private zeroed memory
@@ -445,5 +445,40 @@ func TestNoAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, f); n != 0 {
 			t.Errorf("%s allocates %v times", name, n)
 		}
+	}
+}
+
+// Close waits for an Update in flight, so the lock is released, not left
+// held in shared memory by this (live) process.
+func TestCloseWaitsForUpdate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := value.Create(segName(t), pair{})
+	must(t, err)
+	w, err := value.Open[pair](ctx, v.Name())
+	must(t, err)
+	defer w.Close()
+	entered, release, updated := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		updated <- v.Update(ctx, func(q *pair) {
+			close(entered)
+			<-release
+			q.A = 7
+		})
+	}()
+	<-entered
+	closed := make(chan error)
+	go func() { closed <- v.Close() }()
+	close(release)
+	must(t, <-updated)
+	must(t, <-closed)
+	if err := w.Update(ctx, func(q *pair) { q.B = 1 }); err != nil {
+		t.Fatalf("Update through another handle after Close: %v", err)
+	}
+	if got, _ := w.Load(ctx); got != (pair{A: 7, B: 1}) {
+		t.Fatalf("value %+v", got)
+	}
+	if err := v.Close(); !errors.Is(err, value.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
 	}
 }

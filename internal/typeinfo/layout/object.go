@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
@@ -31,6 +32,13 @@ type Object struct {
 	Mem []byte       // the object: header then elements
 	H   Header
 	Mu  *sem.Mutex
+
+	// life makes Close wait for locked operations in flight: they hold it
+	// shared, Close exclusively. Without it, Close could close the mutex
+	// handle between another goroutine's Lock and Unlock, leaving the lock
+	// held in shared memory by a live process for ever.
+	life   sync.RWMutex
+	closed bool // under life
 }
 
 // ErrBadMemory is returned when memory given to Init is too short or
@@ -216,8 +224,16 @@ func FromSegment(seg *shm.Segment, d Desc) (*Object, error) {
 	return o, nil
 }
 
-// Close releases the lock handle and the segment, if any.
+// Close releases the lock handle and the segment, if any, after waiting
+// for locked operations in flight (Do). A second Close returns
+// shm.ErrClosed.
 func (o *Object) Close() error {
+	o.life.Lock()
+	defer o.life.Unlock()
+	if o.closed {
+		return shm.ErrClosed
+	}
+	o.closed = true
 	var errs []error
 	if o.Mu != nil {
 		if err := o.Mu.Close(); err != nil {
@@ -230,6 +246,17 @@ func (o *Object) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Do runs fn holding the object's lock, with Locked's owner-dead policy,
+// or returns shm.ErrClosed after Close.
+func (o *Object) Do(ctx context.Context, fn func()) error {
+	o.life.RLock()
+	defer o.life.RUnlock()
+	if o.closed {
+		return shm.ErrClosed
+	}
+	return Locked(ctx, o.Mu, fn)
 }
 
 // Locked runs fn holding mu. When a previous owner died holding the lock,
