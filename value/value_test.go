@@ -93,6 +93,22 @@ func init() {
 		return 1
 	})
 
+	// die-inside-int blocks inside Update of a Value[int64], to be killed.
+	testproc.Register("die-inside-int", func(args []string) int {
+		ctx := context.Background()
+		v, err := value.Open[int64](ctx, args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		_ = v.Update(ctx, func(x *int64) {
+			*x = -1 // on the scratch copy: never installed
+			testproc.Printf("inside")
+			time.Sleep(time.Hour) // killed by the parent long before
+		})
+		return 1
+	})
+
 	// open-as opens a Value created as int64 with another type and prints
 	// the error.
 	testproc.Register("open-as", func(args []string) int {
@@ -265,6 +281,37 @@ func TestOwnerDiedInsideUpdate(t *testing.T) {
 	}
 	if got, _ := v.Load(ctx); got != (pair{A: 2, B: 3}) {
 		t.Fatalf("value %+v", got)
+	}
+}
+
+// An integer Value's update is installed by compare-and-swap: a holder
+// killed inside Update leaves no trace, and lock-free Adds go on meanwhile.
+func TestOwnerDiedInsideIntegerUpdate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := value.Create[int64](segName(t), 10)
+	must(t, err)
+	defer v.Close()
+	c := testproc.Start(t, "die-inside-int", v.Name())
+	c.Expect(t, "inside")
+	value.AtomicOf(v).Add(5) // lock-free: not blocked by the held lock
+	c.Kill()
+	if err := c.Wait(); !testproc.Killed(err) {
+		t.Fatalf("helper: %v", err)
+	}
+	var seen int64
+	err = v.Update(ctx, func(x *int64) { seen = *x; *x++ })
+	if !errors.Is(err, sem.ErrOwnerDead) {
+		t.Fatalf("Update after the holder died: %v, want ErrOwnerDead", err)
+	}
+	if seen != 15 {
+		t.Fatalf("fn saw %d, want 15 (the dead update must not be installed)", seen)
+	}
+	if x, err := v.Load(ctx); x != 16 || err != nil {
+		t.Fatalf("Load = %d, %v", x, err)
+	}
+	if err := v.Update(ctx, func(x *int64) { *x++ }); err != nil {
+		t.Fatalf("second Update: %v", err)
 	}
 }
 
