@@ -37,7 +37,8 @@
 // The race detector cannot see the lock words (they are outside the Go
 // heap), so these edges are also reported to it on a heap proxy
 // (internal/race): a Mutex guarding ordinary Go data causes no false race
-// reports under -race. Accesses to the shared segment itself are invisible
+// reports under -race (two mappings of one object in a process, such as
+// two OpenMutex calls, count as one lock). Accesses to the shared segment itself are invisible
 // to the race detector; test them across processes by counting.
 //
 // # Speed
@@ -59,7 +60,11 @@
 // owner is dead. One sleeper takes the lock over (a compare-and-swap from
 // the dead owner's word, so only one succeeds) and its Lock returns
 // ErrOwnerDead with the lock held, as POSIX robust mutexes return
-// EOWNERDEAD. TryLock does the same check when the lock is held.
+// EOWNERDEAD. TryLock does the same check when the lock is held. Because
+// the pid and the start tag are written by one 64-bit compare-and-swap,
+// there is no moment when a live owner's pid sits next to a stale start
+// time, so a mismatch is conclusive at once; a stopped or descheduled
+// owner (SIGSTOP, a loaded machine) is never mistaken for a dead one.
 //
 // ErrOwnerDead means what the lock guards may be half-updated. The holder
 // should repair it and call MarkConsistent. Until someone does, the Mutex

@@ -78,7 +78,7 @@ func (e *Event) Set() error {
 	defer e.life.exit()
 	race.ReleaseMerge(e.proxy)
 	for {
-		s := atomic.LoadUint32(e.state)
+		s := atomic.LoadUint32(e.state) // atomic: peers Set and Clear concurrently
 		if s&1 != 0 {
 			return nil
 		}
@@ -105,7 +105,7 @@ func (e *Event) Clear() error {
 	}
 	defer e.life.exit()
 	for {
-		s := atomic.LoadUint32(e.state)
+		s := atomic.LoadUint32(e.state) // atomic: read for the CAS below
 		if s&1 == 0 || atomic.CompareAndSwapUint32(e.state, s, s&^1) {
 			return nil
 		}
@@ -133,7 +133,7 @@ func (e *Event) Wait(ctx context.Context) error {
 		return ErrClosed
 	}
 	defer e.life.exit()
-	s := atomic.LoadUint32(e.state)
+	s := atomic.LoadUint32(e.state) // acquire: pairs with Set's CAS
 	if s&1 != 0 {
 		race.Acquire(e.proxy)
 		return nil
@@ -149,8 +149,8 @@ func (e *Event) Wait(ctx context.Context) error {
 		atomic.AddUint32(e.waiters, 1) // before the futex re-checks state
 		slowCalls.Add(1)
 		err := futex.WaitContext(ctx, e.state, s, sleep)
-		decSat(e.waiters)
-		if now := atomic.LoadUint32(e.state); now != s {
+		decSat(e.waiters)                                // we are awake: no longer a sleeper
+		if now := atomic.LoadUint32(e.state); now != s { // acquire: pairs with Set
 			// Set now, or a Set (and Clear) happened while we slept:
 			// state only changes from a clear s by a Set.
 			race.Acquire(e.proxy)

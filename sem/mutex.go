@@ -79,6 +79,7 @@ func MutexAt(mem []byte) (*Mutex, error) {
 	if err := o.check(magicMutex, "mutex"); err != nil {
 		return nil, err
 	}
+	// Atomic loads: holders in other processes may be writing these words.
 	if f := atomic.LoadUint32(o.u32(offMutexFlags)); f&^flagInconsistent != 0 {
 		return nil, fmt.Errorf("%w: mutex: unknown flags %#x", ErrCorrupt, f)
 	}
@@ -198,7 +199,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if m.life.closed() {
 			return ErrClosed
 		}
-		w := atomic.LoadUint64(m.word)
+		w := atomic.LoadUint64(m.word) // atomic: other processes write it
 		st := uint32(w)
 		if st&reservedBits != 0 {
 			return m.corrupt(st)
@@ -246,7 +247,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 // passWake hands on a wake-up we may have consumed while giving up: if the
 // lock is free, wake one other sleeper.
 func (m *Mutex) passWake() {
-	if atomic.LoadUint32(m.state)&pidMask == 0 {
+	if atomic.LoadUint32(m.state)&pidMask == 0 { // atomic: a snapshot is enough, a wake is harmless
 		slowCalls.Add(1)
 		_, _ = futex.Wake(m.state, 1)
 	}
@@ -293,7 +294,7 @@ func (m *Mutex) TryLock() (bool, error) {
 		return false, ErrClosed
 	}
 	defer m.life.exit()
-	w := atomic.LoadUint64(m.word)
+	w := atomic.LoadUint64(m.word) // atomic: other processes write it
 	st := uint32(w)
 	if st&reservedBits != 0 {
 		return false, m.corrupt(st)
@@ -321,6 +322,7 @@ func (m *Mutex) Unlock() error {
 	}
 	defer m.life.exit()
 	for {
+		// Atomic: waiters may be setting the waiters bit concurrently.
 		w := atomic.LoadUint64(m.word)
 		if w&^anyWaiter != m.self {
 			return ErrNotOwner
@@ -349,6 +351,7 @@ func (m *Mutex) MarkConsistent() error {
 		return ErrClosed
 	}
 	defer m.life.exit()
+	// Atomic: waiters may be setting the waiters bit concurrently.
 	if atomic.LoadUint64(m.word)&^anyWaiter != m.self {
 		return ErrNotOwner
 	}

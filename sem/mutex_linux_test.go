@@ -157,12 +157,24 @@ func TestMutexUncontendedNoSyscall(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = e.IsSet()
+		if ok, err := m.TryLock(); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if err := m.Unlock(); err != nil {
+			t.Fatal(err)
+		}
+		if !s.TryAcquire() {
+			t.Fatal("TryAcquire failed")
+		}
+		_ = s.Release()
+		_ = e.Set()
+		_ = e.Clear()
 	})
 	if n := slowCalls.Load() - before; n != 0 {
 		t.Errorf("%d futex calls on the uncontended path", n)
 	}
 	if allocs != 0 && !race.Enabled {
-		t.Errorf("%v allocations per uncontended Lock/Unlock", allocs)
+		t.Errorf("%v allocations on the uncontended paths", allocs)
 	}
 }
 

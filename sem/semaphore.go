@@ -67,7 +67,7 @@ func SemaphoreAt(mem []byte) (*Semaphore, error) {
 		return nil, err
 	}
 	s := newSemaphore(o)
-	if c := atomic.LoadUint32(s.count); s.max != 0 && c > s.max {
+	if c := atomic.LoadUint32(s.count); s.max != 0 && c > s.max { // atomic: peers change it
 		return nil, fmt.Errorf("%w: semaphore: count %d above maximum %d", ErrCorrupt, c, s.max)
 	}
 	return s, nil
@@ -87,7 +87,7 @@ func newSemaphore(o object) *Semaphore {
 // the acquire ordering that pairs with Release's CAS.
 func (s *Semaphore) take() (bool, error) {
 	for {
-		c := atomic.LoadUint32(s.count)
+		c := atomic.LoadUint32(s.count) // atomic: read for the CAS below
 		if c == 0 {
 			return false, nil
 		}
@@ -144,7 +144,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 		atomic.AddUint32(s.waiters, 1)
 		slowCalls.Add(1)
 		err := futex.WaitContext(ctx, s.count, 0, sleep)
-		decSat(s.waiters)
+		decSat(s.waiters) // we are awake: no longer a sleeper
 		if ok, terr := s.take(); ok || terr != nil {
 			return terr
 		}
@@ -157,6 +157,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 		case ctx.Err() != nil:
 			// We may have eaten a wake-up meant for a permit that is
 			// still there: pass it on.
+			// Snapshots suffice: an extra wake is harmless.
 			if atomic.LoadUint32(s.count) > 0 && atomic.LoadUint32(s.waiters) > 0 {
 				slowCalls.Add(1)
 				_, _ = futex.Wake(s.count, 1)
@@ -172,7 +173,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 // may have corrupted it).
 func decSat(p *uint32) {
 	for {
-		v := atomic.LoadUint32(p)
+		v := atomic.LoadUint32(p) // atomic: other sleepers update it
 		if v == 0 || atomic.CompareAndSwapUint32(p, v, v-1) {
 			return
 		}
@@ -189,7 +190,7 @@ func (s *Semaphore) Release() error {
 	defer s.life.exit()
 	race.ReleaseMerge(s.proxy)
 	for {
-		c := atomic.LoadUint32(s.count)
+		c := atomic.LoadUint32(s.count) // atomic: read for the CAS below
 		if (s.max != 0 && c >= s.max) || c == math.MaxUint32 {
 			return ErrOverRelease
 		}
