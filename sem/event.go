@@ -149,8 +149,9 @@ func (e *Event) Wait(ctx context.Context) error {
 		atomic.AddUint32(e.waiters, 1) // before the futex re-checks state
 		slowCalls.Add(1)
 		err := futex.WaitContext(ctx, e.state, s, sleep)
-		decSat(e.waiters)                                // we are awake: no longer a sleeper
-		if now := atomic.LoadUint32(e.state); now != s { // acquire: pairs with Set
+		decSat(e.waiters) // we are awake: no longer a sleeper
+		// Acquire load: pairs with Set's CAS.
+		if now := atomic.LoadUint32(e.state); now != s {
 			// Set now, or a Set (and Clear) happened while we slept:
 			// state only changes from a clear s by a Set.
 			race.Acquire(e.proxy)

@@ -188,6 +188,11 @@ func TestEventBasic(t *testing.T) {
 	if err := e.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait(expired) = %v", err)
 	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := e.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait(cancelled) = %v", err)
+	}
 	if err := e.Set(); err != nil {
 		t.Fatal(err)
 	}
