@@ -75,7 +75,9 @@
 // and return an error matching sem.ErrOwnerDead. Use Lock directly to
 // repair before marking it consistent.
 //
-// The byte layout is documented in docs/format/value-array.md. On systems
-// other than Linux every constructor fails with an error matching
-// shm.ErrNotSupported.
+// The byte layout is documented in docs/format/value-array.md.
+//
+// On systems other than Linux the named constructors, and Init and At of
+// the locked forms, fail with an error matching shm.ErrNotSupported; the
+// placed Raw forms work on any memory.
 package array

@@ -79,6 +79,9 @@
 // unmapping it, so a stray access never faults the process.
 //
 // The byte layout (after shm's 128-byte segment header) is documented in
-// docs/format/value-array.md. On systems other than Linux every
-// constructor fails with an error matching shm.ErrNotSupported.
+// docs/format/value-array.md.
+//
+// On systems other than Linux the named constructors, and Init and At of
+// the locked forms, fail with an error matching shm.ErrNotSupported; the
+// placed Raw forms work on any memory.
 package value

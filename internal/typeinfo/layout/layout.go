@@ -286,7 +286,9 @@ func UpdateWord[T any](sz uint8, p, scratch *T, fn func(*T)) {
 	}
 }
 
-// LoadAny loads *p atomically when sz is 4 or 8, with a plain copy otherwise.
+// LoadAny loads *p atomically when sz is 4 or 8 (integer elements may be
+// changed concurrently by lock-free operations, so a plain load would be a
+// data race), with a plain copy otherwise.
 func LoadAny[T any](sz uint8, p *T) T {
 	var x T
 	switch sz {
@@ -300,8 +302,8 @@ func LoadAny[T any](sz uint8, p *T) T {
 	return x
 }
 
-// StoreAny stores x into *p atomically when sz is 4 or 8, with a plain copy
-// otherwise.
+// StoreAny stores x into *p atomically when sz is 4 or 8 (for the same
+// reason as LoadAny), with a plain copy otherwise.
 func StoreAny[T any](sz uint8, p *T, x T) {
 	switch sz {
 	case 8:
