@@ -424,6 +424,9 @@ func TestMutexOwnerKilled(t *testing.T) {
 	waitFor(t, func() bool { return atomic.LoadUint32(m.state)&waitersBit != 0 })
 	t0 := time.Now()
 	h.Kill()
+	if err := h.Wait(); !testproc.Killed(err) {
+		t.Fatalf("holder did not die of SIGKILL: %v", err)
+	}
 	if got := w.Line(t); got != "ownerdead" {
 		t.Fatalf("waiter after holder's death: %q", got)
 	}
@@ -506,5 +509,9 @@ func TestMutexReusedPid(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The helper was alive throughout (it dies of our SIGKILL, not before).
 	p.Kill()
+	if err := p.Wait(); !testproc.Killed(err) {
+		t.Fatalf("holder helper: %v", err)
+	}
 }
