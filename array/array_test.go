@@ -36,6 +36,39 @@ func segName(t testing.TB, suffix ...string) string {
 	return name
 }
 
+// gate starts the counting helpers at once, so that their operations
+// really overlap: each prints "ready" and waits on a shared Event that the
+// parent sets when all are ready.
+type gate struct {
+	name string
+	ev   *sem.Event
+}
+
+func newGate(t *testing.T) *gate {
+	name := segName(t, "-gate")
+	ev, err := sem.CreateEvent(name)
+	must(t, err)
+	t.Cleanup(func() { ev.Close() })
+	return &gate{name: name, ev: ev}
+}
+
+func (g *gate) open(t *testing.T, ps []*testproc.Proc) {
+	for _, p := range ps {
+		p.Expect(t, "ready")
+	}
+	must(t, g.ev.Set())
+}
+
+func waitGate(ctx context.Context, name string) error {
+	ev, err := sem.OpenEvent(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	testproc.Printf("ready")
+	return ev.Wait(ctx)
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -69,6 +102,9 @@ func init() {
 		}
 		if n.Len() != elems || p.Len() != elems {
 			return fail(fmt.Errorf("lengths %d, %d", n.Len(), p.Len()))
+		}
+		if err := waitGate(ctx, args[4]); err != nil {
+			return fail(err)
 		}
 		at := array.AtomicOf(n)
 		var added, pairs [elems]int64
@@ -149,7 +185,7 @@ func parse(t *testing.T, line, prefix string) []int64 {
 
 func TestCrossProcessCount(t *testing.T) {
 	const procs = 4
-	m := 2000
+	m := 20000
 	if testing.Short() {
 		m = 200
 	}
@@ -162,10 +198,12 @@ func TestCrossProcessCount(t *testing.T) {
 	p, err := array.Create[pair](segName(t, "-p"), elems)
 	must(t, err)
 	defer p.Close()
+	gate := newGate(t)
 	var cs []*testproc.Proc
 	for i := range procs {
-		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i)))
+		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i), gate.name))
 	}
+	gate.open(t, cs)
 	var want, wantPairs [elems]int64
 	for _, c := range cs {
 		for i, v := range parse(t, c.Line(t), "added") {

@@ -38,6 +38,39 @@ func segName(t testing.TB, suffix ...string) string {
 	return name
 }
 
+// gate starts the counting helpers at once, so that their operations
+// really overlap: each prints "ready" and waits on a shared Event that the
+// parent sets when all are ready.
+type gate struct {
+	name string
+	ev   *sem.Event
+}
+
+func newGate(t *testing.T) *gate {
+	name := segName(t, "-gate")
+	ev, err := sem.CreateEvent(name)
+	must(t, err)
+	t.Cleanup(func() { ev.Close() })
+	return &gate{name: name, ev: ev}
+}
+
+func (g *gate) open(t *testing.T, ps []*testproc.Proc) {
+	for _, p := range ps {
+		p.Expect(t, "ready")
+	}
+	must(t, g.ev.Set())
+}
+
+func waitGate(ctx context.Context, name string) error {
+	ev, err := sem.OpenEvent(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	testproc.Printf("ready")
+	return ev.Wait(ctx)
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -58,6 +91,10 @@ func init() {
 		}
 		p, err := value.Open[pair](ctx, args[1])
 		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := waitGate(ctx, args[3]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -222,7 +259,7 @@ func TestAtomic(t *testing.T) {
 
 func TestCrossProcessCount(t *testing.T) {
 	const procs = 4
-	m := 2000
+	m := 20000
 	if testing.Short() {
 		m = 200
 	}
@@ -236,14 +273,17 @@ func TestCrossProcessCount(t *testing.T) {
 	p, err := value.Create(segName(t, "-p"), pair{})
 	must(t, err)
 	defer p.Close()
+	gate := newGate(t)
 	var ps []*testproc.Proc
 	for range procs {
-		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m)))
+		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), gate.name))
 	}
+	gate.open(t, ps)
 	for _, c := range ps {
 		c.Expect(t, "done")
 		must(t, c.Wait())
 	}
+	t.Logf("%d processes x %d iterations", procs, m)
 	if got, _ := n.Load(ctx); got != int64(2*procs*m) {
 		t.Fatalf("counter %d, want %d", got, 2*procs*m)
 	}
