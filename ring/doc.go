@@ -15,14 +15,15 @@
 //     Put-side and Get-side call and recorded with the owner's pid and start
 //     time; a second live process asking for a taken role gets ErrBusy,
 //     and a role whose owner died is taken over.
+//
 //   - MPMC: any number of producers and consumers in any number of
 //     processes (up to Config.Participants handles at a time). Fixed-size
 //     slots with per-slot sequence numbers (Vyukov's bounded MPMC queue)
 //     plus a participant table that makes the queue survive SIGKILL.
 //
-//	q, err := ring.Create("jobs", ring.Config{Mode: ring.MPMC, MaxMessage: 256, Capacity: 1024})
-//	err = q.Put(ctx, []byte("hello"))     // in one process
-//	n, err := q.Get(ctx, buf)            // in another: ring.Open(ctx, "jobs")
+//     q, err := ring.Create("jobs", ring.Config{Mode: ring.MPMC, MaxMessage: 256, Capacity: 1024})
+//     err = q.Put(ctx, []byte("hello"))     // in one process
+//     n, err := q.Get(ctx, buf)            // in another: ring.Open(ctx, "jobs")
 //
 // Copying calls: Put, TryPut, PutBatch, Get, GetAppend, TryGet, GetBatch.
 // Zero-copy calls: Reserve + Commit for producers, Next (TryNext) + Release

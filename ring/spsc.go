@@ -243,6 +243,9 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 	if q.p.resvNeed != 0 {
 		return nil, ErrPending
 	}
+	if q.closedForWrite() {
+		return nil, ErrClosed
+	}
 	off, need, ok, err := q.spscRoom(n)
 	if !ok && err == nil {
 		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {

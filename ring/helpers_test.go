@@ -1,0 +1,304 @@
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/testproc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestMain(m *testing.M) { testproc.Main(m) }
+
+// Messages in the cross-process tests: producer id and sequence number in
+// the first 8 bytes (when the message is long enough), then bytes that are
+// a function of (id, seq, index), so that any corruption, mix-up or tear
+// shows. msgLen picks a length in [lo, hi] from (id, seq).
+
+func msgLen(id, seq, lo, hi int) int {
+	if hi <= lo {
+		return lo
+	}
+	return lo + (seq*7919+id*104729)%(hi-lo+1)
+}
+
+func fillMsg(b []byte, id, seq int) {
+	if len(b) >= 8 {
+		binary.LittleEndian.PutUint32(b, uint32(id))
+		binary.LittleEndian.PutUint32(b[4:], uint32(seq))
+	}
+	for j := min(8, len(b)); j < len(b); j++ {
+		b[j] = byte(id*31 + seq*7 + j)
+	}
+}
+
+// checkMsg returns the id and sequence number carried by b (or, for a
+// message shorter than 8 bytes, the ones given), verifying every byte.
+func checkMsg(b []byte, id, seq, lo, hi int) (int, int, error) {
+	if len(b) >= 8 {
+		id = int(binary.LittleEndian.Uint32(b))
+		seq = int(binary.LittleEndian.Uint32(b[4:]))
+	}
+	if want := msgLen(id, seq, lo, hi); len(b) != want {
+		return id, seq, fmt.Errorf("message %d/%d has %d bytes, want %d", id, seq, len(b), want)
+	}
+	for j := min(8, len(b)); j < len(b); j++ {
+		if b[j] != byte(id*31+seq*7+j) {
+			return id, seq, fmt.Errorf("message %d/%d: byte %d corrupt", id, seq, j)
+		}
+	}
+	return id, seq, nil
+}
+
+// board is a scoreboard in shared memory: one uint32 per (producer, seq)
+// counting deliveries, and one uint64 per producer holding how many of
+// its Puts returned nil (acknowledged).
+type board struct {
+	seg     *shm.Segment
+	np, per int
+	counts  []uint32
+	acked   []uint64
+}
+
+func newBoard(tb testing.TB, np, per int) *board {
+	tb.Helper()
+	seg, err := shm.CreateAnonymous(np*8 + np*per*4 + 8)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { seg.Close() })
+	return boardOf(seg, np, per)
+}
+
+func boardOf(seg *shm.Segment, np, per int) *board {
+	b := seg.Bytes()
+	return &board{
+		seg:    seg,
+		np:     np,
+		per:    per,
+		acked:  unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), np),
+		counts: unsafe.Slice((*uint32)(unsafe.Pointer(&b[np*8])), np*per),
+	}
+}
+
+// deliver counts one delivery; atomic because consumers in several
+// processes count concurrently.
+func (b *board) deliver(id, seq int) error {
+	if id < 0 || id >= b.np || seq < 0 || seq >= b.per {
+		return fmt.Errorf("message %d/%d out of range", id, seq)
+	}
+	atomic.AddUint32(&b.counts[id*b.per+seq], 1)
+	return nil
+}
+
+func (b *board) ack(id, n int) { atomic.StoreUint64(&b.acked[id], uint64(n)) }
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func fail(format string, args ...any) int {
+	testproc.Printf("error: "+format, args...)
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	return 1
+}
+
+// openChild attaches a helper to the queue on fd 3 and the board on fd 4.
+func openChild(np, per int) (*Queue, *board, error) {
+	ctx := context.Background()
+	q, err := OpenFile(ctx, os.NewFile(3, "queue"))
+	if err != nil {
+		return nil, nil, err
+	}
+	seg, err := shm.OpenFile(ctx, os.NewFile(4, "board"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, boardOf(seg, np, per), nil
+}
+
+func init() {
+	// producer NP PER id lo hi how spin [killat]: put PER messages.
+	testproc.Register("producer", func(args []string) int {
+		np, per, id, lo, hi, how, spin := atoi(args[0]), atoi(args[1]), atoi(args[2]), atoi(args[3]), atoi(args[4]), args[5], atoi(args[6])
+		killAt := -1
+		if len(args) > 7 {
+			killAt = atoi(args[7])
+		}
+		q, b, err := openChild(np, per)
+		if err != nil {
+			return fail("open: %v", err)
+		}
+		q.SetSpin(spin)
+		ctx := context.Background()
+		testproc.Printf("ready")
+		buf := make([]byte, q.MaxMessage())
+		const batch = 8
+		bufs := make([][]byte, batch)
+		for seq := 0; seq < per; {
+			if seq == killAt {
+				testproc.Printf("kill-me")
+			}
+			switch how {
+			case "put":
+				m := buf[:msgLen(id, seq, lo, hi)]
+				fillMsg(m, id, seq)
+				if err := q.Put(ctx, m); err != nil {
+					return fail("put %d: %v", seq, err)
+				}
+				seq++
+			case "reserve":
+				n := msgLen(id, seq, lo, hi)
+				m, err := q.Reserve(ctx, q.MaxMessage())
+				if err != nil {
+					return fail("reserve %d: %v", seq, err)
+				}
+				fillMsg(m[:n], id, seq)
+				if err := q.Commit(n); err != nil {
+					return fail("commit %d: %v", seq, err)
+				}
+				seq++
+			case "batch":
+				k := min(batch, per-seq)
+				for j := range k {
+					bufs[j] = make([]byte, msgLen(id, seq+j, lo, hi))
+					fillMsg(bufs[j], id, seq+j)
+				}
+				n, err := q.PutBatch(ctx, bufs[:k])
+				if err != nil || n != k {
+					return fail("putbatch %d: %d, %v", seq, n, err)
+				}
+				seq += k
+			}
+			b.ack(id, seq)
+		}
+		testproc.Printf("done")
+		return 0
+	})
+
+	// consumer NP NC PER lo hi how spin [killat]: take messages until
+	// EOF, count them on the board, check every byte and per-producer
+	// order (and, with one producer and one consumer, that none is missing).
+	testproc.Register("consumer", func(args []string) int {
+		np, nc, per, lo, hi, how, spin := atoi(args[0]), atoi(args[1]), atoi(args[2]), atoi(args[3]), atoi(args[4]), args[5], atoi(args[6])
+		killAt := -1
+		if len(args) > 7 {
+			killAt = atoi(args[7])
+		}
+		q, b, err := openChild(np, per)
+		if err != nil {
+			return fail("open: %v", err)
+		}
+		if how == "retry" {
+			// A replacement: the participant table may be full until a
+			// dead participant's entry is recovered.
+			for {
+				_, _, err = q.TryNext()
+				if !errors.Is(err, ErrBusy) {
+					break
+				}
+				q.Close()
+				if q, err = OpenFile(context.Background(), os.NewFile(3, "queue")); err != nil {
+					return fail("reopen: %v", err)
+				}
+			}
+			if err == nil {
+				q.Release()
+			}
+			how = "next"
+		}
+		q.SetSpin(spin)
+		ctx := context.Background()
+		testproc.Printf("ready")
+		last := make([]int, np)
+		for i := range last {
+			last[i] = -1
+		}
+		got := 0
+		take := func(m []byte) error {
+			if got == killAt {
+				testproc.Printf("kill-me")
+			}
+			id, seq, err := checkMsg(m, 0, got, lo, hi)
+			if err != nil {
+				return err
+			}
+			if id < 0 || id >= np || seq <= last[id] {
+				return fmt.Errorf("message %d/%d after %d: order", id, seq, last[max(0, min(id, np-1))])
+			}
+			if np == 1 && nc == 1 && seq != last[id]+1 {
+				return fmt.Errorf("message %d/%d after %d: gap", id, seq, last[id])
+			}
+			last[id] = seq
+			got++
+			return b.deliver(id, seq)
+		}
+		buf := make([]byte, q.MaxMessage())
+		bufs := make([][]byte, 8)
+		for i := range bufs {
+			bufs[i] = make([]byte, q.MaxMessage())
+		}
+		for {
+			var err error
+			switch how {
+			case "get":
+				var n int
+				if n, err = q.Get(ctx, buf); err == nil {
+					err = take(buf[:n])
+				}
+			case "append":
+				var m []byte
+				if m, err = q.GetAppend(ctx, buf[:0]); err == nil {
+					err = take(m)
+				}
+			case "next":
+				var m []byte
+				if m, err = q.Next(ctx); err == nil {
+					err = take(m)
+					if rerr := q.Release(); err == nil {
+						err = rerr
+					}
+				}
+			case "batch":
+				var n int
+				if n, err = q.GetBatch(ctx, bufs); err == nil {
+					for i := 0; i < n && err == nil; i++ {
+						err = take(bufs[i])
+					}
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fail("consumer after %d: %v", got, err)
+			}
+		}
+		testproc.Printf("got %d", got)
+		return 0
+	})
+}
+
+// startWith starts helper name with the queue on fd 3 and the board on fd 4.
+func startWith(tb testing.TB, q *Queue, b *board, name string, args ...string) *testproc.Proc {
+	tb.Helper()
+	cmd := testproc.Command(tb, name, args...)
+	cmd.ExtraFiles = []*os.File{q.File(), b.seg.File()}
+	p := testproc.StartCmd(tb, name, cmd)
+	p.Expect(tb, "ready")
+	return p
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,12 @@
+package ring
+
+import (
+	"fmt"
+	"os"
+)
+
+type osFile = os.File
+
+func osNewFile(fd uintptr) *os.File { return os.NewFile(fd, "fd") }
+
+func fmtSscanf(s, format string, args ...any) (int, error) { return fmt.Sscanf(s, format, args...) }

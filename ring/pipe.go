@@ -1,0 +1,235 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Conn is one end of a duplex connection between two processes made of
+// two SPSC rings in one segment: the analogue of multiprocessing.Pipe.
+// It has a message API (Send, Recv) and implements io.ReadWriteCloser
+// with stream semantics: Write sends p as one or more messages, and Read
+// may return part of a message, keeping the rest for the next Read.
+//
+// End 0 (the creator) writes the first ring and reads the second; end 1
+// the reverse. Each direction has one writer and one reader: Send and
+// Write must not run concurrently with each other, nor Recv and Read.
+type Conn struct {
+	in, out *Queue
+	seg     *shm.Segment
+	end     int
+
+	rmu  sync.Mutex
+	rest []byte // unread part of the message Read holds (Next)
+}
+
+// pipeLayout returns the size of each ring and the offset of the second.
+func pipeLayout(cfg Config) (ring, second uint64, err error) {
+	cfg.Mode = SPSC
+	cfg.Type = shm.TypeDesc{}
+	g, err := cfg.geometry()
+	if err != nil {
+		return 0, 0, err
+	}
+	return g.size, align64(g.size), nil
+}
+
+func pipeOptions(cfg Config, opts []shm.Option) ([]shm.Option, int, error) {
+	cfg.Mode, cfg.Type = SPSC, shm.TypeDesc{}
+	size, second, err := pipeLayout(cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	o := append([]shm.Option{shm.WithKind(shm.KindPipe), shm.WithParams(size, second)}, opts...)
+	o = append(o, shm.WithInit(func(p []byte) error {
+		if err := initMem(p[:size], cfg); err != nil {
+			return err
+		}
+		return initMem(p[second:second+size], cfg)
+	}))
+	return o, int(second + size), nil
+}
+
+// CreatePipe creates a named pipe segment and returns its end 0; the
+// other process calls OpenPipe. cfg.Mode and cfg.Type are ignored.
+func CreatePipe(name string, cfg Config, opts ...shm.Option) (*Conn, error) {
+	o, size, err := pipeOptions(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.Create(name, size, o...)
+	if err != nil {
+		return nil, err
+	}
+	return connOf(seg, 0)
+}
+
+// OpenPipe opens end 1 of a named pipe.
+func OpenPipe(ctx context.Context, name string, opts ...shm.Option) (*Conn, error) {
+	seg, err := shm.Open(ctx, name, append([]shm.Option{shm.WithKind(shm.KindPipe)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return connOf(seg, 1)
+}
+
+// NewPipe creates an anonymous pipe and returns its end 0. Pass File to
+// the other process (exec.Cmd.ExtraFiles, or a Unix socket with
+// shm.Segment.Send), which calls OpenPipeFile.
+func NewPipe(cfg Config, opts ...shm.Option) (*Conn, error) {
+	o, size, err := pipeOptions(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.CreateAnonymous(size, o...)
+	if err != nil {
+		return nil, err
+	}
+	return connOf(seg, 0)
+}
+
+// OpenPipeFile opens end 1 of the anonymous pipe behind f.
+func OpenPipeFile(ctx context.Context, f *os.File, opts ...shm.Option) (*Conn, error) {
+	seg, err := shm.OpenFile(ctx, f, append([]shm.Option{shm.WithKind(shm.KindPipe)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return connOf(seg, 1)
+}
+
+// Pipe returns both ends of a new anonymous pipe in this process, each
+// with its own mapping (for goroutines and tests; between processes use
+// NewPipe and OpenPipeFile).
+func Pipe(cfg Config, opts ...shm.Option) (a, b *Conn, err error) {
+	a, err = NewPipe(cfg, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err = OpenPipeFile(context.Background(), a.File())
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+func connOf(seg *shm.Segment, end int) (*Conn, error) {
+	mem := seg.Bytes()
+	size, second := seg.Params()
+	if size == 0 || second < size || second%64 != 0 || second+size > uint64(len(mem)) {
+		seg.Close()
+		return nil, corrupt("pipe layout %d/%d in %d bytes", size, second, len(mem))
+	}
+	r0, err0 := At(mem[:size])
+	r1, err1 := At(mem[second : second+size])
+	if err := errors.Join(err0, err1); err != nil {
+		seg.Close()
+		return nil, err
+	}
+	if r0.Mode() != SPSC || r1.Mode() != SPSC {
+		seg.Close()
+		return nil, corrupt("pipe ring not SPSC")
+	}
+	c := &Conn{seg: seg, end: end, out: r0, in: r1}
+	if end == 1 {
+		c.out, c.in = r1, r0
+	}
+	return c, nil
+}
+
+// File returns the file behind the pipe's segment, for passing it to the
+// other process. The Conn owns it.
+func (c *Conn) File() *os.File { return c.seg.File() }
+
+// Send sends p as one message, waiting while the ring is full.
+func (c *Conn) Send(ctx context.Context, p []byte) error { return c.out.Put(ctx, p) }
+
+// Recv receives one message into buf (see Queue.Get); io.EOF once the
+// other end closed and everything it sent was received.
+func (c *Conn) Recv(ctx context.Context, buf []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rest != nil {
+		return 0, ErrPending
+	}
+	return c.in.Get(ctx, buf)
+}
+
+// RecvAppend receives one message, appending it to buf.
+func (c *Conn) RecvAppend(ctx context.Context, buf []byte) ([]byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rest != nil {
+		return buf, ErrPending
+	}
+	return c.in.GetAppend(ctx, buf)
+}
+
+// Read reads from the stream of incoming messages: it returns bytes of
+// the current message, keeping what does not fit in p for the next Read,
+// and io.EOF after the other end closed.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for c.rest == nil {
+		m, err := c.in.Next(context.Background())
+		if err != nil {
+			return 0, err
+		}
+		if len(m) == 0 {
+			if err := c.in.Release(); err != nil {
+				return 0, err
+			}
+			continue // an empty message carries no stream bytes
+		}
+		c.rest = m
+	}
+	n := copy(p, c.rest)
+	c.rest = c.rest[n:]
+	if len(c.rest) == 0 {
+		c.rest = nil
+		if err := c.in.Release(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Write sends p as messages of at most MaxMessage bytes each, waiting
+// while the ring is full. It returns ErrClosed once either end closed.
+func (c *Conn) Write(p []byte) (int, error) {
+	max := c.out.MaxMessage()
+	done := 0
+	for done < len(p) {
+		k := min(len(p)-done, max)
+		if err := c.out.Put(context.Background(), p[done:done+k]); err != nil {
+			return done, err
+		}
+		done += k
+	}
+	return done, nil
+}
+
+// CloseWrite closes the outgoing direction: the other end receives what
+// was sent and then io.EOF.
+func (c *Conn) CloseWrite() error { return c.out.CloseWrite() }
+
+// Close closes both directions (the other end reads io.EOF after what was
+// sent, and its Sends fail with ErrClosed) and releases this end.
+func (c *Conn) Close() error {
+	c.rmu.Lock()
+	if c.rest != nil {
+		c.rest = nil
+		_ = c.in.Release()
+	}
+	c.rmu.Unlock()
+	err := errors.Join(c.out.CloseWrite(), c.in.CloseWrite(), c.out.Close(), c.in.Close())
+	return errors.Join(err, c.seg.Close())
+}

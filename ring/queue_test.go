@@ -1,0 +1,576 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/testproc"
+)
+
+func init() { testproc.DefaultTimeout = 30 * time.Second }
+
+func newQueue(tb testing.TB, cfg Config) *Queue {
+	tb.Helper()
+	q, err := CreateAnonymous(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { q.Close() })
+	return q
+}
+
+// runMatrix runs np producers and nc consumers, each in its own process,
+// over one queue, then closes the queue and checks that every message was
+// delivered exactly once, intact and in per-producer order.
+func runMatrix(t *testing.T, cfg Config, np, nc, per, lo, hi int, put, get string, spin int) {
+	t.Helper()
+	q := newQueue(t, cfg)
+	b := newBoard(t, np, per)
+	var cons, prods []*testproc.Proc
+	for range nc {
+		cons = append(cons, startWith(t, q, b, "consumer", itoa(np), itoa(nc), itoa(per), itoa(lo), itoa(hi), get, itoa(spin)))
+	}
+	for id := range np {
+		prods = append(prods, startWith(t, q, b, "producer", itoa(np), itoa(per), itoa(id), itoa(lo), itoa(hi), put, itoa(spin)))
+	}
+	for _, p := range prods {
+		p.Expect(t, "done")
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, c := range cons {
+		line := c.Line(t)
+		var n int
+		if _, err := fmtSscanf(line, "got %d", &n); err != nil {
+			t.Fatalf("consumer: %s\n%s", line, c.Stderr())
+		}
+		total += n
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total != np*per {
+		t.Fatalf("consumers got %d messages, want %d", total, np*per)
+	}
+	for i, c := range b.counts {
+		if c != 1 {
+			t.Fatalf("message %d/%d delivered %d times", i/per, i%per, c)
+		}
+	}
+	s := q.Stats()
+	if s.Puts != uint64(np*per) || s.Gets != uint64(np*per) || s.Lost != 0 || s.Skipped != 0 || s.Len != 0 || !s.Closed {
+		t.Fatalf("stats %+v", s)
+	}
+	if _, err := q.Get(context.Background(), make([]byte, q.MaxMessage())); err != io.EOF {
+		t.Fatalf("Get after drain = %v, want EOF", err)
+	}
+}
+
+func TestCrossProcess(t *testing.T) {
+	const per = 3000
+	cases := []struct {
+		name     string
+		mode     Mode
+		np, nc   int
+		put, get string
+		lo, hi   int
+	}{
+		{"1P1C/spsc", SPSC, 1, 1, "put", "get", 8, 200},
+		{"1P1C/spsc/batch", SPSC, 1, 1, "batch", "batch", 8, 200},
+		{"1P1C/spsc/zerocopy", SPSC, 1, 1, "reserve", "next", 8, 200},
+		{"1P1C/spsc/append", SPSC, 1, 1, "put", "append", 8, 200},
+		{"1P1C/mpmc", MPMC, 1, 1, "put", "get", 8, 200},
+		{"4P1C", MPMC, 4, 1, "put", "get", 8, 200},
+		{"1P4C", MPMC, 1, 4, "put", "next", 8, 200},
+		{"4P4C", MPMC, 4, 4, "put", "get", 8, 200},
+		{"4P4C/batch", MPMC, 4, 4, "batch", "batch", 8, 200},
+		{"4P4C/zerocopy", MPMC, 4, 4, "reserve", "next", 8, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			runMatrix(t, Config{Mode: c.mode, MaxMessage: 200, Capacity: 16}, c.np, c.nc, per, c.lo, c.hi, c.put, c.get, 100)
+		})
+	}
+}
+
+// TestSizes sends every size from 0 to the maximum, in both modes, through
+// a ring small enough to wrap many times.
+func TestSizes(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			const max = 1000
+			runMatrix(t, Config{Mode: mode, MaxMessage: max, Capacity: 4}, 1, 1, 3*(max+1), 0, max, "put", "get", 100)
+		})
+	}
+}
+
+// TestBlocking makes both sides sleep (spin 0) on a ring of two messages.
+func TestBlocking(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			runMatrix(t, Config{Mode: mode, MaxMessage: 64, Capacity: 2}, 1, 1, 2000, 8, 64, "put", "get", 0)
+		})
+	}
+}
+
+func init() {
+	// waiter full|empty|closed: attach (fd 3), wait until the parent is
+	// asleep in the shared counters, then unblock it or check EOF.
+	testproc.Register("waiter", func(args []string) int {
+		q, _, err := openChild(1, 1)
+		if err != nil {
+			return fail("open: %v", err)
+		}
+		ctx := context.Background()
+		testproc.Printf("ready")
+		buf := make([]byte, q.MaxMessage())
+		switch args[0] {
+		case "full":
+			// The parent sleeps in Put on a full queue: wait until the
+			// shared counter says so, then make room.
+			for q.Stats().PutWaits == 0 {
+			}
+			if _, err := q.Get(ctx, buf); err != nil {
+				return fail("get: %v", err)
+			}
+		case "empty":
+			for q.Stats().GetWaits == 0 {
+			}
+			if err := q.Put(ctx, []byte("wake")); err != nil {
+				return fail("put: %v", err)
+			}
+		case "closed":
+			// Sleep in Get until the parent closes the queue.
+			q.SetSpin(0)
+			if _, err := q.Get(ctx, buf); err != io.EOF {
+				return fail("get = %v, want EOF", err)
+			}
+		}
+		testproc.Printf("ok")
+		return 0
+	})
+}
+
+func TestBlockingWakes(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String()+"/full", func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			for {
+				ok, err := q.TryPut([]byte("x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+			}
+			q.SetSpin(0)
+			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "full")
+			if err := q.Put(context.Background(), []byte("y")); err != nil {
+				t.Fatal(err)
+			}
+			p.Expect(t, "ok")
+		})
+		t.Run(mode.String()+"/empty", func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			q.SetSpin(0)
+			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "empty")
+			buf := make([]byte, 16)
+			n, err := q.Get(context.Background(), buf)
+			if err != nil || string(buf[:n]) != "wake" {
+				t.Fatal(n, err)
+			}
+			p.Expect(t, "ok")
+		})
+		t.Run(mode.String()+"/closed", func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "closed")
+			for q.Stats().GetWaits == 0 {
+			}
+			if err := q.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			p.Expect(t, "ok")
+		})
+	}
+}
+
+func TestCloseDrainEOF(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 8})
+			ctx := context.Background()
+			for i := range 5 {
+				if err := q.Put(ctx, []byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Put(ctx, []byte{9}); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Put after CloseWrite = %v", err)
+			}
+			if _, err := q.Reserve(ctx, 1); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Reserve after CloseWrite = %v", err)
+			}
+			buf := make([]byte, 16)
+			for i := range 5 {
+				n, err := q.Get(ctx, buf)
+				if err != nil || n != 1 || buf[0] != byte(i) {
+					t.Fatal(i, n, err)
+				}
+			}
+			for range 2 {
+				if _, err := q.Get(ctx, buf); err != io.EOF {
+					t.Fatalf("Get after drain = %v", err)
+				}
+			}
+			if _, _, err := q.TryGet(buf); err != io.EOF {
+				t.Fatalf("TryGet after drain = %v", err)
+			}
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Put(ctx, nil); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Put on closed handle = %v", err)
+			}
+		})
+	}
+}
+
+func TestCancellation(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := q.Get(ctx, make([]byte, 16)); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Get on empty = %v", err)
+			}
+			for {
+				if ok, _ := q.TryPut([]byte("x")); !ok {
+					break
+				}
+			}
+			ctx2, cancel2 := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Add(1)
+			var perr error
+			go func() {
+				defer wg.Done()
+				perr = q.Put(ctx2, []byte("y"))
+			}()
+			for q.Stats().PutWaits == 0 {
+			}
+			cancel2()
+			wg.Wait()
+			if !errors.Is(perr, context.Canceled) {
+				t.Fatalf("Put on full after cancel = %v", perr)
+			}
+			// The queue still works.
+			buf := make([]byte, 16)
+			if n, err := q.Get(context.Background(), buf); err != nil || string(buf[:n]) != "x" {
+				t.Fatal(n, err)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 4})
+			ctx := context.Background()
+			if err := q.Put(ctx, make([]byte, 17)); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Put too large = %v", err)
+			}
+			if err := q.Commit(0); !errors.Is(err, ErrPending) {
+				t.Fatalf("Commit without Reserve = %v", err)
+			}
+			if err := q.Release(); !errors.Is(err, ErrPending) {
+				t.Fatalf("Release without Next = %v", err)
+			}
+			if err := q.Put(ctx, []byte("0123456789")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.Get(ctx, make([]byte, 3)); err != io.ErrShortBuffer {
+				t.Fatalf("Get short = %v", err)
+			}
+			m, err := q.GetAppend(ctx, nil)
+			if err != nil || string(m) != "0123456789" {
+				t.Fatal(string(m), err)
+			}
+			if _, err := q.Reserve(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Put(ctx, nil); !errors.Is(err, ErrPending) {
+				t.Fatalf("Put during Reserve = %v", err)
+			}
+			if err := q.Close(); !errors.Is(err, ErrPending) {
+				t.Fatalf("Close during Reserve = %v", err)
+			}
+			if err := q.Commit(5); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Commit past reservation = %v", err)
+			}
+			if err := q.Commit(2); err != nil {
+				t.Fatal(err)
+			}
+			v, err := q.Next(ctx)
+			if err != nil || len(v) != 2 {
+				t.Fatal(v, err)
+			}
+			if _, err := q.Get(ctx, make([]byte, 16)); !errors.Is(err, ErrPending) {
+				t.Fatalf("Get while holding = %v", err)
+			}
+			if err := q.Release(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := SizeOf(Config{MaxMessage: -1}); !errors.Is(err, ErrConfig) {
+				t.Fatalf("SizeOf bad config = %v", err)
+			}
+		})
+	}
+}
+
+// TestSPSCRoles checks that a second live handle cannot take a role.
+func TestSPSCRoles(t *testing.T) {
+	q := newQueue(t, Config{MaxMessage: 16})
+	q2, err := OpenFile(context.Background(), q.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if err := q.Put(context.Background(), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q2.Put(context.Background(), []byte("b")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second producer = %v", err)
+	}
+	n, err := q2.Get(context.Background(), make([]byte, 16))
+	if err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	// Released roles can be taken again.
+	q.Close()
+	if err := q2.Put(context.Background(), []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStatsAndLen(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		q := newQueue(t, Config{Mode: mode, MaxMessage: 8, Capacity: 8})
+		ctx := context.Background()
+		msgs := [][]byte{[]byte("a"), []byte("bb"), []byte("ccc")}
+		if n, err := q.PutBatch(ctx, msgs); n != 3 || err != nil {
+			t.Fatal(n, err)
+		}
+		if q.Len() != 3 || q.Cap() != 8 {
+			t.Fatalf("%v: Len %d Cap %d", mode, q.Len(), q.Cap())
+		}
+		dst := [][]byte{make([]byte, 8), make([]byte, 8)}
+		if n, err := q.GetBatch(ctx, dst); n != 2 || err != nil || string(dst[1]) != "bb" {
+			t.Fatal(n, err)
+		}
+		s := q.Stats()
+		if s.Puts != 3 || s.Gets != 2 || s.Len != 1 {
+			t.Fatalf("%v: %+v", mode, s)
+		}
+	}
+}
+
+func TestZeroCopyBatch(t *testing.T) {
+	q := newQueue(t, Config{MaxMessage: 8, Capacity: 8})
+	ctx := context.Background()
+	for i := range 4 {
+		b, err := q.Reserve(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] = byte(i)
+		if err := q.Commit(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		m, err := q.Next(ctx)
+		if err != nil || len(m) != 1 || m[0] != byte(i) {
+			t.Fatal(i, m, err)
+		}
+	}
+	if _, ok, _ := q.TryNext(); ok {
+		t.Fatal("TryNext on empty")
+	}
+	if err := q.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if s := q.Stats(); s.Gets != 4 || s.Len != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, mode := range []Mode{SPSC, MPMC} {
+		q := newQueue(t, Config{Mode: mode, MaxMessage: 64, Capacity: 16})
+		ctx := context.Background()
+		msg := make([]byte, 64)
+		buf := make([]byte, 64)
+		allocs := testing.AllocsPerRun(1000, func() {
+			if err := q.Put(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.Get(ctx, buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("%v: Put+Get allocate %v times", mode, allocs)
+		}
+	}
+}
+
+func TestPipeInProcess(t *testing.T) {
+	a, b, err := Pipe(Config{MaxMessage: 32, Capacity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	if err := a.Send(ctx, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	if n, err := b.Recv(ctx, buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatal(n, err)
+	}
+	if _, err := b.Write([]byte("hello, world")); err != nil {
+		t.Fatal(err)
+	}
+	small := make([]byte, 5)
+	var got []byte
+	for len(got) < 12 {
+		n, err := a.Read(small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, small[:n]...)
+	}
+	if string(got) != "hello, world" {
+		t.Fatalf("%q", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Read(small); err != io.EOF {
+		t.Fatalf("Read after peer Close = %v", err)
+	}
+	if err := b.Send(ctx, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after peer Close = %v", err)
+	}
+}
+
+func init() {
+	// pipe-echo: end 1 of the pipe on fd 3; echo every message until EOF.
+	testproc.Register("pipe-echo", func(args []string) int {
+		c, err := OpenPipeFile(context.Background(), osNewFile(3))
+		if err != nil {
+			return fail("open: %v", err)
+		}
+		testproc.Printf("ready")
+		ctx := context.Background()
+		buf := make([]byte, 0, 64)
+		for {
+			m, err := c.RecvAppend(ctx, buf[:0])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fail("recv: %v", err)
+			}
+			if err := c.Send(ctx, m); err != nil {
+				return fail("send: %v", err)
+			}
+			buf = m
+		}
+		if err := c.Close(); err != nil {
+			return fail("close: %v", err)
+		}
+		return 0
+	})
+}
+
+func TestPipeCrossProcess(t *testing.T) {
+	c, err := NewPipe(Config{MaxMessage: 100, Capacity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmd := testproc.Command(t, "pipe-echo")
+	cmd.ExtraFiles = []*osFile{c.File()}
+	p := testproc.StartCmd(t, "pipe-echo", cmd)
+	p.Expect(t, "ready")
+	ctx := context.Background()
+	// Message API: every size, in lockstep.
+	buf := make([]byte, 100)
+	for i := 0; i <= 100; i++ {
+		m := bytes.Repeat([]byte{byte(i)}, i)
+		if err := c.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Recv(ctx, buf)
+		if err != nil || !bytes.Equal(buf[:n], m) {
+			t.Fatal(i, n, err)
+		}
+	}
+	// Stream API: 200 KiB written in one go (split into messages) while
+	// reading the echo with odd-sized reads.
+	src := make([]byte, 200<<10)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	var werr atomic.Value
+	go func() {
+		if _, err := c.Write(src); err != nil {
+			werr.Store(err)
+		}
+		c.CloseWrite()
+	}()
+	var got bytes.Buffer
+	small := make([]byte, 37)
+	for {
+		n, err := c.Read(small)
+		got.Write(small[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if werr.Load() != nil {
+		t.Fatal(werr.Load())
+	}
+	if !bytes.Equal(got.Bytes(), src) {
+		t.Fatalf("stream: got %d bytes, want %d (equal prefix %v)", got.Len(), len(src), strings.HasPrefix(got.String(), string(src[:min(got.Len(), len(src))])))
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var _ io.ReadWriteCloser = c
+}
