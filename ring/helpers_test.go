@@ -201,24 +201,6 @@ func init() {
 		if err != nil {
 			return fail("open: %v", err)
 		}
-		if how == "retry" {
-			// A replacement: the participant table may be full until a
-			// dead participant's entry is recovered.
-			for {
-				_, _, err = q.TryNext()
-				if !errors.Is(err, ErrBusy) {
-					break
-				}
-				q.Close()
-				if q, err = OpenFile(context.Background(), os.NewFile(3, "queue")); err != nil {
-					return fail("reopen: %v", err)
-				}
-			}
-			if err == nil {
-				q.Release()
-			}
-			how = "next"
-		}
 		q.SetSpin(spin)
 		ctx := context.Background()
 		testproc.Printf("ready")
@@ -244,6 +226,31 @@ func init() {
 			last[id] = seq
 			got++
 			return b.deliver(id, seq)
+		}
+		if how == "retry" {
+			// A replacement: the participant table may be full until a
+			// dead participant's entry is recovered.
+			for {
+				var m []byte
+				var ok bool
+				m, ok, err = q.TryNext()
+				if !errors.Is(err, ErrBusy) {
+					if ok {
+						err = take(m)
+						q.Release()
+					}
+					break
+				}
+				q.Close()
+				if q, err = OpenFile(context.Background(), os.NewFile(3, "queue")); err != nil {
+					return fail("reopen: %v", err)
+				}
+				q.SetSpin(spin)
+			}
+			if err != nil && err != io.EOF {
+				return fail("replacement: %v", err)
+			}
+			how = "next"
 		}
 		buf := make([]byte, q.MaxMessage())
 		bufs := make([][]byte, 8)

@@ -20,6 +20,11 @@ import (
 // participant whose intent names it and checks whether that process is
 // alive. docs/format/ring.md walks through every crash point.
 
+// testHook, when set (by tests only), is called at the crash points the
+// kill tests aim at: "put-intent", "put-claimed", "get-intent" and
+// "get-claimed". A nil check of a global is all it costs otherwise.
+var testHook func(point string)
+
 func (q *Queue) attachEntry() error {
 	q.entOnce.Do(func() {
 		q.entIdx, q.entErr = q.claimEntry()
@@ -186,10 +191,16 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 			// Seq-cst store before the CAS: whoever later sees the tail
 			// past t also sees that we may hold t.
 			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), t+1)
+			if testHook != nil {
+				testHook("put-intent")
+			}
 			// CAS: claims position t among competing producers; fails if
 			// the tail moved or CloseWrite set the closed bit.
 			if atomic.CompareAndSwapUint64(q.tail, t, t+1) {
 				q.stuckPut = stuck{}
+				if testHook != nil {
+					testHook("put-claimed")
+				}
 				return t, true, nil
 			}
 		case s+n == t+1:
@@ -310,6 +321,9 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 		case s == h+1:
 			// Seq-cst store before the CAS, as in mpmcClaimPut.
 			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), h+1)
+			if testHook != nil {
+				testHook("get-intent")
+			}
 			// CAS: claims position h among competing consumers.
 			if atomic.CompareAndSwapUint64(q.head, h, h+1) {
 				if seq&skipBit != 0 {
@@ -318,6 +332,9 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 					continue
 				}
 				q.stuckGet = stuck{}
+				if testHook != nil {
+					testHook("get-claimed")
+				}
 				return h, seq, true, nil
 			}
 		case seq == h:
