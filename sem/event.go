@@ -2,7 +2,6 @@ package sem
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"unsafe"
 
@@ -146,10 +145,7 @@ func (e *Event) Wait(ctx context.Context) error {
 		if e.life.closed() {
 			return ErrClosed
 		}
-		atomic.AddUint32(e.waiters, 1) // before the futex re-checks state
-		slowCalls.Add(1)
-		err := futex.WaitContext(ctx, e.state, s, sleep)
-		decSat(e.waiters) // we are awake: no longer a sleeper
+		err := sleepOn(ctx, e.state, s, e.waiters, &sleep)
 		// Acquire load: pairs with Set's CAS.
 		if now := atomic.LoadUint32(e.state); now != s {
 			// Set now, or a Set (and Clear) happened while we slept:
@@ -157,16 +153,8 @@ func (e *Event) Wait(ctx context.Context) error {
 			race.Acquire(e.proxy)
 			return nil
 		}
-		switch {
-		case err == nil:
-		case errors.Is(err, futex.ErrTimeout):
-			if sleep < maxSleep {
-				sleep *= 2
-			}
-		case ctx.Err() != nil:
-			return ctx.Err()
-		default:
-			return err
+		if err != nil {
+			return err // Set wakes all, so there is no wake-up to pass on
 		}
 	}
 }

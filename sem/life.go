@@ -1,8 +1,13 @@
 package sem
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/futex"
 )
 
 // life makes Close safe while other goroutines are inside a method: every
@@ -58,4 +63,43 @@ func (l *life) close(wake func()) error {
 		return l.release()
 	}
 	return nil
+}
+
+// sleepOn is one sleep of a Semaphore or Event waiter: it counts the
+// caller in *waiters, sleeps while *word == val for at most *sleep, and
+// counts it out again. It returns nil after a wake-up or a timeout (the
+// caller re-checks its condition; *sleep doubles after a timeout, up to
+// maxSleep), and ctx.Err() or a futex error when the caller must give up.
+//
+// The Add comes before the futex re-checks *word; both are sequentially
+// consistent, so a waker that changes *word and then loads *waiters either
+// sees this sleeper or the kernel sees the new value (Dekker-style): no
+// wake-up is lost.
+func sleepOn(ctx context.Context, word *uint32, val uint32, waiters *uint32, sleep *time.Duration) error {
+	atomic.AddUint32(waiters, 1)
+	slowCalls.Add(1)
+	err := futex.WaitContext(ctx, word, val, *sleep)
+	decSat(waiters) // awake: no longer a sleeper
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, futex.ErrTimeout):
+		*sleep = min(2**sleep, maxSleep)
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		return err
+	}
+}
+
+// decSat decrements a waiters count without wrapping below zero (a peer
+// may have corrupted it).
+func decSat(p *uint32) {
+	for {
+		v := atomic.LoadUint32(p) // atomic: other sleepers update it
+		if v == 0 || atomic.CompareAndSwapUint32(p, v, v-1) {
+			return
+		}
+	}
 }

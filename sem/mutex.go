@@ -156,9 +156,13 @@ func (m *Mutex) Lock(ctx context.Context) error {
 
 // locked finishes an acquisition.
 func (m *Mutex) locked(tookOver bool) error {
-	// Informational only (shmctl shows it); plain ordering suffices, but
-	// an atomic store keeps torn values out of a concurrent reader.
-	atomic.StoreUint64(m.obj.u64(offMutexOwnerTime), m.start)
+	// Informational only (shmctl shows it). Atomic so that a concurrent
+	// reader sees no torn value; stored only when it changes, so that a
+	// process re-taking its own lock pays no extra locked instruction (a
+	// sequentially consistent store is an XCHG on amd64).
+	if ot := m.obj.u64(offMutexOwnerTime); atomic.LoadUint64(ot) != m.start {
+		atomic.StoreUint64(ot, m.start)
+	}
 	race.Acquire(m.proxy)
 	if tookOver {
 		// We hold the lock, so nobody else writes flags; Or and Add are
@@ -197,6 +201,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	sleep := minSleep
 	for {
 		if m.life.closed() {
+			m.passWake()
 			return ErrClosed
 		}
 		w := atomic.LoadUint64(m.word) // atomic: other processes write it
@@ -212,7 +217,16 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			if atomic.CompareAndSwapUint64(m.word, w, m.self|anyWaiter) {
 				return m.locked(false)
 			}
+			if err := ctx.Err(); err != nil {
+				// Bounded even if a peer rewrites the word for ever.
+				m.passWake()
+				return err
+			}
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			m.passWake()
+			return err
 		}
 		if st&waitersBit == 0 {
 			// Tell the owner to wake someone on Unlock. CAS, not Or, so
@@ -239,17 +253,32 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			m.passWake()
 			return ctx.Err()
 		default:
+			m.passWake()
 			return err
 		}
 	}
 }
 
-// passWake hands on a wake-up we may have consumed while giving up: if the
-// lock is free, wake one other sleeper.
+// passWake hands on a wake-up we may have consumed before giving up (ctx
+// done, Close, a futex error). Unlock woke us alone and cleared the
+// waiters bit, so other sleepers now depend on us: if the lock is free,
+// wake one of them; if someone took it meanwhile (a spinner takes it
+// without the waiters bit), set the bit so that its Unlock wakes one.
+// Either may be a wake nobody needs, which is harmless.
 func (m *Mutex) passWake() {
-	if atomic.LoadUint32(m.state)&pidMask == 0 { // atomic: a snapshot is enough, a wake is harmless
-		slowCalls.Add(1)
-		_, _ = futex.Wake(m.state, 1)
+	for range 100 { // bounded: only a peer rewriting the word makes the CAS fail repeatedly
+		w := atomic.LoadUint64(m.word) // atomic: read for the CAS below
+		st := uint32(w)
+		switch {
+		case st&reservedBits != 0 || st&waitersBit != 0:
+			return // corrupt (every locker reports it), or a wake is owed already
+		case st&pidMask == 0:
+			slowCalls.Add(1)
+			_, _ = futex.Wake(m.state, 1)
+			return
+		case atomic.CompareAndSwapUint64(m.word, w, w|anyWaiter):
+			return
+		}
 	}
 }
 
@@ -275,7 +304,11 @@ func (m *Mutex) ownerDead(w uint64) bool {
 	}
 	st, err := proc.StartTime(pid)
 	if errors.Is(err, proc.ErrNoProcess) {
-		return true // gone, or a zombie
+		// Gone or a zombie, unless /proc hides it (mounted hidepid=1
+		// or 2, another user's process): then kill(pid, 0) still finds
+		// it while /proc/PID is missing. Its start time is unknowable,
+		// so it counts as alive.
+		return !hiddenProcess(pid)
 	}
 	if err != nil {
 		return false

@@ -2,7 +2,6 @@ package sem
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -136,47 +135,27 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 	sleep := minSleep
 	for {
 		if s.life.closed() {
+			s.passWake()
 			return ErrClosed
 		}
-		// Announce ourselves before the futex re-checks count == 0; both
-		// are sequentially consistent, so a Release either sees waiters
-		// > 0 or the kernel sees its new count (Dekker-style).
-		atomic.AddUint32(s.waiters, 1)
-		slowCalls.Add(1)
-		err := futex.WaitContext(ctx, s.count, 0, sleep)
-		decSat(s.waiters) // we are awake: no longer a sleeper
+		err := sleepOn(ctx, s.count, 0, s.waiters, &sleep)
 		if ok, terr := s.take(); ok || terr != nil {
 			return terr
 		}
-		switch {
-		case err == nil:
-		case errors.Is(err, futex.ErrTimeout):
-			if sleep < maxSleep {
-				sleep *= 2
-			}
-		case ctx.Err() != nil:
-			// We may have eaten a wake-up meant for a permit that is
-			// still there: pass it on.
-			// Snapshots suffice: an extra wake is harmless.
-			if atomic.LoadUint32(s.count) > 0 && atomic.LoadUint32(s.waiters) > 0 {
-				slowCalls.Add(1)
-				_, _ = futex.Wake(s.count, 1)
-			}
-			return ctx.Err()
-		default:
+		if err != nil {
+			s.passWake()
 			return err
 		}
 	}
 }
 
-// decSat decrements a waiters count without wrapping below zero (a peer
-// may have corrupted it).
-func decSat(p *uint32) {
-	for {
-		v := atomic.LoadUint32(p) // atomic: other sleepers update it
-		if v == 0 || atomic.CompareAndSwapUint32(p, v, v-1) {
-			return
-		}
+// passWake hands on a wake-up we may have consumed before giving up (ctx
+// done, Close, a futex error): if a permit is there and someone sleeps,
+// wake one. Snapshots suffice: an extra wake is harmless.
+func (s *Semaphore) passWake() {
+	if atomic.LoadUint32(s.count) > 0 && atomic.LoadUint32(s.waiters) > 0 {
+		slowCalls.Add(1)
+		_, _ = futex.Wake(s.count, 1)
 	}
 }
 
@@ -191,7 +170,10 @@ func (s *Semaphore) Release() error {
 	race.ReleaseMerge(s.proxy)
 	for {
 		c := atomic.LoadUint32(s.count) // atomic: read for the CAS below
-		if (s.max != 0 && c >= s.max) || c == math.MaxUint32 {
+		if s.max != 0 && c > s.max {
+			return fmt.Errorf("%w: semaphore: count %d above maximum %d", ErrCorrupt, c, s.max)
+		}
+		if (s.max != 0 && c == s.max) || c == math.MaxUint32 {
 			return ErrOverRelease
 		}
 		// CAS: release ordering for what we did while holding the permit.

@@ -1,0 +1,262 @@
+//go:build linux
+
+package sem
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// hostileTimeout bounds every call in these tests: a call that reaches it
+// hung on garbage instead of detecting it.
+const hostileTimeout = 30 * time.Second
+
+// A peer that writes garbage into the lock word while others sleep on it:
+// every sleeper notices at its next owner check (no wake-up is needed) and
+// returns ErrCorrupt, or takes over a word that names no live owner.
+func TestMutexGarbageWhileWaiting(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		garbage uint64
+		want    error
+	}{
+		{"reserved bits", 0xdeadbeef_00400000 | uint64(os.Getpid()), ErrCorrupt},
+		{"all ones", math.MaxUint64, ErrCorrupt},
+		{"dead pid", ownerWord(pidMask, 7), ErrOwnerDead},
+		{"zero tag", uint64(os.Getpid()) | anyWaiter, ErrOwnerDead},
+		{"free with a tag", 0xabcdef12_00000000, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := anonMem(t, 64)
+			holder := must[*Mutex](t)(InitMutex(mem))
+			if err := holder.Lock(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			const W = 3
+			errc := make(chan error, W)
+			for range W {
+				m := must[*Mutex](t)(MutexAt(mem))
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
+					defer cancel()
+					err := m.Lock(ctx)
+					if err == nil || errors.Is(err, ErrOwnerDead) {
+						err2 := m.Unlock()
+						if err2 != nil {
+							err = err2
+						}
+					}
+					errc <- err
+				}()
+			}
+			waitFor(t, func() bool { return atomic.LoadUint32(holder.state)&waitersBit != 0 })
+			atomic.StoreUint64(holder.word, c.garbage) // no wake-up: a peer need not send one
+			for range W {
+				err := <-errc
+				switch {
+				case c.want == nil && err == nil:
+				case c.want == ErrOwnerDead && (err == nil || errors.Is(err, ErrOwnerDead)):
+					// One waiter takes over; the others then see the
+					// inconsistent flag or, after MarkConsistent, nil.
+				case c.want == ErrCorrupt && errors.Is(err, ErrCorrupt):
+				default:
+					t.Errorf("Lock after garbage %#x = %v, want %v", c.garbage, err, c.want)
+				}
+			}
+			if c.want == ErrOwnerDead {
+				if n := atomic.LoadUint32(holder.obj.u32(offMutexTakeovers)); n != 1 {
+					t.Errorf("takeovers = %d, want exactly 1", n)
+				}
+			}
+		})
+	}
+}
+
+// Giving up (a cancelled context, Close) after Unlock's single wake-up was
+// delivered to us must not strand the other sleepers: the wake-up is
+// passed on, or, when a spinner took the lock without the waiters bit,
+// the bit is set so that the spinner's Unlock wakes one.
+func TestMutexPassWake(t *testing.T) {
+	mem := anonMem(t, 64)
+	m := must[*Mutex](t)(InitMutex(mem))
+	// The lock was taken by a spinner after Unlock cleared the bit.
+	atomic.StoreUint64(m.word, m.self)
+	m.passWake()
+	if w := atomic.LoadUint64(m.word); w != m.self|anyWaiter {
+		t.Fatalf("after passWake on a held lock: word %#x, want %#x", w, m.self|anyWaiter)
+	}
+	before := slowCalls.Load()
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if slowCalls.Load() == before {
+		t.Fatal("Unlock after passWake made no wake-up")
+	}
+	// The lock is free: passWake wakes one sleeper itself.
+	before = slowCalls.Load()
+	m.passWake()
+	if slowCalls.Load() != before+1 {
+		t.Fatal("passWake on a free lock made no wake-up")
+	}
+	if w := atomic.LoadUint64(m.word); w != 0 {
+		t.Fatalf("passWake changed a free word to %#x", w)
+	}
+}
+
+// A Lock whose context ends while it sleeps, with another goroutine also
+// asleep, leaves the other one to be woken by the next Unlock.
+func TestMutexCancelledWaiterKeepsOthersWoken(t *testing.T) {
+	mem := anonMem(t, 64)
+	holder := must[*Mutex](t)(InitMutex(mem))
+	if err := holder.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m1, m2 := must[*Mutex](t)(MutexAt(mem)), must[*Mutex](t)(MutexAt(mem))
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	err1 := make(chan error, 1)
+	go func() { err1 <- m1.Lock(ctx1) }()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), hostileTimeout)
+	defer cancel2()
+	err2 := make(chan error, 1)
+	go func() { err2 <- m2.Lock(ctx2) }()
+	waitFor(t, func() bool { return atomic.LoadUint32(holder.state)&waitersBit != 0 })
+	cancel1()
+	if err := <-err1; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Lock = %v", err)
+	}
+	if w := atomic.LoadUint64(holder.word); w&anyWaiter == 0 {
+		t.Fatalf("waiters bit lost while another Lock sleeps: %#x", w)
+	}
+	if err := holder.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-err2; err != nil {
+		t.Fatalf("remaining Lock = %v", err)
+	}
+	if err := m2.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Flags garbage after attach: only the inconsistent bit is read.
+func TestMutexFlagsGarbage(t *testing.T) {
+	mem := anonMem(t, 64)
+	m := must[*Mutex](t)(InitMutex(mem))
+	atomic.StoreUint32(m.flags, 0xfffffffe)
+	if err := m.Lock(context.Background()); err != nil {
+		t.Fatalf("Lock with unknown flag bits = %v", err)
+	}
+	atomic.StoreUint32(m.flags, 0xffffffff)
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Lock(context.Background()); !errors.Is(err, ErrOwnerDead) {
+		t.Fatalf("Lock with the inconsistent bit = %v", err)
+	}
+	if err := m.MarkConsistent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A count beyond max, written after attach (even while a waiter sleeps), is
+// ErrCorrupt for Acquire and Release; TryAcquire refuses it.
+func TestSemaphoreCountBeyondMax(t *testing.T) {
+	mem := anonMem(t, 64)
+	s := must[*Semaphore](t)(InitSemaphore(mem, 0, 2))
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
+		defer cancel()
+		errc <- s.Acquire(ctx)
+	}()
+	waitFor(t, func() bool { return atomic.LoadUint32(s.waiters) != 0 })
+	atomic.StoreUint32(s.count, 5) // no wake-up
+	if err := <-errc; !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("sleeping Acquire after count 5 > max 2 = %v", err)
+	}
+	if s.TryAcquire() {
+		t.Fatal("TryAcquire took a permit from a corrupt count")
+	}
+	if err := s.Acquire(context.Background()); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Acquire = %v", err)
+	}
+	if err := s.Release(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Release = %v", err)
+	}
+	if c := atomic.LoadUint32(s.count); c != 5 {
+		t.Fatalf("count changed to %d", c)
+	}
+	// The maximum is read once at attach; a peer changing it later has no
+	// effect on this handle.
+	atomic.StoreUint32(s.count, 2)
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&mem[offSemMax])), math.MaxUint32)
+	if err := s.Release(); !errors.Is(err, ErrOverRelease) {
+		t.Fatalf("Release at max after a peer raised max = %v", err)
+	}
+	// A garbage waiters count costs wake-up calls, nothing else.
+	atomic.StoreUint32(s.waiters, math.MaxUint32)
+	if !s.TryAcquire() {
+		t.Fatal("TryAcquire failed")
+	}
+	if err := s.Release(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A semaphore count at the 32-bit limit of an unbounded semaphore.
+func TestSemaphoreUnboundedLimit(t *testing.T) {
+	mem := anonMem(t, 64)
+	s := must[*Semaphore](t)(InitSemaphore(mem, math.MaxUint32-1, 0))
+	if err := s.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(); !errors.Is(err, ErrOverRelease) {
+		t.Fatalf("Release past 2^32-1 = %v", err)
+	}
+	if v := s.Value(); v != math.MaxUint32 {
+		t.Fatalf("Value = %d", v)
+	}
+}
+
+// A peer that rewrites an Event's state wakes waiters (any change of the
+// word is a Set as far as a waiter can tell) but breaks nothing.
+func TestEventGarbage(t *testing.T) {
+	mem := anonMem(t, 64)
+	e := must[*Event](t)(InitEvent(mem))
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
+		defer cancel()
+		errc <- e.Wait(ctx)
+	}()
+	waitFor(t, func() bool { return atomic.LoadUint32(e.waiters) != 0 })
+	atomic.StoreUint32(e.state, 0xfffffffe) // clear, another generation, no wake-up
+	if err := <-errc; err != nil {
+		t.Fatalf("Wait after a peer changed the state = %v", err)
+	}
+	atomic.StoreUint32(e.waiters, math.MaxUint32)
+	if err := e.Set(); err != nil { // generation wraps
+		t.Fatal(err)
+	}
+	if !e.IsSet() {
+		t.Fatal("IsSet after Set with a wrapping generation")
+	}
+}
+
+func TestHiddenProcess(t *testing.T) {
+	if hiddenProcess(os.Getpid()) {
+		t.Error("our own process counts as hidden")
+	}
+	if hiddenProcess(pidMask) {
+		t.Error("a pid above any pid_max counts as hidden")
+	}
+}
