@@ -38,8 +38,9 @@
 // heap), so these edges are also reported to it on a heap proxy
 // (internal/race): a Mutex guarding ordinary Go data causes no false race
 // reports under -race (two mappings of one object in a process, such as
-// two OpenMutex calls, count as one lock). Accesses to the shared segment itself are invisible
-// to the race detector; test them across processes by counting.
+// two OpenMutex calls, count as one lock). Accesses to the shared segment
+// itself are invisible to the race detector; test them across processes by
+// counting.
 //
 // # Speed
 //
@@ -48,7 +49,11 @@
 // taken with one compare-and-swap. A blocked Lock spins briefly, then
 // sleeps on the futex; waiters are recorded (a bit in the Mutex, a count
 // in Semaphore and Event), so that Unlock, Release and Set make a wake-up
-// system call only when someone sleeps.
+// system call only when someone sleeps. Besides the compare-and-swap,
+// each call counts itself in and out of its handle (two atomic adds on
+// memory private to the process), which is what lets Close wait for calls
+// in flight. A TryLock that finds the lock held reads the owner's /proc
+// entry to check that it lives.
 //
 // # Robustness: ErrOwnerDead
 //
@@ -101,7 +106,9 @@
 //     namespaces a pid means different processes and locks may be taken
 //     over wrongly. When /proc cannot be read at all, owners are never
 //     judged dead: a dead owner then blocks others until their contexts
-//     end.
+//     end. An owner hidden by a /proc mounted with hidepid (another user's
+//     process) counts as alive while kill(pid, 0) finds it; its start time
+//     cannot be checked, so its death is noticed only once its pid is free.
 //   - Pids must fit in 22 bits (Linux's PID_MAX_LIMIT is 1<<22).
 //   - A Mutex is not reentrant: locking it twice from one process waits
 //     for itself until ctx ends.
