@@ -233,3 +233,9 @@ func (c *Conn) Close() error {
 	err := errors.Join(c.out.CloseWrite(), c.in.CloseWrite(), c.out.Close(), c.in.Close())
 	return errors.Join(err, c.seg.Close())
 }
+
+// SetSpin sets the spin count of both directions (see Queue.SetSpin).
+func (c *Conn) SetSpin(n int) {
+	c.in.SetSpin(n)
+	c.out.SetSpin(n)
+}
