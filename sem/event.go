@@ -37,11 +37,10 @@ type Event struct {
 // InitEvent initialises a clear Event in the first EventSize bytes of mem,
 // which must be 8-byte aligned and not yet in use.
 func InitEvent(mem []byte) (*Event, error) {
-	o, err := checkMem(mem, EventSize)
+	o, err := freshObject(mem, EventSize)
 	if err != nil {
 		return nil, err
 	}
-	o.clear(EventSize)
 	o.publish(magicEvent)
 	return newEvent(o), nil
 }
@@ -49,11 +48,8 @@ func InitEvent(mem []byte) (*Event, error) {
 // EventAt returns a handle to the Event initialised in the first
 // EventSize bytes of mem (ErrCorrupt if there is none).
 func EventAt(mem []byte) (*Event, error) {
-	o, err := checkMem(mem, EventSize)
+	o, err := objectAt(mem, EventSize, magicEvent, "event")
 	if err != nil {
-		return nil, err
-	}
-	if err := o.check(magicEvent, "event"); err != nil {
 		return nil, err
 	}
 	return newEvent(o), nil

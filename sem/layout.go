@@ -17,6 +17,9 @@ const (
 	EventSize     = 64
 )
 
+// objectSize is the payload size of a named object: the three sizes agree.
+const objectSize = MutexSize
+
 // Magic numbers at byte offset 8 of each object: "SKMX", "SKSM", "SKEV"
 // read as little-endian uint32 ('S' is the lowest byte).
 const (
@@ -61,10 +64,28 @@ func checkMem(mem []byte, size int) (object, error) {
 func (o object) u32(off uintptr) *uint32 { return (*uint32)(unsafe.Add(o.base, off)) }
 func (o object) u64(off uintptr) *uint64 { return (*uint64)(unsafe.Add(o.base, off)) }
 
-// clear zeroes the object with plain stores; only used by Init functions on
-// memory nobody else uses yet.
-func (o object) clear(size int) {
+// freshObject validates memory handed to an Init function and zeroes the
+// object with plain stores: nobody else uses the memory yet.
+func freshObject(mem []byte, size int) (object, error) {
+	o, err := checkMem(mem, size)
+	if err != nil {
+		return object{}, err
+	}
 	clear(unsafe.Slice((*byte)(o.base), size))
+	return o, nil
+}
+
+// objectAt validates memory handed to an At function and the magic and
+// version of the object in it.
+func objectAt(mem []byte, size int, magic uint32, kind string) (object, error) {
+	o, err := checkMem(mem, size)
+	if err != nil {
+		return object{}, err
+	}
+	if err := o.check(magic, kind); err != nil {
+		return object{}, err
+	}
+	return o, nil
 }
 
 // publish writes version and then magic. The magic is stored last and

@@ -59,11 +59,10 @@ type Mutex struct {
 // must be 8-byte aligned and not in use by anyone yet (typically inside a
 // segment's WithInit function), and returns a handle to it.
 func InitMutex(mem []byte) (*Mutex, error) {
-	o, err := checkMem(mem, MutexSize)
+	o, err := freshObject(mem, MutexSize)
 	if err != nil {
 		return nil, err
 	}
-	o.clear(MutexSize)
 	o.publish(magicMutex)
 	return newMutex(o)
 }
@@ -72,11 +71,8 @@ func InitMutex(mem []byte) (*Mutex, error) {
 // first MutexSize bytes of mem (another process may have initialised it).
 // Memory that does not hold a valid Mutex gives ErrCorrupt.
 func MutexAt(mem []byte) (*Mutex, error) {
-	o, err := checkMem(mem, MutexSize)
+	o, err := objectAt(mem, MutexSize, magicMutex, "mutex")
 	if err != nil {
-		return nil, err
-	}
-	if err := o.check(magicMutex, "mutex"); err != nil {
 		return nil, err
 	}
 	// Atomic loads: holders in other processes may be writing these words.

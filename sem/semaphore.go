@@ -40,14 +40,13 @@ type Semaphore struct {
 // bound max (0: unbounded) in the first SemaphoreSize bytes of mem, which
 // must be 8-byte aligned and not yet in use.
 func InitSemaphore(mem []byte, initial, max uint32) (*Semaphore, error) {
-	o, err := checkMem(mem, SemaphoreSize)
-	if err != nil {
-		return nil, err
-	}
 	if max != 0 && initial > max {
 		return nil, fmt.Errorf("sem: initial count %d above maximum %d", initial, max)
 	}
-	o.clear(SemaphoreSize)
+	o, err := freshObject(mem, SemaphoreSize)
+	if err != nil {
+		return nil, err
+	}
 	*o.u32(offSemCount) = initial
 	*o.u32(offSemMax) = max
 	o.publish(magicSemaphore)
@@ -58,11 +57,8 @@ func InitSemaphore(mem []byte, initial, max uint32) (*Semaphore, error) {
 // SemaphoreSize bytes of mem. Memory that does not hold a valid Semaphore
 // gives ErrCorrupt.
 func SemaphoreAt(mem []byte) (*Semaphore, error) {
-	o, err := checkMem(mem, SemaphoreSize)
+	o, err := objectAt(mem, SemaphoreSize, magicSemaphore, "semaphore")
 	if err != nil {
-		return nil, err
-	}
-	if err := o.check(magicSemaphore, "semaphore"); err != nil {
 		return nil, err
 	}
 	s := newSemaphore(o)
