@@ -3,6 +3,7 @@
 package sem
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"sync/atomic"
@@ -64,11 +65,7 @@ func mapFile(f *os.File) (*seg, error) {
 
 // childSeg maps the segment a helper received as file descriptor 3.
 func childSeg() *seg {
-	s, err := mapFile(os.NewFile(3, "seg"))
-	if err != nil {
-		panic(err)
-	}
-	return s
+	return orPanic(mapFile(os.NewFile(3, "seg")))
 }
 
 func (s *seg) close() {
@@ -110,5 +107,47 @@ func must[T any](tb testing.TB) func(T, error) T {
 			tb.Fatal(err)
 		}
 		return v
+	}
+}
+
+// orPanic returns v, or panics with err: for helper processes, where a
+// panic fails the parent's Wait with the message.
+func orPanic[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// countWithTwoHandles increments a Go heap variable 100 times under each
+// of two handles of one Mutex, from two goroutines, and checks the exact
+// total. Under -race it fails with "DATA RACE" unless both handles report
+// their happens-before edges on one proxy (internal/race).
+func countWithTwoHandles(t *testing.T, m1, m2 *Mutex) {
+	t.Helper()
+	const N = 100
+	x := 0
+	add := func(m *Mutex) error {
+		for range N {
+			if err := m.Lock(context.Background()); err != nil {
+				return err
+			}
+			x++
+			if err := m.Unlock(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- add(m2) }()
+	if err := add(m1); err != nil {
+		t.Fatal(err) // the deferred Closes wake the goroutine
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if x != 2*N {
+		t.Fatalf("x = %d, want %d", x, 2*N)
 	}
 }

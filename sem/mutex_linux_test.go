@@ -23,14 +23,8 @@ func init() {
 	// until the stop word is set.
 	testproc.Register("incr", func(args []string) int {
 		s := childSeg()
-		m, err := MutexAt(s.at(segMutex))
-		if err != nil {
-			panic(err)
-		}
-		start, err := EventAt(s.at(segEvent))
-		if err != nil {
-			panic(err)
-		}
+		m := orPanic(MutexAt(s.at(segMutex)))
+		start := orPanic(EventAt(s.at(segEvent)))
 		testproc.Printf("ready")
 		if err := start.Wait(context.Background()); err != nil {
 			panic(err)
@@ -64,11 +58,8 @@ func init() {
 	// "dead", expect ErrOwnerDead first.
 	testproc.Register("holder", func(args []string) int {
 		s := childSeg()
-		m, err := MutexAt(s.at(segMutex))
-		if err != nil {
-			panic(err)
-		}
-		err = m.Lock(context.Background())
+		m := orPanic(MutexAt(s.at(segMutex)))
+		err := m.Lock(context.Background())
 		if len(args) > 0 && args[0] == "dead" {
 			if !errors.Is(err, ErrOwnerDead) {
 				testproc.Printf("Lock = %v, want ErrOwnerDead", err)
@@ -83,14 +74,11 @@ func init() {
 	// locker: Lock with a deadline, print the result, unlock if held.
 	testproc.Register("locker", func(args []string) int {
 		s := childSeg()
-		m, err := MutexAt(s.at(segMutex))
-		if err != nil {
-			panic(err)
-		}
+		m := orPanic(MutexAt(s.at(segMutex)))
 		testproc.Printf("ready")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err = m.Lock(ctx)
+		err := m.Lock(ctx)
 		switch {
 		case err == nil:
 			testproc.Printf("nil")
@@ -361,25 +349,7 @@ func TestMutexRaceAnnotations(t *testing.T) {
 	mem := anonMem(t, 64)
 	m1 := must[*Mutex](t)(InitMutex(mem))
 	m2 := must[*Mutex](t)(MutexAt(mem))
-	var x int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 100; i++ {
-			_ = m2.Lock(context.Background())
-			x++
-			_ = m2.Unlock()
-		}
-	}()
-	for i := 0; i < 100; i++ {
-		_ = m1.Lock(context.Background())
-		x++
-		_ = m1.Unlock()
-	}
-	<-done
-	if x != 200 {
-		t.Fatalf("x = %d", x)
-	}
+	countWithTwoHandles(t, m1, m2)
 }
 
 func TestMutexProcesses(t *testing.T) {

@@ -22,18 +22,9 @@ func init() {
 	testproc.Register("named", func(args []string) int {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		m, err := OpenMutex(ctx, args[0]+"-m")
-		if err != nil {
-			panic(err)
-		}
-		s, err := OpenSemaphore(ctx, args[0]+"-s")
-		if err != nil {
-			panic(err)
-		}
-		e, err := OpenEvent(ctx, args[0]+"-e")
-		if err != nil {
-			panic(err)
-		}
+		m := orPanic(OpenMutex(ctx, args[0]+"-m"))
+		s := orPanic(OpenSemaphore(ctx, args[0]+"-s"))
+		e := orPanic(OpenEvent(ctx, args[0]+"-e"))
 		if err := m.Lock(ctx); err != nil {
 			panic(err)
 		}
@@ -148,23 +139,5 @@ func TestNamedRaceTwoMappings(t *testing.T) {
 	if m1.word == m2.word {
 		t.Fatal("one mapping, not two")
 	}
-	var x int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 100; i++ {
-			_ = m2.Lock(context.Background())
-			x++
-			_ = m2.Unlock()
-		}
-	}()
-	for i := 0; i < 100; i++ {
-		_ = m1.Lock(context.Background())
-		x++
-		_ = m1.Unlock()
-	}
-	<-done
-	if x != 200 {
-		t.Fatalf("x = %d", x)
-	}
+	countWithTwoHandles(t, m1, m2)
 }

@@ -38,10 +38,7 @@ func init() {
 	// dead owner. It is killed at random moments.
 	testproc.Register("robust", func(args []string) int {
 		s := childSeg()
-		m, err := MutexAt(s.at(segMutex))
-		if err != nil {
-			panic(err)
-		}
+		m := orPanic(MutexAt(s.at(segMutex)))
 		i, _ := strconv.Atoi(args[0])
 		mine := s.u64(segPerHelper + 8*i)
 		testproc.Printf("ready")

@@ -21,14 +21,8 @@ func init() {
 	// reached the bound, so the bound is provably reached.
 	testproc.Register("holders", func(args []string) int {
 		s := childSeg()
-		sm, err := SemaphoreAt(s.at(segSem))
-		if err != nil {
-			panic(err)
-		}
-		start, err := EventAt(s.at(segEvent))
-		if err != nil {
-			panic(err)
-		}
+		sm := orPanic(SemaphoreAt(s.at(segSem)))
+		start := orPanic(EventAt(s.at(segEvent)))
 		n, _ := strconv.Atoi(args[0])
 		k, _ := strconv.Atoi(args[1])
 		testproc.Printf("ready")
@@ -63,10 +57,7 @@ func init() {
 	// waiter: say "waiting", Wait for the event, exit 0.
 	testproc.Register("waiter", func(args []string) int {
 		s := childSeg()
-		e, err := EventAt(s.at(segEvent2))
-		if err != nil {
-			panic(err)
-		}
+		e := orPanic(EventAt(s.at(segEvent2)))
 		testproc.Printf("waiting")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
