@@ -136,7 +136,7 @@ func reporter(role string) bool { return role != roleProducer && role != rolePon
 // peer timeouts.
 const (
 	readyTimeout = 30 * time.Second // start-up, including python3's
-	graceTimeout = 20 * time.Second // beyond the expected run time
+	graceTimeout = 10 * time.Second // beyond the expected run time
 	exitTimeout  = 2 * time.Second  // after stdin is closed
 )
 
@@ -193,6 +193,36 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 	events := make(chan event, 256)
 	var procs []*proc
 	defer func() { c.stop(procs) }()
+	readyT, graceT := cmp.Or(c.ready, readyTimeout), cmp.Or(c.grace, graceTimeout)
+	timer := time.NewTimer(readyT)
+	defer timer.Stop()
+	ready := 0
+	// waitReady waits until n peers in all have said they are ready.
+	waitReady := func(n int) bool {
+		for ready < n {
+			select {
+			case ev := <-events:
+				if ev.exit {
+					rec = c.died(rec, ev.p, procs)
+					return false
+				}
+				if ev.rep.Error != "" {
+					ev.p.lastEr = ev.rep.Error
+				} else if ev.rep.Ready {
+					ready++
+				}
+			case <-timer.C:
+				rec.Status = StatusFailed
+				rec.note("peers not ready after %v", readyT)
+				return false
+			case <-c.ctx.Done():
+				rec.Status = StatusFailed
+				rec.note("interrupted")
+				return false
+			}
+		}
+		return true
+	}
 	for i, s := range slots {
 		cpu := -1
 		if cpus != nil {
@@ -205,33 +235,12 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 			return rec
 		}
 		procs = append(procs, p)
-	}
-
-	// Wait for every peer to be ready.
-	ready := 0
-	readyT, graceT := cmp.Or(c.ready, readyTimeout), cmp.Or(c.grace, graceTimeout)
-	timer := time.NewTimer(readyT)
-	defer timer.Stop()
-	for ready < len(procs) {
-		select {
-		case ev := <-events:
-			if ev.exit {
-				return c.died(rec, ev.p, procs)
-			}
-			if ev.rep.Error != "" {
-				ev.p.lastEr = ev.rep.Error
-			} else if ev.rep.Ready {
-				ready++
-			}
-		case <-timer.C:
-			rec.Status = StatusFailed
-			rec.note("peers not ready after %v", readyT)
-			return rec
-		case <-c.ctx.Done():
-			rec.Status = StatusFailed
-			rec.note("interrupted")
+		if spec.StartInOrder && !waitReady(len(procs)) {
 			return rec
 		}
+	}
+	if !waitReady(len(procs)) {
+		return rec
 	}
 	// The peers hold their own copies of the shared files, and have
 	// mapped the named segments, now.
@@ -272,7 +281,7 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 			total++
 		case <-timer.C:
 			rec.Status = StatusFailed
-			rec.note("no result within %v (%d of %d reports): a peer is stuck", budget, total, want*m.Reps)
+			rec.note("no result within %v (%d of %d reports): a peer is stuck (%s)", budget, total, want*m.Reps, c.states(procs))
 			return rec
 		case <-c.ctx.Done():
 			rec.Status = StatusFailed
@@ -281,6 +290,9 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 		}
 	}
 	c.aggregate(&rec, reps[1:])
+	if spec.Note != "" {
+		rec.note("%s", spec.Note)
+	}
 	return rec
 }
 
@@ -477,6 +489,7 @@ type tailBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write implements io.Writer; only the tail is kept.
 func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -488,6 +501,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns the kept tail.
 func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -507,4 +521,24 @@ func raceEnv() string {
 		return "GORACE=" + v
 	}
 	return "GORACE=" + strings.TrimSpace(v+" atexit_sleep_ms=0")
+}
+
+// states describes what each peer is doing, for a stuck measurement:
+// its scheduler state and kernel wait channel (Linux /proc).
+func (c *coordinator) states(procs []*proc) string {
+	var parts []string
+	for _, p := range procs {
+		pid := p.cmd.Process.Pid
+		st := "?"
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+				st = string(b[i+2])
+			}
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid)); err == nil && len(b) > 0 && string(b) != "0" {
+			st += " " + string(b)
+		}
+		parts = append(parts, p.name+": "+st)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -18,16 +18,20 @@ type chanTransport struct {
 
 func init() { register(&chanTransport{}) }
 
+// Spec implements Transport.
 func (t *chanTransport) Spec() Spec {
 	return Spec{Name: "chan", Kind: KindInProcess, InProcess: true,
 		Desc:     "Go channel of []byte between goroutines of ONE process (in-process yardstick)",
 		Patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong}}
 }
 
+// Unavailable implements Transport.
 func (t *chanTransport) Unavailable() string { return "" }
 
+// Setup implements Transport.
 func (t *chanTransport) Setup(m *Measurement) (*Setup, error) { return &Setup{}, nil }
 
+// Open implements Transport.
 func (t *chanTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 	t.once.Do(func() {
 		t.ch = make(chan []byte, 1024)
@@ -51,6 +55,7 @@ type chanEndpoint struct {
 	msg     []byte // the message, copied once into a pooled buffer per Send
 }
 
+// Send implements Endpoint.
 func (e *chanEndpoint) Send(seq uint64) error {
 	b := e.t.pool.Get().([]byte)
 	putSeq(e.msg, seq)
@@ -59,6 +64,7 @@ func (e *chanEndpoint) Send(seq uint64) error {
 	return nil
 }
 
+// Recv implements Endpoint.
 func (e *chanEndpoint) Recv() (uint64, error) {
 	b := <-e.in
 	seq := getSeq(b)
@@ -66,4 +72,5 @@ func (e *chanEndpoint) Recv() (uint64, error) {
 	return seq, nil
 }
 
+// Close implements Endpoint.
 func (e *chanEndpoint) Close() error { return nil }

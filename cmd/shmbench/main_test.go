@@ -186,7 +186,7 @@ func TestParseSizes(t *testing.T) {
 func TestJSONSchema(t *testing.T) {
 	var out, errb bytes.Buffer
 	svg := t.TempDir() + "/chart.svg"
-	code := run([]string{"-json", "-svg", svg, "-transports", "unix,chan,memcpy", "-patterns", "throughput,pingpong",
+	code := run([]string{"-json", "-svg", svg, "-transports", "queue,pipe,value,unix,chan,memcpy", "-patterns", "throughput,pingpong,contention",
 		"-sizes", "64", "-duration", "20ms", "-reps", "2", "-python", ""}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -239,7 +239,11 @@ func TestJSONSchema(t *testing.T) {
 			continue
 		}
 		num := func(f string) float64 { v, _ := rec[f].(json.Number).Float64(); return v }
-		if num("msgs_per_sec") <= 0 || num("bytes_per_sec") <= 0 || num("repetitions") != 2 || num("size") != 64 {
+		wantSize := 64.0
+		if rec["pattern"] == string(PatContention) {
+			wantSize = 8
+		}
+		if num("msgs_per_sec") <= 0 || num("bytes_per_sec") <= 0 || num("repetitions") != 2 || num("size") != wantSize {
 			t.Errorf("result %d: implausible %v", i, rec)
 		}
 		if rec["pattern"] == string(PatPingPong) {
@@ -253,7 +257,8 @@ func TestJSONSchema(t *testing.T) {
 		}
 		seen[fmt.Sprint(rec["transport"], "/", rec["pattern"])] = true
 	}
-	for _, want := range []string{"unix/throughput", "unix/pingpong", "chan/throughput", "chan/pingpong", "memcpy/throughput"} {
+	for _, want := range []string{"unix/throughput", "unix/pingpong", "chan/throughput", "chan/pingpong", "memcpy/throughput",
+		"queue/throughput", "queue/pingpong", "pipe/throughput", "pipe/pingpong", "value/contention"} {
 		if !seen[want] {
 			t.Errorf("no ok record for %s", want)
 		}
@@ -339,6 +344,7 @@ func TestPeerStuck(t *testing.T) {
 	if rec.Status != StatusFailed || !strings.Contains(rec.Notes, "stuck") {
 		t.Fatalf("record: %+v", rec)
 	}
+	t.Log(rec.Notes)
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("took %v", d)
 	}

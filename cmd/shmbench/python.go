@@ -32,10 +32,12 @@ func init() {
 		desc: "Python multiprocessing.Value('q', lock=True): with v.get_lock(): v.value += 1"})
 }
 
+// Spec implements Transport.
 func (t *pyTransport) Spec() Spec {
 	return Spec{Name: t.name, Kind: KindPython, Desc: t.desc, Patterns: t.patterns, External: true}
 }
 
+// Unavailable implements Transport.
 func (t *pyTransport) Unavailable() string {
 	if pythonPath == "" {
 		return "no python3 on PATH: the Python comparison is skipped"
@@ -71,6 +73,7 @@ func removeScript() {
 	}
 }
 
+// Setup implements Transport.
 func (t *pyTransport) Setup(m *Measurement) (*Setup, error) {
 	file, err := scriptFile()
 	if err != nil {
@@ -87,4 +90,5 @@ func (t *pyTransport) Setup(m *Measurement) (*Setup, error) {
 	return &Setup{Command: []string{pythonPath, "-u", file, string(arg)}}, nil
 }
 
+// Open implements Transport.
 func (t *pyTransport) Open(env *PeerEnv) ([]Endpoint, error) { return nil, errUnsupported }

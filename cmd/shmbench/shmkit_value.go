@@ -24,6 +24,7 @@ func init() {
 	register(&valueTransport{name: "value-atomic", atomic: true})
 }
 
+// Spec implements Transport.
 func (t *valueTransport) Spec() Spec {
 	desc := "shmkit value.Value[int64].Update(ctx, func(p *int64){ *p++ }) (locked)"
 	if t.atomic {
@@ -33,6 +34,7 @@ func (t *valueTransport) Spec() Spec {
 		Patterns: []Pattern{PatContention}}
 }
 
+// Unavailable implements Transport.
 func (t *valueTransport) Unavailable() string { return shmUnavailable() }
 
 // segSeq numbers the segments shmbench creates within one run.
@@ -43,6 +45,7 @@ func segName(what string) string {
 	return fmt.Sprintf("shmbench-%d-%s-%d", os.Getpid(), what, segSeq.Add(1))
 }
 
+// Setup implements Transport.
 func (t *valueTransport) Setup(m *Measurement) (*Setup, error) {
 	name := segName("value")
 	v, err := value.Create[int64](name, 0)
@@ -57,6 +60,7 @@ func (t *valueTransport) Setup(m *Measurement) (*Setup, error) {
 	}, nil
 }
 
+// Open implements Transport.
 func (t *valueTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 	v, err := value.Open[int64](context.Background(), env.Args["name"])
 	if err != nil {
@@ -75,6 +79,7 @@ type valueEndpoint struct {
 	atomic bool
 }
 
+// Send implements Endpoint.
 func (e *valueEndpoint) Send(uint64) error { return errUnsupported }
 
 // Recv performs one update.
@@ -88,6 +93,7 @@ func (e *valueEndpoint) Recv() (uint64, error) {
 
 func incr(p *int64) { *p++ }
 
+// Close implements Endpoint.
 func (e *valueEndpoint) Close() error { return e.v.Close() }
 
 var (

@@ -44,6 +44,7 @@ func init() {
 		desc: "TCP over 127.0.0.1 (TCP_NODELAY), one write per message"})
 }
 
+// Spec implements Transport.
 func (t *streamTransport) Spec() Spec {
 	s := Spec{Name: t.name, Kind: KindIPC, Desc: t.desc,
 		Patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong}}
@@ -54,6 +55,7 @@ func (t *streamTransport) Spec() Spec {
 	return s
 }
 
+// Unavailable implements Transport.
 func (t *streamTransport) Unavailable() string { return "" }
 
 // pair is two connected ends: a is written by the producer (or is the
@@ -63,10 +65,14 @@ type pair struct{ a, b []*os.File }
 func (t *streamTransport) newPair(duplex bool) (pair, error) {
 	switch t.kind {
 	case streamUnix:
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 		if err != nil {
 			return pair{}, os.NewSyscallError("socketpair", err)
 		}
+		// Not inherited by other children (the peers get their ends
+		// through ExtraFiles); nothing forks while Setup runs.
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
 		return pair{[]*os.File{os.NewFile(uintptr(fds[0]), "unix-a")}, []*os.File{os.NewFile(uintptr(fds[1]), "unix-b")}}, nil
 	case streamTCP:
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -116,6 +122,7 @@ func (t *streamTransport) newPair(duplex bool) (pair, error) {
 	}
 }
 
+// Setup implements Transport.
 func (t *streamTransport) Setup(m *Measurement) (*Setup, error) {
 	n := 1
 	if m.Pattern == PatMPMC {
@@ -157,6 +164,7 @@ func (t *streamTransport) Setup(m *Measurement) (*Setup, error) {
 	return &Setup{Files: files, Cleanup: closeAll}, nil
 }
 
+// Open implements Transport.
 func (t *streamTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 	per := 1
 	if t.kind == streamPipe && env.M.Pattern == PatPingPong {
@@ -197,9 +205,14 @@ func (t *streamTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 // pipeRW joins the two pipes of a duplex os.Pipe link.
 type pipeRW struct{ r, w *os.File }
 
-func (p pipeRW) Read(b []byte) (int, error)  { return p.r.Read(b) }
+// Read implements io.ReadWriteCloser.
+func (p pipeRW) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// Write implements io.ReadWriteCloser.
 func (p pipeRW) Write(b []byte) (int, error) { return p.w.Write(b) }
-func (p pipeRW) Close() error                { p.r.Close(); return p.w.Close() }
+
+// Close implements io.ReadWriteCloser.
+func (p pipeRW) Close() error { p.r.Close(); return p.w.Close() }
 
 // streamEndpoint frames messages as a 4-byte length and the payload.
 type streamEndpoint struct {
@@ -225,6 +238,7 @@ func newStreamEndpoint(c io.ReadWriteCloser, size int, buffered bool) *streamEnd
 	return e
 }
 
+// Send implements Endpoint.
 func (e *streamEndpoint) Send(seq uint64) error {
 	putSeq(e.out[4:], seq)
 	var err error
@@ -236,6 +250,7 @@ func (e *streamEndpoint) Send(seq uint64) error {
 	return err
 }
 
+// Recv implements Endpoint.
 func (e *streamEndpoint) Recv() (uint64, error) {
 	if _, err := io.ReadFull(e.r, e.hdr[:]); err != nil {
 		return 0, err
@@ -249,6 +264,7 @@ func (e *streamEndpoint) Recv() (uint64, error) {
 	return getSeq(e.in), nil
 }
 
+// Close implements Endpoint.
 func (e *streamEndpoint) Close() error {
 	if e.w != nil {
 		e.w.Flush()

@@ -62,8 +62,13 @@ type Spec struct {
 	// External: the transport supplies its own peer command (Setup.Command)
 	// which runs the whole measurement and prints the reports itself.
 	External bool
+	// StartInOrder: each peer is started only once the previous one is
+	// ready (the first peer creates what the next one opens).
+	StartInOrder bool
 	// Spins: the transport busy-waits, so it needs a CPU per process.
 	Spins bool
+	// Note is added to every measured record of the transport.
+	Note string
 	// MaxSize is the largest message size it supports (0: any).
 	MaxSize int
 	// FixedSize, when set, is the only size measured: other sizes are

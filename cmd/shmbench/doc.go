@@ -1,0 +1,156 @@
+// Command shmbench measures what shmkit buys over the alternatives, on
+// the machine it runs on, in about a minute:
+//
+//	go run ./cmd/shmbench                  # the comparison table (~1 min)
+//	go run ./cmd/shmbench -quick -json     # machine-readable, under 20 s
+//	go run ./cmd/shmbench -svg chart.svg   # also a chart by message size
+//
+// # What it measures
+//
+// Every measurement runs across real OS processes: shmbench re-executes
+// itself (os.Executable, with the environment variable SHMBENCH_PEER naming
+// the peer's role) for the producers, consumers, pingers and pongers. When
+// the machine has a CPU for each peer, each peer is pinned to a CPU of its
+// own (the affinity is set on the locked thread that starts it, and the
+// child inherits it); otherwise the peers are left to the scheduler and
+// the row says "unpinned". The coordinating process only waits on pipes
+// while the peers run.
+//
+// Patterns (-patterns):
+//
+//   - throughput: one producer process sends messages of a given size to
+//     one consumer process as fast as it can; the consumer counts.
+//   - mpmc: n producer processes and m consumer processes (-procs n:m,
+//     default 2:2), the rates of all consumers added up. Byte streams have
+//     one writer and one reader, so there each producer has its own
+//     connection and connection i is read by consumer i mod m.
+//   - pingpong: one process sends a message, the other sends it back; the
+//     latency is the round trip, recorded per round trip in a log-linear
+//     histogram (internal/hdr, within 0.8%) and reported as p50, p90, p99
+//     and p99.9.
+//   - contention: -contenders processes (default 2) increment one shared
+//     int64 under its lock (shmkit value.Value.Update beside Python's
+//     multiprocessing.Value(lock=True)), and lock-free (value.AtomicOf).
+//
+// Transports (-transports; -list describes each):
+//
+//   - shmkit: queue (ring.Queue Put/Get), queue-batch (PutBatch/GetBatch),
+//     queue-zc (zero-copy Reserve/Commit and Next/Release: only the 8-byte
+//     sequence number is written and read, so its bytes/s is nominal),
+//     pipe (ring.Conn Send/Recv), value and value-atomic.
+//   - ipc, what Go programs use instead: unix (a Unix domain stream socket,
+//     one write per message), unix-buf (the same through 64 KiB bufio
+//     buffers, flushed only when full), os-pipe, tcp (127.0.0.1). Byte
+//     streams carry length-prefixed messages (4-byte little-endian length,
+//     then the payload).
+//   - python, when python3 is on PATH (else reported as unavailable):
+//     py-queue (multiprocessing.Queue), py-pipe (multiprocessing.Pipe,
+//     send_bytes/recv_bytes), py-value (multiprocessing.Value, lock=True),
+//     run by a script embedded in the binary.
+//   - in-process: chan, goroutines of ONE process passing []byte over a Go
+//     channel (each message copied once into a pooled buffer). It shares an
+//     address space and is there as a yardstick, not as a competitor.
+//   - reference, this machine's limits measured in the same run: refring
+//     (internal/refring, a bare ring of fixed 64-byte slots with no
+//     features, busy-spinning), cacheline (one shared cache line flipped
+//     between two processes: the floor of any round trip) and memcpy (one
+//     copy between two 4 MiB buffers, the ceiling of a copying queue's
+//     bytes/s). The busy-spinning references need a CPU per process and
+//     are skipped, with a note, where the peers cannot be pinned.
+//
+// Every message of at least 8 bytes carries a sequence number (producer
+// index in the top 16 bits); consumers check that each producer's numbers
+// increase, and a measurement with messages out of order or of the wrong
+// length is reported as failed.
+//
+// # Repetitions and medians
+//
+// Each measurement starts its peers once, runs one warm-up repetition and
+// then -reps repetitions (default 3) of -duration each (default 100ms;
+// -quick: 40ms and sizes 64 B and 64 KiB). A consumer counts the messages
+// it receives within each repetition's window and its own clock gives the
+// window's length; the rates of all consumers of a repetition are added;
+// the report gives the median over repetitions (and, in JSON, every
+// repetition's rate). Latency percentiles are the medians of each
+// repetition's percentiles.
+//
+// # Reading the table
+//
+// The "vs X" column says how many times better than the baseline X
+// (-baseline, default unix: a Unix socket with one write per message) a
+// row is, at the same pattern, size and process counts: for throughput
+// its msgs/s divided by X's; for latency X's p50 divided by its p50. So
+// 20x means twenty times the messages per second, or a twentieth of the
+// round trip. Contention rows are compared with py-value, the baseline
+// having no such pattern.
+//
+// A virtual machine's vCPUs share physical cores with other guests and
+// move between them: absolute figures drift between runs, sometimes by a
+// factor of two. The ratios within one run are what is comparable, which
+// is why the references run in the same run as everything else. Do not
+// compare numbers from different runs or machines without their
+// references.
+//
+// # Failures
+//
+// Bad flags, unknown transports or patterns are usage errors (exit status
+// 2). A peer that dies mid-run is reported in its row with its exit status
+// and last error; a peer that stops reporting is killed after the expected
+// time plus a grace period and the row says which peers were doing what.
+// SIGINT or SIGTERM stops the run, kills every peer (each runs in its own
+// process group) and prints the partial results (exit status 130). Peers
+// exit when the coordinator closes their standard input, so they never
+// outlive it.
+//
+// # JSON schema (-json)
+//
+// -json prints one object (schema "shmbench/v1"):
+//
+//	{
+//	  "schema":  "shmbench/v1",
+//	  "started": RFC 3339 time (UTC),
+//	  "wall_ns": whole run, nanoseconds,
+//	  "host":    {"os", "arch", "kernel", "cpu_model": strings, "num_cpu": int,
+//	              "cpus": [ints] (CPUs this process may use), "pinning": bool,
+//	              "go", "python": strings ("" when no python3)},
+//	  "config":  {"sizes": [ints], "duration_ns", "repetitions", "warmup": ints,
+//	              "patterns", "transports": [strings], "baseline": string,
+//	              "producers", "consumers", "contenders": ints},
+//	  "results": [ record, ... ]
+//	}
+//
+// with one record per measurement, every field always present:
+//
+//	transport         string  transport name (-list)
+//	kind              string  "shmkit", "ipc", "python", "in-process" or "reference"
+//	pattern           string  "throughput", "mpmc", "pingpong" or "contention"
+//	size              int     message size in bytes (8 for contention: one int64)
+//	producers         int     producer processes (0 where consumers work alone: memcpy, contention)
+//	consumers         int     consumer processes (contention: the contenders)
+//	status            string  "ok", "skipped" (cannot run this pattern/size here),
+//	                          "unavailable" (cannot run at all here) or "failed"
+//	msgs_per_sec      number  median messages/s (pingpong: round trips/s;
+//	                          contention: updates/s, all processes together)
+//	bytes_per_sec     number  msgs_per_sec * size (pingpong: * 2 * size)
+//	p50_ns, p90_ns,   int     round-trip percentiles, nanoseconds (pingpong only; else 0)
+//	p99_ns, p999_ns
+//	max_ns            int     largest round trip seen (pingpong only; else 0)
+//	repetitions       int     measured repetitions (the warm-up not counted)
+//	duration_ns       int     length of one repetition
+//	rep_msgs_per_sec  [number] each repetition's rate (empty unless measured)
+//	baseline          string  transport the ratio is against ("" when none)
+//	ratio             number  times better than baseline (see above); 0 when none
+//	pinned            bool    peers pinned to distinct CPUs
+//	notes             string  why it was skipped or failed, and caveats ("" when none)
+//
+// Records that are not "ok" carry zeros in the numeric fields. The
+// schema string changes if a field changes meaning or disappears; new
+// fields may be added.
+//
+// # Chart (-svg)
+//
+// -svg FILE writes a self-contained SVG (no scripts or external
+// resources): throughput (bytes/s, one producer and one consumer) and
+// ping-pong p50 by message size, both on log scales, one line per
+// transport; in-process and reference series are dashed.
+package main

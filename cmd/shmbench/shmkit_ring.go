@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shmkit/shmkit/ring"
+)
+
+// ringVariant is how a shmkit ring transport moves messages.
+type ringVariant int
+
+const (
+	ringSingle   ringVariant = iota // Queue.Put / Queue.Get
+	ringBatch                       // Queue.PutBatch / Queue.GetBatch
+	ringZeroCopy                    // Reserve+Commit / Next+Release
+	ringPipe                        // ring.Conn Send / Recv (CreatePipe, OpenPipe)
+)
+
+// ringTransport measures package ring. The queue variants use a named
+// queue the coordinator creates (SPSC for one producer and one consumer,
+// MPMC otherwise; two SPSC queues, one each way, for ping-pong). The pipe
+// is created by its first peer (end 0) and opened by the second (end 1),
+// which the coordinator starts only once the first is ready.
+type ringTransport struct {
+	name    string
+	desc    string
+	variant ringVariant
+}
+
+func init() {
+	register(&ringTransport{name: "queue", variant: ringSingle,
+		desc: "shmkit ring.Queue, one Put and one Get per message (copy in, copy out)"})
+	register(&ringTransport{name: "queue-batch", variant: ringBatch,
+		desc: "shmkit ring.Queue, PutBatch/GetBatch of up to 64 messages (256 KiB)"})
+	register(&ringTransport{name: "queue-zc", variant: ringZeroCopy,
+		desc: "shmkit ring.Queue zero-copy: Reserve+Commit, Next+Release; only the 8-byte sequence number is written and read in place"})
+	register(&ringTransport{name: "pipe", variant: ringPipe,
+		desc: "shmkit ring.Conn (CreatePipe/OpenPipe), Send/Recv; duplex"})
+}
+
+// Spec implements Transport.
+func (t *ringTransport) Spec() Spec {
+	s := Spec{Name: t.name, Kind: KindShmkit, Desc: t.desc}
+	if t.variant == ringZeroCopy {
+		s.Note = "zero-copy: payload not copied, bytes/s nominal"
+	}
+	switch t.variant {
+	case ringBatch:
+		s.Patterns = []Pattern{PatThroughput, PatMPMC} // a ping-pong has nothing to batch
+	case ringPipe:
+		s.Patterns = []Pattern{PatThroughput, PatPingPong} // one writer, one reader per direction
+		s.StartInOrder = true
+	default:
+		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatPingPong}
+	}
+	return s
+}
+
+// Unavailable implements Transport.
+func (t *ringTransport) Unavailable() string { return shmUnavailable() }
+
+// ringConfig sizes a queue for messages of size bytes: about 2 MiB of
+// ring, between 8 and 4096 messages.
+func ringConfig(m *Measurement) ring.Config {
+	c := ring.Config{Mode: ring.SPSC, MaxMessage: m.Size, Capacity: max(8, min(4096, (2<<20)/m.Size))}
+	if m.Pattern == PatMPMC {
+		c.Mode = ring.MPMC
+		c.Participants = max(8, m.Producers+m.Consumers+2)
+	}
+	return c
+}
+
+// batchLen is how many messages queue-batch moves per call.
+func batchLen(size int) int { return max(1, min(64, (256<<10)/size)) }
+
+// Setup implements Transport.
+func (t *ringTransport) Setup(m *Measurement) (*Setup, error) {
+	cfg := ringConfig(m)
+	if t.variant == ringPipe {
+		name := segName("pipe")
+		return &Setup{Args: map[string]string{"name": name}, Cleanup: func() { ring.Unlink(name) }}, nil
+	}
+	names := []string{segName("queue")}
+	if m.Pattern == PatPingPong {
+		names = append(names, segName("queue"))
+	}
+	cleanup := func() {
+		for _, n := range names {
+			ring.Unlink(n)
+		}
+	}
+	for _, n := range names {
+		q, err := ring.Create(n, cfg)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		q.Close()
+	}
+	args := map[string]string{"name": names[0]}
+	if len(names) > 1 {
+		args["back"] = names[1]
+	}
+	return &Setup{Args: args, Cleanup: cleanup}, nil
+}
+
+// Open implements Transport.
+func (t *ringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	ctx := context.Background()
+	size := env.M.Size
+	if t.variant == ringPipe {
+		var c *ring.Conn
+		var err error
+		// The first peer started (producer, or pong) creates end 0.
+		if env.Role == roleProducer || env.Role == rolePong {
+			c, err = ring.CreatePipe(env.Args["name"], ringConfig(env.M))
+		} else {
+			c, err = ring.OpenPipe(ctx, env.Args["name"])
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []Endpoint{&pipeEndpoint{c: c, msg: make([]byte, size), buf: make([]byte, size)}}, nil
+	}
+	in, err := ring.Open(ctx, env.Args["name"])
+	if err != nil {
+		return nil, err
+	}
+	e := &queueEndpoint{variant: t.variant, in: in, out: in, size: size,
+		msg: make([]byte, size), buf: make([]byte, size)}
+	if back := env.Args["back"]; back != "" {
+		q2, err := ring.Open(ctx, back)
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		// The pinger puts on the first queue and gets from the second.
+		if env.Role == rolePing {
+			e.in = q2
+		} else {
+			e.out = q2
+		}
+	}
+	if t.variant == ringBatch {
+		// Exactly n buffers: Send fills e.batch up to its capacity.
+		n := batchLen(size)
+		e.batch, e.got = make([][]byte, n), make([][]byte, n)
+		for i := range n {
+			e.batch[i], e.got[i] = make([]byte, size), make([]byte, size)
+		}
+		e.batch = e.batch[:0]
+	}
+	return []Endpoint{e}, nil
+}
+
+// queueEndpoint is one side of the queue variants.
+type queueEndpoint struct {
+	variant  ringVariant
+	in, out  *ring.Queue
+	size     int
+	msg, buf []byte
+	batch    [][]byte // queue-batch: messages waiting to be put
+	got      [][]byte // queue-batch: messages taken, handed out one by one
+	gotN     int
+	gotI     int
+}
+
+// Send implements Endpoint.
+func (e *queueEndpoint) Send(seq uint64) error {
+	ctx := context.Background()
+	switch e.variant {
+	case ringZeroCopy:
+		b, err := e.out.Reserve(ctx, e.size)
+		if err != nil {
+			return err
+		}
+		putSeq(b, seq)
+		return e.out.Commit(e.size)
+	case ringBatch:
+		b := e.batch[:len(e.batch)+1]
+		putSeq(b[len(b)-1], seq)
+		e.batch = b
+		if len(b) < cap(b) {
+			return nil
+		}
+		_, err := e.out.PutBatch(ctx, b)
+		e.batch = b[:0]
+		return err
+	}
+	putSeq(e.msg, seq)
+	return e.out.Put(ctx, e.msg)
+}
+
+// Recv implements Endpoint.
+func (e *queueEndpoint) Recv() (uint64, error) {
+	ctx := context.Background()
+	switch e.variant {
+	case ringZeroCopy:
+		m, err := e.in.Next(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if len(m) != e.size {
+			e.in.Release()
+			return 0, fmt.Errorf("got a %d-byte message, want %d", len(m), e.size)
+		}
+		seq := getSeq(m)
+		return seq, e.in.Release()
+	case ringBatch:
+		if e.gotI == e.gotN {
+			n, err := e.in.GetBatch(ctx, e.got)
+			if err != nil {
+				return 0, err
+			}
+			e.gotN, e.gotI = n, 0
+		}
+		m := e.got[e.gotI]
+		e.gotI++
+		if len(m) != e.size {
+			return 0, fmt.Errorf("got a %d-byte message, want %d", len(m), e.size)
+		}
+		return getSeq(m), nil
+	}
+	n, err := e.in.Get(ctx, e.buf)
+	if err != nil {
+		return 0, err
+	}
+	if n != e.size {
+		return 0, fmt.Errorf("got a %d-byte message, want %d", n, e.size)
+	}
+	return getSeq(e.buf), nil
+}
+
+// Close implements Endpoint.
+func (e *queueEndpoint) Close() error {
+	if e.in != e.out {
+		e.out.Close()
+	}
+	return e.in.Close()
+}
+
+// pipeEndpoint is one end of a ring.Conn.
+type pipeEndpoint struct {
+	c        *ring.Conn
+	msg, buf []byte
+}
+
+// Send implements Endpoint.
+func (e *pipeEndpoint) Send(seq uint64) error {
+	putSeq(e.msg, seq)
+	return e.c.Send(context.Background(), e.msg)
+}
+
+// Recv implements Endpoint.
+func (e *pipeEndpoint) Recv() (uint64, error) {
+	n, err := e.c.Recv(context.Background(), e.buf)
+	if err != nil {
+		return 0, err
+	}
+	if n != len(e.buf) {
+		return 0, fmt.Errorf("got a %d-byte message, want %d", n, len(e.buf))
+	}
+	return getSeq(e.buf), nil
+}
+
+// Close implements Endpoint.
+func (e *pipeEndpoint) Close() error { return e.c.Close() }
