@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +36,22 @@ import (
 
 const benchBatch = 32
 
+// benchRequested reports whether this run was asked for benchmarks; the
+// benchmark helper is only registered then (and in the helpers
+// themselves), since a full test run fails on helpers it never starts.
+func benchRequested() bool {
+	for _, a := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(a, "-test.bench="); ok && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func init() {
+	if !testproc.IsHelper() && !benchRequested() {
+		return
+	}
 	testproc.Register("bench-peer", func(args []string) int {
 		if err := benchPeer(args); err != nil {
 			return fail("%s: %v", args[0], err)

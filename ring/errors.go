@@ -43,6 +43,11 @@ var (
 	ErrEncode = errors.New("ring: cannot encode value")
 	ErrDecode = errors.New("ring: cannot decode message")
 
+	// ErrPeerDied is returned by a blocked Conn call (Send, Recv, Read,
+	// Write) when the process at the other end of the pipe died without
+	// closing it. What it sent before dying is still received first.
+	ErrPeerDied = errors.New("ring: pipe peer died")
+
 	// ErrNotSupported is returned on systems other than Linux.
 	ErrNotSupported = shm.ErrNotSupported
 )

@@ -135,7 +135,9 @@ func (c Config) geometry() (geometry, error) {
 		g.capacity = pow2(max(uint64(capacity)*rec, 2*rec, 64))
 		g.dataOff = headerSize
 	case MPMC:
-		g.capacity = pow2(uint64(capacity))
+		// At least two slots: with one, "published for p" and "free for
+		// p+1" would be the same sequence value.
+		g.capacity = pow2(max(uint64(capacity), 2))
 		g.slotSize = align64(slotHeader + g.maxMsg)
 		g.parts = uint64(parts)
 		g.dataOff = headerSize + g.parts*entrySize

@@ -138,6 +138,15 @@ func connOf(seg *shm.Segment, end int) (*Conn, error) {
 	if end == 1 {
 		c.out, c.in = r1, r0
 	}
+	// Claim both roles now, so that each end can tell when the other died
+	// (and a second process opening the same end fails at once).
+	c.out.peerDeath, c.in.peerDeath = true, true
+	if err := errors.Join(c.out.spscProducer(), c.in.spscConsumer()); err != nil {
+		c.out.Close()
+		c.in.Close()
+		seg.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -114,6 +114,10 @@ type Queue struct {
 	sleep  time.Duration
 	closed atomic.Bool
 
+	// peerDeath makes a blocked SPSC call fail with ErrPeerDied when the
+	// process holding the other role is dead (pipes: one peer, for good).
+	peerDeath bool
+
 	// SPSC producer side; touched only by the goroutine putting.
 	p struct {
 		owned      bool
@@ -286,7 +290,7 @@ func reconstruct(cfg Config, capacity, parts uint64) (geometry, error) {
 		g.dataOff = headerSize
 		g.size = g.dataOff + capacity
 	case MPMC:
-		if parts == 0 {
+		if parts == 0 || capacity < 2 {
 			return g, ErrCorrupt
 		}
 		g.parts = parts

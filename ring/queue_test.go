@@ -574,3 +574,46 @@ func TestPipeCrossProcess(t *testing.T) {
 	}
 	var _ io.ReadWriteCloser = c
 }
+
+func init() {
+	// pipe-die: end 1 on fd 3; send last words and wait to be killed.
+	testproc.Register("pipe-die", func(args []string) int {
+		c, err := OpenPipeFile(context.Background(), osNewFile(3))
+		if err != nil {
+			return fail("open: %v", err)
+		}
+		if err := c.Send(context.Background(), []byte("last words")); err != nil {
+			return fail("send: %v", err)
+		}
+		testproc.Printf("ready")
+		select {}
+	})
+}
+
+func TestPipePeerDied(t *testing.T) {
+	c, err := NewPipe(Config{MaxMessage: 16, Capacity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmd := testproc.Command(t, "pipe-die")
+	cmd.ExtraFiles = []*osFile{c.File()}
+	p := testproc.StartCmd(t, "pipe-die", cmd)
+	p.Expect(t, "ready")
+	p.Kill()
+	ctx := context.Background()
+	buf := make([]byte, 16)
+	if n, err := c.Recv(ctx, buf); err != nil || string(buf[:n]) != "last words" {
+		t.Fatalf("Recv = %q, %v", buf[:n], err)
+	}
+	if _, err := c.Recv(ctx, buf); !errors.Is(err, ErrPeerDied) {
+		t.Fatalf("Recv from a dead peer = %v", err)
+	}
+	var serr error
+	for serr == nil {
+		serr = c.Send(ctx, buf)
+	}
+	if !errors.Is(serr, ErrPeerDied) {
+		t.Fatalf("Send to a dead peer = %v", serr)
+	}
+}

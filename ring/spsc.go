@@ -33,6 +33,28 @@ func (q *Queue) claimRole(ownerOff, startOff uint64) error {
 	return ErrBusy
 }
 
+// peerGone reports, for queues that want it (pipes), whether the process
+// holding the other role (owner word at ownerOff) has died.
+func (q *Queue) peerGone(ownerOff uint64) bool {
+	if !q.peerDeath {
+		return false
+	}
+	w := atomic.LoadUint64(q.u64(ownerOff)) // atomic: written by the peer's role claim
+	return w != 0 && !ownerAlive(w)
+}
+
+// spscRoomAgain is spscRoom for a blocked producer: it also notices a
+// close and (slow) a dead pipe peer.
+func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err error) {
+	if q.closedForWrite() {
+		return 0, 0, false, ErrClosed
+	}
+	if slow && q.peerGone(offConsOwner) {
+		return 0, 0, false, ErrPeerDied
+	}
+	return q.spscRoom(n)
+}
+
 func (q *Queue) spscProducer() error {
 	if q.p.owned {
 		return nil
@@ -169,11 +191,8 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 		if !wait {
 			return false, nil
 		}
-		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {
-			if q.closedForWrite() {
-				return false, ErrClosed
-			}
-			off, need, ok, err = q.spscRoom(len(p))
+		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(slow bool) (bool, error) {
+			off, need, ok, err = q.spscRoomAgain(slow, len(p))
 			return ok, err
 		})
 	}
@@ -209,11 +228,8 @@ func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 				return done, err
 			}
 			done, k = i, 0
-			err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {
-				if q.closedForWrite() {
-					return false, ErrClosed
-				}
-				off, need, ok, err = q.spscRoom(len(m))
+			err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(slow bool) (bool, error) {
+				off, need, ok, err = q.spscRoomAgain(slow, len(m))
 				return ok, err
 			})
 		}
@@ -248,11 +264,8 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 	}
 	off, need, ok, err := q.spscRoom(n)
 	if !ok && err == nil {
-		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(bool) (bool, error) {
-			if q.closedForWrite() {
-				return false, ErrClosed
-			}
-			off, need, ok, err = q.spscRoom(n)
+		err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(slow bool) (bool, error) {
+			off, need, ok, err = q.spscRoomAgain(slow, n)
 			return ok, err
 		})
 	}
@@ -325,8 +338,14 @@ func (q *Queue) spscWaitPeek(ctx context.Context, wait bool) (off, n, span uint6
 	if ok || err != nil || !wait {
 		return
 	}
-	err = q.block(ctx, q.dataSeq, q.getWaiters, q.getWaits, func(bool) (bool, error) {
+	err = q.block(ctx, q.dataSeq, q.getWaiters, q.getWaits, func(slow bool) (bool, error) {
 		off, n, span, ok, err = q.spscPeek()
+		if !ok && err == nil && slow && q.peerGone(offProdOwner) {
+			// Re-peek: what the peer published before dying comes first.
+			if off, n, span, ok, err = q.spscPeek(); !ok && err == nil {
+				err = ErrPeerDied
+			}
+		}
 		return ok, err
 	})
 	return
