@@ -620,6 +620,7 @@ func Inspect(name string) (Info, error) {
 		return info, info.Err
 	}
 	info.Mode = os.FileMode(st.Mode & 0o777)
+	info.Inode = st.Ino
 	info.FileSize = st.Size
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		info.Err = pathError("inspect", info.Path, fmt.Errorf("%w: not a regular file", ErrCorrupt))

@@ -103,11 +103,13 @@ func (s State) String() string {
 
 // Info describes a named segment, as List and Inspect report it. Inspect
 // reads the header without mapping or waiting; Info of a corrupt segment
-// has Err set and only Name, Path, Mode and FileSize filled in.
+// has Err set and only Name, Path, Mode, Inode and FileSize filled in (or
+// fewer, when the file could not be opened).
 type Info struct {
 	Name         string      // segment name, without NamePrefix
 	Path         string      // file path in /dev/shm
 	Mode         os.FileMode // permission bits
+	Inode        uint64      // inode number in /dev/shm (matches the inode column of /proc/PID/maps)
 	FileSize     int64       // file size, header included
 	Size         int         // payload size in bytes
 	Kind         Kind        // recorded kind

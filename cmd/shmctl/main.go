@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/shmkit/shmkit/shm"
@@ -163,7 +164,7 @@ func gc(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, in := range infos {
-		if ok, _ := path.Match(pattern, in.Name); !ok || in.Err != nil || in.CreatorAlive || mapped[in.Path] {
+		if ok, _ := path.Match(pattern, in.Name); !ok || in.Err != nil || in.CreatorAlive || mapped[in.Inode] {
 			continue
 		}
 		if !*del {
@@ -180,10 +181,13 @@ func gc(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// mappedFiles returns the /dev/shm files mapped by any process whose
-// /proc/PID/maps is readable, and how many processes' maps were not.
-func mappedFiles() (map[string]bool, int) {
-	mapped := map[string]bool{}
+// mappedFiles returns the inode numbers of the /dev/shm files mapped by
+// any process whose /proc/PID/maps is readable, and how many processes'
+// maps were not. Inodes, not paths: a process mapping a segment it
+// received as a descriptor from its creator (Send, ExtraFiles) sees the
+// creator's unnamed O_TMPFILE path, "/dev/shm/#INODE (deleted)".
+func mappedFiles() (map[uint64]bool, int) {
+	mapped := map[uint64]bool{}
 	unreadable := 0
 	maps, _ := filepath.Glob("/proc/[0-9]*/maps")
 	for _, m := range maps {
@@ -196,10 +200,13 @@ func mappedFiles() (map[string]bool, int) {
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			line := sc.Bytes()
-			if i := bytes.Index(line, []byte("/dev/shm/")); i >= 0 {
-				p := bytes.TrimSuffix(line[i:], []byte(" (deleted)"))
-				mapped[string(p)] = true
+			// start-end perms offset dev inode path
+			fields := bytes.Fields(sc.Bytes())
+			if len(fields) < 6 || !bytes.HasPrefix(fields[5], []byte("/dev/shm/")) {
+				continue
+			}
+			if ino, err := strconv.ParseUint(string(fields[4]), 10, 64); err == nil {
+				mapped[ino] = true
 			}
 		}
 		f.Close()
