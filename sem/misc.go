@@ -9,5 +9,6 @@ var slowCalls atomic.Uint64
 // noCopy makes go vet's copylocks check flag copies of handles.
 type noCopy struct{}
 
+// Lock and Unlock exist only for go vet.
 func (*noCopy) Lock()   {}
 func (*noCopy) Unlock() {}

@@ -59,6 +59,7 @@ type MismatchError struct {
 	Err  error  // ErrKind, ErrType or ErrSize
 }
 
+// Error describes the mismatch.
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("shm: %s mismatch: want %v, got %v", e.What, e.Want, e.Got)
 }
