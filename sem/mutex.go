@@ -195,10 +195,18 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		runtime.Gosched()
 	}
 	sleep := minSleep
+	// giveUp returns err, first handing on a wake-up we may have consumed
+	// (only possible once we have slept).
+	slept := false
+	giveUp := func(err error) error {
+		if slept {
+			m.passWake()
+		}
+		return err
+	}
 	for {
 		if m.life.closed() {
-			m.passWake()
-			return ErrClosed
+			return giveUp(ErrClosed)
 		}
 		w := atomic.LoadUint64(m.word) // atomic: other processes write it
 		st := uint32(w)
@@ -215,14 +223,12 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			if err := ctx.Err(); err != nil {
 				// Bounded even if a peer rewrites the word for ever.
-				m.passWake()
-				return err
+				return giveUp(err)
 			}
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			m.passWake()
-			return err
+			return giveUp(err)
 		}
 		if st&waitersBit == 0 {
 			// Tell the owner to wake someone on Unlock. CAS, not Or, so
@@ -234,6 +240,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		slowCalls.Add(1)
 		err := futex.WaitContext(ctx, m.state, uint32(w), sleep)
+		slept = true
 		switch {
 		case err == nil:
 			// Woken (or the word changed): try again.
@@ -246,11 +253,9 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				sleep *= 2
 			}
 		case ctx.Err() != nil:
-			m.passWake()
-			return ctx.Err()
+			return giveUp(ctx.Err())
 		default:
-			m.passWake()
-			return err
+			return giveUp(err)
 		}
 	}
 }
