@@ -107,7 +107,8 @@ func (e *Event) Clear() error {
 	}
 }
 
-// IsSet reports whether the flag is set. It makes no system call.
+// IsSet reports whether the flag is set (false after Close). It makes no
+// system call.
 func (e *Event) IsSet() bool {
 	if !e.life.enter() {
 		return false

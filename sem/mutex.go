@@ -320,9 +320,12 @@ func (m *Mutex) ownerDead(w uint64) bool {
 }
 
 // TryLock acquires m if that needs no waiting and reports whether it did.
-// When the owner has died it takes the lock over and returns (true,
-// ErrOwnerDead). Unlike Lock's fast path, a failed TryLock reads the
-// owner's /proc entry to check that it is alive.
+// As with Lock, an acquisition returns ErrOwnerDead alongside true when the
+// owner died holding m (TryLock then takes it over) or the Mutex is still
+// inconsistent. It returns (false, nil) when a live process holds m, this
+// one included; (false, ErrClosed) after Close; (false, ErrCorrupt) for a
+// garbage lock word. A TryLock that finds m held reads the owner's /proc
+// entry to check that it is alive.
 func (m *Mutex) TryLock() (bool, error) {
 	if !m.life.enter() {
 		return false, ErrClosed

@@ -97,7 +97,8 @@ func (s *Semaphore) take() (bool, error) {
 }
 
 // TryAcquire takes a permit if one is available and reports whether it
-// did. It never blocks and makes no system call.
+// did. It never blocks and makes no system call. It reports false after
+// Close and when the count is corrupt (above the maximum).
 func (s *Semaphore) TryAcquire() bool {
 	if !s.life.enter() {
 		return false
@@ -188,8 +189,13 @@ func (s *Semaphore) Release() error {
 	return nil
 }
 
-// Value returns the number of permits available now (a snapshot).
+// Value returns the number of permits available now (a snapshot), or 0
+// after Close.
 func (s *Semaphore) Value() int {
+	if !s.life.enter() {
+		return 0
+	}
+	defer s.life.exit()
 	return int(atomic.LoadUint32(s.count)) // atomic: peers change it
 }
 
