@@ -236,40 +236,44 @@ func produce(ep Endpoint, index int) error {
 	}
 }
 
-// windows drives the repetitions of a consumer process: gen is 0 before the
-// first window, k during window k (window 1..Warmup are warm-up), and
-// Warmup+Reps+1 after the last. Each consume loop notices a change of gen
-// on its next message, so the loops' per-message cost is one atomic load.
-type windows struct {
-	gen  atomic.Int64 // read by every consume loop per message; written by the timer
-	last int64
+// ticker marks the repetitions of a consumer process: gen is incremented
+// every m.Duration. Each consume loop notices a change of gen on its next
+// message and starts its next window there, so a loop's windows are
+// consecutive and timed by the loop itself, and a loop that misses a tick
+// (descheduled on a loaded machine) just has a longer window, never a
+// missing one. The per-message cost is one atomic load.
+type ticker struct {
+	gen atomic.Int64 // read by every consume loop per message; written by the ticking goroutine
 }
 
 // consume counts messages on every endpoint (one goroutine each) in
-// successive windows of m.Duration and prints one report per measured
-// window with the sum of the goroutines' rates. check enables the
-// per-producer sequence check.
+// successive windows and prints one report per measured window with the
+// sum of the goroutines' rates. Window 0 (start-up) is never reported,
+// windows 1..m.Warmup are the warm-up, then come m.Reps measured ones.
+// check enables the per-producer sequence check.
 func consume(m *Measurement, eps []Endpoint, check bool) error {
-	w := &windows{last: int64(m.Warmup + m.Reps)}
+	last := m.Warmup + m.Reps
+	tk := &ticker{}
 	base := time.Now()
 	type tally struct {
-		gen  int64
+		win  int
 		msgs uint64
 		ns   int64
 		errs uint64
 	}
-	tallies := make(chan tally, 64)
+	tallies := make(chan tally, len(eps)*(last+1))
 	errc := make(chan error, len(eps))
 	for _, ep := range eps {
 		go func() {
-			var last [1 << 8]uint64 // last sequence seen per producer (index < 256)
+			var prev [1 << 8]uint64 // last sequence seen per producer (index < 256)
 			var n, errs uint64
-			gen := w.gen.Load()
+			win := 0
+			seen := tk.gen.Load()
 			start := time.Since(base)
 			for {
 				seq, err := ep.Recv()
 				if err != nil {
-					if gen > w.last {
+					if win > last {
 						return // finished: the producers may go away
 					}
 					if errors.Is(err, io.EOF) {
@@ -280,47 +284,54 @@ func consume(m *Measurement, eps []Endpoint, check bool) error {
 				}
 				if check && seq != 0 {
 					p, s := seq>>48, seq&(1<<48-1)
-					if p >= uint64(len(last)) || s <= last[p] {
+					if p >= uint64(len(prev)) || s <= prev[p] {
 						errs++
 					} else {
-						last[p] = s
+						prev[p] = s
 					}
 				}
 				n++
-				if g := w.gen.Load(); g != gen {
+				if g := tk.gen.Load(); g != seen {
 					now := time.Since(base)
-					if gen >= 1 && gen <= w.last {
-						tallies <- tally{gen, n, int64(now - start), errs}
+					if win >= 1 && win <= last {
+						tallies <- tally{win, n, int64(now - start), errs}
 					}
-					gen, n, errs, start = g, 0, 0, now
+					win++
+					seen, n, errs, start = g, 0, 0, now
 				}
 			}
 		}()
 	}
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		for g := int64(1); g <= w.last+1; g++ {
-			w.gen.Store(g)
-			if g <= w.last {
-				time.Sleep(m.Duration)
+		t := time.NewTicker(m.Duration)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				tk.gen.Add(1)
+			case <-done:
+				return
 			}
 		}
 	}()
 	// Sum the goroutines' rates window by window.
-	got := map[int64][]tally{}
+	got := map[int][]tally{}
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case t := <-tallies:
-			got[t.gen] = append(got[t.gen], t)
-			if len(got[t.gen]) < len(eps) {
+			got[t.win] = append(got[t.win], t)
+			if len(got[t.win]) < len(eps) {
 				continue
 			}
-			if t.gen > int64(m.Warmup) {
+			if t.win > m.Warmup {
 				var rate float64
 				var msgs, errs uint64
 				var ns int64
-				for _, x := range got[t.gen] {
+				for _, x := range got[t.win] {
 					if x.ns > 0 {
 						rate += float64(x.msgs) / float64(x.ns)
 					}
@@ -329,9 +340,9 @@ func consume(m *Measurement, eps []Endpoint, check bool) error {
 					ns = max(ns, x.ns)
 				}
 				// Report msgs and ns so that msgs/ns is the summed rate.
-				emit(report{Rep: int(t.gen) - m.Warmup, Msgs: uint64(rate * float64(ns)), NS: ns, Errs: errs})
+				emit(report{Rep: t.win - m.Warmup, Msgs: uint64(rate * float64(ns)), NS: ns, Errs: errs})
 			}
-			if t.gen == w.last {
+			if t.win == last {
 				return nil
 			}
 		}

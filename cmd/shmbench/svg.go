@@ -27,7 +27,7 @@ type series struct {
 // by message size, and ping-pong p50 round trip by message size. The file
 // is self-contained (no scripts, fonts or links).
 func renderSVG(doc *Document) []byte {
-	const W, H = 1200, 520
+	const W, H = 1280, 520
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", W, H)
@@ -72,8 +72,8 @@ func renderSVG(doc *Document) []byte {
 		if s.dashed {
 			dash = ` stroke-dasharray="5,3"`
 		}
-		fmt.Fprintf(&b, `<line x1="1105" y1="%d" x2="1130" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", y, y, s.colour, dash)
-		fmt.Fprintf(&b, `<text x="1135" y="%d" dominant-baseline="middle">%s</text>`+"\n", y, html.EscapeString(s.name))
+		fmt.Fprintf(&b, `<line x1="1110" y1="%d" x2="1135" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", y, y, s.colour, dash)
+		fmt.Fprintf(&b, `<text x="1140" y="%d" dominant-baseline="middle">%s</text>`+"\n", y, html.EscapeString(s.name))
 		y += 18
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">message size (log). Dashed: in-process or reference. Medians of %d repetitions of %v.</text>`+"\n",
