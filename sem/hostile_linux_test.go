@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -259,4 +260,55 @@ func TestHiddenProcess(t *testing.T) {
 	if hiddenProcess(pidMask) {
 		t.Error("a pid above any pid_max counts as hidden")
 	}
+}
+
+// Lockers that give up at random moments (short deadlines) next to lockers
+// that never give up: the counter guarded by the Mutex equals the number of
+// successful Locks, and every patient locker finishes (no wake-up is
+// stranded by a locker that gave up).
+func TestMutexCancellationChurn(t *testing.T) {
+	mem := anonMem(t, 64)
+	must[*Mutex](t)(InitMutex(mem))
+	const G, N = 6, 300
+	before := slowCalls.Load()
+	counter := 0 // Go heap data guarded by the shared-memory Mutex
+	var wins atomic.Int64
+	errc := make(chan error, G)
+	for g := range G {
+		m := must[*Mutex](t)(MutexAt(mem))
+		go func() {
+			for i := range N {
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if g%2 == 0 { // impatient
+					ctx, cancel = context.WithTimeout(ctx, time.Duration(i%7)*50*time.Microsecond)
+				}
+				err := m.Lock(ctx)
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) && g%2 == 0 {
+					continue
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				counter++
+				wins.Add(1)
+				runtime.Gosched() // hold it a while: others spin out and sleep
+				if err := m.Unlock(); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range G {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if int64(counter) != wins.Load() || wins.Load() < G/2*N {
+		t.Fatalf("counter %d, successful Locks %d (patient lockers alone made %d)", counter, wins.Load(), G/2*N)
+	}
+	t.Logf("%d successful Locks, %d futex calls", wins.Load(), slowCalls.Load()-before)
 }
