@@ -316,42 +316,48 @@ func benchSPSC(b *testing.B, size int, how string) {
 	finish(b, p)
 }
 
-// BenchmarkPingPong is the round trip of a 64-byte message over a Pipe
-// between two processes, with p50 and p99 reported: spin never sleeps,
-// blocking sleeps on the futex at once (SetSpin(0)).
+// BenchmarkPingPong is the round trip of an 8- or 64-byte message over a
+// Pipe between two processes, with p50 and p99 reported: spin never
+// sleeps, blocking sleeps on the futex at once (SetSpin(0)).
 func BenchmarkPingPong(b *testing.B) {
 	for _, mode := range []struct {
 		name string
 		spin int
 	}{{"spin", -1}, {"blocking", 0}} {
-		b.Run(mode.name, func(b *testing.B) {
-			c, err := NewPipe(Config{MaxMessage: 64, Capacity: 16})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			c.SetSpin(mode.spin)
-			p := startPeer(b, []*os.File{c.File()}, "echo", strconv.Itoa(b.N), strconv.Itoa(mode.spin))
-			ctx := context.Background()
-			msg := make([]byte, 64)
-			buf := make([]byte, 64)
-			rtt := make([]time.Duration, b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				t0 := time.Now()
-				if err := c.Send(ctx, msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.Recv(ctx, buf); err != nil {
-					b.Fatal(err)
-				}
-				rtt[i] = time.Since(t0)
-			}
-			finish(b, p)
-			reportLatency(b, rtt)
-		})
+		for _, size := range []int{8, 64} {
+			b.Run(mode.name+"/"+sizeName(size), func(b *testing.B) {
+				benchPingPong(b, mode.spin, size)
+			})
+		}
 	}
+}
+
+func benchPingPong(b *testing.B, spin, size int) {
+	c, err := NewPipe(Config{MaxMessage: 64, Capacity: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	c.SetSpin(spin)
+	p := startPeer(b, []*os.File{c.File()}, "echo", strconv.Itoa(b.N), strconv.Itoa(spin))
+	ctx := context.Background()
+	msg := make([]byte, size)
+	buf := make([]byte, 64)
+	rtt := make([]time.Duration, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if err := c.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Recv(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+		rtt[i] = time.Since(t0)
+	}
+	finish(b, p)
+	reportLatency(b, rtt)
 }
 
 func reportLatency(b *testing.B, d []time.Duration) {

@@ -38,6 +38,7 @@ const (
 	offPutWaits   = 88  // u64 times a producer went to sleep
 	offProdOwner  = 96  // u64 SPSC producer role: owner word
 	offProdStart  = 104 // u64 SPSC producer role: full start time
+	offClosed     = 232 // u32 closed for writing (1), both modes; on the rarely written line 3, since consumers poll it when empty
 
 	// line 2: the consumers' line.
 	offHead       = 128 // u64 position

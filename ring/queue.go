@@ -121,8 +121,10 @@ type Queue struct {
 	// SPSC producer side; touched only by the goroutine putting.
 	p struct {
 		owned      bool
-		pub        uint64 // tail as last published (no closed bit)
+		pub        uint64 // end of the published records
 		tail       uint64 // write position, >= pub while a batch is open
+		first      uint64 // header word of the batch's first record, stored last
+		deferred   bool   // first is set
 		cachedHead uint64 // last head read; refreshed only when full
 		puts       uint64
 		resvOff    uint64 // record offset of the pending reservation
@@ -131,12 +133,12 @@ type Queue struct {
 	}
 	// SPSC consumer side; touched only by the goroutine getting.
 	c struct {
-		owned      bool
-		head       uint64 // head as last stored
-		view       uint64 // read position, past messages held by Next
-		cachedTail uint64 // last tail read; refreshed only when empty
-		gets       uint64
-		held       uint64
+		owned bool
+		head  uint64 // head as last stored
+		view  uint64 // read position, past messages held by Next
+		gets  uint64
+		eof   bool // io.EOF was returned: sticky
+		held  uint64
 	}
 
 	// MPMC side state, under putMu and getMu.
@@ -470,7 +472,7 @@ func (q *Queue) Stats() Stats {
 		GetWaits: atomic.LoadUint64(q.getWaits),
 		Skipped:  atomic.LoadUint64(q.u64(offSkipped)),
 		Lost:     atomic.LoadUint64(q.u64(offLost)),
-		Closed:   atomic.LoadUint64(q.tail)&closedBit != 0,
+		Closed:   q.closedForWrite(),
 		Len:      q.Len(),
 		Cap:      q.Cap(),
 	}
@@ -497,9 +499,14 @@ func (q *Queue) CloseWrite() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
-	// Atomic OR: a producer's publishing CAS on the tail fails once the bit
-	// is set, so no Put can succeed after CloseWrite returned.
-	atomic.OrUint64(q.tail, closedBit)
+	// Seq-cst store: SPSC producers check it after publishing, consumers
+	// before declaring EOF (see spscPublish).
+	atomic.StoreUint32(q.u32(offClosed), 1)
+	if q.g.mode == MPMC {
+		// Atomic OR: a producer's claiming CAS on the tail fails once the
+		// bit is set, so no Put can succeed after CloseWrite returned.
+		atomic.OrUint64(q.tail, closedBit)
+	}
 	q.wakeAll()
 	return nil
 }

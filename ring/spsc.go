@@ -9,10 +9,19 @@ import (
 
 // The SPSC byte ring. Positions (head, tail) are byte counts since
 // creation; a record starts at position p, offset p mod capacity in the
-// data area, with an 8-byte header (u32 length, u32 span) followed by the
-// payload padded to 8. A record never wraps: when it would, the producer
-// writes a pad header (length padLen) at the current offset and the record
-// at offset 0, publishing both with one tail update.
+// data area, with an 8-byte header word (u32 length, u32 span) followed
+// by the payload padded to 8. A record never wraps: when it would, the
+// producer writes a pad header (length padLen) at the current offset and
+// the record at offset 0.
+//
+// The header word is the publication: the producer writes the payload,
+// then a zero word after the record (the terminator), then the header
+// with an atomic store. The consumer polls the header word at its read
+// position: zero means empty. So a message crosses between the processes
+// in the cache lines of the record itself; the consumer never reads the
+// producer's tail, and the producer reads the consumer's head only when
+// its cached copy says the ring is full. The tail word is a hint (it may
+// lag the published records) used to take over from a dead producer.
 
 // claimRole takes the SPSC role whose owner word is at ownerOff, if it is
 // free or its owner died.
@@ -43,16 +52,24 @@ func (q *Queue) peerGone(ownerOff uint64) bool {
 	return w != 0 && !ownerAlive(w)
 }
 
-// spscRoomAgain is spscRoom for a blocked producer: it also notices a
-// close and (slow) a dead pipe peer.
-func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err error) {
-	if q.closedForWrite() {
-		return 0, 0, false, ErrClosed
+// hdr returns a pointer to the header word at data offset off.
+func (q *Queue) hdr(off uint64) *uint64 { return q.u64(q.g.dataOff + off) }
+
+// checkRecord validates the header word w found at position pos.
+func (q *Queue) checkRecord(pos, w uint64) (n, span uint64, err error) {
+	off := pos & q.mask
+	n, span = w&0xFFFF_FFFF, w>>32
+	if n == padLen {
+		if off == 0 {
+			return 0, 0, corrupt("pad record at offset 0")
+		}
+		return n, q.g.capacity - off, nil
 	}
-	if slow && q.peerGone(offConsOwner) {
-		return 0, 0, false, ErrPeerDied
+	if n > q.g.maxMsg || span < recHeader+align8(n) || span > recHeader+align8(q.g.maxMsg) ||
+		span&7 != 0 || off+span > q.g.capacity {
+		return 0, 0, corrupt("record length %d span %d at offset %d", n, span, off)
 	}
-	return q.spscRoom(n)
+	return n, span, nil
 }
 
 func (q *Queue) spscProducer() error {
@@ -67,12 +84,28 @@ func (q *Queue) spscProducer() error {
 	}
 	// Atomic loads: written by the previous producer and by the consumer.
 	h := atomic.LoadUint64(q.head)
-	t := atomic.LoadUint64(q.tail) &^ closedBit
-	if h > t || t-h > q.g.capacity || t&7 != 0 || h&7 != 0 {
-		atomic.StoreUint64(q.u64(offProdOwner), 0)
-		return corrupt("head %d, tail %d, capacity %d", h, t, q.g.capacity)
+	t := atomic.LoadUint64(q.tail)
+	// The tail may lag the published records (a producer that died
+	// between storing a header and the tail): walk forward to the
+	// terminator.
+	for i := uint64(0); ; i++ {
+		if h > t || t-h > q.g.capacity || t&7 != 0 || h&7 != 0 || i > q.g.capacity/8 {
+			atomic.StoreUint64(q.u64(offProdOwner), 0)
+			return corrupt("head %d, tail %d, capacity %d", h, t, q.g.capacity)
+		}
+		w := atomic.LoadUint64(q.hdr(t & q.mask)) // atomic: the consumer reads it concurrently
+		if w == 0 {
+			break
+		}
+		_, span, err := q.checkRecord(t, w)
+		if err != nil {
+			atomic.StoreUint64(q.u64(offProdOwner), 0)
+			return err
+		}
+		t += span
 	}
 	q.p.pub, q.p.tail, q.p.cachedHead = t, t, h
+	q.p.deferred = false
 	q.p.puts = atomic.LoadUint64(q.u64(offPuts))
 	q.p.owned = true
 	return nil
@@ -93,16 +126,26 @@ func (q *Queue) spscConsumer() error {
 		atomic.StoreUint64(q.u64(offConsOwner), 0)
 		return corrupt("head %d", h)
 	}
-	q.c.head, q.c.view, q.c.cachedTail = h, h, h
+	q.c.head, q.c.view = h, h
 	q.c.gets = atomic.LoadUint64(q.u64(offGets))
 	q.c.owned = true
 	return nil
 }
 
+// setHeader writes header word w at data offset off: the first header of
+// a batch is kept back and stored last by spscPublish.
+func (q *Queue) setHeader(off, w uint64) {
+	if !q.p.deferred {
+		q.p.first, q.p.deferred = w, true
+		return
+	}
+	*q.hdr(off) = w // plain: published by the first header's atomic store
+}
+
 // spscRoom finds room for a record of n payload bytes at the write
-// position, writing a pad record first if the record would wrap. It
-// returns the record's offset in the data area and the bytes it takes
-// (pad included); ok is false when the ring is full.
+// position (plus its terminator word), writing a pad record first if the
+// record would wrap. It returns the record's offset in the data area and
+// the bytes it takes (pad included); ok is false when the ring is full.
 func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
 	c := q.g.capacity
 	span := recHeader + align8(uint64(n))
@@ -111,7 +154,7 @@ func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
 	if off+span > c {
 		need += c - off
 	}
-	if q.p.tail+need-q.p.cachedHead > c {
+	if q.p.tail+need+recHeader-q.p.cachedHead > c {
 		// Atomic load (acquire): the consumer stores head only after it
 		// has finished reading the bytes we are about to reuse.
 		h := atomic.LoadUint64(q.head)
@@ -119,25 +162,35 @@ func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
 			return 0, 0, false, corrupt("head %d with tail %d", h, q.p.pub)
 		}
 		q.p.cachedHead = h
-		if q.p.tail+need-h > c {
+		if q.p.tail+need+recHeader-h > c {
 			return 0, 0, false, nil
 		}
 	}
 	if need != span {
-		// Plain store: published by the tail CAS in spscPublish.
-		*q.u64(q.g.dataOff + off) = padLen
+		q.setHeader(off, padLen)
 		off = 0
 	}
 	return off, need, true, nil
+}
+
+// spscRoomAgain is spscRoom for a blocked producer: it also notices a
+// close and (slow) a dead pipe peer.
+func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err error) {
+	if q.closedForWrite() {
+		return 0, 0, false, ErrClosed
+	}
+	if slow && q.peerGone(offConsOwner) {
+		return 0, 0, false, ErrPeerDied
+	}
+	return q.spscRoom(n)
 }
 
 // spscWrite writes a record of len(p) bytes at off and advances the
 // (unpublished) write position.
 func (q *Queue) spscWrite(off, need uint64, p []byte) {
 	n := uint64(len(p))
-	// Plain stores: published by the tail CAS in spscPublish.
-	*q.u64(q.g.dataOff + off) = n | (recHeader+align8(n))<<32
-	copy(q.bytesAt(q.g.dataOff+off+recHeader, n), p)
+	copy(q.bytesAt(q.g.dataOff+off+recHeader, n), p) // plain: published by spscPublish
+	q.setHeader(off, n|(recHeader+align8(n))<<32)
 	q.p.tail += need
 }
 
@@ -147,30 +200,37 @@ func (q *Queue) spscPublish(k uint64) error {
 	if q.p.tail == q.p.pub {
 		return nil
 	}
-	// CAS, sequentially consistent: (1) a release of the records written
-	// before it; (2) it fails if CloseWrite set the closed bit, so no
-	// message is published after the close; (3) it orders the publication
-	// before wake's read of getWaiters (the Dekker pairing in block).
-	if !atomic.CompareAndSwapUint64(q.tail, q.p.pub, q.p.tail) {
-		q.p.tail = q.p.pub // the unpublished records are abandoned
-		if atomic.LoadUint64(q.tail)&closedBit != 0 {
-			return ErrClosed
-		}
-		return corrupt("tail moved under the producer")
+	if q.closedForWrite() {
+		q.p.tail, q.p.deferred = q.p.pub, false // abandoned, never visible
+		return ErrClosed
 	}
+	*q.hdr(q.p.tail & q.mask) = 0 // plain: the terminator, published below
+	// Atomic store, sequentially consistent: (1) a release of the
+	// payloads, later headers and terminator written before it; (2)
+	// ordered before our loads of the closed flag and of getWaiters below
+	// (the Dekker pairings with CloseWrite and with a sleeping consumer).
+	atomic.StoreUint64(q.hdr(q.p.pub&q.mask), q.p.first)
+	q.p.deferred = false
 	q.p.pub = q.p.tail
 	q.p.puts += k
-	// Plain store: a statistics counter with one writer; an aligned
-	// 8-byte store is not torn on the supported architectures, and Stats
-	// and Len read it with atomic loads. An atomic store would cost a
-	// locked instruction per message.
+	// Plain stores: the tail hint and a statistics counter, one writer
+	// each; an aligned 8-byte store is not torn on the supported
+	// architectures, and readers use atomic loads. Atomic stores would
+	// cost locked instructions per message.
+	*q.tail = q.p.tail
 	*q.u64(offPuts) = q.p.puts
 	wake(q.dataSeq, q.getWaiters, false)
+	if q.closedForWrite() {
+		// Closed while we published: the consumer may have declared EOF
+		// already, so the message is not promised (it may still be
+		// received by a consumer that has not reached EOF).
+		return ErrClosed
+	}
 	return nil
 }
 
 func (q *Queue) closedForWrite() bool {
-	return atomic.LoadUint64(q.tail)&closedBit != 0 // atomic: set by CloseWrite in any process
+	return atomic.LoadUint32(q.u32(offClosed)) != 0 // seq-cst: set by CloseWrite in any process
 }
 
 func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) {
@@ -286,7 +346,7 @@ func (q *Queue) spscCommit(n int) error {
 	}
 	// The span stays the reserved one; the consumer accepts a span longer
 	// than the length needs (up to the span of MaxMessage).
-	*q.u64(q.g.dataOff + q.p.resvOff) = uint64(n) | (recHeader+align8(q.p.resvLen))<<32 // plain: published by the CAS
+	q.setHeader(q.p.resvOff, uint64(n)|(recHeader+align8(q.p.resvLen))<<32)
 	q.p.tail += q.p.resvNeed
 	q.p.resvNeed = 0
 	return q.spscPublish(1)
@@ -295,41 +355,40 @@ func (q *Queue) spscCommit(n int) error {
 // spscPeek finds the next record at the read position, skipping a pad.
 // It returns io.EOF when the queue is empty and closed for writing.
 func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
-	c := q.g.capacity
+	if q.c.eof {
+		return 0, 0, 0, false, io.EOF
+	}
 	for range 2 {
-		if q.c.view == q.c.cachedTail {
-			// Atomic load (acquire): pairs with the producer's publishing
-			// CAS, so the records below the tail are fully written.
-			t := atomic.LoadUint64(q.tail)
-			tc := t &^ closedBit
-			if tc < q.c.view || tc-q.c.head > c || tc&7 != 0 {
-				return 0, 0, 0, false, corrupt("tail %d with head %d", tc, q.c.head)
-			}
-			q.c.cachedTail = tc
-			if tc == q.c.view {
-				if t&closedBit != 0 {
-					return 0, 0, 0, false, io.EOF
-				}
+		off = q.c.view & q.mask
+		// Atomic load (acquire): pairs with the producer's store of the
+		// header, so the record's payload (and the headers of the rest
+		// of its batch) are fully written.
+		w := atomic.LoadUint64(q.hdr(off))
+		if w == 0 {
+			if !q.closedForWrite() {
 				return 0, 0, 0, false, nil
 			}
-		}
-		off = q.c.view & q.mask
-		w := *q.u64(q.g.dataOff + off) // plain load: ordered by the acquire above
-		n, span = w&0xFFFF_FFFF, w>>32
-		if n == padLen {
-			if off == 0 || q.c.view+(c-off) > q.c.cachedTail {
-				return 0, 0, 0, false, corrupt("pad record at offset %d", off)
+			// Closed: look again, since a producer that published before
+			// the close stores its header before it reads the flag.
+			if w = atomic.LoadUint64(q.hdr(off)); w == 0 {
+				q.c.eof = true
+				return 0, 0, 0, false, io.EOF
 			}
-			q.c.view += c - off
-			continue
 		}
-		if n > q.g.maxMsg || span < recHeader+align8(n) || span > recHeader+align8(q.g.maxMsg) ||
-			span&7 != 0 || off+span > c || q.c.view+span > q.c.cachedTail {
-			return 0, 0, 0, false, corrupt("record length %d span %d at offset %d", n, span, off)
+		n, span, err = q.checkRecord(q.c.view, w)
+		if err == nil && q.c.view+span-q.c.head > q.g.capacity {
+			err = corrupt("records past the capacity")
+		}
+		if err != nil {
+			return 0, 0, 0, false, err
+		}
+		if n == padLen {
+			q.c.view += span
+			continue
 		}
 		return off, n, span, true, nil
 	}
-	return 0, 0, 0, false, corrupt("pad record at offset 0")
+	return 0, 0, 0, false, corrupt("pad record after a pad")
 }
 
 // spscWaitPeek is spscPeek that blocks (wait) until a record is there.
