@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/testproc"
 )
@@ -313,16 +315,21 @@ func TestCloseWhileViewHeld(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(1)
+	reading := make(chan struct{})
 	go func() { // a reader still using the view while Close runs
 		defer wg.Done()
 		sum := 0
-		for !stop.Load() {
+		for pass := 0; !stop.Load(); pass++ {
 			for i := 0; i < len(view); i += 512 {
 				sum += int(view[i])
+			}
+			if pass == 0 {
+				close(reading)
 			}
 		}
 		_ = sum
 	}()
+	<-reading // Close while the reader is in its loop, not before it starts
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +529,34 @@ func TestOpenWaitsForInitialising(t *testing.T) {
 		}
 		errc <- err
 	}()
+	// The opener maps the file before it waits: once a second mapping of
+	// the file exists, the opener is waiting (or has failed), and must not
+	// return while the state says initialising.
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	ino := " " + strconv.FormatUint(st.Ino, 10) + " "
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile("/proc/self/maps")
+		if bytes.Count(b, []byte(ino)) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the opener never mapped the segment")
+		}
+		runtime.Gosched()
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("Open returned while the segment was initialising: %v", err)
+	default:
+	}
 	atomic.StoreUint32(stateWord(mem), uint32(StateReady))
+	if _, err := futex.WakeAll(stateWord(mem)); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
