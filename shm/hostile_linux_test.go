@@ -5,6 +5,7 @@ package shm
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -49,5 +50,32 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A file grown far past its payload (by a peer, after creation) is mapped
+// only as far as the header describes.
+func TestGrownFileMappedToPayload(t *testing.T) {
+	name := segName(t)
+	s, err := Create(name, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const grown = 1 << 30
+	if err := os.Truncate(path(name), grown); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if len(s2.mem) != os.Getpagesize() || s2.Size() != 100 {
+		t.Fatalf("mapped %d bytes of a %d-byte file whose payload is %d bytes", len(s2.mem), grown, s2.Size())
+	}
+	s2.Bytes()[99] = 7
+	if s.Bytes()[99] != 7 {
+		t.Fatal("trimmed mapping no longer shared")
 	}
 }

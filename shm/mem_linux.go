@@ -31,6 +31,21 @@ func unmap(mem []byte) {
 	_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)))
 }
 
+// trimMapping unmaps the whole pages of mem past end (a file longer than
+// its header says: only the header and payload stay mapped) and returns
+// what remains mapped.
+func trimMapping(mem []byte, end int) []byte {
+	page := os.Getpagesize()
+	keep := (end + page - 1) / page * page
+	if keep >= len(mem) {
+		return mem
+	}
+	if err := unix.MunmapPtr(unsafe.Pointer(&mem[keep]), uintptr(len(mem)-keep)); err != nil {
+		return mem // still mapped in full: harmless, merely larger
+	}
+	return mem[:keep:keep]
+}
+
 // retire replaces a shared mapping in place with private, zero-filled,
 // unreserved anonymous memory. Views still held by other goroutines keep
 // pointing at valid memory (reading zeros, writes stay private), so a

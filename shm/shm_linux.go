@@ -280,9 +280,15 @@ func attach(ctx context.Context, fd int, name string, o *options) (*Segment, err
 	if err == nil {
 		err = checkWant(name, &h, o)
 	}
-	if err == nil && o.lock {
-		if lerr := unix.Mlock(mem); lerr != nil {
-			err = os.NewSyscallError("mlock", lerr)
+	if err == nil {
+		// A peer may have grown the file far past the payload: keep only
+		// what the header describes mapped (and locked; Close keeps the
+		// range reserved).
+		mem = trimMapping(mem, HeaderSize+int(h.size))
+		if o.lock {
+			if lerr := unix.Mlock(mem); lerr != nil {
+				err = os.NewSyscallError("mlock", lerr)
+			}
 		}
 	}
 	if err != nil {
