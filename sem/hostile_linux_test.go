@@ -8,10 +8,13 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 // hostileTimeout bounds every call in these tests: a call that reaches it
@@ -311,4 +314,38 @@ func TestMutexCancellationChurn(t *testing.T) {
 		t.Fatalf("counter %d, successful Locks %d (patient lockers alone made %d)", counter, wins.Load(), G/2*N)
 	}
 	t.Logf("%d successful Locks, %d futex calls", wins.Load(), slowCalls.Load()-before)
+}
+
+// A segment of a lock kind that does not hold a valid object (wrong
+// payload size, garbage) is ErrCorrupt from OpenX, never ErrBadMemory or
+// a handle over garbage.
+func TestNamedHostileSegments(t *testing.T) {
+	name := testName(t)
+	ctx := context.Background()
+	for i, c := range []struct {
+		kind shm.Kind
+		size int
+		open func(string) error
+	}{
+		{shm.KindMutex, 8, func(n string) error { _, err := OpenMutex(ctx, n); return err }},
+		{shm.KindMutex, 64, func(n string) error { _, err := OpenMutex(ctx, n); return err }},
+		{shm.KindSemaphore, 4096, func(n string) error { _, err := OpenSemaphore(ctx, n); return err }},
+		{shm.KindEvent, 64, func(n string) error { _, err := OpenEvent(ctx, n); return err }},
+	} {
+		n := name + "-" + strconv.Itoa(i)
+		seg, err := shm.Create(n, c.size, shm.WithKind(c.kind), shm.WithInit(func(p []byte) error {
+			for j := range p {
+				p[j] = 0x5a
+			}
+			return nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.open(n); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("open %v segment of %d garbage bytes = %v, want ErrCorrupt", c.kind, c.size, err)
+		}
+		_ = seg.Unlink()
+		_ = seg.Close()
+	}
 }

@@ -2,6 +2,7 @@ package sem
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/shmkit/shmkit/shm"
 )
@@ -48,7 +49,11 @@ func openNamed[T handle](ctx context.Context, name string, kind shm.Kind, at fun
 // attachNamed validates the object in seg's payload; the handle's Close
 // then closes seg.
 func attachNamed[T handle](seg *shm.Segment, at func([]byte) (T, error)) (T, error) {
-	h, err := at(seg.Bytes())
+	var h T
+	err := fmt.Errorf("%w: %s segment %q has a %d-byte payload, want %d", ErrCorrupt, seg.Kind(), seg.Name(), seg.Size(), objectSize)
+	if seg.Size() == objectSize {
+		h, err = at(seg.Bytes())
+	}
 	if err != nil {
 		_ = seg.Close()
 		var zero T
