@@ -83,6 +83,16 @@ func (s *seg) cmd(tb testing.TB, name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// awaitStart, in a helper, says "ready" and waits for the start Event at
+// segEvent, so that the parent can start all helpers at once.
+func (s *seg) awaitStart() {
+	start := orPanic(EventAt(s.at(segEvent)))
+	testproc.Printf("ready")
+	if err := start.Wait(context.Background()); err != nil {
+		panic(err)
+	}
+}
+
 // start runs helper name with the segment as fd 3.
 func (s *seg) start(tb testing.TB, name string, args ...string) *testproc.Proc {
 	tb.Helper()

@@ -24,11 +24,7 @@ func init() {
 	testproc.Register("incr", func(args []string) int {
 		s := childSeg()
 		m := orPanic(MutexAt(s.at(segMutex)))
-		start := orPanic(EventAt(s.at(segEvent)))
-		testproc.Printf("ready")
-		if err := start.Wait(context.Background()); err != nil {
-			panic(err)
-		}
+		s.awaitStart()
 		ctx := context.Background()
 		if args[0] == "hammer" {
 			for !s.stopped() {

@@ -22,14 +22,10 @@ func init() {
 	testproc.Register("holders", func(args []string) int {
 		s := childSeg()
 		sm := orPanic(SemaphoreAt(s.at(segSem)))
-		start := orPanic(EventAt(s.at(segEvent)))
 		n, _ := strconv.Atoi(args[0])
 		k, _ := strconv.Atoi(args[1])
-		testproc.Printf("ready")
+		s.awaitStart()
 		ctx := context.Background()
-		if err := start.Wait(ctx); err != nil {
-			panic(err)
-		}
 		inside, maxSeen := s.u32(segInside), s.u32(segMaxSeen)
 		for i := 0; i < n; i++ {
 			if err := sm.Acquire(ctx); err != nil {
