@@ -11,7 +11,9 @@
 // when its header is valid, its creator is dead and no process whose
 // mappings shmctl can read maps it. Segments outlive their creators by
 // design, so gc only prints candidates unless -delete is given; PATTERN (a
-// path.Match glob over names) narrows it further.
+// path.Match glob over names) narrows it further. Processes shmctl cannot
+// see (another user's, with /proc mounted hidepid; another pid namespace)
+// count neither as creators nor as mappers: gc says so when it can tell.
 package main
 
 import (
@@ -162,6 +164,9 @@ func gc(args []string, stdout, stderr io.Writer) int {
 	if unreadable > 0 {
 		fmt.Fprintf(stderr, "shmctl: note: could not read the mappings of %d processes; segments they map may be listed\n", unreadable)
 	}
+	if procHidesPids() {
+		fmt.Fprintln(stderr, "shmctl: note: /proc is mounted with hidepid: other users' processes are invisible, so segments they created or map may be listed")
+	}
 	code := 0
 	for _, in := range infos {
 		if ok, _ := path.Match(pattern, in.Name); !ok || in.Err != nil || in.CreatorAlive || mapped[in.Inode] {
@@ -212,4 +217,26 @@ func mappedFiles() (map[uint64]bool, int) {
 		f.Close()
 	}
 	return mapped, unreadable
+}
+
+// procHidesPids reports whether /proc is mounted with hidepid (other users'
+// processes, and so their creators' liveness and their mappings, are
+// invisible).
+func procHidesPids() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	return err == nil && mountinfoHidesPids(b)
+}
+
+// mountinfoHidesPids reports whether a /proc/self/mountinfo text mounts
+// /proc with hidepid set to anything but 0/off.
+func mountinfoHidesPids(b []byte) bool {
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		// id parent major:minor root mountpoint options ... - fstype source superoptions
+		f := bytes.Fields(line)
+		if len(f) > 4 && string(f[4]) == "/proc" && bytes.Contains(line, []byte("hidepid=")) &&
+			!bytes.Contains(line, []byte("hidepid=0")) && !bytes.Contains(line, []byte("hidepid=off")) {
+			return true
+		}
+	}
+	return false
 }

@@ -110,3 +110,21 @@ func TestGC(t *testing.T) {
 		t.Fatalf("gc removed a live creator's segment: %v", err)
 	}
 }
+
+func TestMountinfoHidesPids(t *testing.T) {
+	for _, c := range []struct {
+		info string
+		want bool
+	}{
+		{"22 27 0:21 / /proc rw,relatime - proc proc rw\n", false},
+		{"22 27 0:21 / /proc rw,nosuid - proc proc rw,hidepid=2\n", true},
+		{"22 27 0:21 / /proc rw,nosuid - proc proc rw,hidepid=invisible\n", true},
+		{"22 27 0:21 / /proc rw,nosuid - proc proc rw,hidepid=0\n", false},
+		{"30 27 0:40 / /other/proc rw - proc proc rw,hidepid=2\n", false},
+		{"", false},
+	} {
+		if got := mountinfoHidesPids([]byte(c.info)); got != c.want {
+			t.Errorf("%q: %v, want %v", c.info, got, c.want)
+		}
+	}
+}
