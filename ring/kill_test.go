@@ -217,3 +217,49 @@ func TestKillAt(t *testing.T) {
 		})
 	}
 }
+
+// TestSPSCTakeover kills an SPSC producer mid-stream and lets a new one
+// take its role over: the consumer sees a prefix of the first producer's
+// messages, then all of the second one's, intact and in order.
+func TestSPSCTakeover(t *testing.T) {
+	const per, lo, hi = 2000, 8, 100
+	q := newQueue(t, Config{Mode: SPSC, MaxMessage: hi, Capacity: 4})
+	b := newBoard(t, 2, per)
+	p0 := startWith(t, q, b, "producer", "2", itoa(per), "0", itoa(lo), itoa(hi), "batch", "100", itoa(per/2))
+	ctx := context.Background()
+	buf := make([]byte, hi)
+	next := [2]int{}
+	take := func() int {
+		n, err := q.Get(ctx, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, seq, err := checkMsg(buf[:n], 0, 0, lo, hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id > 1 || seq != next[id] {
+			t.Fatalf("message %d/%d, want seq %d", id, seq, next[id])
+		}
+		next[id]++
+		return id
+	}
+	for next[0] < per/2 {
+		take()
+	}
+	p0.Expect(t, "kill-me")
+	p0.Kill()
+	p1 := startWith(t, q, b, "producer", "2", itoa(per), "1", itoa(lo), itoa(hi), "put", "100")
+	for next[1] < per {
+		if id := take(); id == 0 && next[1] > 0 {
+			t.Fatal("old producer's message after the new one's")
+		}
+	}
+	p1.Expect(t, "done")
+	if err := p1.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if next[0] < int(b.acked[0]) {
+		t.Fatalf("got %d messages of the dead producer, it had %d acknowledged", next[0], b.acked[0])
+	}
+}
