@@ -91,7 +91,8 @@ func ls(stdout, stderr io.Writer) int {
 	fmt.Fprintln(tw, "NAME\tSIZE\tKIND\tTYPE\tSTATE\tCREATOR\tMODE")
 	for _, in := range infos {
 		if in.Err != nil {
-			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t%v\t(%v)\n", in.Name, in.FileSize, in.Mode, in.Err)
+			// %q: a file that is not ours may have any name, control characters included.
+			fmt.Fprintf(tw, "%q\t%d\t-\t-\t-\t-\t%v\t(%q)\n", in.Name, in.FileSize, in.Mode, in.Err.Error())
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%v\t%v\t%v\t%s\t%v\n", in.Name, in.Size, in.Kind, in.Type, in.State, creator(in), in.Mode)

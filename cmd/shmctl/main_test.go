@@ -128,3 +128,18 @@ func TestMountinfoHidesPids(t *testing.T) {
 		}
 	}
 }
+
+// A file that is not a valid segment is listed with its name quoted, so
+// control characters in a hostile name reach the terminal escaped.
+func TestLsQuotesBadNames(t *testing.T) {
+	name := fmt.Sprintf("shmctl-bad-%d-\x1b[2J", os.Getpid())
+	p := "/dev/shm/" + shm.NamePrefix + name
+	if err := os.WriteFile(p, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(p) })
+	code, o, e := shmctl(t, "ls")
+	if code != 0 || strings.Contains(o, "\x1b") || !strings.Contains(o, fmt.Sprintf("%q", name)) {
+		t.Fatalf("ls: %d\n%q\n%s", code, o, e)
+	}
+}
