@@ -49,8 +49,12 @@
 //
 // Close: CloseWrite closes the queue for writing, for every process: later
 // Puts return ErrClosed; consumers receive what was put before and then
-// io.EOF. Close releases this process's handle (and its role or
-// participant entry) and unmaps the segment.
+// io.EOF. A Put that returned nil before CloseWrite is always delivered; a
+// Put racing with CloseWrite either succeeds (and is delivered) or returns
+// ErrClosed (and, in SPSC mode, its message may still reach a consumer
+// that had not yet seen io.EOF). Close releases this process's handle (and
+// its role or participant entry) and closes the segment; it is not
+// CloseWrite, so a process may detach without ending the queue.
 //
 // Crash behaviour (MPMC): a participant may be killed at any instant.
 // Survivors never hang on it. A slot claimed by a producer that died before
@@ -66,10 +70,13 @@
 // namespace.
 //
 // Crash behaviour (SPSC): a producer that dies leaves no trace (its
-// unpublished record is overwritten by the next producer). A consumer that
-// dies while holding messages from Next that it had not released leaves
-// them in the queue: the next consumer receives them (they were never
-// delivered to a live consumer). Stats.Lost stays zero.
+// unpublished records are invisible and overwritten by the next producer,
+// which takes the role over once the old owner is found dead). A consumer
+// that dies while holding messages from Next that it had not released, or
+// inside Get, leaves them in the queue: the next consumer receives them
+// (they were never delivered to a live consumer). Stats.Lost stays zero.
+// A Conn (pipe) claims both its roles when opened, and a call blocked on
+// a peer that died returns ErrPeerDied (after what the peer had sent).
 //
 // Zero-copy validity: the slice Reserve returns may be written until
 // Commit; the slices Next returns may be read until Release (or Close).
