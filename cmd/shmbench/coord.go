@@ -49,6 +49,7 @@ type Record struct {
 	Baseline    string    `json:"baseline"`
 	Ratio       float64   `json:"ratio"`
 	Pinned      bool      `json:"pinned"`
+	WallNS      int64     `json:"wall_ns"`
 	Notes       string    `json:"notes"`
 }
 

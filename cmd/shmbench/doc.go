@@ -28,16 +28,18 @@
 //     latency is the round trip, recorded per round trip in a log-linear
 //     histogram (internal/hdr, within 0.8%) and reported as p50, p90, p99
 //     and p99.9.
-//   - contention: -contenders processes (default 2) increment one shared
-//     int64 under its lock (shmkit value.Value.Update beside Python's
-//     multiprocessing.Value(lock=True)), and lock-free (value.AtomicOf).
+//   - contention: -contenders processes (default 2) increment a shared
+//     int64 under its lock: shmkit value.Value.Update beside Python's
+//     multiprocessing.Value(lock=True), array.Array.Update (contender i on
+//     element i of 16, one lock) beside multiprocessing.Array(lock=True),
+//     and lock-free value.AtomicOf(v).Add.
 //
 // Transports (-transports; -list describes each):
 //
 //   - shmkit: queue (ring.Queue Put/Get), queue-batch (PutBatch/GetBatch),
 //     queue-zc (zero-copy Reserve/Commit and Next/Release: only the 8-byte
 //     sequence number is written and read, so its bytes/s is nominal),
-//     pipe (ring.Conn Send/Recv), value and value-atomic.
+//     pipe (ring.Conn Send/Recv), value, value-atomic and array.
 //   - ipc, what Go programs use instead: unix (a Unix domain stream socket,
 //     one write per message), unix-buf (the same through 64 KiB bufio
 //     buffers, flushed only when full), os-pipe, tcp (127.0.0.1). Byte
@@ -45,8 +47,8 @@
 //     then the payload).
 //   - python, when python3 is on PATH (else reported as unavailable):
 //     py-queue (multiprocessing.Queue), py-pipe (multiprocessing.Pipe,
-//     send_bytes/recv_bytes), py-value (multiprocessing.Value, lock=True),
-//     run by a script embedded in the binary.
+//     send_bytes/recv_bytes), py-value and py-array (multiprocessing.Value
+//     and Array, lock=True), run by a script embedded in the binary.
 //   - in-process: chan, goroutines of ONE process passing []byte over a Go
 //     channel (each message copied once into a pooled buffer). It shares an
 //     address space and is there as a yardstick, not as a competitor.
@@ -81,8 +83,8 @@
 // row is, at the same pattern, size and process counts: for throughput
 // its msgs/s divided by X's; for latency X's p50 divided by its p50. So
 // 20x means twenty times the messages per second, or a twentieth of the
-// round trip. Contention rows are compared with py-value, the baseline
-// having no such pattern.
+// round trip. Contention rows are compared with Python's equivalent
+// (py-value, or py-array for array), the baseline having no such pattern.
 //
 // A virtual machine's vCPUs share physical cores with other guests and
 // move between them: absolute figures drift between runs, sometimes by a
@@ -141,6 +143,7 @@
 //	baseline          string  transport the ratio is against ("" when none)
 //	ratio             number  times better than baseline (see above); 0 when none
 //	pinned            bool    peers pinned to distinct CPUs
+//	wall_ns           int     time the measurement took, start-up and warm-up included
 //	notes             string  why it was skipped or failed, and caveats ("" when none)
 //
 // Records that are not "ok" carry zeros in the numeric fields. The

@@ -72,7 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		prog.show(i, item)
-		doc.Results = append(doc.Results, co.measure(item.t, item.m))
+		t0 := time.Now()
+		rec := co.measure(item.t, item.m)
+		rec.WallNS = int64(time.Since(t0))
+		doc.Results = append(doc.Results, rec)
 	}
 	prog.done()
 	doc.WallNS = int64(time.Since(start))
@@ -167,9 +170,18 @@ func buildPlan(cfg *config) []planItem {
 	return plan
 }
 
-// patternBaseline is the baseline used for patterns the -baseline
-// transport does not run (it has no contention pattern, for instance).
-var patternBaseline = map[Pattern]string{PatContention: "py-value"}
+// fallbackBaseline is the baseline of a record whose pattern the
+// -baseline transport does not run: for contention, Python's equivalent
+// (py-array for arrays, py-value otherwise).
+func fallbackBaseline(r *Record) string {
+	if r.Pattern != PatContention {
+		return ""
+	}
+	if strings.Contains(r.Transport, "array") {
+		return "py-array"
+	}
+	return "py-value"
+}
 
 // applyBaseline sets Baseline and Ratio on every measured record: the
 // ratio is how many times better than the baseline transport at the same
@@ -183,7 +195,7 @@ func applyBaseline(recs []Record, baseline string) {
 		}
 		name := baseline
 		if !hasPattern(recs, name, r.Pattern) {
-			name = patternBaseline[r.Pattern]
+			name = fallbackBaseline(r)
 		}
 		for _, b := range recs {
 			if b.Transport != name || b.Status != StatusOK || b.Pattern != r.Pattern ||

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -211,7 +212,7 @@ func TestJSONSchema(t *testing.T) {
 	}
 	strFields := []string{"transport", "kind", "pattern", "status", "notes", "baseline"}
 	numFields := []string{"size", "producers", "consumers", "msgs_per_sec", "bytes_per_sec",
-		"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "repetitions", "duration_ns", "ratio"}
+		"p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "repetitions", "duration_ns", "ratio", "wall_ns"}
 	seen := map[string]bool{}
 	for i, r := range results {
 		rec, ok := r.(map[string]any)
@@ -266,6 +267,15 @@ func TestJSONSchema(t *testing.T) {
 	b, err := os.ReadFile(svg)
 	if err != nil || !bytes.HasPrefix(b, []byte("<svg")) || !bytes.Contains(b, []byte("</svg>")) || !bytes.Contains(b, []byte("unix")) {
 		t.Errorf("svg: %v\n%.200s", err, b)
+	}
+	// Well-formed XML throughout.
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("svg is not well-formed XML: %v", err)
+		}
 	}
 }
 

@@ -62,6 +62,8 @@ def consumer(kind, end, idx, windows, dur, start, results, cpu):
 def contender(v, idx, windows, dur, start, results, cpu):
     pin(cpu)
     lock = v.get_lock()
+    is_array = not hasattr(v, "value")
+    i = idx % 16
     start.wait()
     for w in range(windows):
         n = 0
@@ -69,8 +71,12 @@ def contender(v, idx, windows, dur, start, results, cpu):
         deadline = t0 + dur
         t = t0
         while t < deadline:
-            with lock:
-                v.value += 1
+            if is_array:
+                with lock:
+                    v[i] += 1
+            else:
+                with lock:
+                    v.value += 1
             n += 1
             t = now()
         results.put((w, idx, n, t - t0))
@@ -96,7 +102,7 @@ def pct(sorted_vals, q):
 
 def main():
     spec = json.loads(sys.argv[1])
-    kind = {"py-queue": "queue", "py-pipe": "pipe", "py-value": "value"}[spec["transport"]]
+    kind = {"py-queue": "queue", "py-pipe": "pipe", "py-value": "value", "py-array": "array"}[spec["transport"]]
     pattern = spec["pattern"]
     size = spec["size"]
     dur = spec["duration"]
@@ -131,7 +137,7 @@ def main():
             procs.append(ctx.Process(target=consumer, args=(kind, end, j, windows, dur, start, results, cpu_of(n + j, total)), daemon=True))
         reporters = m
     elif pattern == "contention":
-        v = ctx.Value("q", 0, lock=True)
+        v = ctx.Array("q", 16, lock=True) if kind == "array" else ctx.Value("q", 0, lock=True)
         m = spec["consumers"]
         for j in range(m):
             procs.append(ctx.Process(target=contender, args=(v, j, windows, dur, start, results, cpu_of(j, m)), daemon=True))

@@ -30,6 +30,8 @@ func init() {
 		desc: "Python multiprocessing.Pipe, send_bytes/recv_bytes (one reader, one writer)"})
 	register(&pyTransport{name: "py-value", patterns: []Pattern{PatContention},
 		desc: "Python multiprocessing.Value('q', lock=True): with v.get_lock(): v.value += 1"})
+	register(&pyTransport{name: "py-array", patterns: []Pattern{PatContention},
+		desc: "Python multiprocessing.Array('q', 16, lock=True): with a.get_lock(): a[i] += 1"})
 }
 
 // Spec implements Transport.

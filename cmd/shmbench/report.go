@@ -84,8 +84,11 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 	}
 	fmt.Fprintln(w)
 	pin := "peers pinned to distinct CPUs where they fit"
-	if !h.Pinning {
-		pin = "peers not pinned"
+	switch {
+	case len(h.CPUs) < 2:
+		pin = "peers not pinned (one CPU: busy-spinning references skipped)"
+	case !h.Pinning:
+		pin = "peers not pinned (-nopin)"
 	}
 	fmt.Fprintf(w, "median of %d repetitions x %v after a warm-up; %s; run took %.1fs\n",
 		cfg.reps, cfg.duration, pin, float64(doc.WallNS)/1e9)
@@ -115,8 +118,9 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			fmt.Fprintln(w, "Latency: ping-pong round trip between two processes")
 			latencyTable(w, recs, cfg.baseline)
 		case PatContention:
-			fmt.Fprintf(w, "Contention: %d processes incrementing one shared int64\n", cfg.contenders)
-			contentionTable(w, recs, cfg.baseline)
+			fmt.Fprintf(w, "Contention: %d processes incrementing shared int64s under one lock (value-atomic: lock-free);\n", cfg.contenders)
+			fmt.Fprintln(w, "vs python: against Python's equivalent (py-value, or py-array for array)")
+			contentionTable(w, recs)
 		}
 	}
 }
@@ -172,8 +176,8 @@ func latencyTable(w io.Writer, recs []Record, base string) {
 	}
 }
 
-func contentionTable(w io.Writer, recs []Record, base string) {
-	fmt.Fprintf(w, "  %-12s %-10s %6s %12s %11s  %s\n", "transport", "kind", "procs", "updates/s", ratioHeader(recs, base), "notes")
+func contentionTable(w io.Writer, recs []Record) {
+	fmt.Fprintf(w, "  %-12s %-10s %6s %12s %11s  %s\n", "transport", "kind", "procs", "updates/s", "vs python", "notes")
 	for _, r := range recs {
 		if r.Status != StatusOK {
 			fmt.Fprintf(w, "  %-12s %-10s %6d %12s %11s  %s: %s\n", r.Transport, r.Kind, r.Consumers, "-", "-", r.Status, r.Notes)

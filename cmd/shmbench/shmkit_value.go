@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
@@ -116,3 +117,58 @@ func shmUnavailable() string {
 	})
 	return shmWhy
 }
+
+// arrayLen is the length of the contended array.
+const arrayLen = 16
+
+// arrayTransport measures array.Array[int64] across processes: contender
+// i loops on Update of element i mod 16, under the array's one lock (like
+// Python's Array(lock=True) with get_lock()).
+type arrayTransport struct{}
+
+func init() { register(arrayTransport{}) }
+
+// Spec implements Transport.
+func (arrayTransport) Spec() Spec {
+	return Spec{Name: "array", Kind: KindShmkit, NoProducer: true, Patterns: []Pattern{PatContention},
+		Desc: "shmkit array.Array[int64] (16 elements), Update(ctx, i, func(p *int64){ *p++ }), one lock"}
+}
+
+// Unavailable implements Transport.
+func (arrayTransport) Unavailable() string { return shmUnavailable() }
+
+// Setup implements Transport.
+func (arrayTransport) Setup(m *Measurement) (*Setup, error) {
+	name := segName("array")
+	a, err := array.Create[int64](name, arrayLen)
+	if err != nil {
+		return nil, err
+	}
+	a.Close()
+	return &Setup{Args: map[string]string{"name": name}, Cleanup: func() { shm.Unlink(name) }}, nil
+}
+
+// Open implements Transport.
+func (arrayTransport) Open(env *PeerEnv) ([]Endpoint, error) {
+	a, err := array.Open[int64](context.Background(), env.Args["name"])
+	if err != nil {
+		return nil, err
+	}
+	return []Endpoint{&arrayEndpoint{a: a, i: env.Index % arrayLen}}, nil
+}
+
+type arrayEndpoint struct {
+	a *array.Array[int64]
+	i int
+}
+
+// Send implements Endpoint.
+func (e *arrayEndpoint) Send(uint64) error { return errUnsupported }
+
+// Recv implements Endpoint: it performs one update.
+func (e *arrayEndpoint) Recv() (uint64, error) {
+	return 0, e.a.Update(context.Background(), e.i, incr)
+}
+
+// Close implements Endpoint.
+func (e *arrayEndpoint) Close() error { return e.a.Close() }
