@@ -43,7 +43,7 @@ func pathError(op, p string, err error) error {
 // run on the payload, the state set to ready, and only then is it linked
 // into /dev/shm. No process can open a half-initialised segment, and of
 // processes racing to create one name exactly one succeeds.
-func Create(name string, size int, opts ...Option) (*Segment, error) {
+func Create(name string, size int, opts ...Option) (s *Segment, err error) {
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
@@ -59,11 +59,17 @@ func Create(name string, size int, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return nil, pathError("create", p, err)
 	}
-	s, err := initSegment(fd, name, size, &o, 0)
+	if tmp != "" {
+		// publish removes the temporary name; this covers failures
+		// before it, a panicking init function included.
+		defer func() {
+			if s == nil {
+				_ = unix.Unlink(tmp)
+			}
+		}()
+	}
+	s, err = initSegment(fd, name, size, &o, 0)
 	if err != nil {
-		if tmp != "" {
-			_ = unix.Unlink(tmp)
-		}
 		return nil, &fs.PathError{Op: "create", Path: p, Err: err}
 	}
 	if err := publish(fd, tmp, p); err != nil {

@@ -394,6 +394,18 @@ func TestTmpfileFallback(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 	s2.Close()
+	// Failing and panicking init functions leave no temporary file either.
+	if _, err := Create(name+"-fail", 64, WithInit(func([]byte) error { return io.ErrUnexpectedEOF })); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("create with failing init: %v", err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("init's panic did not reach the caller")
+			}
+		}()
+		_, _ = Create(name+"-panic", 64, WithInit(func([]byte) error { panic("init") }))
+	}()
 	left, _ := filepath.Glob(shmDir + "/.shmkit-tmp." + itoa(os.Getpid()) + ".*")
 	if len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
