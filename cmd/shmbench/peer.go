@@ -170,38 +170,34 @@ func (p *peer) runInProcess(env *PeerEnv) error {
 	m := env.M
 	type job struct {
 		role string
-		eps  []Endpoint
 		idx  int
+		eps  []Endpoint
 	}
 	var jobs []job
-	roles := []struct {
-		role string
-		n    int
-	}{{roleProducer, m.Producers}, {roleConsumer, m.Consumers}}
-	if m.Pattern == PatPingPong {
-		roles = roles[:0]
-		roles = append(roles, struct {
-			role string
-			n    int
-		}{rolePong, 1}, struct {
-			role string
-			n    int
-		}{rolePing, 1})
-	}
-	for _, r := range roles {
-		for i := range r.n {
+	add := func(role string, n int) error {
+		for i := range n {
 			e := *env
-			e.Role, e.Index = r.role, i
+			e.Role, e.Index = role, i
 			eps, err := p.openOne(&e)
 			if err != nil {
 				return err
 			}
-			jobs = append(jobs, job{r.role, eps, i})
+			jobs = append(jobs, job{role, i, eps})
 		}
+		return nil
+	}
+	var err error
+	if m.Pattern == PatPingPong {
+		err = errors.Join(add(rolePong, 1), add(rolePing, 1))
+	} else {
+		err = errors.Join(add(roleProducer, m.Producers), add(roleConsumer, m.Consumers))
+	}
+	if err != nil {
+		return err
 	}
 	emit(report{Ready: true})
 	<-p.goCh
-	errc := make(chan error, 1)
+	errc := make(chan error, len(jobs)+1)
 	var consumers []Endpoint
 	for _, j := range jobs {
 		switch j.role {
