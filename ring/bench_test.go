@@ -468,10 +468,12 @@ func BenchmarkRefPingPong(b *testing.B) {
 // BenchmarkUnixSocket64 is the other reference: 64-byte messages over a
 // Unix stream socket, each with its own write system call.
 func BenchmarkUnixSocket64(b *testing.B) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		b.Fatal(os.NewSyscallError("socketpair", err))
 	}
+	unix.CloseOnExec(fds[0]) // the child gets fds[1] through ExtraFiles only
+	unix.CloseOnExec(fds[1])
 	w := os.NewFile(uintptr(fds[0]), "socket-w")
 	r := os.NewFile(uintptr(fds[1]), "socket-r")
 	defer w.Close()

@@ -39,8 +39,11 @@ var (
 	ErrType = shm.ErrType
 
 	// ErrEncode is wrapped by Encoded.Put when the codec cannot encode a
-	// value, and ErrDecode by Encoded.Get when it cannot decode a message.
+	// value; nothing is queued.
 	ErrEncode = errors.New("ring: cannot encode value")
+
+	// ErrDecode is wrapped by Encoded.Get when the codec cannot decode a
+	// message; the message is consumed.
 	ErrDecode = errors.New("ring: cannot decode message")
 
 	// ErrPeerDied is returned by a blocked Conn call (Send, Recv, Read,

@@ -83,10 +83,15 @@ const (
 	maxMessageLimit = 1 << 30
 	maxCapacity     = 1 << 40
 	maxParticipants = 4096
+)
 
-	// Defaults for zero Config fields.
-	DefaultMaxMessage   = 4096
-	DefaultCapacity     = 64
+// Defaults for zero Config fields.
+const (
+	// DefaultMaxMessage is the MaxMessage of a Config that leaves it zero.
+	DefaultMaxMessage = 4096
+	// DefaultCapacity is the Capacity of a Config that leaves it zero.
+	DefaultCapacity = 64
+	// DefaultParticipants is the Participants of a Config that leaves it zero.
 	DefaultParticipants = 64
 )
 

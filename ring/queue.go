@@ -458,7 +458,8 @@ func (q *Queue) Len() int {
 // SetSpin sets how many times a blocked call polls the queue before it
 // sleeps on a futex (default 1000). 0 sleeps at once; a negative value
 // never sleeps (busy-waits, still honouring the context), for the lowest
-// latency at the price of a CPU.
+// latency at the price of a CPU. Call it before the handle is shared
+// between goroutines.
 func (q *Queue) SetSpin(n int) { q.spin = n }
 
 // Stats returns the queue's counters.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -615,5 +616,58 @@ func TestPipePeerDied(t *testing.T) {
 	}
 	if !errors.Is(serr, ErrPeerDied) {
 		t.Fatalf("Send to a dead peer = %v", serr)
+	}
+}
+
+func TestNamed(t *testing.T) {
+	name := "ring-test-named-" + itoa(os.Getpid())
+	ctx := context.Background()
+	if _, err := Open(ctx, name); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open of a missing queue = %v", err)
+	}
+	q, created, err := OpenOrCreate(ctx, name, Config{Mode: MPMC, MaxMessage: 32})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	defer Unlink(name)
+	defer q.Close()
+	q2, created, err := OpenOrCreate(ctx, name, Config{})
+	if err != nil || created {
+		t.Fatal(created, err)
+	}
+	defer q2.Close()
+	if q2.Mode() != MPMC || q2.MaxMessage() != 32 || q2.Segment() == nil {
+		t.Fatalf("reopened as %v/%d", q2.Mode(), q2.MaxMessage())
+	}
+	if _, err := Create(name, Config{}); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("Create of an existing queue = %v", err)
+	}
+	if err := q.Put(ctx, []byte("named")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	if n, err := q2.Get(ctx, buf); err != nil || string(buf[:n]) != "named" {
+		t.Fatal(n, err)
+	}
+}
+
+// TestCorruptHeader checks that At refuses damaged headers.
+func TestCorruptHeader(t *testing.T) {
+	cfg := Config{MaxMessage: 16}
+	size, _ := SizeOf(cfg)
+	mem := alignedMem(size)
+	if _, err := New(mem, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{offMagic, offMode, offMaxMsg, offCapacity, offChecksum} {
+		bad := alignedMem(size)
+		copy(bad, mem)
+		bad[off] ^= 1
+		if _, err := At(bad); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("header byte %d flipped: At = %v", off, err)
+		}
+	}
+	if _, err := At(mem[:100]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("At of short memory = %v", err)
 	}
 }
