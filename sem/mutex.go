@@ -79,7 +79,7 @@ func MutexAt(mem []byte) (*Mutex, error) {
 	if f := atomic.LoadUint32(o.u32(offMutexFlags)); f&^flagInconsistent != 0 {
 		return nil, fmt.Errorf("%w: mutex: unknown flags %#x", ErrCorrupt, f)
 	}
-	if s := atomic.LoadUint32(stateOf(o)); s&reservedBits != 0 {
+	if s := uint32(atomic.LoadUint64(o.u64(offMutexWord))); s&reservedBits != 0 {
 		return nil, fmt.Errorf("%w: mutex: bad state word %#x", ErrCorrupt, s)
 	}
 	return newMutex(o)
