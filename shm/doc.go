@@ -38,9 +38,12 @@
 // *MismatchError matching ErrKind or ErrType. Errors about a named
 // segment are *fs.PathError values carrying its file path, so
 // errors.Is(err, fs.ErrNotExist), fs.ErrExist and fs.ErrPermission work as
-// for os.Open. A segment still initialising
-// (only possible for one written by another tool) is waited for, bounded by
-// the context, and ErrCreatorDied reports a creator that died meanwhile.
+// for os.Open. A segment still initialising (only possible for one written
+// by another tool) is waited for, bounded by the context, and
+// ErrCreatorDied reports a creator that died meanwhile. An opener keeps the
+// header it validated: a peer rewriting the header later changes nothing
+// for it, and a file longer than its header says is mapped only as far as
+// the payload goes.
 //
 // Anonymous segments (CreateAnonymous) have no name. Hand one to a child
 // with exec.Cmd.ExtraFiles and OpenFile, or to an unrelated process with
@@ -71,9 +74,8 @@
 // faults. The price is address space: the range stays reserved for the
 // life of the process (it costs no memory until written; neighbouring
 // retired ranges merge, so repeated Open and Close do not pile up
-// mappings against vm.max_map_count). A program that
-// opens and closes very large segments in a loop should keep them open
-// instead. After Close, Bytes and File return nil, the other methods
+// mappings against vm.max_map_count). A program that opens and closes
+// very large segments in a loop should keep them open instead. After Close, Bytes and File return nil, the other methods
 // that can fail return ErrClosed, and a second Close returns ErrClosed.
 //
 // Sizes: the payload is 1 byte to MaxSize (1 TiB), and a segment occupies
@@ -83,12 +85,13 @@
 // that cannot be allocated kills the process with SIGBUS. WithPopulate
 // allocates the space at creation (fallocate, so a full /dev/shm is an
 // error from Create) and faults all pages in up front (MAP_POPULATE);
-// WithLockedPages (mlock) also
-// keeps them in RAM but is limited by RLIMIT_MEMLOCK. Likewise, a process
-// that truncates a named segment's file makes every other process's access
-// past the new end fault (SIGBUS): give segments a mode that lets only
-// trusted users write them (the default is 0600). Anonymous segments are
-// sealed against this.
+// WithLockedPages (mlock) also keeps them in RAM but is limited by
+// RLIMIT_MEMLOCK. Likewise, a process that truncates a named segment's
+// file makes every other process's access past the new end fault
+// (SIGBUS): give segments a mode that lets only trusted users write them
+// (the default is 0600). Anonymous segments made by CreateAnonymous are
+// sealed against this; a descriptor received from an untrusted process
+// (Receive, OpenFile) may not be.
 //
 // Names: a name is 1 to MaxNameLen bytes of [A-Za-z0-9._-], not starting
 // with '.' and without "..". Open refuses to follow a symbolic link
