@@ -90,8 +90,9 @@
 // file makes every other process's access past the new end fault
 // (SIGBUS): give segments a mode that lets only trusted users write them
 // (the default is 0600). Anonymous segments made by CreateAnonymous are
-// sealed against this; a descriptor received from an untrusted process
-// (Receive, OpenFile) may not be.
+// sealed against this, and OpenFile and Receive seal a memfd that allows
+// it before mapping it; any other descriptor received from an untrusted
+// process may be truncated by it.
 //
 // Names: a name is 1 to MaxNameLen bytes of [A-Za-z0-9._-], not starting
 // with '.' and without "..". Open refuses to follow a symbolic link

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // A peer that scribbles over the header after Open changes nothing this
@@ -78,4 +80,32 @@ func TestGrownFileMappedToPayload(t *testing.T) {
 	if s.Bytes()[99] != 7 {
 		t.Fatal("trimmed mapping no longer shared")
 	}
+}
+
+// A memfd from another process that was not sealed is sealed against
+// resizing when it is opened, so its sender cannot shrink it under the
+// opener's mapping afterwards.
+func TestOpenFileSealsUnsealedMemfd(t *testing.T) {
+	fd, err := unix.MemfdCreate("unsealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "unsealed")
+	defer f.Close()
+	b := validHeader(4096)
+	if err := f.Truncate(int64(len(b) + 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenFile(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := f.Truncate(HeaderSize); err == nil {
+		t.Fatal("the sender could still shrink the segment")
+	}
+	s.Bytes()[4095] = 1 // still backed
 }

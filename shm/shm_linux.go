@@ -265,6 +265,13 @@ func attach(ctx context.Context, fd int, name string, o *options) (*Segment, err
 		_ = unix.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: label, Err: err}
 	}
+	if name == "" {
+		// A descriptor from another process: where it is a memfd that
+		// allows sealing, seal its size before looking at it, so that the
+		// sender cannot shrink it under our mapping (SIGBUS) later. Best
+		// effort: named files and sealed memfds refuse, harmlessly.
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fail(os.NewSyscallError("fstat", err))
