@@ -489,7 +489,9 @@ func CreateAnonymous(size int, opts ...Option) (*Segment, error) {
 // OpenFile maps the segment behind f, typically an anonymous segment
 // inherited through exec.Cmd.ExtraFiles (os.NewFile(3, "") in the child).
 // f is duplicated: the caller keeps ownership of f and may close it.
-// Validation and waiting are as for Open.
+// Validation and waiting are as for Open. If f is a memfd that allows
+// sealing, its size is sealed first (F_SEAL_SHRINK, F_SEAL_GROW), so that
+// whoever else holds it cannot shrink it under the mapping.
 func OpenFile(ctx context.Context, f *os.File, opts ...Option) (*Segment, error) {
 	if f == nil {
 		return nil, fmt.Errorf("shm: open file: %w", fs.ErrInvalid)
@@ -538,6 +540,7 @@ const maxRecvFDs = 16
 // whose descriptor it carries. It honours ctx by setting conn's read
 // deadline (and clears it before returning). A message carrying no
 // descriptor or more than one is an error; extra descriptors are closed.
+// The descriptor is sealed and validated as by OpenFile.
 func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("shm: receive: %w", err)
