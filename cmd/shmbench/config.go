@@ -63,7 +63,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		reps       = fs.Int("reps", defaultReps, "measured repetitions per measurement (the median is reported); one more runs first as warm-up")
 		patterns   = fs.String("patterns", "all", "patterns to run, comma-separated: "+joinPatterns(allPatterns)+", or all")
 		transports = fs.String("transports", "all", "transports to run, comma-separated (see -list), or all")
-		baseline   = fs.String("baseline", "unix", "transport the ratios are computed against")
+		baseline   = fs.String("baseline", "unix", "transport the ratios are computed against (always measured)")
 		procs      = fs.String("procs", "2:2", "producers:consumers for the mpmc pattern")
 		contenders = fs.Int("contenders", 2, "processes updating one value in the contention pattern")
 		quick      = fs.Bool("quick", false, "a short run (under 20 s): fewer sizes, shorter repetitions")
@@ -126,6 +126,10 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if _, ok := lookup(c.baseline); !ok {
 		return nil, fmt.Errorf("%w: unknown -baseline %q (known: %s)", errUsage, c.baseline, strings.Join(transportNames(), ", "))
+	}
+	if !slices.Contains(c.transports, c.baseline) {
+		// The baseline is always measured, so that every row has a ratio.
+		c.transports, _ = parseTransports(strings.Join(append(c.transports, c.baseline), ","))
 	}
 	if c.producers, c.consumers, err = parseProcs(*procs); err != nil {
 		return nil, err

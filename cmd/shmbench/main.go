@@ -23,8 +23,22 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// pythonPath is the python3 found on PATH ("" when none); set by run.
-var pythonPath string
+// pythonPath is the python3 found on PATH ("" when none or unusable) and
+// pythonWhy says why it is unusable; set by run.
+var pythonPath, pythonWhy string
+
+// checkPython returns path when it is Python 3.7 or later (the script
+// needs time.perf_counter_ns), and otherwise "" and the reason.
+func checkPython(path string) (string, string) {
+	out, err := exec.Command(path, "-c", "import sys; print(sys.version_info >= (3, 7))").Output()
+	if err != nil {
+		return "", fmt.Sprintf("%s does not run: %v", path, err)
+	}
+	if strings.TrimSpace(string(out)) != "True" {
+		return "", path + " is older than Python 3.7"
+	}
+	return path, ""
+}
 
 // run is the whole command; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -37,9 +51,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "run 'shmbench -h' for usage")
 		return 2
 	}
-	pythonPath = ""
-	if cfg.python != "" {
-		pythonPath, _ = exec.LookPath(cfg.python)
+	pythonPath, pythonWhy = "", "no "+cfg.python+" on PATH"
+	if cfg.python == "" {
+		pythonWhy = "-python is empty"
+	} else {
+		if p, err := exec.LookPath(cfg.python); err == nil {
+			pythonPath, pythonWhy = checkPython(p)
+		}
 	}
 	if cfg.list {
 		printList(stdout)

@@ -120,6 +120,11 @@ func TestParseFlagsGood(t *testing.T) {
 	if fmt.Sprint(c.patterns) != "[throughput pingpong]" || fmt.Sprint(c.transports) != "[unix tcp]" {
 		t.Errorf("patterns %v transports %v", c.patterns, c.transports)
 	}
+	// The baseline is added to the transports.
+	c, err = parseFlags([]string{"-transports", "queue,chan"}, io.Discard)
+	if err != nil || fmt.Sprint(c.transports) != "[queue unix chan]" {
+		t.Errorf("patterns %v transports %v", c.patterns, c.transports)
+	}
 }
 
 func TestParseFlagsBad(t *testing.T) {
@@ -400,5 +405,42 @@ func TestInterrupt(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "interrupted") {
 		t.Errorf("report does not say it was interrupted:\n%s", out.String())
+	}
+}
+
+// TestPython runs the embedded Python script for each of its primitives,
+// when python3 is installed.
+func TestPython(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"-json", "-transports", "py-queue,py-pipe,py-value,py-array", "-patterns", "throughput,mpmc,pingpong,contention",
+		"-sizes", "64", "-duration", "20ms", "-reps", "1", "-procs", "1:2"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var doc Document
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range doc.Results {
+		if r.Kind != KindPython {
+			continue
+		}
+		if r.Status != StatusOK || r.MsgsPerSec <= 0 {
+			t.Errorf("%s %s: %s %v: %s", r.Transport, r.Pattern, r.Status, r.MsgsPerSec, r.Notes)
+		}
+		if r.Pattern == PatPingPong && (r.P50NS <= 0 || r.P99NS < r.P50NS) {
+			t.Errorf("%s ping-pong percentiles %d %d", r.Transport, r.P50NS, r.P99NS)
+		}
+		seen[r.Transport+"/"+string(r.Pattern)] = true
+	}
+	for _, want := range []string{"py-queue/throughput", "py-queue/mpmc", "py-queue/pingpong", "py-pipe/throughput",
+		"py-pipe/pingpong", "py-value/contention", "py-array/contention"} {
+		if !seen[want] {
+			t.Errorf("no record for %s", want)
+		}
 	}
 }

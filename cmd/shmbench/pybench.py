@@ -125,16 +125,19 @@ def main():
         n, m = spec["producers"], spec["consumers"]
         total = n + m
         if kind == "queue":
+            # One queue shared by every producer and consumer.
             q = ctx.Queue(maxsize=1024)
-            ends = [(q, q)] * n
+            prod_ends, cons_ends = [q] * n, [q] * m
         else:
-            ends = [ctx.Pipe(duplex=False) for _ in range(n)]  # (recv, send)
+            # One pipe per producer, read by consumer i mod m (as shmbench
+            # does for byte streams); shmbench only asks for 1:1.
+            pipes = [ctx.Pipe(duplex=False) for _ in range(n)]  # (recv, send)
+            prod_ends = [p[1] for p in pipes]
+            cons_ends = [pipes[j][0] for j in range(m)]
         for i in range(n):
-            end = ends[i][0] if kind == "queue" else ends[i][1]
-            procs.append(ctx.Process(target=producer, args=(kind, end, size, start, stop, cpu_of(i, total)), daemon=True))
+            procs.append(ctx.Process(target=producer, args=(kind, prod_ends[i], size, start, stop, cpu_of(i, total)), daemon=True))
         for j in range(m):
-            end = ends[j][1] if kind == "queue" else ends[j][0]
-            procs.append(ctx.Process(target=consumer, args=(kind, end, j, windows, dur, start, results, cpu_of(n + j, total)), daemon=True))
+            procs.append(ctx.Process(target=consumer, args=(kind, cons_ends[j], j, windows, dur, start, results, cpu_of(n + j, total)), daemon=True))
         reporters = m
     elif pattern == "contention":
         v = ctx.Array("q", 16, lock=True) if kind == "array" else ctx.Value("q", 0, lock=True)

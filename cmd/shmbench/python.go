@@ -42,7 +42,7 @@ func (t *pyTransport) Spec() Spec {
 // Unavailable implements Transport.
 func (t *pyTransport) Unavailable() string {
 	if pythonPath == "" {
-		return "no python3 on PATH: the Python comparison is skipped"
+		return pythonWhy + ": the Python comparison is skipped"
 	}
 	return ""
 }
