@@ -274,12 +274,18 @@ func benchSPSC(b *testing.B, size int, how string) {
 	defer q.Close()
 	p := startPeer(b, []*os.File{q.File()}, "consume", strconv.Itoa(b.N), how, strconv.Itoa(size))
 	ctx := context.Background()
+	buf := make([]byte, size)
+	bufs := make([][]byte, benchBatch)
+	if how == "batch" {
+		for i := range bufs {
+			bufs[i] = make([]byte, size)
+		}
+	}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
 	switch how {
 	case "put":
-		buf := make([]byte, size)
 		for i := range b.N {
 			binary.LittleEndian.PutUint64(buf, uint64(i))
 			if err := q.Put(ctx, buf); err != nil {
@@ -287,10 +293,6 @@ func benchSPSC(b *testing.B, size int, how string) {
 			}
 		}
 	case "batch":
-		bufs := make([][]byte, benchBatch)
-		for i := range bufs {
-			bufs[i] = make([]byte, size)
-		}
 		for i := 0; i < b.N; {
 			k := min(benchBatch, b.N-i)
 			for j := range k {

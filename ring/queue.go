@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -377,6 +378,16 @@ func OpenOrCreate(ctx context.Context, name string, cfg Config, opts ...shm.Opti
 // the caller's.
 func OpenFile(ctx context.Context, f *os.File, opts ...shm.Option) (*Queue, error) {
 	seg, err := shm.OpenFile(ctx, f, append([]shm.Option{shm.WithKind(shm.KindQueue)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return fromSegment(seg)
+}
+
+// Receive attaches to a queue whose segment another process sent over a
+// Unix socket (q.Segment().Send(conn)).
+func Receive(ctx context.Context, conn *net.UnixConn, opts ...shm.Option) (*Queue, error) {
+	seg, err := shm.Receive(ctx, conn, append([]shm.Option{shm.WithKind(shm.KindQueue)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -671,3 +671,29 @@ func TestCorruptHeader(t *testing.T) {
 		t.Fatalf("At of short memory = %v", err)
 	}
 }
+
+func TestReceive(t *testing.T) {
+	q := newQueue(t, Config{MaxMessage: 16})
+	fds, err := unixSocketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fds[0], fds[1]
+	defer a.Close()
+	defer b.Close()
+	if err := q.Segment().Send(a); err != nil {
+		t.Fatal(err)
+	}
+	q2, err := Receive(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if err := q.Put(context.Background(), []byte("fd")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := q2.Get(context.Background(), buf); err != nil || string(buf[:n]) != "fd" {
+		t.Fatal(n, err)
+	}
+}
