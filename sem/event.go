@@ -65,7 +65,8 @@ func newEvent(o object) *Event {
 }
 
 // Set sets the flag and wakes every waiter. Setting a set Event does
-// nothing.
+// nothing. An error from the wake-up call is returned with the flag
+// already set.
 func (e *Event) Set() error {
 	if !e.life.enter() {
 		return ErrClosed

@@ -352,7 +352,8 @@ func (m *Mutex) TryLock() (bool, error) {
 // calling process does not hold it. Unlocking with the inconsistent flag
 // still set leaves it set: the next Lock gets ErrOwnerDead.
 //
-// Unlock makes a system call only when another locker is asleep.
+// Unlock makes a system call only when another locker is asleep. An error
+// from that wake-up call is returned with the lock already released.
 func (m *Mutex) Unlock() error {
 	if !m.life.enter() {
 		return ErrClosed

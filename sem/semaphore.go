@@ -158,7 +158,9 @@ func (s *Semaphore) passWake() {
 
 // Release returns a permit, waking one sleeper if there is any. It returns
 // ErrOverRelease, and changes nothing, when the count would pass the
-// maximum. Without sleepers it makes no system call.
+// maximum, and ErrCorrupt for a count already above it. Without sleepers
+// it makes no system call; an error from the wake-up call is returned with
+// the permit already given back.
 func (s *Semaphore) Release() error {
 	if !s.life.enter() {
 		return ErrClosed
