@@ -84,6 +84,7 @@ type proc struct {
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, valid after done
 	lastEr string        // last error the peer reported
+	pinErr error         // why it could not be pinned to its CPU
 }
 
 // event is a line from a peer or its exit.
@@ -236,6 +237,10 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 			return rec
 		}
 		procs = append(procs, p)
+		if p.pinErr != nil && rec.Pinned {
+			rec.Pinned = false
+			rec.note("not pinned: %v", p.pinErr)
+		}
 		if spec.StartInOrder && !waitReady(len(procs)) {
 			return rec
 		}
@@ -423,9 +428,11 @@ func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, c
 	// coordinator, which then kills the whole group (python3's children
 	// included).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := startPinned(cmd, cpu); err != nil {
+	pinErr, err := startPinned(cmd, cpu)
+	if err != nil {
 		return nil, err
 	}
+	p.pinErr = pinErr
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)

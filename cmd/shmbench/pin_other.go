@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"runtime"
 )
@@ -16,5 +17,10 @@ func allowedCPUs() []int {
 	return out
 }
 
-// startPinned starts cmd; pinning is Linux-only.
-func startPinned(cmd *exec.Cmd, cpu int) error { return cmd.Start() }
+// startPinned starts cmd unpinned: pinning is Linux-only.
+func startPinned(cmd *exec.Cmd, cpu int) (pinErr, err error) {
+	if cpu < 0 {
+		return nil, cmd.Start()
+	}
+	return errors.New("CPU pinning is Linux-only"), cmd.Start()
+}
