@@ -10,9 +10,12 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/testproc"
 
 	"github.com/shmkit/shmkit/shm"
 )
@@ -347,5 +350,42 @@ func TestNamedHostileSegments(t *testing.T) {
 		}
 		_ = seg.Unlink()
 		_ = seg.Close()
+	}
+}
+
+// An owner that is stopped (SIGSTOP: descheduled, not dead) keeps its lock
+// through many owner checks; once it is killed, the next Lock takes over.
+func TestMutexStoppedOwnerKeepsLock(t *testing.T) {
+	s := newSeg(t)
+	m := must[*Mutex](t)(InitMutex(s.at(segMutex)))
+	h := s.start(t, "holder")
+	h.Expect(t, "locked")
+	if err := syscall.Kill(h.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Long enough for several owner checks (1, 2, 4, ... ms); the result
+	// must not depend on how many happen.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := m.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock while the owner is stopped = %v, want DeadlineExceeded", err)
+	}
+	if ok, err := m.TryLock(); ok || err != nil {
+		t.Fatalf("TryLock while the owner is stopped = %v, %v", ok, err)
+	}
+	if err := syscall.Kill(h.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	h.Kill()
+	if err := h.Wait(); !testproc.Killed(err) {
+		t.Fatalf("holder did not die of SIGKILL: %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), hostileTimeout)
+	defer cancel()
+	if err := m.Lock(ctx); !errors.Is(err, ErrOwnerDead) {
+		t.Fatalf("Lock after the owner died = %v, want ErrOwnerDead", err)
+	}
+	if n := atomic.LoadUint32(m.obj.u32(offMutexTakeovers)); n != 1 {
+		t.Fatalf("takeovers = %d, want 1", n)
 	}
 }
