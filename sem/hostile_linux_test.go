@@ -16,7 +16,6 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/testproc"
-
 	"github.com/shmkit/shmkit/shm"
 )
 
