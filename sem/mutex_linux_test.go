@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/internal/proc"
-	"github.com/shmkit/shmkit/internal/race"
 	"github.com/shmkit/shmkit/internal/testproc"
 )
 
@@ -157,7 +156,7 @@ func TestMutexUncontendedNoSyscall(t *testing.T) {
 	if n := slowCalls.Load() - before; n != 0 {
 		t.Errorf("%d futex calls on the uncontended path", n)
 	}
-	if allocs != 0 && !race.Enabled {
+	if allocs != 0 { // also under -race, which CI runs: the annotations allocate nothing
 		t.Errorf("%v allocations on the uncontended paths", allocs)
 	}
 }
