@@ -48,7 +48,7 @@ var (
 
 const (
 	defaultDuration = 100 * time.Millisecond
-	quickDuration   = 40 * time.Millisecond
+	quickDuration   = 30 * time.Millisecond
 	defaultReps     = 3
 )
 
@@ -59,7 +59,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.SetOutput(out)
 	var (
 		sizes      = fs.String("sizes", "", "message sizes, comma-separated, with optional K/M suffix (binary), 1 B to 1M (default 64,4K,64K; -quick: 64,64K)")
-		duration   = fs.Duration("duration", 0, "length of one repetition (default 100ms; -quick: 40ms)")
+		duration   = fs.Duration("duration", 0, "length of one repetition (default 100ms; -quick: 30ms)")
 		reps       = fs.Int("reps", defaultReps, "measured repetitions per measurement (the median is reported); one more runs first as warm-up")
 		patterns   = fs.String("patterns", "all", "patterns to run, comma-separated: "+joinPatterns(allPatterns)+", or all")
 		transports = fs.String("transports", "all", "transports to run, comma-separated (see -list), or all")

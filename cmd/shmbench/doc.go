@@ -69,7 +69,7 @@
 //
 // Each measurement starts its peers once, runs one warm-up repetition and
 // then -reps repetitions (default 3) of -duration each (default 100ms;
-// -quick: 40ms and sizes 64 B and 64 KiB). A consumer counts the messages
+// -quick: 30ms and sizes 64 B and 64 KiB). A consumer counts the messages
 // it receives within each repetition's window and its own clock gives the
 // window's length; the rates of all consumers of a repetition are added;
 // the report gives the median over repetitions (and, in JSON, every
