@@ -250,10 +250,14 @@ func Open(ctx context.Context, name string, opts ...Option) (*Segment, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO or device planted under the name must not block
+	// the open (attach's fstat rejects it). It is cleared at once, so the
+	// descriptor (File, Send) is an ordinary blocking one.
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, pathError("open", p, err)
 	}
+	_ = unix.SetNonblock(fd, false)
 	return attach(ctx, fd, name, &o)
 }
 
