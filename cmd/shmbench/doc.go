@@ -78,6 +78,10 @@
 //
 // # Reading the table
 //
+// The spread column is half the range of the repetitions' rates, in
+// percent of their median: ±5% is a steady measurement, ±50% one the host
+// disturbed (rerun it, or raise -duration and -reps).
+//
 // The "vs X" column says how many times better than the baseline X
 // (-baseline, default unix: a Unix socket with one write per message) a
 // row is, at the same pattern, size and process counts: for throughput

@@ -93,7 +93,8 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 	fmt.Fprintf(w, "median of %d repetitions x %v after a warm-up; %s; run took %.1fs\n",
 		cfg.reps, cfg.duration, pin, float64(doc.WallNS)/1e9)
 	fmt.Fprintln(w, "vs X: times better than transport X at the same size (throughput: msgs/s over X's; latency: X's p50 over p50).")
-	fmt.Fprintln(w, "Figures move with the host (vCPUs migrate): compare rows of one run, not runs.")
+	fmt.Fprintln(w, "spread: half the range of the repetitions, in % of the median. Figures move with the host")
+	fmt.Fprintln(w, "(vCPUs migrate, neighbours load them): compare rows of one run, not runs.")
 
 	for _, p := range cfg.patterns {
 		var recs []Record
@@ -143,7 +144,7 @@ func ratioHeader(recs []Record, def string) string {
 }
 
 func throughputTable(w io.Writer, recs []Record, base string) {
-	fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %12s %11s  %s\n", "size", "transport", "kind", "msgs/s", "bytes/s", ratioHeader(recs, base), "notes")
+	fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %7s %12s %11s  %s\n", "size", "transport", "kind", "msgs/s", "spread", "bytes/s", ratioHeader(recs, base), "notes")
 	last := -1
 	for _, r := range recs {
 		if r.Size != last && last != -1 {
@@ -151,11 +152,11 @@ func throughputTable(w io.Writer, recs []Record, base string) {
 		}
 		last = r.Size
 		if r.Status != StatusOK {
-			fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %12s %11s  %s: %s\n", fmtSize(r.Size), r.Transport, r.Kind, "-", "-", "-", r.Status, r.Notes)
+			fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %7s %12s %11s  %s: %s\n", fmtSize(r.Size), r.Transport, r.Kind, "-", "-", "-", "-", r.Status, r.Notes)
 			continue
 		}
-		fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %12s %11s  %s\n", fmtSize(r.Size), r.Transport, r.Kind,
-			fmtRate(r.MsgsPerSec), fmtBytes(r.BytesPerSec), fmtRatio(r.Ratio), r.Notes)
+		fmt.Fprintf(w, "  %7s  %-12s %-10s %10s %7s %12s %11s  %s\n", fmtSize(r.Size), r.Transport, r.Kind,
+			fmtRate(r.MsgsPerSec), fmtSpread(r), fmtBytes(r.BytesPerSec), fmtRatio(r.Ratio), r.Notes)
 	}
 }
 
@@ -234,6 +235,15 @@ func fmtNS(ns int64) string {
 		return sig3(v/1e3) + "µs"
 	}
 	return sig3(v) + "ns"
+}
+
+// fmtSpread prints the range of the repetitions' rates as a percentage of
+// their median: a quick measure of how steady the machine was.
+func fmtSpread(r Record) string {
+	if len(r.RepRates) < 2 || r.MsgsPerSec <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("±%.0f%%", (slices.Max(r.RepRates)-slices.Min(r.RepRates))/r.MsgsPerSec*50)
 }
 
 func fmtRatio(r float64) string {
