@@ -5,6 +5,7 @@ package sem
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"runtime"
@@ -18,6 +19,38 @@ import (
 	"github.com/shmkit/shmkit/internal/testproc"
 	"github.com/shmkit/shmkit/shm"
 )
+
+func init() {
+	// impatient N: wait for the start event, then N times Lock with a
+	// deadline of 0 to 300µs; on success add 1 to the plain counter under
+	// the Mutex. Print "wins K": how many Locks succeeded.
+	testproc.Register("impatient", func(args []string) int {
+		s := childSeg()
+		m := orPanic(MutexAt(s.at(segMutex)))
+		n, _ := strconv.Atoi(args[0])
+		s.awaitStart()
+		wins := 0
+		for i := range n {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%7)*50*time.Microsecond)
+			err := m.Lock(ctx)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				continue
+			}
+			if err != nil {
+				panic(err)
+			}
+			*s.u64(segCounter)++ // plain read-modify-write: only the lock protects it
+			wins++
+			runtime.Gosched()
+			if err := m.Unlock(); err != nil {
+				panic(err)
+			}
+		}
+		testproc.Printf("wins %d", wins)
+		return 0
+	})
+}
 
 // hostileTimeout bounds every call in these tests: a call that reaches it
 // hung on garbage instead of detecting it.
@@ -386,5 +419,49 @@ func TestMutexStoppedOwnerKeepsLock(t *testing.T) {
 	}
 	if n := atomic.LoadUint32(m.obj.u32(offMutexTakeovers)); n != 1 {
 		t.Fatalf("takeovers = %d, want 1", n)
+	}
+}
+
+// Across processes: lockers that give up at random moments beside patient
+// ones. The plain counter equals the successful Locks exactly, and the
+// patient helpers finish (no wake-up stranded by one that gave up).
+func TestMutexCancellationChurnProcesses(t *testing.T) {
+	const P, M = 2, 1000
+	s := newSeg(t)
+	m := must[*Mutex](t)(InitMutex(s.at(segMutex)))
+	start := must[*Event](t)(InitEvent(s.at(segEvent)))
+	var patient, impatient []*testproc.Proc
+	for range P {
+		p := s.start(t, "incr", strconv.Itoa(M))
+		p.Expect(t, "ready")
+		patient = append(patient, p)
+		q := s.start(t, "impatient", strconv.Itoa(M))
+		q.Expect(t, "ready")
+		impatient = append(impatient, q)
+	}
+	if err := start.Set(); err != nil {
+		t.Fatal(err)
+	}
+	want := uint64(P * M)
+	for _, q := range impatient {
+		var wins uint64
+		if _, err := fmt.Sscanf(q.Line(t), "wins %d", &wins); err != nil {
+			t.Fatal(err)
+		}
+		want += wins
+		if err := q.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range patient {
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := *s.u64(segCounter); got != want {
+		t.Fatalf("counter = %d, want %d (successful Locks)", got, want)
 	}
 }
