@@ -157,7 +157,7 @@
 // # Chart (-svg)
 //
 // -svg FILE writes a self-contained SVG (no scripts or external
-// resources): throughput (bytes/s, one producer and one consumer) and
+// resources): throughput (messages/s, one producer and one consumer) and
 // ping-pong p50 by message size, both on log scales, one line per
 // transport; in-process and reference series are dashed.
 package main

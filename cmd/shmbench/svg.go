@@ -23,20 +23,27 @@ type series struct {
 	pts    [][2]float64
 }
 
-// renderSVG draws two log-log charts side by side: 1:1 throughput (bytes/s)
-// by message size, and ping-pong p50 round trip by message size. The file
+// renderSVG draws two log-log charts side by side: 1:1 throughput
+// (messages/s) by message size, and ping-pong p50 round trip by message size. The file
 // is self-contained (no scripts, fonts or links).
 func renderSVG(doc *Document) []byte {
-	const W, H = 1280, 520
+	const W, H = 1290, 520
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", W, H)
 	title := fmt.Sprintf("shmbench %s/%s, %d CPUs, %s", doc.Host.OS, doc.Host.Arch, len(doc.Host.CPUs), doc.Host.CPUModel)
 	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" text-anchor="middle">%s</text>`+"\n", W/2, html.EscapeString(title))
 
+	// Colours go to the transports drawn, in registry order, so that up
+	// to len(svgPalette) series never share one.
 	colours := map[string]string{}
-	for i, name := range transportNames() {
-		colours[name] = svgPalette[i%len(svgPalette)]
+	for _, name := range transportNames() {
+		for _, r := range doc.Results {
+			if r.Transport == name && r.Status == StatusOK && (r.Pattern == PatThroughput || r.Pattern == PatPingPong) {
+				colours[name] = svgPalette[len(colours)%len(svgPalette)]
+				break
+			}
+		}
 	}
 	collect := func(p Pattern, val func(Record) float64) []series {
 		var out []series
@@ -55,10 +62,12 @@ func renderSVG(doc *Document) []byte {
 		}
 		return out
 	}
-	tput := collect(PatThroughput, func(r Record) float64 { return r.BytesPerSec })
+	// Messages/s rather than bytes/s: zero-copy rows move no payload, so
+	// their bytes/s would be nominal.
+	tput := collect(PatThroughput, func(r Record) float64 { return r.MsgsPerSec })
 	lat := collect(PatPingPong, func(r Record) float64 { return float64(r.P50NS) })
-	chart(&b, 60, 50, 470, 400, "Throughput, 1 producer -> 1 consumer (bytes/s)", tput, fmtBytes)
-	chart(&b, 620, 50, 470, 400, "Ping-pong round trip, p50", lat, func(v float64) string { return fmtNS(int64(v)) })
+	chart(&b, 85, 50, 460, 400, "Throughput, 1 producer -> 1 consumer (messages/s)", tput, func(v float64) string { return fmtRate(v) + "/s" })
+	chart(&b, 640, 50, 460, 400, "Ping-pong round trip, p50", lat, func(v float64) string { return fmtNS(int64(v)) })
 
 	// Legend, right of the charts, one entry per transport drawn.
 	seen := map[string]bool{}
@@ -72,8 +81,8 @@ func renderSVG(doc *Document) []byte {
 		if s.dashed {
 			dash = ` stroke-dasharray="5,3"`
 		}
-		fmt.Fprintf(&b, `<line x1="1110" y1="%d" x2="1135" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", y, y, s.colour, dash)
-		fmt.Fprintf(&b, `<text x="1140" y="%d" dominant-baseline="middle">%s</text>`+"\n", y, html.EscapeString(s.name))
+		fmt.Fprintf(&b, `<line x1="1125" y1="%d" x2="1150" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", y, y, s.colour, dash)
+		fmt.Fprintf(&b, `<text x="1155" y="%d" dominant-baseline="middle">%s</text>`+"\n", y, html.EscapeString(s.name))
 		y += 18
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">message size (log). Dashed: in-process or reference. Medians of %d repetitions of %v.</text>`+"\n",
