@@ -375,7 +375,12 @@ func (c *coordinator) died(rec Record, p *proc, procs []*proc) Record {
 	}
 	msg := p.lastEr
 	if msg == "" {
-		msg = strings.TrimSpace(p.stderr.String())
+		// The end of its stderr (a Python traceback, a Go panic) on one
+		// line, so that the table stays a table.
+		msg = strings.Join(strings.Fields(p.stderr.String()), " ")
+		if len(msg) > 400 {
+			msg = "..." + msg[len(msg)-400:]
+		}
 	}
 	if msg != "" {
 		rec.note("peer %s died mid-run (%s): %s", p.name, status, msg)
