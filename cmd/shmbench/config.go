@@ -67,7 +67,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		procs      = fs.String("procs", "2:2", "producers:consumers for the mpmc pattern")
 		contenders = fs.Int("contenders", 2, "processes updating one value in the contention pattern")
 		quick      = fs.Bool("quick", false, "a short run (under 20 s): fewer sizes, shorter repetitions")
-		jsonOut    = fs.Bool("json", false, "print the results as JSON (schema in the package documentation) instead of the table")
+		jsonOut    = fs.Bool("json", false, "print the results as JSON instead of the table (schema: go doc github.com/shmkit/shmkit/cmd/shmbench)")
 		svgFile    = fs.String("svg", "", "also write a self-contained SVG chart of throughput and latency by size to `FILE`")
 		list       = fs.Bool("list", false, "list transports and patterns and exit")
 		nopin      = fs.Bool("nopin", false, "do not pin peer processes to CPUs")
