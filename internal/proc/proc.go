@@ -29,6 +29,10 @@ type ID struct {
 // ErrNoProcess is returned when a pid names no live process.
 var ErrNoProcess = errors.New("proc: no such process")
 
+// ErrHidden is returned when a process exists but /proc does not show it
+// (/proc mounted with hidepid and the process belongs to another user).
+var ErrHidden = errors.New("proc: process hidden by /proc's hidepid")
+
 var self struct {
 	once sync.Once
 	id   ID
@@ -57,6 +61,11 @@ func StartTime(pid int) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			if exists(pid) {
+				// /proc is mounted with hidepid: the process runs but its
+				// entry is invisible to us. Never take it for dead.
+				return 0, ErrHidden
+			}
 			return 0, ErrNoProcess
 		}
 		return 0, err

@@ -53,3 +53,12 @@ func TestParseStat(t *testing.T) {
 		}
 	}
 }
+
+func TestExists(t *testing.T) {
+	if !exists(os.Getpid()) {
+		t.Fatal("self does not exist")
+	}
+	if exists(1<<22 + 1) {
+		t.Fatal("pid beyond pid_max exists")
+	}
+}
