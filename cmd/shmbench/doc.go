@@ -150,8 +150,10 @@
 //	wall_ns           int     time the measurement took, start-up and warm-up included
 //	notes             string  why it was skipped or failed, and caveats ("" when none)
 //
-// Records that are not "ok" carry zeros in the measured fields (rates,
-// percentiles, ratio) and an empty rep_msgs_per_sec. The
+// Skipped and unavailable records carry zeros in the measured fields
+// (rates, percentiles, ratio) and an empty rep_msgs_per_sec; failed ones
+// carry what was measured before the failure (usually nothing) and never
+// a ratio. The
 // schema string changes if a field changes meaning or disappears; new
 // fields may be added.
 //
