@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/testproc"
@@ -100,6 +101,16 @@ func (b *board) deliver(id, seq int) error {
 }
 
 func (b *board) ack(id, n int) { atomic.StoreUint64(&b.acked[id], uint64(n)) }
+
+// allAcked reports whether every producer acknowledged all its messages.
+func (b *board) allAcked() bool {
+	for i := range b.acked {
+		if atomic.LoadUint64(&b.acked[i]) != uint64(b.per) { // atomic: producers store it
+			return false
+		}
+	}
+	return true
+}
 
 func atoi(s string) int {
 	n, err := strconv.Atoi(s)
@@ -272,7 +283,24 @@ func init() {
 				}
 			case "next":
 				var m []byte
-				if m, err = q.Next(ctx); err == nil {
+				if killAt >= got {
+					// A victim that may not get killAt messages (others
+					// may take them all): poll, and once every producer
+					// is done, ask to be killed anyway.
+					pctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+					m, err = q.Next(pctx)
+					cancel()
+					if errors.Is(err, context.DeadlineExceeded) {
+						if b.allAcked() {
+							testproc.Printf("kill-me")
+							killAt = -1
+						}
+						continue
+					}
+				} else {
+					m, err = q.Next(ctx)
+				}
+				if err == nil {
 					err = take(m)
 					if rerr := q.Release(); err == nil {
 						err = rerr

@@ -64,6 +64,8 @@ func killOnce(t *testing.T, rng *rand.Rand, it int) {
 	}
 	killedC, killedP := 0, 0
 	if victimC < nc {
+		// At its kill point (holding a message), or once the producers
+		// are all done if it never got that far.
 		cons[victimC].Expect(t, "kill-me")
 		cons[victimC].Kill()
 		killedC++
@@ -72,7 +74,7 @@ func killOnce(t *testing.T, rng *rand.Rand, it int) {
 	}
 	if victimP < np {
 		prods[victimP].Expect(t, "kill-me")
-		prods[victimP].Kill()
+		prods[victimP].Kill() // it may have finished meanwhile: then nothing is killed
 		killedP++
 	}
 	for id, p := range prods {

@@ -66,6 +66,8 @@ func (q *Queue) claimEntry() (int, error) {
 
 // entryStale reports whether entry i's intents (of a dead owner) name no
 // slot that still needs recovering, so that the entry may be reused.
+//
+// Atomic loads throughout: the words are written by other processes.
 func (q *Queue) entryStale(i int) bool {
 	if v := atomic.LoadUint64(q.ent(i, entProdIntent)); v != 0 {
 		p := v - 1
@@ -86,6 +88,7 @@ func (q *Queue) entryStale(i int) bool {
 // alive reports a live one; otherwise dead is a dead one, or -1.
 func (q *Queue) findIntent(field, v uint64) (alive bool, dead int) {
 	dead = -1
+	// Atomic loads: intents and owners are written by other processes.
 	for i := range int(q.g.parts) {
 		if atomic.LoadUint64(q.ent(i, field)) != v {
 			continue
@@ -135,6 +138,7 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 		}
 		return false, st.check(c, seq)
 	}
+	// Atomic loads: entries are rewritten by processes that take them over.
 	w := atomic.LoadUint64(q.ent(dead, entOwner))
 	start := atomic.LoadUint64(q.ent(dead, entStart))
 	// CAS: only one recoverer wins, and only if the slot is still in the
@@ -148,6 +152,8 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 			atomic.StoreUint64(q.u64(offLostStart), start)
 			atomic.StoreUint64(q.u64(offLostPos), c)
 		}
+		// CAS: clear the dead entry's intent only if it still names c, so
+		// the entry can be reused.
 		atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
 		wake(q.spaceSeq, q.putWaiters, true)
 	}
@@ -170,7 +176,7 @@ func (q *Queue) skipDead(p uint64) (bool, error) {
 	// CAS: only if still unpublished; the skip bit tells the consumer
 	// that claims it that it carries no message.
 	if atomic.CompareAndSwapUint64(q.u64(q.slot(p)+slotSeq), p, (p+1)|skipBit) {
-		atomic.CompareAndSwapUint64(q.ent(dead, entProdIntent), p+1, 0)
+		atomic.CompareAndSwapUint64(q.ent(dead, entProdIntent), p+1, 0) // CAS: only if it still names p
 	}
 	return true, nil
 }
@@ -217,11 +223,13 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 			// a dead producer.
 			return 0, false, nil
 		case s > t:
+			// Atomic reload: a slot ahead of the tail is only possible
+			// if the tail moved since we read it.
 			if atomic.LoadUint64(q.tail) == t {
 				return 0, false, corrupt("slot of tail %d has sequence %d", t, seq)
 			}
 		default:
-			if atomic.LoadUint64(q.tail) == t {
+			if atomic.LoadUint64(q.tail) == t { // atomic reload, as above
 				return 0, false, corrupt("slot of tail %d has sequence %d", t, seq)
 			}
 		}
@@ -342,7 +350,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 			t := atomic.LoadUint64(q.tail) // atomic: read after the head, so t >= h
 			tc := t &^ closedBit
 			if tc < h {
-				if atomic.LoadUint64(q.head) == h {
+				if atomic.LoadUint64(q.head) == h { // atomic reload: did the head move?
 					return 0, 0, false, corrupt("head %d beyond tail %d", h, tc)
 				}
 				continue
@@ -370,7 +378,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 			}
 			return 0, 0, false, nil
 		default:
-			if atomic.LoadUint64(q.head) == h {
+			if atomic.LoadUint64(q.head) == h { // atomic reload: did the head move?
 				return 0, 0, false, corrupt("slot of head %d has sequence %d", h, seq)
 			}
 		}
@@ -391,7 +399,7 @@ func (q *Queue) releaseSlot(pos uint64) {
 // when the consumers drain the queue (no producer may come along to need
 // those slots).
 func (q *Queue) recoverAll() {
-	h := atomic.LoadUint64(q.head)
+	h := atomic.LoadUint64(q.head) // atomic: moved by every consumer
 	n := q.g.capacity
 	lo := uint64(0)
 	if h > n {

@@ -457,6 +457,7 @@ func (q *Queue) Len() int {
 			n = p - g
 		}
 	} else {
+		// Atomic loads: moved by every participant's CAS.
 		h := atomic.LoadUint64(q.head)
 		t := atomic.LoadUint64(q.tail) &^ closedBit
 		if t > h {

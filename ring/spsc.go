@@ -84,13 +84,13 @@ func (q *Queue) spscProducer() error {
 	}
 	// Atomic loads: written by the previous producer and by the consumer.
 	h := atomic.LoadUint64(q.head)
-	t := atomic.LoadUint64(q.tail)
+	t := atomic.LoadUint64(q.tail) // written plainly by the old producer, read atomically
 	// The tail may lag the published records (a producer that died
 	// between storing a header and the tail): walk forward to the
 	// terminator.
 	for i := uint64(0); ; i++ {
 		if h > t || t-h > q.g.capacity || t&7 != 0 || h&7 != 0 || i > q.g.capacity/8 {
-			atomic.StoreUint64(q.u64(offProdOwner), 0)
+			atomic.StoreUint64(q.u64(offProdOwner), 0) // atomic: give the role back
 			return corrupt("head %d, tail %d, capacity %d", h, t, q.g.capacity)
 		}
 		w := atomic.LoadUint64(q.hdr(t & q.mask)) // atomic: the consumer reads it concurrently
@@ -106,7 +106,7 @@ func (q *Queue) spscProducer() error {
 	}
 	q.p.pub, q.p.tail, q.p.cachedHead = t, t, h
 	q.p.deferred = false
-	q.p.puts = atomic.LoadUint64(q.u64(offPuts))
+	q.p.puts = atomic.LoadUint64(q.u64(offPuts)) // atomic: written by the previous producer
 	q.p.owned = true
 	return nil
 }
@@ -123,11 +123,11 @@ func (q *Queue) spscConsumer() error {
 	}
 	h := atomic.LoadUint64(q.head) // atomic: written by the previous consumer
 	if h&7 != 0 {
-		atomic.StoreUint64(q.u64(offConsOwner), 0)
+		atomic.StoreUint64(q.u64(offConsOwner), 0) // atomic: give the role back
 		return corrupt("head %d", h)
 	}
 	q.c.head, q.c.view = h, h
-	q.c.gets = atomic.LoadUint64(q.u64(offGets))
+	q.c.gets = atomic.LoadUint64(q.u64(offGets)) // atomic: written by the previous consumer
 	q.c.owned = true
 	return nil
 }

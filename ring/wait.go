@@ -53,12 +53,12 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		atomic.AddUint32(waiters, 1) // seq-cst RMW: announce, then re-check
 		done, err := try(slow)
 		if done || err != nil {
-			atomic.AddUint32(waiters, ^uint32(0))
+			atomic.AddUint32(waiters, ^uint32(0)) // RMW: other sleepers count on the same word
 			return err
 		}
 		atomic.AddUint64(waits, 1) // statistics only; the RMW keeps concurrent sleepers' counts
 		werr := futex.WaitContext(ctx, seq, s, q.sleep)
-		atomic.AddUint32(waiters, ^uint32(0))
+		atomic.AddUint32(waiters, ^uint32(0)) // RMW, as above
 		if werr != nil && werr != futex.ErrTimeout {
 			return werr
 		}
