@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/shmkit/shmkit/internal/object"
 	"github.com/shmkit/shmkit/internal/typeinfo"
-	"github.com/shmkit/shmkit/internal/typeinfo/layout"
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -30,7 +30,7 @@ var (
 
 	// ErrBadMemory is matched when memory given to Init or InitRaw is too
 	// short or misaligned.
-	ErrBadMemory = layout.ErrBadMemory
+	ErrBadMemory = object.ErrBadMemory
 
 	// ErrClosed is returned by locked operations after Close. It is
 	// fs.ErrClosed (and shm.ErrClosed, sem.ErrClosed).
@@ -55,19 +55,19 @@ func (*noCopy) Unlock() {}
 // Indexing methods panic on an index out of range, as Go slices do.
 type Array[T any] struct {
 	_       noCopy
-	obj     *layout.Object
+	obj     *object.Object
 	s       []T    // the elements, in the mapping
 	scratch *T     // the header's scratch word, used by Update for integer T
 	asz     uint8  // 4 or 8 when T is an integer type with lock-free operations
 	name    string // for errors
 }
 
-func desc[T any](locked bool) (layout.Desc, error) {
+func desc[T any](locked bool) (object.Desc, error) {
 	size, align, fp, err := typeinfo.Of[T]()
 	if err != nil {
-		return layout.Desc{}, fmt.Errorf("array: %w", err)
+		return object.Desc{}, fmt.Errorf("array: %w", err)
 	}
-	return layout.Desc{Magic: layout.MagicArray, Kind: shm.KindArray, Size: size, Align: align, FP: fp, Locked: locked}, nil
+	return object.Desc{Magic: object.MagicArray, Kind: shm.KindArray, Size: size, Align: align, FP: fp, Locked: locked}, nil
 }
 
 func length(n int) (uint64, error) {
@@ -82,13 +82,13 @@ func fillFrom[T any](src []T) func([]byte) error {
 		return nil
 	}
 	return func(elems []byte) error {
-		layout.PutSlice(elems, src)
+		object.PutSlice(elems, src)
 		return nil
 	}
 }
 
-func newArray[T any](o *layout.Object, name string) *Array[T] {
-	return &Array[T]{obj: o, s: layout.Elems[T](o.Mem, int(o.H.Length)), scratch: layout.Scratch[T](o.Mem), asz: layout.AtomicSize[T](), name: name}
+func newArray[T any](o *object.Object, name string) *Array[T] {
+	return &Array[T]{obj: o, s: object.Elems[T](o.Mem, int(o.H.Length)), scratch: object.Scratch[T](o.Mem), asz: object.AtomicSize[T](), name: name}
 }
 
 // Size returns the number of bytes an Array of n T needs when placed in
@@ -102,7 +102,7 @@ func Size[T any](n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	size, ok := layout.Need(d.Size, un)
+	size, ok := object.Need(d.Size, un)
 	if !ok {
 		return 0, fmt.Errorf("array: %d elements of %d bytes: %w", n, d.Size, shm.ErrInvalidSize)
 	}
@@ -131,9 +131,9 @@ func create[T any](name string, n int, src []T, opts []shm.Option) (*Array[T], e
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Create(name, d, un, fillFrom(src), opts)
+	o, err := object.Create(name, d, un, fillFrom(src), opts)
 	if err != nil {
-		return nil, layout.Wrap("array: create "+name, err)
+		return nil, object.Wrap("array: create "+name, err)
 	}
 	return newArray[T](o, name), nil
 }
@@ -146,9 +146,9 @@ func Open[T any](ctx context.Context, name string, opts ...shm.Option) (*Array[T
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Open(ctx, name, d, opts)
+	o, err := object.Open(ctx, name, d, opts)
 	if err != nil {
-		return nil, layout.Wrap("array: open "+name, err)
+		return nil, object.Wrap("array: open "+name, err)
 	}
 	return newArray[T](o, name), nil
 }
@@ -165,9 +165,9 @@ func OpenOrCreate[T any](ctx context.Context, name string, n int, opts ...shm.Op
 	if err != nil {
 		return nil, false, err
 	}
-	o, created, err := layout.OpenOrCreate(ctx, name, d, un, nil, opts)
+	o, created, err := object.OpenOrCreate(ctx, name, d, un, nil, opts)
 	if err != nil {
-		return nil, false, layout.Wrap("array: open or create "+name, err)
+		return nil, false, object.Wrap("array: open or create "+name, err)
 	}
 	return newArray[T](o, name), created, nil
 }
@@ -186,9 +186,9 @@ func Init[T any](mem []byte, n int) (*Array[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
+	o, err := object.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
 	if err != nil {
-		return nil, layout.Wrap("array: init", err)
+		return nil, object.Wrap("array: init", err)
 	}
 	return newArray[T](o, ""), nil
 }
@@ -202,9 +202,9 @@ func At[T any](mem []byte) (*Array[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Attach(mem, d, true)
+	o, err := object.Attach(mem, d, true)
 	if err != nil {
-		return nil, layout.Wrap("array: attach", err)
+		return nil, object.Wrap("array: attach", err)
 	}
 	return newArray[T](o, ""), nil
 }
@@ -215,11 +215,11 @@ func (a *Array[T]) Len() int { return len(a.s) }
 // At returns element i without taking the lock. For integer T it is an
 // atomic load; otherwise a plain copy that may tear against a concurrent
 // writer of the same element (see the package doc).
-func (a *Array[T]) At(i int) T { return layout.LoadAny(a.asz, &a.s[i]) }
+func (a *Array[T]) At(i int) T { return object.LoadAny(a.asz, &a.s[i]) }
 
 // Set stores x into element i without taking the lock. For integer T it is
 // an atomic store; otherwise a plain copy (see the package doc).
-func (a *Array[T]) Set(i int, x T) { layout.StoreAny(a.asz, &a.s[i], x) }
+func (a *Array[T]) Set(i int, x T) { object.StoreAny(a.asz, &a.s[i], x) }
 
 // Update calls fn with a pointer to element i while holding the array's
 // lock. For integer T, fn works on a copy installed with compare-and-swap
@@ -231,7 +231,7 @@ func (a *Array[T]) Set(i int, x T) { layout.StoreAny(a.asz, &a.s[i], x) }
 func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
 	p := &a.s[i]
 	if a.asz != 0 {
-		return a.obj.Do(ctx, func() { layout.UpdateWord(a.asz, p, a.scratch, fn) })
+		return a.obj.Do(ctx, func() { object.UpdateWord(a.asz, p, a.scratch, fn) })
 	}
 	return a.obj.Do(ctx, func() { fn(p) })
 }
@@ -304,21 +304,21 @@ type Atomic[T Integer] struct {
 func AtomicOf[T Integer](a *Array[T]) Atomic[T] { return Atomic[T]{s: a.s} }
 
 // LoadAt atomically loads element i.
-func (a Atomic[T]) LoadAt(i int) T { return layout.Load(&a.s[i]) }
+func (a Atomic[T]) LoadAt(i int) T { return object.Load(&a.s[i]) }
 
 // StoreAt atomically stores x into element i.
-func (a Atomic[T]) StoreAt(i int, x T) { layout.Store(&a.s[i], x) }
+func (a Atomic[T]) StoreAt(i int, x T) { object.Store(&a.s[i], x) }
 
 // AddAt atomically adds delta to element i and returns the new value.
-func (a Atomic[T]) AddAt(i int, delta T) T { return layout.Add(&a.s[i], delta) }
+func (a Atomic[T]) AddAt(i int, delta T) T { return object.Add(&a.s[i], delta) }
 
 // SwapAt atomically stores x into element i and returns the old value.
-func (a Atomic[T]) SwapAt(i int, x T) T { return layout.Swap(&a.s[i], x) }
+func (a Atomic[T]) SwapAt(i int, x T) T { return object.Swap(&a.s[i], x) }
 
 // CompareAndSwapAt atomically stores new into element i if it holds old,
 // and reports whether it did.
 func (a Atomic[T]) CompareAndSwapAt(i int, old, new T) bool {
-	return layout.CompareAndSwap(&a.s[i], old, new)
+	return object.CompareAndSwap(&a.s[i], old, new)
 }
 
 // Len returns the number of elements.

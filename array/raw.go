@@ -3,7 +3,7 @@ package array
 import (
 	"context"
 
-	"github.com/shmkit/shmkit/internal/typeinfo/layout"
+	"github.com/shmkit/shmkit/internal/object"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -16,13 +16,13 @@ import (
 // Array cannot attach to a Raw's, which has no lock.
 type Raw[T any] struct {
 	_    noCopy
-	obj  *layout.Object
+	obj  *object.Object
 	s    []T
 	name string
 }
 
-func newRaw[T any](o *layout.Object, name string) *Raw[T] {
-	return &Raw[T]{obj: o, s: layout.Elems[T](o.Mem, int(o.H.Length)), name: name}
+func newRaw[T any](o *object.Object, name string) *Raw[T] {
+	return &Raw[T]{obj: o, s: object.Elems[T](o.Mem, int(o.H.Length)), name: name}
 }
 
 // CreateRaw creates a named Raw array of n zero elements.
@@ -44,9 +44,9 @@ func createRaw[T any](name string, n int, src []T, opts []shm.Option) (*Raw[T], 
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Create(name, d, un, fillFrom(src), opts)
+	o, err := object.Create(name, d, un, fillFrom(src), opts)
 	if err != nil {
-		return nil, layout.Wrap("array: create "+name, err)
+		return nil, object.Wrap("array: create "+name, err)
 	}
 	return newRaw[T](o, name), nil
 }
@@ -57,9 +57,9 @@ func OpenRaw[T any](ctx context.Context, name string, opts ...shm.Option) (*Raw[
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Open(ctx, name, d, opts)
+	o, err := object.Open(ctx, name, d, opts)
 	if err != nil {
-		return nil, layout.Wrap("array: open "+name, err)
+		return nil, object.Wrap("array: open "+name, err)
 	}
 	return newRaw[T](o, name), nil
 }
@@ -75,9 +75,9 @@ func InitRaw[T any](mem []byte, n int) (*Raw[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
+	o, err := object.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
 	if err != nil {
-		return nil, layout.Wrap("array: init", err)
+		return nil, object.Wrap("array: init", err)
 	}
 	return newRaw[T](o, ""), nil
 }
@@ -89,9 +89,9 @@ func RawAt[T any](mem []byte) (*Raw[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Attach(mem, d, false)
+	o, err := object.Attach(mem, d, false)
 	if err != nil {
-		return nil, layout.Wrap("array: attach", err)
+		return nil, object.Wrap("array: attach", err)
 	}
 	return newRaw[T](o, ""), nil
 }

@@ -3,7 +3,7 @@ package value
 import (
 	"context"
 
-	"github.com/shmkit/shmkit/internal/typeinfo/layout"
+	"github.com/shmkit/shmkit/internal/object"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -19,13 +19,13 @@ import (
 // Value cannot attach to a Raw's, which has no lock.
 type Raw[T any] struct {
 	_    noCopy
-	obj  *layout.Object
+	obj  *object.Object
 	p    *T
 	name string
 }
 
-func newRaw[T any](o *layout.Object, name string) *Raw[T] {
-	es := layout.Elems[T](o.Mem, 1)
+func newRaw[T any](o *object.Object, name string) *Raw[T] {
+	es := object.Elems[T](o.Mem, 1)
 	return &Raw[T]{obj: o, p: &es[0], name: name}
 }
 
@@ -35,9 +35,9 @@ func CreateRaw[T any](name string, initial T, opts ...shm.Option) (*Raw[T], erro
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Create(name, d, 1, fillWith(initial), opts)
+	o, err := object.Create(name, d, 1, fillWith(initial), opts)
 	if err != nil {
-		return nil, layout.Wrap("value: create "+name, err)
+		return nil, object.Wrap("value: create "+name, err)
 	}
 	return newRaw[T](o, name), nil
 }
@@ -48,9 +48,9 @@ func OpenRaw[T any](ctx context.Context, name string, opts ...shm.Option) (*Raw[
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Open(ctx, name, d, opts)
+	o, err := object.Open(ctx, name, d, opts)
 	if err != nil {
-		return nil, layout.Wrap("value: open "+name, err)
+		return nil, object.Wrap("value: open "+name, err)
 	}
 	return newRaw[T](o, name), nil
 }
@@ -62,9 +62,9 @@ func InitRaw[T any](mem []byte, initial T) (*Raw[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Place(mem, d, 1, fillWith(initial))
+	o, err := object.Place(mem, d, 1, fillWith(initial))
 	if err != nil {
-		return nil, layout.Wrap("value: init", err)
+		return nil, object.Wrap("value: init", err)
 	}
 	return newRaw[T](o, ""), nil
 }
@@ -76,9 +76,9 @@ func RawAt[T any](mem []byte) (*Raw[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Attach(mem, d, false)
+	o, err := object.Attach(mem, d, false)
 	if err != nil {
-		return nil, layout.Wrap("value: attach", err)
+		return nil, object.Wrap("value: attach", err)
 	}
 	return newRaw[T](o, ""), nil
 }

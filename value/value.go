@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/shmkit/shmkit/internal/object"
 	"github.com/shmkit/shmkit/internal/typeinfo"
-	"github.com/shmkit/shmkit/internal/typeinfo/layout"
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -30,7 +30,7 @@ var (
 
 	// ErrBadMemory is matched when memory given to Init or InitRaw is too
 	// short or misaligned.
-	ErrBadMemory = layout.ErrBadMemory
+	ErrBadMemory = object.ErrBadMemory
 
 	// ErrClosed is returned by locked operations after Close. It is
 	// fs.ErrClosed (and shm.ErrClosed, sem.ErrClosed).
@@ -53,7 +53,7 @@ func (*noCopy) Unlock() {}
 // the memory-ordering and tearing rules.
 type Value[T any] struct {
 	_       noCopy
-	obj     *layout.Object
+	obj     *object.Object
 	p       *T     // the value, in the mapping
 	scratch *T     // the header's scratch word, used by Update for integer T
 	asz     uint8  // 4 or 8 when T is an integer type with lock-free operations
@@ -61,24 +61,24 @@ type Value[T any] struct {
 }
 
 // desc describes T, or refuses it.
-func desc[T any](locked bool) (layout.Desc, error) {
+func desc[T any](locked bool) (object.Desc, error) {
 	size, align, fp, err := typeinfo.Of[T]()
 	if err != nil {
-		return layout.Desc{}, fmt.Errorf("value: %w", err)
+		return object.Desc{}, fmt.Errorf("value: %w", err)
 	}
-	return layout.Desc{Magic: layout.MagicValue, Kind: shm.KindValue, Size: size, Align: align, FP: fp, Locked: locked}, nil
+	return object.Desc{Magic: object.MagicValue, Kind: shm.KindValue, Size: size, Align: align, FP: fp, Locked: locked}, nil
 }
 
 func fillWith[T any](x T) func([]byte) error {
 	return func(elems []byte) error {
-		layout.Put(elems, x)
+		object.Put(elems, x)
 		return nil
 	}
 }
 
-func newValue[T any](o *layout.Object, name string) *Value[T] {
-	es := layout.Elems[T](o.Mem, 1)
-	return &Value[T]{obj: o, p: &es[0], scratch: layout.Scratch[T](o.Mem), asz: layout.AtomicSize[T](), name: name}
+func newValue[T any](o *object.Object, name string) *Value[T] {
+	es := object.Elems[T](o.Mem, 1)
+	return &Value[T]{obj: o, p: &es[0], scratch: object.Scratch[T](o.Mem), asz: object.AtomicSize[T](), name: name}
 }
 
 // Size returns the number of bytes a Value[T] needs when placed in memory
@@ -88,7 +88,7 @@ func Size[T any]() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, _ := layout.Need(d.Size, 1)
+	n, _ := object.Need(d.Size, 1)
 	return n, nil
 }
 
@@ -100,9 +100,9 @@ func Create[T any](name string, initial T, opts ...shm.Option) (*Value[T], error
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Create(name, d, 1, fillWith(initial), opts)
+	o, err := object.Create(name, d, 1, fillWith(initial), opts)
 	if err != nil {
-		return nil, layout.Wrap("value: create "+name, err)
+		return nil, object.Wrap("value: create "+name, err)
 	}
 	return newValue[T](o, name), nil
 }
@@ -115,9 +115,9 @@ func Open[T any](ctx context.Context, name string, opts ...shm.Option) (*Value[T
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Open(ctx, name, d, opts)
+	o, err := object.Open(ctx, name, d, opts)
 	if err != nil {
-		return nil, layout.Wrap("value: open "+name, err)
+		return nil, object.Wrap("value: open "+name, err)
 	}
 	return newValue[T](o, name), nil
 }
@@ -129,9 +129,9 @@ func OpenOrCreate[T any](ctx context.Context, name string, initial T, opts ...sh
 	if err != nil {
 		return nil, false, err
 	}
-	o, created, err := layout.OpenOrCreate(ctx, name, d, 1, fillWith(initial), opts)
+	o, created, err := object.OpenOrCreate(ctx, name, d, 1, fillWith(initial), opts)
 	if err != nil {
-		return nil, false, layout.Wrap("value: open or create "+name, err)
+		return nil, false, object.Wrap("value: open or create "+name, err)
 	}
 	return newValue[T](o, name), created, nil
 }
@@ -146,9 +146,9 @@ func Init[T any](mem []byte, initial T) (*Value[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Place(mem, d, 1, fillWith(initial))
+	o, err := object.Place(mem, d, 1, fillWith(initial))
 	if err != nil {
-		return nil, layout.Wrap("value: init", err)
+		return nil, object.Wrap("value: init", err)
 	}
 	return newValue[T](o, ""), nil
 }
@@ -161,9 +161,9 @@ func At[T any](mem []byte) (*Value[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := layout.Attach(mem, d, true)
+	o, err := object.Attach(mem, d, true)
 	if err != nil {
-		return nil, layout.Wrap("value: attach", err)
+		return nil, object.Wrap("value: attach", err)
 	}
 	return newValue[T](o, ""), nil
 }
@@ -173,7 +173,7 @@ func At[T any](mem []byte) (*Value[T], error) {
 // of Update (a sem.ErrOwnerDead result still returns the value read).
 func (v *Value[T]) Load(ctx context.Context) (T, error) {
 	if v.asz != 0 {
-		return layout.LoadAny(v.asz, v.p), nil
+		return object.LoadAny(v.asz, v.p), nil
 	}
 	var x T
 	err := v.obj.Do(ctx, func() { x = *v.p })
@@ -184,7 +184,7 @@ func (v *Value[T]) Load(ctx context.Context) (T, error) {
 // lock; otherwise it writes under the lock. Errors are those of Update.
 func (v *Value[T]) Store(ctx context.Context, x T) error {
 	if v.asz != 0 {
-		layout.StoreAny(v.asz, v.p, x)
+		object.StoreAny(v.asz, v.p, x)
 		return nil
 	}
 	return v.obj.Do(ctx, func() { *v.p = x })
@@ -213,7 +213,7 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 // panic continues.
 func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
 	if v.asz != 0 {
-		return v.obj.Do(ctx, func() { layout.UpdateWord(v.asz, v.p, v.scratch, fn) })
+		return v.obj.Do(ctx, func() { object.UpdateWord(v.asz, v.p, v.scratch, fn) })
 	}
 	return v.obj.Do(ctx, func() { fn(v.p) })
 }
@@ -258,17 +258,17 @@ type Atomic[T Integer] struct {
 func AtomicOf[T Integer](v *Value[T]) Atomic[T] { return Atomic[T]{p: v.p} }
 
 // Load atomically loads the value.
-func (a Atomic[T]) Load() T { return layout.Load(a.p) }
+func (a Atomic[T]) Load() T { return object.Load(a.p) }
 
 // Store atomically stores x.
-func (a Atomic[T]) Store(x T) { layout.Store(a.p, x) }
+func (a Atomic[T]) Store(x T) { object.Store(a.p, x) }
 
 // Add atomically adds delta (wrapping on overflow) and returns the new value.
-func (a Atomic[T]) Add(delta T) T { return layout.Add(a.p, delta) }
+func (a Atomic[T]) Add(delta T) T { return object.Add(a.p, delta) }
 
 // Swap atomically stores x and returns the previous value.
-func (a Atomic[T]) Swap(x T) T { return layout.Swap(a.p, x) }
+func (a Atomic[T]) Swap(x T) T { return object.Swap(a.p, x) }
 
 // CompareAndSwap atomically stores new if the value is old, and reports
 // whether it did.
-func (a Atomic[T]) CompareAndSwap(old, new T) bool { return layout.CompareAndSwap(a.p, old, new) }
+func (a Atomic[T]) CompareAndSwap(old, new T) bool { return object.CompareAndSwap(a.p, old, new) }

@@ -1,4 +1,4 @@
-package layout
+package object
 
 import (
 	"encoding/binary"
