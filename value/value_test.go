@@ -98,18 +98,28 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		// The lock-free Adds run on their own goroutine, so that they
+		// land inside other Updates' functions (of this process and the
+		// others) as often as possible: the compare-and-swap retry of
+		// Update is what keeps the total exact then.
 		a := value.AtomicOf(n)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range m {
+				a.Add(1)
+			}
+		})
 		for i := range m {
 			if err := n.Update(ctx, func(x *int64) { *x++ }); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			a.Add(1)
 			if err := p.Update(ctx, func(q *pair) { q.A++; q.B += int64(i) }); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}
+		wg.Wait()
 		testproc.Printf("done")
 		return 0
 	})
@@ -240,20 +250,55 @@ func TestAtomic(t *testing.T) {
 	defer w.Close()
 	aw := value.AtomicOf(w)
 	var wg sync.WaitGroup
-	for range 8 {
+	for range 4 {
 		wg.Go(func() {
-			for range 500 {
+			for range 2000 {
 				if err := w.Update(ctx, func(x *int64) { *x += 2 }); err != nil {
 					t.Error(err)
 					return
 				}
+			}
+		})
+		wg.Go(func() {
+			for range 2000 {
 				aw.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	if got := aw.Load(); got != 8*500*3 {
-		t.Fatalf("total %d, want %d", got, 8*500*3)
+	if got := aw.Load(); got != 4*2000*3 {
+		t.Fatalf("total %d, want %d", got, 4*2000*3)
+	}
+}
+
+// A lock-free write that lands while Update's fn runs makes Update run fn
+// again on the new value: deterministic, with the write made from inside
+// fn itself.
+func TestUpdateRetriesAfterLockFreeWrite(t *testing.T) {
+	ctx := context.Background()
+	v, err := value.Create[int64](segName(t), 10)
+	must(t, err)
+	defer v.Close()
+	a := value.AtomicOf(v)
+	var seen []int64
+	must(t, v.Update(ctx, func(x *int64) {
+		seen = append(seen, *x)
+		if len(seen) == 1 {
+			a.Add(100) // as another process would, between load and swap
+		}
+		*x++
+	}))
+	if len(seen) != 2 || seen[0] != 10 || seen[1] != 110 {
+		t.Fatalf("fn saw %v, want [10 110]", seen)
+	}
+	if got := a.Load(); got != 111 {
+		t.Fatalf("value %d, want 111 (no update lost)", got)
+	}
+	// Without lock-free writers, fn runs exactly once.
+	calls := 0
+	must(t, v.Update(ctx, func(x *int64) { calls++; *x *= 2 }))
+	if calls != 1 || a.Load() != 222 {
+		t.Fatalf("%d calls, value %d", calls, a.Load())
 	}
 }
 
@@ -556,6 +601,13 @@ func TestCloseWaitsForUpdate(t *testing.T) {
 	<-entered
 	closed := make(chan error)
 	go func() { closed <- v.Close() }()
+	// Close must not return while fn runs. (A bounded negative check: the
+	// passing path does not depend on its timing.)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned while an Update was in flight: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
 	close(release)
 	must(t, <-updated)
 	must(t, <-closed)
