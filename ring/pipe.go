@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
 
 	"github.com/shmkit/shmkit/shm"
 )
@@ -17,13 +16,14 @@ import (
 //
 // End 0 (the creator) writes the first ring and reads the second; end 1
 // the reverse. Each direction has one writer and one reader: Send and
-// Write must not run concurrently with each other, nor Recv and Read.
+// Write must not run concurrently with each other, nor Recv and Read, nor
+// Close with any of them (as for a Queue in SPSC mode, there is no lock on
+// the fast path).
 type Conn struct {
 	in, out *Queue
 	seg     *shm.Segment
 	end     int
 
-	rmu  sync.Mutex
 	rest []byte // unread part of the message Read holds (Next)
 }
 
@@ -160,8 +160,6 @@ func (c *Conn) Send(ctx context.Context, p []byte) error { return c.out.Put(ctx,
 // Recv receives one message into buf (see Queue.Get); io.EOF once the
 // other end closed and everything it sent was received.
 func (c *Conn) Recv(ctx context.Context, buf []byte) (int, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
 	if c.rest != nil {
 		return 0, ErrPending
 	}
@@ -170,8 +168,6 @@ func (c *Conn) Recv(ctx context.Context, buf []byte) (int, error) {
 
 // RecvAppend receives one message, appending it to buf.
 func (c *Conn) RecvAppend(ctx context.Context, buf []byte) ([]byte, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
 	if c.rest != nil {
 		return buf, ErrPending
 	}
@@ -185,8 +181,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
 	for c.rest == nil {
 		m, err := c.in.Next(context.Background())
 		if err != nil {
@@ -233,12 +227,10 @@ func (c *Conn) CloseWrite() error { return c.out.CloseWrite() }
 // Close closes both directions (the other end reads io.EOF after what was
 // sent, and its Sends fail with ErrClosed) and releases this end.
 func (c *Conn) Close() error {
-	c.rmu.Lock()
 	if c.rest != nil {
 		c.rest = nil
 		_ = c.in.Release()
 	}
-	c.rmu.Unlock()
 	err := errors.Join(c.out.CloseWrite(), c.in.CloseWrite(), c.out.Close(), c.in.Close())
 	return errors.Join(err, c.seg.Close())
 }
