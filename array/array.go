@@ -42,19 +42,13 @@ type Integer interface {
 	~int32 | ~uint32 | ~int64 | ~uint64 | ~int | ~uint
 }
 
-// noCopy makes go vet's copylocks check flag copies of an Array.
-type noCopy struct{}
-
-func (*noCopy) Lock()   {}
-func (*noCopy) Unlock() {}
-
 // Array is a fixed-length sequence of T in shared memory with one lock for
 // the whole array, the analogue of Python's multiprocessing.Array. See the
 // package doc for the memory-ordering and tearing rules.
 //
 // Indexing methods panic on an index out of range, as Go slices do.
 type Array[T any] struct {
-	_       noCopy
+	_       object.NoCopy
 	obj     *object.Object
 	s       []T    // the elements, in the mapping
 	scratch *T     // the header's scratch word, used by Update for integer T
@@ -62,14 +56,13 @@ type Array[T any] struct {
 	name    string // for errors
 }
 
-func desc[T any](locked bool) (object.Desc, error) {
-	size, align, fp, err := typeinfo.Of[T]()
-	if err != nil {
-		return object.Desc{}, fmt.Errorf("array: %w", err)
-	}
-	return object.Desc{Magic: object.MagicArray, Kind: shm.KindArray, Size: size, Align: align, FP: fp, Locked: locked}, nil
-}
+// spec is what array's objects are; rawSpec is spec without the lock.
+var (
+	spec    = object.Spec{Pkg: "array", Magic: object.MagicArray, Kind: shm.KindArray, Locked: true}
+	rawSpec = spec.Raw()
+)
 
+// length checks a caller's element count.
 func length(n int) (uint64, error) {
 	if n < 0 {
 		return 0, fmt.Errorf("array: negative length %d: %w", n, shm.ErrInvalidSize)
@@ -77,6 +70,8 @@ func length(n int) (uint64, error) {
 	return uint64(n), nil
 }
 
+// fillFrom copies src into fresh elements; zeroElems zeroes them (memory
+// given to Init may hold anything).
 func fillFrom[T any](src []T) func([]byte) error {
 	if len(src) == 0 {
 		return nil
@@ -87,89 +82,76 @@ func fillFrom[T any](src []T) func([]byte) error {
 	}
 }
 
-func newArray[T any](o *object.Object, name string) *Array[T] {
-	return &Array[T]{obj: o, s: object.Elems[T](o.Mem, int(o.H.Length)), scratch: object.Scratch[T](o.Mem), asz: object.AtomicSize[T](), name: name}
+func zeroElems(elems []byte) error { clear(elems); return nil }
+
+// The constructors of Array and Raw differ only in spec and in what they
+// wrap around the object.
+
+func create[T any](s object.Spec, name string, n int, src []T, opts []shm.Option) (*object.Object, error) {
+	un, err := length(n)
+	if err != nil {
+		return nil, err
+	}
+	return object.CreateOf[T](s, name, un, fillFrom(src), opts)
+}
+
+func place[T any](s object.Spec, mem []byte, n int) (*object.Object, error) {
+	un, err := length(n)
+	if err != nil {
+		return nil, err
+	}
+	return object.PlaceOf[T](s, mem, un, zeroElems)
+}
+
+func newArray[T any](o *object.Object, err error) (*Array[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Array[T]{obj: o, s: object.Elems[T](o.Mem, int(o.H.Length)), scratch: object.Scratch[T](o.Mem),
+		asz: object.AtomicSize[T](), name: o.Name()}, nil
 }
 
 // Size returns the number of bytes an Array of n T needs when placed in
 // memory of one's own (Init, At), or an error matching ErrNotPlain.
 func Size[T any](n int) (int, error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return 0, err
-	}
 	un, err := length(n)
 	if err != nil {
 		return 0, err
 	}
-	size, ok := object.Need(d.Size, un)
-	if !ok {
-		return 0, fmt.Errorf("array: %d elements of %d bytes: %w", n, d.Size, shm.ErrInvalidSize)
-	}
-	return size, nil
+	return object.SizeOf[T](spec, un)
 }
 
 // Create creates a named shared Array of n zero elements. It fails with an
 // error matching fs.ErrExist if the name is taken, and ErrNotPlain if T
 // cannot be shared. opts are shm options (WithMode, WithPopulate...).
 func Create[T any](name string, n int, opts ...shm.Option) (*Array[T], error) {
-	return create[T](name, n, nil, opts)
+	return newArray[T](create[T](spec, name, n, nil, opts))
 }
 
 // CreateFrom creates a named shared Array holding a copy of src, like
 // Python's Array('i', [0, 1, 2]).
 func CreateFrom[T any](name string, src []T, opts ...shm.Option) (*Array[T], error) {
-	return create(name, len(src), src, opts)
-}
-
-func create[T any](name string, n int, src []T, opts []shm.Option) (*Array[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	un, err := length(n)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Create(name, d, un, fillFrom(src), opts)
-	if err != nil {
-		return nil, object.Wrap("array: create "+name, err)
-	}
-	return newArray[T](o, name), nil
+	return newArray[T](create(spec, name, len(src), src, opts))
 }
 
 // Open opens the named Array created by another process (or this one). It
 // waits, bounded by ctx, for a creator still initialising it. An Array
 // created with another element type gives an error matching ErrType.
 func Open[T any](ctx context.Context, name string, opts ...shm.Option) (*Array[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Open(ctx, name, d, opts)
-	if err != nil {
-		return nil, object.Wrap("array: open "+name, err)
-	}
-	return newArray[T](o, name), nil
+	return newArray[T](object.OpenOf[T](ctx, spec, name, opts))
 }
 
 // OpenOrCreate opens the named Array, or creates it with n zero elements
 // if it does not exist, and reports whether it created it. An existing
 // Array of another length gives an error matching shm.ErrSize.
 func OpenOrCreate[T any](ctx context.Context, name string, n int, opts ...shm.Option) (*Array[T], bool, error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, false, err
-	}
 	un, err := length(n)
 	if err != nil {
 		return nil, false, err
 	}
-	o, created, err := object.OpenOrCreate(ctx, name, d, un, nil, opts)
-	if err != nil {
-		return nil, false, object.Wrap("array: open or create "+name, err)
-	}
-	return newArray[T](o, name), created, nil
+	o, created, err := object.OpenOrCreateOf[T](ctx, spec, name, un, nil, opts)
+	a, err := newArray[T](o, err)
+	return a, created, err
 }
 
 // Init lays out an Array of n zero elements at the start of mem, which
@@ -178,19 +160,7 @@ func OpenOrCreate[T any](ctx context.Context, name string, n int, opts ...shm.Op
 // shm.WithInit function. The object is published last (a release store of
 // its magic), so a process whose At succeeds sees the zeroed elements.
 func Init[T any](mem []byte, n int) (*Array[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	un, err := length(n)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
-	if err != nil {
-		return nil, object.Wrap("array: init", err)
-	}
-	return newArray[T](o, ""), nil
+	return newArray[T](place[T](spec, mem, n))
 }
 
 // At attaches to the Array that Init laid out at the start of mem,
@@ -198,15 +168,7 @@ func Init[T any](mem []byte, n int) (*Array[T], error) {
 // T gives an error matching ErrCorrupt, ErrType or ErrKind; it never
 // panics. (The method At reads an element.)
 func At[T any](mem []byte) (*Array[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Attach(mem, d, true)
-	if err != nil {
-		return nil, object.Wrap("array: attach", err)
-	}
-	return newArray[T](o, ""), nil
+	return newArray[T](object.AttachOf[T](spec, mem))
 }
 
 // Len returns the number of elements.

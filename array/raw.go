@@ -15,85 +15,44 @@ import (
 // A Raw may attach to an Array's memory (the lock is then ignored), but an
 // Array cannot attach to a Raw's, which has no lock.
 type Raw[T any] struct {
-	_    noCopy
+	_    object.NoCopy
 	obj  *object.Object
 	s    []T
 	name string
 }
 
-func newRaw[T any](o *object.Object, name string) *Raw[T] {
-	return &Raw[T]{obj: o, s: object.Elems[T](o.Mem, int(o.H.Length)), name: name}
+func newRaw[T any](o *object.Object, err error) (*Raw[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Raw[T]{obj: o, s: object.Elems[T](o.Mem, int(o.H.Length)), name: o.Name()}, nil
 }
 
 // CreateRaw creates a named Raw array of n zero elements.
 func CreateRaw[T any](name string, n int, opts ...shm.Option) (*Raw[T], error) {
-	return createRaw[T](name, n, nil, opts)
+	return newRaw[T](create[T](rawSpec, name, n, nil, opts))
 }
 
 // CreateRawFrom creates a named Raw array holding a copy of src.
 func CreateRawFrom[T any](name string, src []T, opts ...shm.Option) (*Raw[T], error) {
-	return createRaw(name, len(src), src, opts)
-}
-
-func createRaw[T any](name string, n int, src []T, opts []shm.Option) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	un, err := length(n)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Create(name, d, un, fillFrom(src), opts)
-	if err != nil {
-		return nil, object.Wrap("array: create "+name, err)
-	}
-	return newRaw[T](o, name), nil
+	return newRaw[T](create(rawSpec, name, len(src), src, opts))
 }
 
 // OpenRaw opens a named Raw array (or a named Array, ignoring its lock).
 func OpenRaw[T any](ctx context.Context, name string, opts ...shm.Option) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Open(ctx, name, d, opts)
-	if err != nil {
-		return nil, object.Wrap("array: open "+name, err)
-	}
-	return newRaw[T](o, name), nil
+	return newRaw[T](object.OpenOf[T](ctx, rawSpec, name, opts))
 }
 
 // InitRaw lays out a Raw array of n zero elements at the start of mem,
 // like Init (same size: the lock's bytes stay reserved and zero).
 func InitRaw[T any](mem []byte, n int) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	un, err := length(n)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Place(mem, d, un, func(elems []byte) error { clear(elems); return nil })
-	if err != nil {
-		return nil, object.Wrap("array: init", err)
-	}
-	return newRaw[T](o, ""), nil
+	return newRaw[T](place[T](rawSpec, mem, n))
 }
 
 // RawAt attaches to a Raw array (or an Array, ignoring its lock) laid out
 // at the start of mem.
 func RawAt[T any](mem []byte) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Attach(mem, d, false)
-	if err != nil {
-		return nil, object.Wrap("array: attach", err)
-	}
-	return newRaw[T](o, ""), nil
+	return newRaw[T](object.AttachOf[T](rawSpec, mem))
 }
 
 // Len returns the number of elements.

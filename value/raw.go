@@ -18,69 +18,40 @@ import (
 // A Raw may attach to a Value's memory (the lock is then ignored), but a
 // Value cannot attach to a Raw's, which has no lock.
 type Raw[T any] struct {
-	_    noCopy
+	_    object.NoCopy
 	obj  *object.Object
 	p    *T
 	name string
 }
 
-func newRaw[T any](o *object.Object, name string) *Raw[T] {
+func newRaw[T any](o *object.Object, err error) (*Raw[T], error) {
+	if err != nil {
+		return nil, err
+	}
 	es := object.Elems[T](o.Mem, 1)
-	return &Raw[T]{obj: o, p: &es[0], name: name}
+	return &Raw[T]{obj: o, p: &es[0], name: o.Name()}, nil
 }
 
 // CreateRaw creates a named Raw value holding initial.
 func CreateRaw[T any](name string, initial T, opts ...shm.Option) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Create(name, d, 1, fillWith(initial), opts)
-	if err != nil {
-		return nil, object.Wrap("value: create "+name, err)
-	}
-	return newRaw[T](o, name), nil
+	return newRaw[T](object.CreateOf[T](rawSpec, name, 1, fillWith(initial), opts))
 }
 
 // OpenRaw opens a named Raw value (or a named Value, ignoring its lock).
 func OpenRaw[T any](ctx context.Context, name string, opts ...shm.Option) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Open(ctx, name, d, opts)
-	if err != nil {
-		return nil, object.Wrap("value: open "+name, err)
-	}
-	return newRaw[T](o, name), nil
+	return newRaw[T](object.OpenOf[T](ctx, rawSpec, name, opts))
 }
 
 // InitRaw lays out a Raw value holding initial at the start of mem, like
 // Init (same size: the lock's bytes stay reserved and zero).
 func InitRaw[T any](mem []byte, initial T) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Place(mem, d, 1, fillWith(initial))
-	if err != nil {
-		return nil, object.Wrap("value: init", err)
-	}
-	return newRaw[T](o, ""), nil
+	return newRaw[T](object.PlaceOf[T](rawSpec, mem, 1, fillWith(initial)))
 }
 
 // RawAt attaches to a Raw value (or a Value, ignoring its lock) laid out
 // at the start of mem.
 func RawAt[T any](mem []byte) (*Raw[T], error) {
-	d, err := desc[T](false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Attach(mem, d, false)
-	if err != nil {
-		return nil, object.Wrap("value: attach", err)
-	}
-	return newRaw[T](o, ""), nil
+	return newRaw[T](object.AttachOf[T](rawSpec, mem))
 }
 
 // Load copies the value out, without synchronisation.

@@ -2,7 +2,6 @@ package value
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/shmkit/shmkit/internal/object"
 	"github.com/shmkit/shmkit/internal/typeinfo"
@@ -42,17 +41,11 @@ type Integer interface {
 	~int32 | ~uint32 | ~int64 | ~uint64 | ~int | ~uint
 }
 
-// noCopy makes go vet's copylocks check flag copies of a Value.
-type noCopy struct{}
-
-func (*noCopy) Lock()   {}
-func (*noCopy) Unlock() {}
-
 // Value is a T in shared memory guarded by a lock that lives next to it,
 // the analogue of Python's multiprocessing.Value. See the package doc for
 // the memory-ordering and tearing rules.
 type Value[T any] struct {
-	_       noCopy
+	_       object.NoCopy
 	obj     *object.Object
 	p       *T     // the value, in the mapping
 	scratch *T     // the header's scratch word, used by Update for integer T
@@ -60,14 +53,11 @@ type Value[T any] struct {
 	name    string // for errors
 }
 
-// desc describes T, or refuses it.
-func desc[T any](locked bool) (object.Desc, error) {
-	size, align, fp, err := typeinfo.Of[T]()
-	if err != nil {
-		return object.Desc{}, fmt.Errorf("value: %w", err)
-	}
-	return object.Desc{Magic: object.MagicValue, Kind: shm.KindValue, Size: size, Align: align, FP: fp, Locked: locked}, nil
-}
+// spec is what value's objects are; rawSpec is spec without the lock.
+var (
+	spec    = object.Spec{Pkg: "value", Magic: object.MagicValue, Kind: shm.KindValue, Locked: true}
+	rawSpec = spec.Raw()
+)
 
 func fillWith[T any](x T) func([]byte) error {
 	return func(elems []byte) error {
@@ -76,64 +66,38 @@ func fillWith[T any](x T) func([]byte) error {
 	}
 }
 
-func newValue[T any](o *object.Object, name string) *Value[T] {
+func newValue[T any](o *object.Object, err error) (*Value[T], error) {
+	if err != nil {
+		return nil, err
+	}
 	es := object.Elems[T](o.Mem, 1)
-	return &Value[T]{obj: o, p: &es[0], scratch: object.Scratch[T](o.Mem), asz: object.AtomicSize[T](), name: name}
+	return &Value[T]{obj: o, p: &es[0], scratch: object.Scratch[T](o.Mem), asz: object.AtomicSize[T](), name: o.Name()}, nil
 }
 
 // Size returns the number of bytes a Value[T] needs when placed in memory
 // of one's own (Init, At), or an error matching ErrNotPlain.
-func Size[T any]() (int, error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return 0, err
-	}
-	n, _ := object.Need(d.Size, 1)
-	return n, nil
-}
+func Size[T any]() (int, error) { return object.SizeOf[T](spec, 1) }
 
 // Create creates a named shared Value holding initial. It fails with an
 // error matching fs.ErrExist if the name is taken, and ErrNotPlain if T
 // cannot be shared. opts are shm options (WithMode, WithPopulate...).
 func Create[T any](name string, initial T, opts ...shm.Option) (*Value[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Create(name, d, 1, fillWith(initial), opts)
-	if err != nil {
-		return nil, object.Wrap("value: create "+name, err)
-	}
-	return newValue[T](o, name), nil
+	return newValue[T](object.CreateOf[T](spec, name, 1, fillWith(initial), opts))
 }
 
 // Open opens the named Value created by another process (or this one). It
 // waits, bounded by ctx, for a creator still initialising it. A Value
 // created with another element type gives an error matching ErrType.
 func Open[T any](ctx context.Context, name string, opts ...shm.Option) (*Value[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Open(ctx, name, d, opts)
-	if err != nil {
-		return nil, object.Wrap("value: open "+name, err)
-	}
-	return newValue[T](o, name), nil
+	return newValue[T](object.OpenOf[T](ctx, spec, name, opts))
 }
 
 // OpenOrCreate opens the named Value, or creates it holding initial if it
 // does not exist, and reports whether it created it.
 func OpenOrCreate[T any](ctx context.Context, name string, initial T, opts ...shm.Option) (*Value[T], bool, error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, false, err
-	}
-	o, created, err := object.OpenOrCreate(ctx, name, d, 1, fillWith(initial), opts)
-	if err != nil {
-		return nil, false, object.Wrap("value: open or create "+name, err)
-	}
-	return newValue[T](o, name), created, nil
+	o, created, err := object.OpenOrCreateOf[T](ctx, spec, name, 1, fillWith(initial), opts)
+	v, err := newValue[T](o, err)
+	return v, created, err
 }
 
 // Init lays out a Value holding initial at the start of mem, which must be
@@ -142,30 +106,14 @@ func OpenOrCreate[T any](ctx context.Context, name string, initial T, opts ...sh
 // function. The object is published last (a release store of its magic),
 // so a process whose At succeeds sees initial.
 func Init[T any](mem []byte, initial T) (*Value[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Place(mem, d, 1, fillWith(initial))
-	if err != nil {
-		return nil, object.Wrap("value: init", err)
-	}
-	return newValue[T](o, ""), nil
+	return newValue[T](object.PlaceOf[T](spec, mem, 1, fillWith(initial)))
 }
 
 // At attaches to the Value that Init laid out at the start of mem,
 // possibly in another process. Memory that does not hold a valid Value[T]
 // gives an error matching ErrCorrupt, ErrType or ErrKind; it never panics.
 func At[T any](mem []byte) (*Value[T], error) {
-	d, err := desc[T](true)
-	if err != nil {
-		return nil, err
-	}
-	o, err := object.Attach(mem, d, true)
-	if err != nil {
-		return nil, object.Wrap("value: attach", err)
-	}
-	return newValue[T](o, ""), nil
+	return newValue[T](object.AttachOf[T](spec, mem))
 }
 
 // Load returns the value. For integer T it is one atomic load and takes

@@ -122,40 +122,56 @@ func Attach(mem []byte, d Desc, needLock bool) (*Object, error) {
 	return o, nil
 }
 
-func segOpts(d Desc, n uint64, opts []shm.Option) []shm.Option {
-	all := make([]shm.Option, 0, len(opts)+3)
-	all = append(all, opts...)
-	return append(all, shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()), shm.WithParams(n, 0))
-}
-
-// Create creates a named segment holding one object of n elements.
-func Create(name string, d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, error) {
+// createOpts returns the shm options that create a segment holding an
+// object of n elements (opts first, so that ours win), the payload size,
+// and a function that releases the lock handle Place made during
+// initialisation, if it ran: the creator then reattaches through
+// FromSegment like every other process, so both paths are the same.
+func createOpts(d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) ([]shm.Option, int, func(), error) {
 	size, ok := Need(d.Size, n)
 	if !ok {
-		return nil, fmt.Errorf("%w: %d elements of %d bytes", shm.ErrInvalidSize, n, d.Size)
+		return nil, 0, nil, fmt.Errorf("%w: %d elements of %d bytes", shm.ErrInvalidSize, n, d.Size)
 	}
 	var placed *Object
-	all := segOpts(d, n, opts)
-	all = append(all, shm.WithInit(func(payload []byte) error {
-		o, err := Place(payload, d, n, fill)
-		placed = o
-		return err
-	}))
-	seg, err := shm.Create(name, size, all...)
-	if err != nil {
-		return nil, err
+	all := make([]shm.Option, 0, len(opts)+4)
+	all = append(all, opts...)
+	all = append(all, shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()), shm.WithParams(n, 0),
+		shm.WithInit(func(payload []byte) error {
+			o, err := Place(payload, d, n, fill)
+			placed = o
+			return err
+		}))
+	release := func() {
+		if placed != nil && placed.Mu != nil {
+			_ = placed.Mu.Close()
+		}
 	}
-	if placed.Mu != nil {
-		// The handle made during initialisation is reattached through
-		// MutexAt like every other process's, so both paths are the same.
-		_ = placed.Mu.Close()
-	}
+	return all, size, release, nil
+}
+
+// attachSegment attaches to the object in a freshly opened or created
+// segment, closing the segment if that fails.
+func attachSegment(seg *shm.Segment, d Desc) (*Object, error) {
 	o, err := FromSegment(seg, d)
 	if err != nil {
 		_ = seg.Close()
 		return nil, err
 	}
 	return o, nil
+}
+
+// Create creates a named segment holding one object of n elements.
+func Create(name string, d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, error) {
+	all, size, release, err := createOpts(d, n, fill, opts)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.Create(name, size, all...)
+	release()
+	if err != nil {
+		return nil, err
+	}
+	return attachSegment(seg, d)
 }
 
 // Open opens a named segment holding an object and validates it.
@@ -165,40 +181,22 @@ func Open(ctx context.Context, name string, d Desc, opts []shm.Option) (*Object,
 	if err != nil {
 		return nil, err
 	}
-	o, err := FromSegment(seg, d)
-	if err != nil {
-		_ = seg.Close()
-		return nil, err
-	}
-	return o, nil
+	return attachSegment(seg, d)
 }
 
 // OpenOrCreate opens the named object, or creates it with n elements.
 func OpenOrCreate(ctx context.Context, name string, d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, bool, error) {
-	size, ok := Need(d.Size, n)
-	if !ok {
-		return nil, false, fmt.Errorf("%w: %d elements of %d bytes", shm.ErrInvalidSize, n, d.Size)
+	all, size, release, err := createOpts(d, n, fill, opts)
+	if err != nil {
+		return nil, false, err
 	}
-	var placed *Object
-	all := segOpts(d, n, opts)
-	all = append(all, shm.WithInit(func(payload []byte) error {
-		o, err := Place(payload, d, n, fill)
-		placed = o
-		return err
-	}))
 	seg, created, err := shm.OpenOrCreate(ctx, name, size, all...)
+	release()
 	if err != nil {
 		return nil, false, err
 	}
-	if placed != nil && placed.Mu != nil {
-		_ = placed.Mu.Close()
-	}
-	o, err := FromSegment(seg, d)
-	if err != nil {
-		_ = seg.Close()
-		return nil, false, err
-	}
-	return o, created, nil
+	o, err := attachSegment(seg, d)
+	return o, created, err
 }
 
 // FromSegment validates the object in seg's payload against seg's header
@@ -284,3 +282,21 @@ func Locked(ctx context.Context, mu *sem.Mutex, fn func()) (err error) {
 	fn()
 	return nil
 }
+
+// Name returns the segment's name, or "" for a placed object.
+func (o *Object) Name() string {
+	if o.Seg == nil {
+		return ""
+	}
+	return o.Seg.Name()
+}
+
+// NoCopy, embedded as a blank field, makes go vet's copylocks check flag
+// copies of the handle that holds it.
+type NoCopy struct{}
+
+// Lock is a no-op, for go vet.
+func (*NoCopy) Lock() {}
+
+// Unlock is a no-op, for go vet.
+func (*NoCopy) Unlock() {}
