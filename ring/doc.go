@@ -21,15 +21,22 @@
 //     slots with per-slot sequence numbers (Vyukov's bounded MPMC queue)
 //     plus a participant table that makes the queue survive SIGKILL.
 //
-//     q, err := ring.Create("jobs", ring.Config{Mode: ring.MPMC, MaxMessage: 256, Capacity: 1024})
-//     err = q.Put(ctx, []byte("hello"))     // in one process
-//     n, err := q.Get(ctx, buf)            // in another: ring.Open(ctx, "jobs")
+// For example:
+//
+//	q, err := ring.Create("jobs", ring.Config{Mode: ring.MPMC, MaxMessage: 256, Capacity: 1024})
+//	err = q.Put(ctx, []byte("hello"))    // in one process
+//	n, err := q.Get(ctx, buf)           // in another, after ring.Open(ctx, "jobs")
+//
+// An anonymous queue (CreateAnonymous) reaches another process as q.File()
+// in exec.Cmd.ExtraFiles (attach with OpenFile) or over a Unix socket with
+// q.Segment().Send (attach with Receive).
 //
 // Copying calls: Put, TryPut, PutBatch, Get, GetAppend, TryGet, GetBatch.
 // Zero-copy calls: Reserve + Commit for producers, Next (TryNext) + Release
 // for consumers. Typed[T] carries fixed-size, pointer-free values;
-// Encoded[T] carries any value through a Codec (Gob, JSON). Pipe, CreatePipe
-// and OpenPipe make a duplex Conn out of two rings.
+// Encoded[T] carries any value through a Codec (Gob, JSON). NewPipe,
+// CreatePipe, OpenPipe, OpenPipeFile and Pipe make a duplex Conn (message
+// API and io.ReadWriteCloser) out of two SPSC rings.
 //
 // # Promises
 //
