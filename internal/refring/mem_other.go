@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-// ErrNotSupported is returned on systems other than Linux.
+// errNotSupported is returned on systems other than Linux.
 var errNotSupported = errors.New("refring: not supported on this system")
 
 // Anonymous is not supported on this system.
