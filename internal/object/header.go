@@ -191,8 +191,13 @@ func Elems[T any](mem []byte, n int) []T {
 	return unsafe.Slice((*T)(unsafe.Pointer(&mem[HeaderSize])), n)
 }
 
-// Scratch returns the scratch word as a *T (T at most 8 bytes).
+// Scratch returns the scratch word as a *T when T is an integer type with
+// lock-free operations (AtomicSize[T]() != 0), the only case that uses it,
+// and nil otherwise: a larger T would overlap the mutex.
 func Scratch[T any](mem []byte) *T {
+	if AtomicSize[T]() == 0 {
+		return nil
+	}
 	return (*T)(unsafe.Pointer(&mem[OffScratch]))
 }
 
@@ -315,16 +320,22 @@ func StoreAny[T any](sz uint8, p *T, x T) {
 	}
 }
 
-// Put stores x as the first element of elems (fresh memory of at least
-// sizeof(T) bytes at an address aligned for T).
+// Put stores x as the first element of elems (memory of at least
+// sizeof(T) bytes at an address aligned for T, not yet shared). The bytes
+// are cleared first so that padding bytes are zero, not whatever memory
+// given to Init held.
 func Put[T any](elems []byte, x T) {
+	clear(elems[:unsafe.Sizeof(x)])
 	*(*T)(unsafe.Pointer(&elems[0])) = x
 }
 
-// PutSlice copies src to the start of elems (same conditions as Put).
+// PutSlice copies src to the start of elems (same conditions as Put),
+// padding bytes cleared.
 func PutSlice[T any](elems []byte, src []T) {
 	if len(src) == 0 {
 		return
 	}
+	var zero T
+	clear(elems[:uintptr(len(src))*unsafe.Sizeof(zero)])
 	copy(unsafe.Slice((*T)(unsafe.Pointer(&elems[0])), len(src)), src)
 }
