@@ -176,7 +176,9 @@ func (a *Array[T]) Len() int { return len(a.s) }
 
 // At returns element i without taking the lock. For integer T it is an
 // atomic load; otherwise a plain copy that may tear against a concurrent
-// writer of the same element (see the package doc).
+// writer of the same element (see the package doc). Unlike indexing
+// Python's synchronised Array, At and Set never take the lock: use Update,
+// WithLock or CopyOut for a consistent non-integer element.
 func (a *Array[T]) At(i int) T { return object.LoadAny(a.asz, &a.s[i]) }
 
 // Set stores x into element i without taking the lock. For integer T it is
@@ -184,12 +186,15 @@ func (a *Array[T]) At(i int) T { return object.LoadAny(a.asz, &a.s[i]) }
 func (a *Array[T]) Set(i int, x T) { object.StoreAny(a.asz, &a.s[i], x) }
 
 // Update calls fn with a pointer to element i while holding the array's
-// lock. For integer T, fn works on a copy installed with compare-and-swap
-// and may run again if a lock-free operation changed the element meanwhile,
-// so it must only compute the new value from the old one. When the
-// previous lock holder died holding it, fn is still applied, the lock is
-// marked consistent and the error matches sem.ErrOwnerDead. It panics if i
-// is out of range.
+// lock. fn must not keep the pointer, block for long, or call methods of a.
+// For integer T, fn works on a copy installed with compare-and-swap and
+// runs again if a lock-free write (Set, Atomic, from any process) changed
+// the element meanwhile, so that no such write is lost; fn must only
+// compute the new value from the old one (see "Integer elements" in the
+// package doc). When the previous lock holder died holding it, fn is still
+// applied, the lock is marked consistent and the error matches
+// sem.ErrOwnerDead: the update has been applied, do not retry it. It
+// panics if i is out of range.
 func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
 	p := &a.s[i]
 	if a.asz != 0 {
@@ -211,10 +216,11 @@ func (a *Array[T]) WithLock(ctx context.Context, fn func(s []T)) error {
 func (a *Array[T]) Lock() *sem.Mutex { return a.obj.Mu }
 
 // Slice returns the elements as a []T aliasing shared memory, with no
-// copy. Writes through it are seen by every process. It takes no lock:
-// hold Lock (or use WithLock) for consistency. After Close the slice stays
-// safe to use but aliases private zeroed memory; see the package doc for
-// tearing.
+// copy; its capacity is its length. Writes through it are seen by every
+// process. It takes no lock: hold Lock (or use WithLock) for consistency,
+// and for integer elements that others change lock-free use Atomic. After
+// Close the slice stays safe to use but aliases private zeroed memory; see
+// "The slice view" in the package doc for validity and tearing.
 func (a *Array[T]) Slice() []T { return a.s }
 
 // CopyOut copies elements starting at off into dst under the lock, so the

@@ -32,8 +32,16 @@
 // of those), At and Set are atomic loads and stores, and AtomicOf(a) gives
 // lock-free LoadAt, StoreAt, AddAt, SwapAt and CompareAndSwapAt on each
 // element: one atomic instruction, no system call, no allocation.
-// Array.Update installs its result with compare-and-swap, so locked and
-// lock-free updates of an element may be mixed and no increment is lost.
+//
+// Array.Update of an integer element takes the lock but installs fn's
+// result with compare-and-swap: if a lock-free write (Set, Atomic) from
+// any process lands while fn runs, fn runs again on the new value, so no
+// such write is lost and totals stay exact when locked and lock-free
+// updates are mixed. With no lock-free writer fn runs exactly once; it
+// must compute the new value from the old one and do nothing else. (The
+// alternative, writing fn's result back under the lock, would silently
+// erase lock-free writes made meanwhile; see package value for the full
+// argument.)
 //
 // # Memory ordering
 //
@@ -55,25 +63,38 @@
 //
 // # The slice view
 //
-// Slice returns a []T that aliases the shared memory. It is valid for as
-// long as the Array is open; after Close it stays safe to use (no fault)
-// but aliases private zeroed memory, because shm replaces a closed mapping
-// instead of unmapping it. Do not append to it beyond its capacity
-// expecting sharing: an append that grows copies to the Go heap.
+// Slice returns a []T that aliases the shared memory (length and capacity
+// Len). It is valid for as long as the Array is open; after Close it stays
+// safe to use (no fault) but aliases private zeroed memory, because shm
+// replaces a closed mapping instead of unmapping it. An append to it
+// always copies to the Go heap, and the copy is no longer shared.
+//
+// Accesses through the slice are plain loads and stores, ordered with
+// nothing: hold the lock (WithLock, or Lock) to read or write a
+// consistent view. Without the lock, the tearing rules above apply to
+// every element, integer elements included as far as the Go memory model
+// is concerned (an aligned 4- or 8-byte access is not torn by amd64 or
+// arm64 hardware, but it is a data race with concurrent Atomic operations
+// that the race detector cannot see in shared memory): use Atomic for
+// integer elements that others change lock-free.
 //
 // # Alignment
 //
 // Elements start 256 bytes into a page-aligned mapping (segment header
 // then object header) and are naturally aligned; placed Arrays require
-// memory aligned to 8 bytes and to T's alignment. 64-bit atomics are
-// therefore always aligned.
+// memory aligned to 8 bytes and to T's alignment (Init checks; At reports
+// ErrCorrupt otherwise). An element's offset is a multiple of its size,
+// so 64-bit atomics are always 8-byte aligned, as sync/atomic requires on
+// arm64 and on 32-bit platforms.
 //
 // # Crashes
 //
 // A process that dies holding the lock is detected by the next locker:
-// Update and WithLock still run their function, mark the lock consistent
-// and return an error matching sem.ErrOwnerDead. Use Lock directly to
-// repair before marking it consistent.
+// Update, WithLock, CopyIn and CopyOut still run, mark the lock consistent
+// and return an error matching sem.ErrOwnerDead. That error means "done,
+// but look": the operation has been applied (do not retry it), and a
+// non-integer element may hold the dead process's partial write. Use Lock
+// directly to repair before marking it consistent.
 //
 // The byte layout is documented in docs/format/value-array.md.
 //

@@ -29,10 +29,24 @@
 // For integer T (int32, uint32, int64, uint64, int, uint and named types
 // of those), AtomicOf(v) gives lock-free Load, Store, Add, Swap and
 // CompareAndSwap: one atomic instruction each, no system call, no
-// allocation. Value.Load and Value.Store of an integer T are atomic too,
-// and Value.Update installs its result with compare-and-swap, so locked
-// and lock-free updates may be mixed freely, in any process, and no
-// increment is lost.
+// allocation. Value.Load and Value.Store of an integer T are single atomic
+// operations too and take no lock.
+//
+// Value.Update of an integer T still takes the lock, but installs fn's
+// result with compare-and-swap: fn runs on a copy of the value, and if a
+// lock-free write (Atomic, or Value.Store) from any process lands between
+// the copy and the swap, fn runs again on the new value, as Java's
+// AtomicLong.updateAndGet does. With no lock-free writer, fn runs exactly
+// once. fn must therefore compute the new value from the old one and do
+// nothing else (no counting of calls, no sending).
+//
+// This is the design that keeps totals exact when locked and lock-free
+// updates are mixed, in any process: an Update that wrote fn's result back
+// under the lock would silently erase an Atomic.Add made meanwhile
+// (Atomic does not take the lock), and making Atomic take the lock would
+// cost it what it is for. A re-run of a pure fn is invisible; a lost
+// increment is not. A process killed inside fn cannot tear an integer:
+// its swap happened or it did not.
 //
 // # Memory ordering
 //
@@ -62,12 +76,14 @@
 // # Crashes
 //
 // A process may die at any moment, holding the lock. The next process to
-// lock it takes it over: Update then still applies its fn, marks the lock
-// consistent and returns an error matching sem.ErrOwnerDead, so the caller
-// knows a previous update may be half done (for an integer T it is not:
-// that update either happened or did not). To repair before the lock is
-// marked consistent, use Lock directly: it returns sem.ErrOwnerDead with
-// the lock held, and MarkConsistent clears the state.
+// lock it takes it over: Update (and Load, Store of a non-integer T) then
+// still applies its fn, marks the lock consistent and returns an error
+// matching sem.ErrOwnerDead. That error means "done, but look": the update
+// has been applied, so do not retry it; a previous update of a
+// non-integer T may be half done (an integer T's cannot be: it either
+// happened or did not). To repair before the lock is marked consistent,
+// use Lock directly: it returns sem.ErrOwnerDead with the lock held, and
+// MarkConsistent clears the state.
 //
 // # Closing
 //

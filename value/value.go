@@ -140,25 +140,25 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 
 // Update calls fn with a pointer to the value while holding the lock, so
 // that read-modify-write sequences of all processes are serialised. fn
-// must not keep the pointer, block for long, or call other methods of v.
+// must not keep the pointer, block for long, or call methods of v.
 //
 // For integer T, fn works on a copy that is installed with
-// compare-and-swap, so Update also composes with the lock-free Atomic
-// operations of other processes: if one of them changes the value while
-// fn runs, fn is called again on the new value. fn must therefore only
-// compute the new value from the old one.
+// compare-and-swap, so that Update composes with lock-free writes (Atomic,
+// Store) of any process without losing them: if one lands while fn runs,
+// fn is called again on the new value. fn must therefore only compute the
+// new value from the old one. Without lock-free writers it runs once. See
+// "Integer values" in the package doc for why.
 //
 // If the previous holder of the lock died while holding it (killed inside
 // its Update, say), Update still takes the lock, applies fn, marks the
 // lock consistent, releases it and returns an error matching
-// sem.ErrOwnerDead: the update has been applied, but the dead process may
-// have left a partial update of a non-integer T behind (an integer T is
-// never torn: its update either happened or did not). Use Lock directly
-// to repair before marking consistent instead.
+// sem.ErrOwnerDead. The update has been applied: do not retry it. The dead
+// process may have left a partial update of a non-integer T behind, which
+// fn saw. Use Lock directly to repair before marking consistent instead.
 //
 // Update returns ctx's error if ctx ends while waiting for the lock, and
-// ErrClosed after Close. If fn panics, the lock is released and the
-// panic continues.
+// ErrClosed after Close; fn has not run then. If fn panics, the lock is
+// released and the panic continues.
 func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
 	if v.asz != 0 {
 		return v.obj.Do(ctx, func() { object.UpdateWord(v.asz, v.p, v.scratch, fn) })
@@ -172,8 +172,11 @@ func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
 func (v *Value[T]) Lock() *sem.Mutex { return v.obj.Mu }
 
 // Pointer returns a pointer to the value in shared memory, for access under
-// Lock (or unsynchronised, with the tearing rules of the package doc). It
-// stays valid to dereference after Close but then points at private zeros.
+// Lock (or unsynchronised, with the tearing rules of the package doc). For
+// an integer T that others change with Atomic operations, use AtomicOf
+// instead: a plain access through the pointer is a data race that the race
+// detector cannot see in shared memory. It stays valid to dereference
+// after Close but then points at private zeros.
 func (v *Value[T]) Pointer() *T { return v.p }
 
 // Name returns the Value's segment name, or "" for a placed Value.
