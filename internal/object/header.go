@@ -26,7 +26,7 @@ const (
 	OffChecksum    = 40 // uint64: FNV-1a 64 of bytes [8, 40)
 	OffScratch     = 48 // 8 bytes: update scratch for integer elements, used only under the lock
 	OffMutex       = 64 // 64 bytes: sem.Mutex when FlagLocked, else zero
-	MutexSize      = 64
+	MutexSize      = 64 // bytes reserved for the mutex (sem.MutexSize)
 )
 
 // Magic numbers: "SHMKVALU" and "SHMKARRY" as little-endian uint64s ('S'

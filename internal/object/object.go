@@ -12,12 +12,12 @@ import (
 
 // Desc is what an object records about its elements.
 type Desc struct {
-	Magic  uint64
-	Kind   shm.Kind
-	Size   uint32
-	Align  uint32
-	FP     uint64
-	Locked bool
+	Magic  uint64   // MagicValue or MagicArray
+	Kind   shm.Kind // the segment kind of a named object
+	Size   uint32   // element size
+	Align  uint32   // element alignment
+	FP     uint64   // element type fingerprint (typeinfo)
+	Locked bool     // a sem.Mutex lives in the header
 }
 
 // TypeDesc returns the shm type descriptor of the elements.
@@ -30,8 +30,8 @@ func (d Desc) TypeDesc() shm.TypeDesc {
 type Object struct {
 	Seg *shm.Segment // nil when placed in a caller's memory
 	Mem []byte       // the object: header then elements
-	H   Header
-	Mu  *sem.Mutex
+	H   Header       // the header as validated when attaching; never re-read
+	Mu  *sem.Mutex   // nil for a raw object
 
 	// life makes Close wait for locked operations in flight: they hold it
 	// shared, Close exclusively. Without it, Close could close the mutex
