@@ -193,14 +193,12 @@ func (a *Array[T]) Set(i int, x T) { object.StoreAny(a.asz, &a.s[i], x) }
 // compute the new value from the old one (see "Integer elements" in the
 // package doc). When the previous lock holder died holding it, fn is still
 // applied, the lock is marked consistent and the error matches
-// sem.ErrOwnerDead: the update has been applied, do not retry it. It
+// sem.ErrOwnerDead: the update has been applied, do not retry it. A ctx
+// error means nothing was installed (ctx ended waiting for the lock, or,
+// for integer T, while lock-free writers kept changing the element). It
 // panics if i is out of range.
 func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
-	p := &a.s[i]
-	if a.asz != 0 {
-		return a.obj.Do(ctx, func() { object.UpdateWord(a.asz, p, a.scratch, fn) })
-	}
-	return a.obj.Do(ctx, func() { fn(p) })
+	return object.Update(ctx, a.obj, a.asz, &a.s[i], a.scratch, fn)
 }
 
 // WithLock calls fn with the whole array while holding the lock. The

@@ -157,13 +157,13 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 // fn saw. Use Lock directly to repair before marking consistent instead.
 //
 // Update returns ctx's error if ctx ends while waiting for the lock, and
-// ErrClosed after Close; fn has not run then. If fn panics, the lock is
+// ErrClosed after Close; fn has not run then. For an integer T it also
+// returns ctx's error if ctx ends while lock-free writers keep changing
+// the value under fn (each retry means one of them made progress); fn's
+// result has not been installed then. If fn panics, the lock is
 // released and the panic continues.
 func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
-	if v.asz != 0 {
-		return v.obj.Do(ctx, func() { object.UpdateWord(v.asz, v.p, v.scratch, fn) })
-	}
-	return v.obj.Do(ctx, func() { fn(v.p) })
+	return object.Update(ctx, v.obj, v.asz, v.p, v.scratch, fn)
 }
 
 // Lock returns the lock guarding the value, like Python's get_lock(). Hold

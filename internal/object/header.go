@@ -1,6 +1,7 @@
 package object
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -262,21 +263,28 @@ func CompareAndSwap[T Integer](p *T, o, n T) bool {
 	return atomic.CompareAndSwapUint32((*uint32)(unsafe.Pointer(p)), uint32(o), uint32(n))
 }
 
-// UpdateWord applies fn to an integer element of size sz (4 or 8) at p
+// updateWord applies fn to an integer element of size sz (4 or 8) at p
 // without tearing against concurrent lock-free operations: it copies the
 // element into scratch, runs fn there and installs the result with
 // compare-and-swap, retrying fn if a lock-free operation changed the
 // element meanwhile. Callers hold the object's lock, so scratch (in the
 // shared header) is theirs alone and no other locked update interleaves.
-func UpdateWord[T any](sz uint8, p, scratch *T, fn func(*T)) {
+// Every failed swap means another writer made progress; if they never
+// stop (a hostile peer storing in a loop), updateWord gives up with ctx's
+// error once ctx ends, without installing anything.
+func updateWord[T any](ctx context.Context, sz uint8, p, scratch *T, fn func(*T)) error {
 	if sz == 8 {
 		w, s := (*uint64)(unsafe.Pointer(p)), (*uint64)(unsafe.Pointer(scratch))
 		for {
+			// Atomic load and swap: lock-free writers do not take the lock.
 			old := atomic.LoadUint64(w)
 			*s = old
 			fn(scratch)
 			if atomic.CompareAndSwapUint64(w, old, *s) {
-				return
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 		}
 	}
@@ -286,7 +294,10 @@ func UpdateWord[T any](sz uint8, p, scratch *T, fn func(*T)) {
 		*s = old
 		fn(scratch)
 		if atomic.CompareAndSwapUint32(w, old, *s) {
-			return
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package object
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"math"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 )
@@ -82,8 +84,27 @@ func TestAtomicHelpers(t *testing.T) {
 	}
 	var s int64
 	calls := 0
-	UpdateWord(8, &y, (*uint64)(unsafe.Pointer(&s)), func(p *uint64) { calls++; *p += 7 })
-	if y != 7 || calls != 1 {
+	err := updateWord(context.Background(), 8, &y, (*uint64)(unsafe.Pointer(&s)), func(p *uint64) { calls++; *p += 7 })
+	if err != nil || y != 7 || calls != 1 {
 		t.Fatalf("UpdateWord: %d after %d calls", y, calls)
+	}
+}
+
+// A writer that changes the element on every try (a hostile peer storing
+// in a loop) cannot keep updateWord spinning past ctx.
+func TestUpdateWordGivesUpWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var x, s uint32
+	calls := 0
+	err := updateWord(ctx, 4, &x, &s, func(p *uint32) {
+		calls++
+		atomic.AddUint32(&x, 1) // the other writer, always in between
+		if calls == 100 {
+			cancel()
+		}
+		*p = 1 << 31
+	})
+	if !errors.Is(err, context.Canceled) || calls != 100 || x != 100 {
+		t.Fatalf("err %v after %d calls, x = %d", err, calls, x)
 	}
 }

@@ -300,3 +300,20 @@ func (*NoCopy) Lock() {}
 
 // Unlock is a no-op, for go vet.
 func (*NoCopy) Unlock() {}
+
+// Update runs fn on the element at p under o's lock (Do). For an integer
+// element (asz, from AtomicSize, is 4 or 8) fn runs on the scratch word and
+// its result is installed with compare-and-swap, fn running again when a
+// lock-free write landed meanwhile (see updateWord); scratch is
+// Scratch[T](o.Mem). Otherwise fn runs on *p in place.
+func Update[T any](ctx context.Context, o *Object, asz uint8, p, scratch *T, fn func(*T)) error {
+	if asz == 0 {
+		return o.Do(ctx, func() { fn(p) })
+	}
+	var uerr error
+	err := o.Do(ctx, func() { uerr = updateWord(ctx, asz, p, scratch, fn) })
+	if uerr != nil {
+		return errors.Join(err, uerr)
+	}
+	return err
+}
