@@ -89,10 +89,12 @@
 //
 // Close releases the handle. It waits for the locked operations in flight
 // on it (so that it never leaves the shared lock held by a live process);
-// later locked operations return ErrClosed. Pointers and Atomic values
-// obtained earlier stay safe to use after Close but then read and write
-// private zeroed memory: shm replaces a closed mapping instead of
-// unmapping it, so a stray access never faults the process.
+// later Load, Store and Update calls return ErrClosed, whatever T. Pointers
+// and Atomic values obtained earlier stay safe to use after Close but then
+// read and write private zeroed memory (for a named Value): shm replaces a
+// closed mapping instead of unmapping it, so a stray access never faults
+// the process. Close does not interrupt an operation waiting for the lock:
+// it waits for it, so bound such waits with their ctx.
 //
 // The byte layout (after shm's 128-byte segment header) is documented in
 // docs/format/value-array.md.

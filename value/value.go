@@ -118,9 +118,14 @@ func At[T any](mem []byte) (*Value[T], error) {
 
 // Load returns the value. For integer T it is one atomic load and takes
 // no lock; otherwise it copies the value under the lock. Errors are those
-// of Update (a sem.ErrOwnerDead result still returns the value read).
+// of Update (a sem.ErrOwnerDead result still returns the value read);
+// after Close it returns ErrClosed for every T.
 func (v *Value[T]) Load(ctx context.Context) (T, error) {
 	if v.asz != 0 {
+		if v.obj.Closed() {
+			var zero T
+			return zero, ErrClosed
+		}
 		return object.LoadAny(v.asz, v.p), nil
 	}
 	var x T
@@ -129,9 +134,13 @@ func (v *Value[T]) Load(ctx context.Context) (T, error) {
 }
 
 // Store sets the value. For integer T it is one atomic store and takes no
-// lock; otherwise it writes under the lock. Errors are those of Update.
+// lock; otherwise it writes under the lock. Errors are those of Update;
+// after Close it returns ErrClosed for every T.
 func (v *Value[T]) Store(ctx context.Context, x T) error {
 	if v.asz != 0 {
+		if v.obj.Closed() {
+			return ErrClosed
+		}
 		object.StoreAny(v.asz, v.p, x)
 		return nil
 	}
@@ -187,10 +196,11 @@ func (v *Value[T]) Name() string { return v.name }
 // release the lock if this process holds it through Lock. Close first
 // waits for the locked operations in flight on this handle (Load, Store,
 // Update), including ones still waiting for the lock, so it never strands
-// the lock held; do not call it from inside Update's fn. Afterwards locked
-// operations return ErrClosed, and lock-free ones (Atomic, Pointer) act on
-// private zeroed memory instead of faulting. A second Close returns
-// ErrClosed.
+// the lock held; do not call it from inside Update's fn. Afterwards Load,
+// Store and Update return ErrClosed, and pointers and Atomic values taken
+// earlier act, for a named Value, on private zeroed memory instead of
+// faulting (for a placed Value, on the caller's memory). A second Close
+// returns ErrClosed.
 func (v *Value[T]) Close() error { return v.obj.Close() }
 
 // Atomic gives lock-free operations on a Value of integer type. Get one

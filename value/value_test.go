@@ -220,6 +220,18 @@ func TestCreateOpenLoadStore(t *testing.T) {
 		t.Fatalf("Update after Close: %v", err)
 	}
 	_ = v.Pointer() // still safe: private zeroed memory
+
+	// The lock-free Load and Store of an integer Value report ErrClosed
+	// too, like the locked ones.
+	n, err := value.Create[int64](segName(t, "-n"), 5)
+	must(t, err)
+	must(t, n.Close())
+	if _, err := n.Load(ctx); !errors.Is(err, value.ErrClosed) {
+		t.Fatalf("integer Load after Close: %v", err)
+	}
+	if err := n.Store(ctx, 1); !errors.Is(err, value.ErrClosed) {
+		t.Fatalf("integer Store after Close: %v", err)
+	}
 }
 
 func TestAtomic(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
@@ -39,7 +40,16 @@ type Object struct {
 	// held in shared memory by a live process for ever.
 	life   sync.RWMutex
 	closed bool // under life
+
+	// shut mirrors closed for lock-free methods that report ErrClosed
+	// without taking life. Atomic: read without life.
+	shut atomic.Bool
 }
+
+// Closed reports whether Close has been called. A lock-free operation that
+// checks it may still race a concurrent Close, harmlessly: the memory stays
+// mapped (shm replaces a closed mapping with private zeros).
+func (o *Object) Closed() bool { return o.shut.Load() }
 
 // ErrBadMemory is returned when memory given to Init is too short or
 // misaligned for the object.
@@ -232,6 +242,7 @@ func (o *Object) Close() error {
 		return shm.ErrClosed
 	}
 	o.closed = true
+	o.shut.Store(true)
 	var errs []error
 	if o.Mu != nil {
 		if err := o.Mu.Close(); err != nil {
