@@ -78,6 +78,10 @@ func FuzzAt(f *testing.F) {
 		}
 		if v, err := value.At[pair](mem); err == nil {
 			_ = *v.Pointer()
+			// The lock word came from the fuzzer too: TryLock never waits.
+			if ok, _ := v.Lock().TryLock(); ok {
+				_ = v.Lock().Unlock()
+			}
 			_ = v.Close()
 		}
 		if r, err := value.RawAt[int64](mem); err == nil {
