@@ -1,9 +1,11 @@
 package object
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"math"
 	"sync/atomic"
 	"testing"
@@ -106,5 +108,46 @@ func TestUpdateWordGivesUpWithContext(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || calls != 100 || x != 100 {
 		t.Fatalf("err %v after %d calls, x = %d", err, calls, x)
+	}
+}
+
+// TestHeaderBytes builds a header byte by byte as docs/format/value-array.md
+// describes it, with literal offsets, and checks that Write produces
+// exactly those bytes and Read accepts them: the document and the code
+// cannot drift apart silently.
+func TestHeaderBytes(t *testing.T) {
+	want := mem(HeaderSize + 3*4)
+	copy(want[0:8], "SHMKARRY")
+	le := binary.LittleEndian
+	le.PutUint32(want[8:], 1)           // version
+	le.PutUint32(want[12:], 1)          // flags: locked
+	le.PutUint32(want[16:], 4)          // element size
+	le.PutUint32(want[20:], 4)          // element alignment
+	le.PutUint64(want[24:], 0xfeedf00d) // fingerprint
+	le.PutUint64(want[32:], 3)          // length
+	h := fnv.New64a()
+	h.Write(want[8:40])
+	le.PutUint64(want[40:], h.Sum64()) // checksum of bytes 8..39
+	// 48..63: scratch and reserved, zero; 64..127: the mutex, not written by Write.
+
+	got := mem(HeaderSize + 3*4)
+	for i := range got[:OffMutex] {
+		got[i] = 0xAA // Write must clear bytes 0..63 itself
+	}
+	Write(got, Header{Magic: MagicArray, Flags: FlagLocked, Size: 4, Align: 4, Fingerprint: 0xfeedf00d, Length: 3})
+	if !bytes.Equal(got[:OffMutex], want[:OffMutex]) {
+		t.Fatalf("Write:\n got % x\nwant % x", got[:OffMutex], want[:OffMutex])
+	}
+	if string(want[0:8]) != "SHMKARRY" || le.Uint64(want[0:]) != MagicArray {
+		t.Fatal("array magic")
+	}
+	var v [8]byte
+	le.PutUint64(v[:], MagicValue)
+	if string(v[:]) != "SHMKVALU" {
+		t.Fatalf("value magic %q", v[:])
+	}
+	hd, err := Read(want, MagicArray, 4, 4, 0xfeedf00d)
+	if err != nil || hd.Length != 3 || hd.Flags != FlagLocked {
+		t.Fatalf("Read of the documented bytes: %+v, %v", hd, err)
 	}
 }
