@@ -210,7 +210,10 @@ func (a *Array[T]) WithLock(ctx context.Context, fn func(s []T)) error {
 	return a.obj.Do(ctx, func() { fn(a.s) })
 }
 
-// Lock returns the lock guarding the array, like Python's get_lock().
+// Lock returns the lock guarding the array, like Python's get_lock(). The
+// lock is not reentrant: while holding it, do not call a's locked methods
+// (Update, WithLock, CopyIn, CopyOut), which would wait for it for ever (or
+// until their ctx ends).
 func (a *Array[T]) Lock() *sem.Mutex { return a.obj.Mu }
 
 // Slice returns the elements as a []T aliasing shared memory, with no

@@ -177,7 +177,10 @@ func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
 
 // Lock returns the lock guarding the value, like Python's get_lock(). Hold
 // it to read or write through Pointer consistently, or to group several
-// operations. Lock-free Atomic operations do not take it.
+// operations. Lock-free Atomic operations do not take it. The lock is not
+// reentrant: while holding it, do not call v's locked methods (Update, and
+// Load or Store of a non-integer T), which would wait for it for ever (or
+// until their ctx ends).
 func (v *Value[T]) Lock() *sem.Mutex { return v.obj.Mu }
 
 // Pointer returns a pointer to the value in shared memory, for access under
