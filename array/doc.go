@@ -83,9 +83,10 @@
 // Elements start 256 bytes into a page-aligned mapping (segment header
 // then object header) and are naturally aligned; placed Arrays require
 // memory aligned to 8 bytes and to T's alignment (Init checks; At reports
-// ErrCorrupt otherwise). An element's offset is a multiple of its size,
-// so 64-bit atomics are always 8-byte aligned, as sync/atomic requires on
-// arm64 and on 32-bit platforms.
+// ErrCorrupt otherwise). The object start, the 128-byte header and the
+// element size are all multiples of the element alignment, and the start
+// is 8-byte aligned, so a 64-bit integer element is always 8-byte aligned,
+// as sync/atomic requires on arm64 and on 32-bit platforms.
 //
 // # Crashes
 //
