@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/object/objecttest"
 	"github.com/shmkit/shmkit/internal/testproc"
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
@@ -28,53 +29,17 @@ type pair struct {
 	_ int32
 }
 
+// Test helpers shared with the other object package (objecttest).
 func segName(t testing.TB, suffix ...string) string {
-	r := strings.NewReplacer("/", "-", " ", "-", "#", "-")
-	name := fmt.Sprintf("atest-%d-%s%s", os.Getpid(), r.Replace(t.Name()), strings.Join(suffix, ""))
-	_ = shm.Unlink(name)
-	t.Cleanup(func() { _ = shm.Unlink(name) })
-	return name
+	return objecttest.SegName(t, "atest", suffix...)
 }
 
-// gate starts the counting helpers at once, so that their operations
-// really overlap: each prints "ready" and waits on a shared Event that the
-// parent sets when all are ready.
-type gate struct {
-	name string
-	ev   *sem.Event
-}
+func newGate(t *testing.T) *objecttest.Gate { return objecttest.NewGate(t, segName(t, "-gate")) }
 
-func newGate(t *testing.T) *gate {
-	name := segName(t, "-gate")
-	ev, err := sem.CreateEvent(name)
-	must(t, err)
-	t.Cleanup(func() { ev.Close() })
-	return &gate{name: name, ev: ev}
-}
-
-func (g *gate) open(t *testing.T, ps []*testproc.Proc) {
-	for _, p := range ps {
-		p.Expect(t, "ready")
-	}
-	must(t, g.ev.Set())
-}
-
-func waitGate(ctx context.Context, name string) error {
-	ev, err := sem.OpenEvent(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer ev.Close()
-	testproc.Printf("ready")
-	return ev.Wait(ctx)
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	must     = objecttest.Must
+	waitGate = objecttest.WaitGate
+)
 
 const elems = 16
 
@@ -201,9 +166,9 @@ func TestCrossProcessCount(t *testing.T) {
 	gate := newGate(t)
 	var cs []*testproc.Proc
 	for i := range procs {
-		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i), gate.name))
+		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i), gate.Name))
 	}
-	gate.open(t, cs)
+	gate.Open(t, cs)
 	var want, wantPairs [elems]int64
 	for _, c := range cs {
 		for i, v := range parse(t, c.Line(t), "added") {

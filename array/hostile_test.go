@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/object/objecttest"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -27,7 +28,7 @@ func TestLengthDisagreesWithSegment(t *testing.T) {
 	b := seg.Bytes()
 	for _, n := range []uint64{5, 3, 0, 1 << 40, 1<<64 - 1} {
 		binary.LittleEndian.PutUint64(b[32:], n)
-		fixChecksum(b)
+		objecttest.FixChecksum(b)
 		if _, err := array.Open[int64](ctx, name); !errors.Is(err, array.ErrCorrupt) {
 			t.Errorf("header length %d in a 4-element segment: Open: %v", n, err)
 		}
@@ -52,7 +53,7 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 	b := seg.Bytes()
 	binary.LittleEndian.PutUint64(b[32:], 1<<40) // length
 	binary.LittleEndian.PutUint32(b[16:], 4096)  // element size
-	fixChecksum(b)
+	objecttest.FixChecksum(b)
 	if a.Len() != 4 || len(a.Slice()) != 4 {
 		t.Fatalf("Len %d, slice %d after the header changed", a.Len(), len(a.Slice()))
 	}

@@ -4,35 +4,17 @@ package value_test
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
-	"hash/fnv"
-	"os"
-	"path/filepath"
 	"testing"
-	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/object/objecttest"
 	"github.com/shmkit/shmkit/value"
 )
-
-// aligned copies data into 64-byte-aligned memory, as a mapping would be.
-func aligned(data []byte) []byte {
-	words := make([]uint64, (len(data)+7)/8+8)
-	p := uintptr(unsafe.Pointer(&words[0]))
-	off := int((64 - p%64) % 64)
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(words)*8)[off:]
-	if len(buf) < len(data) {
-		panic("aligned: short")
-	}
-	n := copy(buf, data)
-	return buf[:n:n]
-}
 
 // seeds returns valid objects of the types FuzzAt attaches as.
 func seeds() map[string][]byte {
 	out := map[string][]byte{}
 	mk := func(name string, size int, init func([]byte) error) {
-		b := aligned(make([]byte, size))
+		b := objecttest.Aligned(make([]byte, size))
 		if err := init(b); err != nil {
 			panic(err)
 		}
@@ -45,17 +27,6 @@ func seeds() map[string][]byte {
 	return out
 }
 
-// fixChecksum recomputes the object header's checksum (FNV-1a 64 of bytes
-// [8, 40) stored at 40), so that fuzzing reaches the checks behind it.
-func fixChecksum(b []byte) {
-	if len(b) < 48 {
-		return
-	}
-	h := fnv.New64a()
-	h.Write(b[8:40])
-	binary.LittleEndian.PutUint64(b[40:], h.Sum64())
-}
-
 // FuzzAt attaches to arbitrary bytes as several Value types: it must
 // return an error or a usable Value, never panic or read out of bounds.
 func FuzzAt(f *testing.F) {
@@ -66,9 +37,9 @@ func FuzzAt(f *testing.F) {
 	}
 	f.Add([]byte{}, false)
 	f.Fuzz(func(t *testing.T, data []byte, fix bool) {
-		mem := aligned(data)
+		mem := objecttest.Aligned(data)
 		if fix {
-			fixChecksum(mem) // as a hostile peer would
+			objecttest.FixChecksum(mem) // as a hostile peer would
 		}
 		ctx := context.Background()
 		if v, err := value.At[int64](mem); err == nil {
@@ -95,14 +66,4 @@ func FuzzAt(f *testing.F) {
 
 // TestWriteCorpus regenerates testdata/fuzz/FuzzAt from seeds when
 // SHMKIT_WRITE_CORPUS=1.
-func TestWriteCorpus(t *testing.T) {
-	if os.Getenv("SHMKIT_WRITE_CORPUS") != "1" {
-		t.Skip("set SHMKIT_WRITE_CORPUS=1 to rewrite the seed corpus")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzAt")
-	must(t, os.MkdirAll(dir, 0o755))
-	for name, b := range seeds() {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nbool(false)\n", b)
-		must(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-}
+func TestWriteCorpus(t *testing.T) { objecttest.WriteCorpus(t, "FuzzAt", seeds()) }

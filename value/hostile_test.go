@@ -8,6 +8,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/object/objecttest"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
@@ -26,7 +27,7 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 	defer seg.Close()
 	b := seg.Bytes()
 	binary.LittleEndian.PutUint64(b[32:], 1<<40) // length
-	fixChecksum(b)
+	objecttest.FixChecksum(b)
 	must(t, v.Update(ctx, func(x *int64) { *x += 2 }))
 	if got := value.AtomicOf(v).Add(1); got != 4 {
 		t.Fatalf("value %d, want 4", got)
@@ -35,7 +36,7 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 		t.Errorf("Open of a value with length 1<<40: %v", err)
 	}
 	binary.LittleEndian.PutUint64(b[32:], 1)
-	fixChecksum(b)
+	objecttest.FixChecksum(b)
 	w, err := value.Open[int64](ctx, name)
 	must(t, err)
 	must(t, w.Close())

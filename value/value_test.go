@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/object/objecttest"
 	"github.com/shmkit/shmkit/internal/testproc"
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
@@ -28,55 +29,17 @@ type pair struct {
 	B int64
 }
 
-// segName returns a segment name unique to this test and process, removed
-// when the test ends.
+// Test helpers shared with the other object package (objecttest).
 func segName(t testing.TB, suffix ...string) string {
-	r := strings.NewReplacer("/", "-", " ", "-", "#", "-")
-	name := fmt.Sprintf("vtest-%d-%s%s", os.Getpid(), r.Replace(t.Name()), strings.Join(suffix, ""))
-	_ = shm.Unlink(name)
-	t.Cleanup(func() { _ = shm.Unlink(name) })
-	return name
+	return objecttest.SegName(t, "vtest", suffix...)
 }
 
-// gate starts the counting helpers at once, so that their operations
-// really overlap: each prints "ready" and waits on a shared Event that the
-// parent sets when all are ready.
-type gate struct {
-	name string
-	ev   *sem.Event
-}
+func newGate(t *testing.T) *objecttest.Gate { return objecttest.NewGate(t, segName(t, "-gate")) }
 
-func newGate(t *testing.T) *gate {
-	name := segName(t, "-gate")
-	ev, err := sem.CreateEvent(name)
-	must(t, err)
-	t.Cleanup(func() { ev.Close() })
-	return &gate{name: name, ev: ev}
-}
-
-func (g *gate) open(t *testing.T, ps []*testproc.Proc) {
-	for _, p := range ps {
-		p.Expect(t, "ready")
-	}
-	must(t, g.ev.Set())
-}
-
-func waitGate(ctx context.Context, name string) error {
-	ev, err := sem.OpenEvent(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer ev.Close()
-	testproc.Printf("ready")
-	return ev.Wait(ctx)
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	must     = objecttest.Must
+	waitGate = objecttest.WaitGate
+)
 
 func init() {
 	// count opens a Value[int64] and a Value[pair] and does M Update and
@@ -333,9 +296,9 @@ func TestCrossProcessCount(t *testing.T) {
 	gate := newGate(t)
 	var ps []*testproc.Proc
 	for range procs {
-		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), gate.name))
+		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), gate.Name))
 	}
-	gate.open(t, ps)
+	gate.Open(t, ps)
 	for _, c := range ps {
 		c.Expect(t, "done")
 		must(t, c.Wait())
