@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/object/objecttest"
@@ -40,4 +41,53 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 	w, err := value.Open[int64](ctx, name)
 	must(t, err)
 	must(t, w.Close())
+}
+
+// Load and Update of a non-integer T run under the lock: a Load never sees
+// half of an Update, though writer and reader use separate handles.
+func TestLoadIsConsistent(t *testing.T) {
+	ctx := context.Background()
+	type block [512]int64
+	v, err := value.Create(segName(t), block{})
+	must(t, err)
+	defer v.Close()
+	w, err := value.Open[block](ctx, v.Name())
+	must(t, err)
+	defer w.Close()
+	var stop atomic.Bool
+	done, started := make(chan error, 1), make(chan struct{})
+	go func() {
+		for k := int64(0); !stop.Load(); k++ {
+			err := v.Update(ctx, func(b *block) {
+				for i := range b {
+					b[i] = k
+				}
+			})
+			if err != nil {
+				done <- err
+				return
+			}
+			if k == 0 {
+				close(started)
+			}
+		}
+		done <- nil
+	}()
+	defer stop.Store(true)
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	for range 300 {
+		b, err := w.Load(ctx)
+		must(t, err)
+		for i, x := range b {
+			if x != b[0] {
+				t.Fatalf("torn Load: element 0 = %d, element %d = %d", b[0], i, x)
+			}
+		}
+	}
+	stop.Store(true)
+	must(t, <-done)
 }
