@@ -1,0 +1,110 @@
+package ring
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkPutGetInProcess is the instruction cost of the SPSC fast path:
+// one Put and one Get on one queue in one goroutine (ns/op per pair), no
+// second process and so no cache-line transfers. A ping-pong round trip
+// has two such pairs on its critical path.
+func BenchmarkPutGetInProcess(b *testing.B) {
+	for _, size := range []int{8, 64} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			q := newBenchQueue(b)
+			ctx := context.Background()
+			msg := make([]byte, size)
+			buf := make([]byte, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := q.Put(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := q.Get(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTryPutGetInProcess is BenchmarkPutGetInProcess with TryPut and
+// TryGet.
+func BenchmarkTryPutGetInProcess(b *testing.B) {
+	q := newBenchQueue(b)
+	msg := make([]byte, 8)
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := q.TryPut(msg); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		if _, ok, err := q.TryGet(buf); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// BenchmarkPipeInProcess is Send and Recv of 8 bytes on both directions
+// of a Pipe in one goroutine: the instructions of one ping-pong round
+// trip (ns/op per round trip).
+func BenchmarkPipeInProcess(b *testing.B) {
+	a, c, err := Pipe(Config{MaxMessage: 64, Capacity: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	defer c.Close()
+	ctx := context.Background()
+	msg := make([]byte, 8)
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := a.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		k, err := c.Recv(ctx, buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Send(ctx, buf[:k]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.Recv(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNextReleaseInProcess is Put then Next and Release.
+func BenchmarkNextReleaseInProcess(b *testing.B) {
+	q := newBenchQueue(b)
+	ctx := context.Background()
+	msg := make([]byte, 8)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Put(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := q.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := q.Release(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func newBenchQueue(b *testing.B) *Queue {
+	cfg := Config{MaxMessage: 64, Capacity: 16} // as the ping-pong's pipe
+	size, err := SizeOf(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q, err := New(alignedMem(size), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return q
+}
