@@ -14,6 +14,9 @@ func (q *Queue) Put(ctx context.Context, p []byte) error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
+	if done, err := q.spscPutFast(p); done {
+		return err
+	}
 	var err error
 	if q.g.mode == SPSC {
 		_, err = q.spscPut(ctx, p, true)
@@ -27,6 +30,9 @@ func (q *Queue) Put(ctx context.Context, p []byte) error {
 func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 	if q.closed.Load() {
 		return false, ErrClosed
+	}
+	if done, err := q.spscPutFast(p); done {
+		return true, err
 	}
 	if q.g.mode == SPSC {
 		return q.spscPut(context.Background(), p, false)
@@ -89,6 +95,9 @@ func (q *Queue) Get(ctx context.Context, buf []byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
+	if n, ok := q.spscGetFast(buf); ok {
+		return n, nil
+	}
 	if q.g.mode == SPSC {
 		n, _, err := q.spscGet(ctx, buf, true)
 		return n, err
@@ -102,6 +111,9 @@ func (q *Queue) Get(ctx context.Context, buf []byte) (int, error) {
 func (q *Queue) TryGet(buf []byte) (n int, ok bool, err error) {
 	if q.closed.Load() {
 		return 0, false, ErrClosed
+	}
+	if n, ok := q.spscGetFast(buf); ok {
+		return n, true, nil
 	}
 	if q.g.mode == SPSC {
 		return q.spscGet(context.Background(), buf, false)
@@ -158,6 +170,9 @@ func (q *Queue) Next(ctx context.Context) ([]byte, error) {
 	if q.closed.Load() {
 		return nil, ErrClosed
 	}
+	if b, ok := q.spscNextFast(); ok {
+		return b, nil
+	}
 	var b []byte
 	var err error
 	if q.g.mode == SPSC {
@@ -172,6 +187,9 @@ func (q *Queue) Next(ctx context.Context) ([]byte, error) {
 func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 	if q.closed.Load() {
 		return nil, false, ErrClosed
+	}
+	if b, ok := q.spscNextFast(); ok {
+		return b, true, nil
 	}
 	if q.g.mode == SPSC {
 		return q.spscNext(context.Background(), false)

@@ -111,6 +111,12 @@ type Queue struct {
 	spaceSeq, putWaiters *uint32
 	putWaits, getWaits   *uint64
 
+	// Precomputed for the SPSC fast paths (fast.go).
+	data         unsafe.Pointer // start of the data area
+	closedWord   *uint32        // the closed-for-writing flag
+	putsW, getsW *uint64        // the puts and gets counters
+	maxSpan      uint64         // span of a MaxMessage record
+
 	spin   int
 	sleep  time.Duration
 	closed atomic.Bool
@@ -268,6 +274,10 @@ func At(mem []byte) (*Queue, error) {
 	q.dataSeq, q.getWaiters = q.u32(offDataSeq), q.u32(offGetWaiters)
 	q.spaceSeq, q.putWaiters = q.u32(offSpaceSeq), q.u32(offPutWaiters)
 	q.putWaits, q.getWaits = q.u64(offPutWaits), q.u64(offGetWaits)
+	q.data = unsafe.Add(q.base, g.dataOff)
+	q.closedWord = q.u32(offClosed)
+	q.putsW, q.getsW = q.u64(offPuts), q.u64(offGets)
+	q.maxSpan = recHeader + align8(g.maxMsg)
 	return q, nil
 }
 
