@@ -48,7 +48,12 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if q.g.mode == SPSC {
-		return q.spscPutBatch(ctx, msgs)
+		k, err := q.spscPutBatchFast(msgs)
+		if k == len(msgs) || err != nil {
+			return k, err
+		}
+		n, err := q.spscPutBatch(ctx, msgs[k:])
+		return k + n, err
 	}
 	for i, m := range msgs {
 		if _, err := q.mpmcPut(ctx, m, true); err != nil {
@@ -145,6 +150,9 @@ func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if q.g.mode == SPSC {
+		if k := q.spscGetBatchFast(dst); k > 0 {
+			return k, nil
+		}
 		return q.spscGetBatch(ctx, dst)
 	}
 	for i := range dst {

@@ -110,3 +110,117 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 	q.c.held++
 	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true
 }
+
+// spscPutBatchFast writes the messages of msgs that fit before the end of
+// the data area and in the room the cached head (refreshed once) shows,
+// and publishes them together, as spscPutBatch does. It returns how many
+// it put; 0 (having changed nothing) leaves every case to spscPutBatch,
+// and the caller hands it the rest after a partial batch.
+func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
+	if !q.p.owned || q.p.resvNeed != 0 || len(msgs) == 0 {
+		return 0, nil
+	}
+	// Seq-cst load, as closedForWrite: a closed queue takes the general
+	// path, which returns ErrClosed.
+	if atomic.LoadUint32(q.closedWord) != 0 {
+		return 0, nil
+	}
+	pub := q.p.tail // == q.p.pub: no batch is open between calls
+	t, c := pub, q.g.capacity
+	var first uint64
+	k := 0
+	for _, m := range msgs {
+		n := uint64(len(m))
+		if n > q.g.maxMsg {
+			break
+		}
+		off := t & q.mask
+		span := recHeader + align8(n)
+		if off+span > c {
+			break // a wrap: spscPutBatch writes the pad
+		}
+		if t+span+recHeader-q.p.cachedHead > c {
+			// Atomic load (acquire), validated, as in spscRoom.
+			h := atomic.LoadUint64(q.head)
+			if h > pub || pub-h > c || h&7 != 0 || t+span+recHeader-h > c {
+				break // full, or corrupt: spscPutBatch tells which
+			}
+			q.p.cachedHead = h
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n), m) // plain: published below
+		w := n | span<<32
+		if k == 0 {
+			first = w
+		} else {
+			*(*uint64)(unsafe.Add(q.data, off)) = w // plain: published by the first header's store
+		}
+		t += span
+		k++
+	}
+	if k == 0 {
+		return 0, nil
+	}
+	*(*uint64)(unsafe.Add(q.data, t&q.mask)) = 0 // plain: the terminator, published below
+	// Atomic store, sequentially consistent: publishes the batch, ordered
+	// before the loads of getWaiters and of the closed flag below (see
+	// spscPublish).
+	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, pub&q.mask)), first)
+	q.p.pub, q.p.tail = t, t
+	q.p.puts += uint64(k)
+	*q.tail = t                               // plain: the tail hint (see spscPublish)
+	*q.putsW = q.p.puts                       // plain: single-writer statistic (see spscPublish)
+	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
+		wake(q.dataSeq, q.getWaiters, false)
+	}
+	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
+		return 0, ErrClosed // not promised, as in spscPutBatch
+	}
+	return k, nil
+}
+
+// spscGetBatchFast copies the messages queued at the read position into
+// dst, as spscGetBatch does, while spscPeekFast's checks pass and they
+// fit, and releases them with one store. It returns how many it took; 0
+// (having changed nothing) leaves every case to spscGetBatch.
+func (q *Queue) spscGetBatchFast(dst [][]byte) int {
+	if !q.c.owned || q.c.eof || q.c.held != 0 {
+		return 0
+	}
+	v, h, c := q.c.view, q.c.head, q.g.capacity
+	k := 0
+	for k < len(dst) {
+		off := v & q.mask
+		// Atomic load (acquire): pairs with the producer's store of the
+		// batch's first header (see spscPeek).
+		w := atomic.LoadUint64((*uint64)(unsafe.Add(q.data, off)))
+		n, span := w&0xFFFF_FFFF, w>>32
+		if w == padLen && off != 0 && v+c-off-h <= c {
+			// A wrap pad (checkRecord's rule): the next record is at
+			// offset 0, where a pad fails the checks below.
+			v += c - off
+			continue
+		}
+		// spscPeekFast's checks: an empty slot ends the batch.
+		if n > q.g.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
+			off+span > c || v+span-h > c || n > uint64(cap(dst[k])) {
+			break
+		}
+		dst[k] = dst[k][:n]
+		copy(dst[k], unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n))
+		v += span
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	q.c.view, q.c.head = v, v
+	// Atomic store, sequentially consistent: releases the space we read,
+	// ordered before the load of putWaiters (see spscRelease).
+	atomic.StoreUint64(q.head, v)
+	q.c.gets += uint64(k)
+	*q.getsW = q.c.gets                       // plain: single-writer statistic (see spscPublish)
+	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
+		wake(q.spaceSeq, q.putWaiters, false)
+	}
+	return k
+}
