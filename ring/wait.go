@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/futex"
 )
@@ -25,6 +26,7 @@ import (
 // process never sent, or a peer that died, is noticed.
 func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, try func(slow bool) (bool, error)) error {
 	slow := false
+	var lastSlow time.Time
 	for i := 0; ; i++ {
 		if done, err := try(slow); done || err != nil {
 			return err
@@ -33,16 +35,24 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 			return ErrClosed
 		}
 		if q.spin < 0 || i < q.spin {
+			slow = false
 			if i&1023 == 1023 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				// A periodic slow check even while busy-waiting, so that
-				// a dead peer is noticed in spin mode too.
-				slow = true
+				// a dead peer is noticed in spin mode too; by the clock,
+				// since a check may read /proc (tens of microseconds),
+				// which every 1024 polls would be a stall in every few
+				// dozen round trips of a spinning ping-pong.
+				// The first comes a period into the wait: a short wait
+				// never pays for one.
+				if now := time.Now(); lastSlow.IsZero() {
+					lastSlow = now
+				} else if now.Sub(lastSlow) >= spinSlowPeriod {
+					slow, lastSlow = true, now
+				}
 				runtime.Gosched()
-			} else {
-				slow = false
 			}
 			continue
 		}
@@ -65,6 +75,9 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		slow = true
 	}
 }
+
+// spinSlowPeriod is how often a spinning block runs try's slow checks.
+const spinSlowPeriod = 2 * time.Millisecond
 
 // wake wakes sleepers on seq if waiters says there are any. The load of
 // waiters is seq-cst and follows the caller's seq-cst publication (the
