@@ -108,3 +108,27 @@ func newBenchQueue(b *testing.B) *Queue {
 	}
 	return q
 }
+
+// BenchmarkReserveCommitInProcess is Reserve and Commit of 64 bytes, then
+// Next and Release: the zero-copy path's instructions.
+func BenchmarkReserveCommitInProcess(b *testing.B) {
+	q := newBenchQueue(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := q.Reserve(ctx, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m[0] = 1
+		if err := q.Commit(64); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := q.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := q.Release(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
