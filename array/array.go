@@ -225,23 +225,28 @@ func (a *Array[T]) Lock() *sem.Mutex { return a.obj.Mu }
 func (a *Array[T]) Slice() []T { return a.s }
 
 // CopyOut copies elements starting at off into dst under the lock, so the
-// copy is a consistent snapshot with respect to locked writers. It returns
-// the number copied, min(len(dst), Len()-off), and panics if off is out of
-// range [0, Len()].
+// copy is a consistent snapshot with respect to locked writers. For
+// integer T each element is read with one atomic load, so no element is
+// ever torn even by a concurrent lock-free write (Set, Atomic), but such
+// writes, which do not take the lock, may land between two elements of
+// the copy. It returns the number copied, min(len(dst), Len()-off), and
+// panics if off is out of range [0, Len()].
 func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
 	s := a.s[off:]
 	var n int
-	err := a.obj.Do(ctx, func() { n = copy(dst, s) })
+	err := a.obj.Do(ctx, func() { n = object.CopyOut(a.asz, dst, s) })
 	return n, err
 }
 
-// CopyIn copies src into the elements starting at off under the lock. It
-// returns the number copied, min(len(src), Len()-off), and panics if off
-// is out of range [0, Len()].
+// CopyIn copies src into the elements starting at off under the lock. For
+// integer T each element is written with one atomic store (so, as for
+// CopyOut, no element tears against lock-free operations). It returns the
+// number copied, min(len(src), Len()-off), and panics if off is out of
+// range [0, Len()].
 func (a *Array[T]) CopyIn(ctx context.Context, off int, src []T) (int, error) {
 	s := a.s[off:]
 	var n int
-	err := a.obj.Do(ctx, func() { n = copy(s, src) })
+	err := a.obj.Do(ctx, func() { n = object.CopyIn(a.asz, s, src) })
 	return n, err
 }
 

@@ -33,6 +33,13 @@
 // lock-free LoadAt, StoreAt, AddAt, SwapAt and CompareAndSwapAt on each
 // element: one atomic instruction, no system call, no allocation.
 //
+// Every access an Array makes to an integer element is one atomic 4- or
+// 8-byte operation, so no element ever tears: At, Set, Atomic, Update,
+// and CopyIn and CopyOut, which copy under the lock element by element
+// (an atomic store per element into the array, an atomic load per element
+// out of it). Only the slice view and Raw access integer elements with
+// plain loads and stores.
+//
 // Array.Update of an integer element takes the lock but installs fn's
 // result with compare-and-swap: if a lock-free write (Set, Atomic) from
 // any process lands while fn runs, fn runs again on the new value, so no
@@ -59,7 +66,8 @@
 // amd64 and arm64 an aligned 1, 2, 4 or 8-byte field is not torn by the
 // hardware). Elements never tear into their neighbours. CopyOut under the
 // lock is a consistent snapshot only with respect to writers that also
-// use the lock.
+// use the lock: a lock-free write (Set, Atomic) may land between two
+// elements of the copy, though never inside an integer element.
 //
 // # The slice view
 //

@@ -331,6 +331,85 @@ func StoreAny[T any](sz uint8, p *T, x T) {
 	}
 }
 
+// CopyOut copies min(len(dst), len(src)) elements from src, elements of
+// an object, to dst, as the built-in copy does (overlap included), and
+// returns the number copied. When sz is 4 or 8 (integer elements, which
+// lock-free operations may change at any moment) each element of src is
+// read with one atomic load, so that none is torn or a data race; dst,
+// the caller's memory, is written plainly. Otherwise it is copy.
+func CopyOut[T any](sz uint8, dst, src []T) int {
+	n := min(len(dst), len(src))
+	if sz == 0 || n == 0 {
+		return copy(dst, src)
+	}
+	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+	// Copying backwards when dst starts above src keeps an overlapping
+	// copy correct, as memmove does.
+	back := uintptr(d) > uintptr(s)
+	if sz == 8 {
+		dw, sw := unsafe.Slice((*uint64)(d), n), unsafe.Slice((*uint64)(s), n)
+		if back {
+			for i := n - 1; i >= 0; i-- {
+				dw[i] = atomic.LoadUint64(&sw[i])
+			}
+		} else {
+			for i := range dw {
+				dw[i] = atomic.LoadUint64(&sw[i])
+			}
+		}
+		return n
+	}
+	dw, sw := unsafe.Slice((*uint32)(d), n), unsafe.Slice((*uint32)(s), n)
+	if back {
+		for i := n - 1; i >= 0; i-- {
+			dw[i] = atomic.LoadUint32(&sw[i])
+		}
+	} else {
+		for i := range dw {
+			dw[i] = atomic.LoadUint32(&sw[i])
+		}
+	}
+	return n
+}
+
+// CopyIn copies min(len(dst), len(src)) elements from src, the caller's
+// memory, to dst, elements of an object, as the built-in copy does
+// (overlap included), and returns the number copied. When sz is 4 or 8
+// each element of dst is written with one atomic store (for the same
+// reason as CopyOut); otherwise it is copy.
+func CopyIn[T any](sz uint8, dst, src []T) int {
+	n := min(len(dst), len(src))
+	if sz == 0 || n == 0 {
+		return copy(dst, src)
+	}
+	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+	back := uintptr(d) > uintptr(s) // as in CopyOut
+	if sz == 8 {
+		dw, sw := unsafe.Slice((*uint64)(d), n), unsafe.Slice((*uint64)(s), n)
+		if back {
+			for i := n - 1; i >= 0; i-- {
+				atomic.StoreUint64(&dw[i], sw[i])
+			}
+		} else {
+			for i := range dw {
+				atomic.StoreUint64(&dw[i], sw[i])
+			}
+		}
+		return n
+	}
+	dw, sw := unsafe.Slice((*uint32)(d), n), unsafe.Slice((*uint32)(s), n)
+	if back {
+		for i := n - 1; i >= 0; i-- {
+			atomic.StoreUint32(&dw[i], sw[i])
+		}
+	} else {
+		for i := range dw {
+			atomic.StoreUint32(&dw[i], sw[i])
+		}
+	}
+	return n
+}
+
 // Put stores x as the first element of elems (memory of at least
 // sizeof(T) bytes at an address aligned for T, not yet shared). The bytes
 // are cleared first so that padding bytes are zero, not whatever memory

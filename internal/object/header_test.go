@@ -151,3 +151,40 @@ func TestHeaderBytes(t *testing.T) {
 		t.Fatalf("Read of the documented bytes: %+v, %v", hd, err)
 	}
 }
+
+// CopyOut and CopyIn behave like the built-in copy, overlapping ranges
+// included, for every element size they handle (4 and 8 atomically, any
+// other plainly).
+func TestCopyLikeBuiltin(t *testing.T) {
+	copyLike[uint64](t, 8)
+	copyLike[uint32](t, 4)
+	copyLike[uint64](t, 0)
+	copyLike[[3]byte](t, 0)
+}
+
+func copyLike[T any](t *testing.T, sz uint8) {
+	t.Helper()
+	ramp := func() []T {
+		s := make([]T, 8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return s
+	}
+	eq := func(a, b []T) bool {
+		n := len(a) * int(unsafe.Sizeof(a[0]))
+		return bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(&a[0])), n), unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), n))
+	}
+	for _, tc := range []struct{ d, dn, s, sn int }{
+		{0, 8, 0, 8}, {0, 5, 3, 5}, {3, 5, 0, 5}, {1, 0, 2, 3}, {2, 6, 2, 6}, {0, 3, 4, 4}, {4, 4, 0, 2},
+	} {
+		for name, cp := range map[string]func(sz uint8, dst, src []T) int{"CopyOut": CopyOut[T], "CopyIn": CopyIn[T]} {
+			want, got := ramp(), ramp()
+			wn := copy(want[tc.d:tc.d+tc.dn], want[tc.s:tc.s+tc.sn])
+			if n := cp(sz, got[tc.d:tc.d+tc.dn], got[tc.s:tc.s+tc.sn]); n != wn || !eq(got, want) {
+				t.Errorf("%s[%T] size %d, %+v: %d elements, %v; want %d, %v", name, got[0], sz, tc, n, got, wn, want)
+			}
+		}
+	}
+}
