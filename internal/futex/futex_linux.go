@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -23,6 +24,17 @@ const (
 // Supported reports whether futexes work on this system.
 const Supported = true
 
+// calls counts futex system calls (see Calls). It is bumped next to the
+// system call only, never on a caller's fast path.
+var calls atomic.Uint64
+
+// Calls returns the number of futex system calls this process has made
+// through this package so far (Wait, Wake, WakeAll and WaitContext, the
+// wake-up a cancellation sends included). Tests use it to prove that a
+// path makes no system call; the count is process-wide, so compare two
+// readings taken around code that nothing else runs beside.
+func Calls() uint64 { return calls.Load() }
+
 // Wait sleeps while *addr == val, until woken, until timeout elapses
 // (timeout <= 0 means no limit), or until a signal interrupts it.
 //
@@ -36,6 +48,7 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 		ts = unix.NsecToTimespec(int64(timeout))
 		tsp = uintptr(unsafe.Pointer(&ts))
 	}
+	calls.Add(1)
 	_, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWait, uintptr(val), tsp, 0, 0)
 	switch errno {
 	case 0, unix.EAGAIN, unix.EINTR:
@@ -52,6 +65,7 @@ func Wake(addr *uint32, n int) (int, error) {
 	if n > math.MaxInt32 {
 		n = math.MaxInt32
 	}
+	calls.Add(1)
 	r, _, errno := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWake, uintptr(n), 0, 0, 0)
 	if errno != 0 {
 		return 0, os.NewSyscallError("futex_wake", errno)
