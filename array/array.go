@@ -17,11 +17,14 @@ var (
 	ErrNotPlain = typeinfo.ErrNotPlain
 
 	// ErrType is matched when the array was created with another element
-	// type (size, alignment or fingerprint differ). It is shm.ErrType.
+	// type (size, alignment or fingerprint differ). It is shm.ErrType, and
+	// the error is a *shm.MismatchError (What "type", Want and Got the
+	// shm.TypeDesc of the two types), for named and placed Arrays alike.
 	ErrType = shm.ErrType
 
 	// ErrKind is matched when the memory holds another kind of object (a
-	// value, or a raw array opened as a locked one). It is shm.ErrKind.
+	// value, or a raw array opened as a locked one). It is shm.ErrKind, and
+	// the error is a *shm.MismatchError (What "kind").
 	ErrKind = shm.ErrKind
 
 	// ErrCorrupt is matched when the memory does not hold a valid array.

@@ -19,6 +19,7 @@ import (
 	"github.com/shmkit/shmkit/internal/testproc"
 	"github.com/shmkit/shmkit/sem"
 	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
 )
 
 func TestMain(m *testing.M) { testproc.Main(m) }
@@ -120,7 +121,9 @@ func init() {
 		case "[2]int16":
 			_, err = array.Open[[2]int16](ctx, args[0])
 		}
-		testproc.Printf("%v|%v", errors.Is(err, array.ErrType), err)
+		var me *shm.MismatchError
+		typed := errors.As(err, &me) && me.What == "type" && me.Err == shm.ErrType
+		testproc.Printf("%v|%v|%v", errors.Is(err, array.ErrType), typed, err)
 		return 0
 	})
 }
@@ -309,13 +312,33 @@ func TestOpenWithOtherType(t *testing.T) {
 		if !strings.HasPrefix(line, "true|") || !strings.Contains(line, "type mismatch") {
 			t.Errorf("Open[%s] of an Array[int32]: %s", typ, line)
 		}
+		if !strings.HasPrefix(line, "true|true|") {
+			t.Errorf("Open[%s] of an Array[int32]: not a *shm.MismatchError of the type: %s", typ, line)
+		}
 	}
 	raw, err := array.CreateRaw[int32](segName(t, "-raw"), 4)
 	must(t, err)
 	defer raw.Close()
 	if _, err := array.Open[int32](context.Background(), raw.Name()); !errors.Is(err, array.ErrKind) {
 		t.Errorf("Open of a raw array: %v", err)
+	} else {
+		wantMismatch(t, err, "kind", array.ErrKind)
 	}
+}
+
+// wantMismatch checks that err is a *shm.MismatchError about what,
+// unwrapping to sentinel, and returns it.
+func wantMismatch(t *testing.T, err error, what string, sentinel error) *shm.MismatchError {
+	t.Helper()
+	var me *shm.MismatchError
+	if !errors.As(err, &me) {
+		t.Errorf("%v: not a *shm.MismatchError", err)
+		return &shm.MismatchError{}
+	}
+	if me.What != what || me.Err != sentinel {
+		t.Errorf("%v: MismatchError What %q Err %v, want %q, %v", err, me.What, me.Err, what, sentinel)
+	}
+	return me
 }
 
 type (
@@ -392,6 +415,24 @@ func TestPlacedAndRaw(t *testing.T) {
 	r.Set(0, 1)
 	if _, err := array.At[int16](seg.Bytes()[256:]); !errors.Is(err, array.ErrKind) {
 		t.Fatalf("At over a raw array: %v", err)
+	} else {
+		wantMismatch(t, err, "kind", array.ErrKind)
+	}
+	// int64 has uint64's size and alignment: only the fingerprint differs.
+	if _, err := array.At[int64](seg.Bytes()[:256]); !errors.Is(err, array.ErrType) {
+		t.Fatalf("At[int64] over an Array[uint64]: %v", err)
+	} else {
+		me := wantMismatch(t, err, "type", array.ErrType)
+		want, ok1 := me.Want.(shm.TypeDesc)
+		got, ok2 := me.Got.(shm.TypeDesc)
+		if !ok1 || !ok2 || want.Size != got.Size || want.Align != got.Align || want.Fingerprint == got.Fingerprint {
+			t.Fatalf("At[int64] over an Array[uint64]: want %v, got %v", me.Want, me.Got)
+		}
+	}
+	if _, err := value.At[uint64](seg.Bytes()[:256]); !errors.Is(err, array.ErrKind) {
+		t.Fatalf("value.At over an array: %v", err)
+	} else if me := wantMismatch(t, err, "kind", array.ErrKind); me.Want != shm.KindValue || me.Got != shm.KindArray {
+		t.Fatalf("value.At over an array: want %v, got %v", me.Want, me.Got)
 	}
 	if _, err := array.At[uint64](seg.Bytes()[:200]); !errors.Is(err, array.ErrCorrupt) {
 		t.Fatalf("At over truncated memory: %v", err)

@@ -18,9 +18,10 @@
 // T must be fixed-size and pointer-free: numbers, bool, fixed-size arrays
 // and structs of those. Any other T is refused with an error matching
 // ErrNotPlain that names the offending field. Opening an Array created with
-// another T fails with an error matching ErrType; memory that does not
-// hold a valid Array (a length that does not fit the segment, bad
-// alignment, a bad lock) fails with ErrCorrupt, never a panic.
+// another T fails with an error matching ErrType, a *shm.MismatchError
+// whose Want and Got describe both types (named or placed); memory that
+// does not hold a valid Array (a length that does not fit the segment,
+// bad alignment, a bad lock) fails with ErrCorrupt, never a panic.
 //
 // Indexing methods (At, Set, Update, and Atomic's ...At methods) panic on
 // an index out of range, exactly like indexing a Go slice: an index is a

@@ -21,8 +21,10 @@
 // maps, interfaces, channels, funcs, uintptr and empty types mean nothing
 // in another process. Opening a Value created with another T (a different
 // size, alignment or structural fingerprint of fields, offsets and kinds)
-// fails with an error matching ErrType; memory that does not hold a valid
-// Value fails with ErrCorrupt. Nothing read from shared memory is trusted.
+// fails with an error matching ErrType, a *shm.MismatchError whose Want
+// and Got describe both types, whether the Value is named (Open) or placed
+// (At); memory that does not hold a valid Value fails with ErrCorrupt.
+// Nothing read from shared memory is trusted.
 //
 // # Integer values
 //

@@ -16,11 +16,15 @@ var (
 	ErrNotPlain = typeinfo.ErrNotPlain
 
 	// ErrType is matched when the shared object was created with another
-	// element type (size, alignment or fingerprint differ). It is shm.ErrType.
+	// element type (size, alignment or fingerprint differ). It is
+	// shm.ErrType, and the error is a *shm.MismatchError (What "type",
+	// Want and Got the shm.TypeDesc of the two types), for named and
+	// placed Values alike.
 	ErrType = shm.ErrType
 
 	// ErrKind is matched when the memory holds another kind of object (an
-	// array, or a raw value opened as a locked one). It is shm.ErrKind.
+	// array, or a raw value opened as a locked one). It is shm.ErrKind, and
+	// the error is a *shm.MismatchError (What "kind").
 	ErrKind = shm.ErrKind
 
 	// ErrCorrupt is matched when the memory does not hold a valid object.

@@ -132,7 +132,9 @@ func init() {
 		case "pair":
 			_, err = value.Open[pair](ctx, args[0])
 		}
-		testproc.Printf("%v|%v", errors.Is(err, value.ErrType), err)
+		var me *shm.MismatchError
+		typed := errors.As(err, &me) && me.What == "type" && me.Err == shm.ErrType
+		testproc.Printf("%v|%v|%v", errors.Is(err, value.ErrType), typed, err)
 		return 0
 	})
 }
@@ -386,6 +388,9 @@ func TestOpenWithOtherType(t *testing.T) {
 		if !strings.HasPrefix(line, "true|") || !strings.Contains(line, "type mismatch") {
 			t.Errorf("Open[%s] of a Value[int64]: %s", typ, line)
 		}
+		if !strings.HasPrefix(line, "true|true|") {
+			t.Errorf("Open[%s] of a Value[int64]: not a *shm.MismatchError of the type: %s", typ, line)
+		}
 	}
 	// A raw value is not a locked one, and an array is not a value.
 	raw, err := value.CreateRaw[int64](segName(t, "-raw"), 1)
@@ -393,6 +398,8 @@ func TestOpenWithOtherType(t *testing.T) {
 	defer raw.Close()
 	if _, err := value.Open[int64](context.Background(), raw.Name()); !errors.Is(err, value.ErrKind) {
 		t.Errorf("Open of a raw value: %v", err)
+	} else {
+		wantMismatch(t, err, "kind", value.ErrKind)
 	}
 	r2, err := value.OpenRaw[int64](context.Background(), v.Name())
 	must(t, err)
@@ -457,6 +464,21 @@ func TestUnsuitableTypes(t *testing.T) {
 	refused[empty](t, "zero-size")
 }
 
+// wantMismatch checks that err is a *shm.MismatchError about what,
+// unwrapping to sentinel, and returns it.
+func wantMismatch(t *testing.T, err error, what string, sentinel error) *shm.MismatchError {
+	t.Helper()
+	var me *shm.MismatchError
+	if !errors.As(err, &me) {
+		t.Errorf("%v: not a *shm.MismatchError", err)
+		return &shm.MismatchError{}
+	}
+	if me.What != what || me.Err != sentinel {
+		t.Errorf("%v: MismatchError What %q Err %v, want %q, %v", err, me.What, me.Err, what, sentinel)
+	}
+	return me
+}
+
 func TestPlaced(t *testing.T) {
 	ctx := context.Background()
 	size, err := value.Size[pair]()
@@ -465,11 +487,14 @@ func TestPlaced(t *testing.T) {
 		t.Fatalf("Size = %d", size)
 	}
 	// Two Values side by side in one raw segment, laid out at creation.
-	seg, err := shm.Create(segName(t), 2*256, shm.WithInit(func(p []byte) error {
+	seg, err := shm.Create(segName(t), 3*256, shm.WithInit(func(p []byte) error {
 		if _, err := value.Init(p[:256], pair{A: 1}); err != nil {
 			return err
 		}
-		_, err := value.InitRaw[uint64](p[256:], 9)
+		if _, err := value.Init[int64](p[512:], 3); err != nil {
+			return err
+		}
+		_, err := value.InitRaw[uint64](p[256:512], 9)
 		return err
 	}))
 	must(t, err)
@@ -487,9 +512,32 @@ func TestPlaced(t *testing.T) {
 	}
 	if _, err := value.At[uint64](seg.Bytes()[256:]); !errors.Is(err, value.ErrKind) {
 		t.Fatalf("At over a raw value: %v", err)
+	} else {
+		wantMismatch(t, err, "kind", value.ErrKind)
 	}
 	if _, err := value.At[int64](seg.Bytes()[:256]); !errors.Is(err, value.ErrType) {
 		t.Fatalf("At with another type: %v", err)
+	} else {
+		wantMismatch(t, err, "type", value.ErrType)
+	}
+	// float64 has int64's size and alignment: only the fingerprint tells
+	// them apart.
+	if _, err := value.At[float64](seg.Bytes()[512:]); !errors.Is(err, value.ErrType) {
+		t.Fatalf("At[float64] over a Value[int64]: %v", err)
+	} else {
+		me := wantMismatch(t, err, "type", value.ErrType)
+		want, ok1 := me.Want.(shm.TypeDesc)
+		got, ok2 := me.Got.(shm.TypeDesc)
+		if !ok1 || !ok2 || want.Size != 8 || want.Align != 8 || got.Size != 8 || got.Align != 8 || want.Fingerprint == got.Fingerprint {
+			t.Fatalf("At[float64] over a Value[int64]: want %v, got %v", me.Want, me.Got)
+		}
+	}
+	if w, err := value.At[int64](seg.Bytes()[512:]); err != nil {
+		t.Fatalf("At[int64] over the Value[int64]: %v", err)
+	} else if x, _ := w.Load(ctx); x != 3 {
+		t.Fatalf("placed Value[int64] = %d", x)
+	} else {
+		must(t, w.Close())
 	}
 	if _, err := value.At[pair](seg.Bytes()[8:]); !errors.Is(err, value.ErrCorrupt) {
 		t.Fatalf("At at a wrong offset: %v", err)

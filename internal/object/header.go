@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 // HeaderSize is the size of the object header; the elements start at this
@@ -52,12 +54,14 @@ type Header struct {
 	Length      uint64
 }
 
-// Errors returned by Read; value and array wrap them into shm.ErrCorrupt,
-// shm.ErrType and shm.ErrKind.
+// Errors returned by Read. Value and array wrap ErrCorrupt and ErrBadAlign
+// into shm.ErrCorrupt (Wrap). ErrType and ErrKind are shm's own: a type or
+// kind mismatch is a *shm.MismatchError whose Err is one of them, as for a
+// named segment opened with another type.
 var (
 	ErrCorrupt  = errors.New("corrupt object header")
-	ErrType     = errors.New("element type mismatch")
-	ErrKind     = errors.New("object kind mismatch")
+	ErrType     = shm.ErrType
+	ErrKind     = shm.ErrKind
 	ErrBadAlign = errors.New("memory not suitably aligned")
 )
 
@@ -115,7 +119,8 @@ func Write(mem []byte, h Header) {
 
 // Read validates the header at the start of mem against what the caller
 // expects (magic and element type) and returns it. Whatever mem holds, it
-// returns an error wrapping ErrCorrupt, ErrType, ErrKind or ErrBadAlign,
+// returns an error wrapping ErrCorrupt or ErrBadAlign, a
+// *shm.MismatchError (What "kind" or "type", matching ErrKind or ErrType),
 // or a header whose elements lie inside mem. mem must be 8-byte aligned
 // (checked).
 func Read(mem []byte, magic uint64, size, align uint32, fp uint64) (Header, error) {
@@ -131,7 +136,7 @@ func Read(mem []byte, magic uint64, size, align uint32, fp uint64) (Header, erro
 	h.Magic = atomic.LoadUint64((*uint64)(unsafe.Pointer(&b[OffMagic])))
 	if h.Magic != magic {
 		if h.Magic == MagicValue || h.Magic == MagicArray {
-			return h, fmt.Errorf("%w: holds %s, want %s", ErrKind, magicName(h.Magic), magicName(magic))
+			return h, &shm.MismatchError{What: "kind", Want: magicKind(magic), Got: magicKind(h.Magic), Err: ErrKind}
 		}
 		return h, fmt.Errorf("%w: bad magic %#016x", ErrCorrupt, h.Magic)
 	}
@@ -154,8 +159,9 @@ func Read(mem []byte, magic uint64, size, align uint32, fp uint64) (Header, erro
 		return h, fmt.Errorf("%w: impossible element size %d / alignment %d", ErrCorrupt, h.Size, h.Align)
 	}
 	if h.Size != size || h.Align != align || h.Fingerprint != fp {
-		return h, fmt.Errorf("%w: holds size=%d align=%d fp=%#016x, want size=%d align=%d fp=%#016x",
-			ErrType, h.Size, h.Align, h.Fingerprint, size, align, fp)
+		return h, &shm.MismatchError{What: "type", Err: ErrType,
+			Want: shm.TypeDesc{Size: size, Align: align, Fingerprint: fp},
+			Got:  shm.TypeDesc{Size: h.Size, Align: h.Align, Fingerprint: h.Fingerprint}}
 	}
 	if magic == MagicValue && h.Length != 1 {
 		return h, fmt.Errorf("%w: value with length %d", ErrCorrupt, h.Length)
@@ -170,14 +176,12 @@ func Read(mem []byte, magic uint64, size, align uint32, fp uint64) (Header, erro
 	return h, nil
 }
 
-func magicName(m uint64) string {
-	switch m {
-	case MagicValue:
-		return "a value"
-	case MagicArray:
-		return "an array"
+// magicKind returns the segment kind of the object a magic number names.
+func magicKind(m uint64) shm.Kind {
+	if m == MagicArray {
+		return shm.KindArray
 	}
-	return "unknown"
+	return shm.KindValue
 }
 
 // Mutex returns the 64 bytes reserved for the mutex.

@@ -56,17 +56,15 @@ func (o *Object) Closed() bool { return o.shut.Load() }
 var ErrBadMemory = errors.New("memory too short or misaligned for the object")
 
 // Wrap turns an error of this package into one that matches the public
-// sentinels: shm.ErrCorrupt, shm.ErrType, shm.ErrKind.
+// sentinels (ErrCorrupt and ErrBadAlign become shm.ErrCorrupt; a
+// *shm.MismatchError already matches shm.ErrType or shm.ErrKind), with pkg
+// in front.
 func Wrap(pkg string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrBadAlign):
 		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrCorrupt, err)
-	case errors.Is(err, ErrType):
-		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrType, err)
-	case errors.Is(err, ErrKind):
-		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrKind, err)
 	}
 	return fmt.Errorf("%s: %w", pkg, err)
 }
@@ -118,7 +116,9 @@ func Attach(mem []byte, d Desc, needLock bool) (*Object, error) {
 		return nil, err
 	}
 	if needLock && h.Flags&FlagLocked == 0 {
-		return nil, fmt.Errorf("%w: the object is raw (created without a lock)", ErrKind)
+		// A kind mismatch that shm.Kind cannot express (raw and locked
+		// objects share a segment kind), so Want and Got are words.
+		return nil, &shm.MismatchError{What: "kind", Want: lockName(true, h.Magic), Got: lockName(false, h.Magic), Err: ErrKind}
 	}
 	need, _ := Need(h.Size, h.Length) // Read checked it fits
 	o := &Object{Mem: mem[:need:need], H: h}
@@ -130,6 +130,19 @@ func Attach(mem []byte, d Desc, needLock bool) (*Object, error) {
 		o.Mu = mu
 	}
 	return o, nil
+}
+
+// lockName names a locked or raw object of the kind magic names, for a
+// MismatchError.
+func lockName(locked bool, magic uint64) string {
+	k := "value"
+	if magic == MagicArray {
+		k = "array"
+	}
+	if locked {
+		return "locked " + k
+	}
+	return "raw " + k + " (created without a lock)"
 }
 
 // createOpts returns the shm options that create a segment holding an
@@ -213,10 +226,10 @@ func OpenOrCreate(ctx context.Context, name string, d Desc, n uint64, fill func(
 // (kind, type, length parameter) and attaches it.
 func FromSegment(seg *shm.Segment, d Desc) (*Object, error) {
 	if k := seg.Kind(); k != d.Kind {
-		return nil, fmt.Errorf("%w: segment kind %v, want %v", ErrKind, k, d.Kind)
+		return nil, &shm.MismatchError{Name: seg.Name(), What: "kind", Want: d.Kind, Got: k, Err: ErrKind}
 	}
 	if t := seg.Type(); t != d.TypeDesc() {
-		return nil, fmt.Errorf("%w: segment type %v, want %v", ErrType, t, d.TypeDesc())
+		return nil, &shm.MismatchError{Name: seg.Name(), What: "type", Want: d.TypeDesc(), Got: t, Err: ErrType}
 	}
 	o, err := Attach(seg.Bytes(), d, d.Locked)
 	if err != nil {
