@@ -40,6 +40,13 @@ var (
 	ErrClosed = shm.ErrClosed
 )
 
+// NotPlainError is the error that refuses an unsuitable T: errors.As
+// finds it in every error matching ErrNotPlain. Its Path names the
+// offending part of T ("main.Config.Names[0]", or the type itself), Kind
+// what was found there ("string", "*int", "zero-size type", ...) and
+// Reason why that cannot be shared; Type is the reflect.Type of T.
+type NotPlainError = typeinfo.NotPlainError
+
 // Integer is the set of element types with lock-free operations (see Atomic).
 type Integer interface {
 	~int32 | ~uint32 | ~int64 | ~uint64 | ~int | ~uint

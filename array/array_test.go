@@ -380,6 +380,23 @@ func TestUnsuitableTypes(t *testing.T) {
 	refused[struct{}](t, "zero-size")
 }
 
+// The offending field is a field of an exported error type, not only
+// words in a message.
+func TestNotPlainErrorPath(t *testing.T) {
+	_, err := array.Create[withPtr](segName(t), 2)
+	var npe *array.NotPlainError
+	if !errors.As(err, &npe) {
+		t.Fatalf("%v: not a *array.NotPlainError", err)
+	}
+	if npe.Path != "array_test.withPtr.Inner.P" || npe.Kind != "*int" {
+		t.Fatalf("NotPlainError %+v", npe)
+	}
+	mem := objecttest.Aligned(make([]byte, 512))
+	if _, err := array.At[[2]withString](mem); !errors.As(err, &npe) || npe.Path != "[2]array_test.withString[0].S[0]" {
+		t.Fatalf("At[[2]withString]: %v", err)
+	}
+}
+
 func TestPlacedAndRaw(t *testing.T) {
 	size, err := array.Size[uint64](10)
 	must(t, err)

@@ -17,7 +17,8 @@
 //
 // T must be fixed-size and pointer-free: numbers, bool, fixed-size arrays
 // and structs of those. Any other T is refused with an error matching
-// ErrNotPlain that names the offending field. Opening an Array created with
+// ErrNotPlain that names the offending field (the Path of the
+// *NotPlainError that errors.As finds in it). Opening an Array created with
 // another T fails with an error matching ErrType, a *shm.MismatchError
 // whose Want and Got describe both types (named or placed); memory that
 // does not hold a valid Array (a length that does not fit the segment,

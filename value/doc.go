@@ -17,7 +17,8 @@
 // T must be fixed-size and pointer-free: numbers, bool, fixed-size arrays
 // and structs of those, nested to any depth. Create and Open refuse any
 // other T with an error matching ErrNotPlain that names the offending
-// field ("main.Config.Names[0]: string: ..."): pointers, strings, slices,
+// field ("main.Config.Names[0]: string: ...", and as the Path of the
+// *NotPlainError that errors.As finds in it): pointers, strings, slices,
 // maps, interfaces, channels, funcs, uintptr and empty types mean nothing
 // in another process. Opening a Value created with another T (a different
 // size, alignment or structural fingerprint of fields, offsets and kinds)

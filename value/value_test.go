@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -477,6 +478,22 @@ func wantMismatch(t *testing.T, err error, what string, sentinel error) *shm.Mis
 		t.Errorf("%v: MismatchError What %q Err %v, want %q, %v", err, me.What, me.Err, what, sentinel)
 	}
 	return me
+}
+
+// The offending field is a field of an exported error type, not only
+// words in a message.
+func TestNotPlainErrorPath(t *testing.T) {
+	_, err := value.Create(segName(t), nested{})
+	var npe *value.NotPlainError
+	if !errors.As(err, &npe) {
+		t.Fatalf("%v: not a *value.NotPlainError", err)
+	}
+	if npe.Path != "value_test.nested.Inner.Names[0]" || npe.Kind != "string" || npe.Type != reflect.TypeFor[nested]() {
+		t.Fatalf("NotPlainError %+v", npe)
+	}
+	if _, err := value.Size[empty](); !errors.As(err, &npe) || npe.Path != "value_test.empty" {
+		t.Fatalf("empty type: %v", err)
+	}
 }
 
 func TestPlaced(t *testing.T) {
