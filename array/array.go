@@ -205,8 +205,11 @@ func (a *Array[T]) Set(i int, x T) { object.StoreAny(a.asz, &a.s[i], x) }
 // applied, the lock is marked consistent and the error matches
 // sem.ErrOwnerDead: the update has been applied, do not retry it. A ctx
 // error means nothing was installed (ctx ended waiting for the lock, or,
-// for integer T, while lock-free writers kept changing the element). It
-// panics if i is out of range.
+// for integer T, while lock-free writers kept changing the element); it
+// is ctx's error alone even after taking over from a dead holder, whose
+// death the next locked operation then reports. A nil ctx means
+// context.Background(), for every method that takes one. It panics if i
+// is out of range.
 func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
 	return object.Update(ctx, a.obj, a.asz, &a.s[i], a.scratch, fn)
 }
@@ -217,7 +220,7 @@ func (a *Array[T]) Update(ctx context.Context, i int, fn func(*T)) error {
 // returned. Lock-free operations (At, Set and Atomic on integer arrays)
 // do not take the lock and are not excluded by it.
 func (a *Array[T]) WithLock(ctx context.Context, fn func(s []T)) error {
-	return a.obj.Do(ctx, func() { fn(a.s) })
+	return a.obj.Do(ctx, func() error { fn(a.s); return nil })
 }
 
 // Lock returns the lock guarding the array, like Python's get_lock(). The
@@ -244,7 +247,7 @@ func (a *Array[T]) Slice() []T { return a.s }
 func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
 	s := a.s[off:]
 	var n int
-	err := a.obj.Do(ctx, func() { n = object.CopyOut(a.asz, dst, s) })
+	err := a.obj.Do(ctx, func() error { n = object.CopyOut(a.asz, dst, s); return nil })
 	return n, err
 }
 
@@ -256,7 +259,7 @@ func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
 func (a *Array[T]) CopyIn(ctx context.Context, off int, src []T) (int, error) {
 	s := a.s[off:]
 	var n int
-	err := a.obj.Do(ctx, func() { n = object.CopyIn(a.asz, s, src) })
+	err := a.obj.Do(ctx, func() error { n = object.CopyIn(a.asz, s, src); return nil })
 	return n, err
 }
 

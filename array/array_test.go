@@ -301,6 +301,41 @@ func TestOwnerDiedInsideUpdate(t *testing.T) {
 	}
 }
 
+// A nil ctx means context.Background() everywhere, including the integer
+// Update's retry loop (which checks ctx only after a failed swap).
+func TestNilContext(t *testing.T) {
+	var nilCtx context.Context
+	a, err := array.CreateFrom(segName(t), []int64{1, 2})
+	must(t, err)
+	defer a.Close()
+	at := array.AtomicOf(a)
+	calls := 0
+	must(t, a.Update(nilCtx, 1, func(x *int64) {
+		if calls++; calls == 1 {
+			at.AddAt(1, 10) // forces a failed swap, hence a look at ctx
+		}
+		*x *= 2
+	}))
+	if calls != 2 || a.At(1) != 24 {
+		t.Fatalf("%d calls, element %d; want 2, 24", calls, a.At(1))
+	}
+	if n, err := a.CopyIn(nilCtx, 0, []int64{7}); n != 1 || err != nil {
+		t.Fatalf("CopyIn = %d, %v", n, err)
+	}
+	buf := make([]int64, 2)
+	if n, err := a.CopyOut(nilCtx, buf, 0); n != 2 || err != nil || buf[0] != 7 || buf[1] != 24 {
+		t.Fatalf("CopyOut = %d, %v, %v", n, err, buf)
+	}
+	must(t, a.WithLock(nilCtx, func(s []int64) { s[0]++ }))
+	p, err := array.Create[pair](segName(t, "-p"), 1)
+	must(t, err)
+	defer p.Close()
+	must(t, p.Update(nilCtx, 0, func(q *pair) { q.A = 4 }))
+	if a.At(0) != 8 || p.At(0).A != 4 {
+		t.Fatalf("elements %d, %+v", a.At(0), p.At(0))
+	}
+}
+
 func TestOpenWithOtherType(t *testing.T) {
 	a, err := array.Create[int32](segName(t), 4)
 	must(t, err)

@@ -105,7 +105,10 @@
 // and return an error matching sem.ErrOwnerDead. That error means "done,
 // but look": the operation has been applied (do not retry it), and a
 // non-integer element may hold the dead process's partial write. Use Lock
-// directly to repair before marking it consistent.
+// directly to repair before marking it consistent. An integer Update that
+// takes the lock over and then gives up with its ctx applies nothing and
+// returns ctx's error only, leaving the lock inconsistent for the next
+// operation, which applies, to report.
 //
 // The byte layout is documented in docs/format/value-array.md.
 //

@@ -86,7 +86,10 @@
 // non-integer T may be half done (an integer T's cannot be: it either
 // happened or did not). To repair before the lock is marked consistent,
 // use Lock directly: it returns sem.ErrOwnerDead with the lock held, and
-// MarkConsistent clears the state.
+// MarkConsistent clears the state. An integer Update that takes the lock
+// over and then gives up with its ctx (see Update) applies nothing and
+// returns ctx's error only; it leaves the lock inconsistent, so the
+// death is reported by the next operation that applies.
 //
 // # Closing
 //

@@ -140,7 +140,7 @@ func (v *Value[T]) Load(ctx context.Context) (T, error) {
 		return object.LoadAny(v.asz, v.p), nil
 	}
 	var x T
-	err := v.obj.Do(ctx, func() { x = *v.p })
+	err := v.obj.Do(ctx, func() error { x = *v.p; return nil })
 	return x, err
 }
 
@@ -155,7 +155,7 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 		object.StoreAny(v.asz, v.p, x)
 		return nil
 	}
-	return v.obj.Do(ctx, func() { *v.p = x })
+	return v.obj.Do(ctx, func() error { *v.p = x; return nil })
 }
 
 // Update calls fn with a pointer to the value while holding the lock, so
@@ -180,7 +180,10 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 // ErrClosed after Close; fn has not run then. For an integer T it also
 // returns ctx's error if ctx ends while lock-free writers keep changing
 // the value under fn (each retry means one of them made progress); fn's
-// result has not been installed then. If fn panics, the lock is
+// result has not been installed then, and the error is ctx's alone even
+// if the previous holder had died: the lock is left marked inconsistent,
+// so the next locked operation, which applies, reports sem.ErrOwnerDead.
+// A nil ctx means context.Background(). If fn panics, the lock is
 // released and the panic continues.
 func (v *Value[T]) Update(ctx context.Context, fn func(*T)) error {
 	return object.Update(ctx, v.obj, v.asz, v.p, v.scratch, fn)

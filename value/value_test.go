@@ -378,6 +378,77 @@ func TestOwnerDiedInsideIntegerUpdate(t *testing.T) {
 	}
 }
 
+// An integer Update whose ctx ends while lock-free writers keep changing
+// the value applies nothing, so its error is ctx's alone even when it took
+// the lock over from a dead holder; the news of the death goes to the next
+// locker, whose update is applied.
+func TestOwnerDiedThenUpdateGivesUp(t *testing.T) {
+	v, err := value.Create[int64](segName(t), 10)
+	must(t, err)
+	defer v.Close()
+	c := testproc.Start(t, "die-inside-int", v.Name())
+	c.Expect(t, "inside")
+	c.Kill()
+	if err := c.Wait(); !testproc.Killed(err) {
+		t.Fatalf("helper: %v", err)
+	}
+	a := value.AtomicOf(v)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	err = v.Update(ctx, func(x *int64) {
+		calls++
+		a.Add(5) // a lock-free writer, always between the load and the swap
+		cancel()
+		*x = 1000
+	})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, sem.ErrOwnerDead) {
+		t.Fatalf("Update that gave up after a takeover: %v, want only context.Canceled", err)
+	}
+	if calls != 1 || a.Load() != 15 {
+		t.Fatalf("%d calls, value %d; want 1 call, 15 (nothing installed)", calls, a.Load())
+	}
+	err = v.Update(context.Background(), func(x *int64) { *x++ })
+	if !errors.Is(err, sem.ErrOwnerDead) {
+		t.Fatalf("next Update: %v, want ErrOwnerDead (the death not yet reported with an applied update)", err)
+	}
+	if a.Load() != 16 {
+		t.Fatalf("value %d, want 16", a.Load())
+	}
+	must(t, v.Update(context.Background(), func(x *int64) { *x++ }))
+}
+
+// A nil ctx means context.Background() everywhere, including the integer
+// Update's retry loop (which checks ctx only after a failed swap).
+func TestNilContext(t *testing.T) {
+	var nilCtx context.Context
+	v, err := value.Create[int64](segName(t), 1)
+	must(t, err)
+	defer v.Close()
+	a := value.AtomicOf(v)
+	calls := 0
+	must(t, v.Update(nilCtx, func(x *int64) {
+		if calls++; calls == 1 {
+			a.Add(10) // forces a failed swap, hence a look at ctx
+		}
+		*x *= 2
+	}))
+	if calls != 2 || a.Load() != 22 {
+		t.Fatalf("%d calls, value %d; want 2, 22", calls, a.Load())
+	}
+	must(t, v.Store(nilCtx, 3))
+	if x, err := v.Load(nilCtx); x != 3 || err != nil {
+		t.Fatalf("Load = %d, %v", x, err)
+	}
+	p, err := value.Create(segName(t, "-p"), pair{})
+	must(t, err)
+	defer p.Close()
+	must(t, p.Update(nilCtx, func(q *pair) { q.A = 4 }))
+	must(t, p.Store(nilCtx, pair{A: 5, B: 6}))
+	if x, err := p.Load(nilCtx); x != (pair{A: 5, B: 6}) || err != nil {
+		t.Fatalf("Load = %+v, %v", x, err)
+	}
+}
+
 func TestOpenWithOtherType(t *testing.T) {
 	v, err := value.Create[int64](segName(t), 42)
 	must(t, err)

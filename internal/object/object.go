@@ -272,7 +272,7 @@ func (o *Object) Close() error {
 
 // Do runs fn holding the object's lock, with Locked's owner-dead policy,
 // or returns shm.ErrClosed after Close.
-func (o *Object) Do(ctx context.Context, fn func()) error {
+func (o *Object) Do(ctx context.Context, fn func() error) error {
 	o.life.RLock()
 	defer o.life.RUnlock()
 	if o.closed {
@@ -281,18 +281,30 @@ func (o *Object) Do(ctx context.Context, fn func()) error {
 	return Locked(ctx, o.Mu, fn)
 }
 
-// Locked runs fn holding mu. When a previous owner died holding the lock,
-// fn still runs, the lock is marked consistent afterwards, and the result
-// matches sem.ErrOwnerDead. If fn panics the lock is released (marked
-// consistent first) and the panic goes on.
-func Locked(ctx context.Context, mu *sem.Mutex, fn func()) (err error) {
+// Locked runs fn holding mu. fn returns nil when it applied its operation
+// and an error when it applied nothing (integer Update giving up with
+// ctx).
+//
+// When a previous owner died holding the lock and fn applied its
+// operation, the lock is marked consistent afterwards and the result
+// matches sem.ErrOwnerDead ("applied, but look"). When fn applied
+// nothing, the result is fn's error alone, which does not match
+// sem.ErrOwnerDead, and the lock is released still inconsistent, so that
+// the next locker, which will apply its operation, is the one told of the
+// death. If fn panics the lock is released (marked consistent first) and
+// the panic goes on.
+func Locked(ctx context.Context, mu *sem.Mutex, fn func() error) (err error) {
 	lerr := mu.Lock(ctx)
 	if lerr != nil && !errors.Is(lerr, sem.ErrOwnerDead) {
 		return lerr
 	}
+	var ferr error
 	defer func() {
 		var errs []error
-		if lerr != nil {
+		switch {
+		case ferr != nil:
+			errs = append(errs, ferr)
+		case lerr != nil:
 			errs = append(errs, lerr)
 			if merr := mu.MarkConsistent(); merr != nil {
 				errs = append(errs, merr)
@@ -303,7 +315,7 @@ func Locked(ctx context.Context, mu *sem.Mutex, fn func()) (err error) {
 		}
 		err = errors.Join(errs...)
 	}()
-	fn()
+	ferr = fn()
 	return nil
 }
 
@@ -329,15 +341,17 @@ func (*NoCopy) Unlock() {}
 // element (asz, from AtomicSize, is 4 or 8) fn runs on the scratch word and
 // its result is installed with compare-and-swap, fn running again when a
 // lock-free write landed meanwhile (see updateWord); scratch is
-// Scratch[T](o.Mem). Otherwise fn runs on *p in place.
+// Scratch[T](o.Mem). Otherwise fn runs on *p in place. A nil ctx means
+// context.Background(), as for sem.Mutex.Lock.
+//
+// When updateWord gives up (ctx ended), the result is ctx's error alone,
+// even if a previous owner had died: nothing was applied (see Locked).
 func Update[T any](ctx context.Context, o *Object, asz uint8, p, scratch *T, fn func(*T)) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if asz == 0 {
-		return o.Do(ctx, func() { fn(p) })
+		return o.Do(ctx, func() error { fn(p); return nil })
 	}
-	var uerr error
-	err := o.Do(ctx, func() { uerr = updateWord(ctx, asz, p, scratch, fn) })
-	if uerr != nil {
-		return errors.Join(err, uerr)
-	}
-	return err
+	return o.Do(ctx, func() error { return updateWord(ctx, asz, p, scratch, fn) })
 }
