@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,8 +52,10 @@ func fail(err error) int {
 
 func init() {
 	// count does M Updates and M AddAts on random elements of an
-	// Array[int64] and M Updates on random elements of an Array[pair],
-	// and prints what it added to each element.
+	// Array[int64] and M Updates on random elements of the first two of
+	// an Array[pair], and prints what it added to each element. The
+	// pair's Update counts the processes inside its fn in an Array[int32]
+	// of one element and fails if it is ever not exactly one.
 	testproc.Register("count", func(args []string) int {
 		ctx := context.Background()
 		m, _ := strconv.Atoi(args[2])
@@ -66,6 +69,12 @@ func init() {
 		if err != nil {
 			return fail(err)
 		}
+		inside, err := array.Open[int32](ctx, args[5])
+		if err != nil {
+			return fail(err)
+		}
+		in := array.AtomicOf(inside)
+		overlaps := 0
 		if n.Len() != elems || p.Len() != elems {
 			return fail(fmt.Errorf("lengths %d, %d", n.Len(), p.Len()))
 		}
@@ -83,11 +92,26 @@ func init() {
 			i, d = r.IntN(elems), int64(1+r.IntN(5))
 			at.AddAt(i, d)
 			added[i] += d
-			i = r.IntN(elems)
-			if err := p.Update(ctx, i, func(q *pair) { q.A++; q.B-- }); err != nil {
+			// Two elements only, and a read, a yield and a write: a wide
+			// window, so that two processes in fn at once (a missing
+			// lock) collide on one element and are seen inside together.
+			i = r.IntN(2)
+			if err := p.Update(ctx, i, func(q *pair) {
+				if in.AddAt(0, 1) != 1 {
+					overlaps++
+				}
+				a := q.A
+				runtime.Gosched()
+				q.A = a + 1
+				q.B--
+				in.AddAt(0, -1)
+			}); err != nil {
 				return fail(err)
 			}
 			pairs[i]++
+		}
+		if overlaps != 0 {
+			return fail(fmt.Errorf("another process was inside the pair's Update %d times", overlaps))
 		}
 		testproc.Printf("added %s", join(added[:]))
 		testproc.Printf("pairs %s", join(pairs[:]))
@@ -155,7 +179,7 @@ func TestCrossProcessCount(t *testing.T) {
 	const procs = 4
 	m := 20000
 	if testing.Short() {
-		m = 200
+		m = 2000
 	}
 	if os.Getenv("SHMKIT_STRESS") == "1" {
 		m = 100000
@@ -166,10 +190,13 @@ func TestCrossProcessCount(t *testing.T) {
 	p, err := array.Create[pair](segName(t, "-p"), elems)
 	must(t, err)
 	defer p.Close()
+	inside, err := array.Create[int32](segName(t, "-in"), 1)
+	must(t, err)
+	defer inside.Close()
 	gate := newGate(t)
 	var cs []*testproc.Proc
 	for i := range procs {
-		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i), gate.Name))
+		cs = append(cs, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), strconv.Itoa(i), gate.Name, inside.Name()))
 	}
 	gate.Open(t, cs)
 	var want, wantPairs [elems]int64

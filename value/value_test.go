@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,9 @@ var (
 
 func init() {
 	// count opens a Value[int64] and a Value[pair] and does M Update and
-	// M Add calls on the first and M Updates on the second.
+	// M Add calls on the first and M Updates on the second. The pair's
+	// Update counts the processes inside its fn in a third Value (int32)
+	// and fails if it is ever not exactly one.
 	testproc.Register("count", func(args []string) int {
 		ctx := context.Background()
 		m, _ := strconv.Atoi(args[2])
@@ -58,6 +61,13 @@ func init() {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		inside, err := value.Open[int32](ctx, args[4])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		in := value.AtomicOf(inside)
+		overlaps := 0
 		if err := waitGate(ctx, args[3]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -78,12 +88,28 @@ func init() {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			if err := p.Update(ctx, func(q *pair) { q.A++; q.B += int64(i) }); err != nil {
+			// A read, a yield and a write: a wide window, so that two
+			// processes in fn at once (a missing lock) lose increments
+			// and are seen inside together.
+			if err := p.Update(ctx, func(q *pair) {
+				if in.Add(1) != 1 {
+					overlaps++
+				}
+				a := q.A
+				runtime.Gosched()
+				q.A = a + 1
+				q.B += int64(i)
+				in.Add(-1)
+			}); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}
 		wg.Wait()
+		if overlaps != 0 {
+			fmt.Fprintf(os.Stderr, "another process was inside the pair's Update %d times\n", overlaps)
+			return 1
+		}
 		testproc.Printf("done")
 		return 0
 	})
@@ -284,7 +310,7 @@ func TestCrossProcessCount(t *testing.T) {
 	const procs = 4
 	m := 20000
 	if testing.Short() {
-		m = 200
+		m = 2000
 	}
 	if os.Getenv("SHMKIT_STRESS") == "1" {
 		m = 100000
@@ -296,10 +322,13 @@ func TestCrossProcessCount(t *testing.T) {
 	p, err := value.Create(segName(t, "-p"), pair{})
 	must(t, err)
 	defer p.Close()
+	inside, err := value.Create[int32](segName(t, "-in"), 0)
+	must(t, err)
+	defer inside.Close()
 	gate := newGate(t)
 	var ps []*testproc.Proc
 	for range procs {
-		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), gate.Name))
+		ps = append(ps, testproc.Start(t, "count", n.Name(), p.Name(), strconv.Itoa(m), gate.Name, inside.Name()))
 	}
 	gate.Open(t, ps)
 	for _, c := range ps {
