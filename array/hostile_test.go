@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,63 +78,88 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 		t.Errorf("Open of the rewritten header: %v", err)
 	}
 
-	// Garbage over the lock: whatever sem makes of it, the call returns.
+	// Garbage over the lock: the call returns, and says the lock is
+	// corrupt (sem validates the lock word on every operation).
 	for i := 64; i < 128; i++ {
 		b[i] = 0xff
 	}
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	err = a.Update(tctx, 0, func(x *int64) { *x++ })
-	t.Logf("Update over a scribbled lock: %v", err)
+	if !errors.Is(err, array.ErrCorrupt) {
+		t.Errorf("Update over a scribbled lock: %v, want ErrCorrupt", err)
+	}
+	if got := a.At(0); got != 0 {
+		t.Errorf("Update over a scribbled lock changed element 0 to %d", got)
+	}
 	must(t, a.Close())
 }
 
 // CopyIn and CopyOut run under the lock: a reader's snapshot never mixes
-// two writers' copies, though writer and reader use separate handles.
+// two writers' copies, though writer and reader use separate handles. The
+// writer spends its time inside CopyIn, alternating between two buffers
+// filled beforehand, and the reader goes on until it has seen the array
+// change many times. So that they take turns at the lock instead of one
+// starving the other, the writer, between two copies, lets a waiting
+// reader go first; a read then starts while the writer is in the middle
+// of a copy, which overlaps the read if either skips the lock.
 func TestBulkCopyIsConsistent(t *testing.T) {
-	ctx := context.Background()
-	const n, rounds = 4096, 300
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n, changes = 4096, 100
 	a, err := array.Create[int64](segName(t), n)
 	must(t, err)
 	defer a.Close()
 	b, err := array.Open[int64](ctx, a.Name())
 	must(t, err)
 	defer b.Close()
-	var stop atomic.Bool
-	done, started := make(chan error, 1), make(chan struct{})
+	var srcs [2][]int64
+	for k := range srcs {
+		srcs[k] = make([]int64, n)
+		for i := range srcs[k] {
+			srcs[k][i] = int64(k + 1)
+		}
+	}
+	var stop, reading atomic.Bool
+	var writes atomic.Int64
+	done := make(chan error, 1)
 	go func() {
-		src := make([]int64, n)
-		for k := int64(0); !stop.Load(); k++ {
-			for i := range src {
-				src[i] = k
-			}
-			if _, err := a.CopyIn(ctx, 0, src); err != nil {
+		for k := 0; !stop.Load(); k++ {
+			if _, err := a.CopyIn(ctx, 0, srcs[k&1]); err != nil {
 				done <- err
 				return
 			}
-			if k == 0 {
-				close(started)
+			writes.Add(1)
+			for reading.Load() && !stop.Load() {
+				runtime.Gosched()
 			}
 		}
 		done <- nil
 	}()
 	defer stop.Store(true)
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatal(err)
-	}
 	buf := make([]int64, n)
-	for range rounds {
-		if _, err := b.CopyOut(ctx, buf, 0); err != nil {
-			t.Fatal(err)
+	seen, last, reads := 0, int64(0), 0
+	for seen < changes {
+		if ctx.Err() != nil {
+			t.Fatalf("%d changes seen in %d reads, %d writes, by the deadline", seen, reads, writes.Load())
 		}
+		reading.Store(true)
+		_, err := b.CopyOut(ctx, buf, 0)
+		reading.Store(false)
+		if err != nil {
+			t.Fatalf("after %d changes in %d reads: %v", seen, reads, err)
+		}
+		reads++
 		for i, x := range buf {
 			if x != buf[0] {
 				t.Fatalf("torn snapshot: element 0 = %d, element %d = %d", buf[0], i, x)
 			}
 		}
+		if buf[0] != last {
+			seen, last = seen+1, buf[0]
+		}
 	}
+	t.Logf("%d changes in %d reads, %d writes", seen, reads, writes.Load())
 	stop.Store(true)
 	must(t, <-done)
 }
