@@ -316,9 +316,13 @@ func TestOwnerDiedInsideUpdate(t *testing.T) {
 	if err := c.Wait(); !testproc.Killed(err) {
 		t.Fatalf("helper: %v", err)
 	}
-	err = a.Update(ctx, 3, func(q *pair) { q.A = 2 })
+	var seen pair
+	err = a.Update(ctx, 3, func(q *pair) { seen = *q; q.A = 2 })
 	if !errors.Is(err, sem.ErrOwnerDead) {
 		t.Fatalf("Update after the holder died: %v, want ErrOwnerDead", err)
+	}
+	if seen != (pair{A: -1}) {
+		t.Fatalf("fn saw %+v, want the dead holder's half update {A:-1 B:0}", seen)
 	}
 	if err := a.WithLock(ctx, func(s []pair) { s[3].B = 1 }); err != nil {
 		t.Fatalf("WithLock after repair: %v", err)
@@ -534,8 +538,10 @@ func TestPlacedAndRaw(t *testing.T) {
 	must(t, o.Close())
 }
 
-// A corrupted length (header and segment parameter disagree, or the header
-// claims more elements than fit) is ErrCorrupt.
+// A corrupted header byte gives the error of the first check that reads
+// it, exactly: ErrCorrupt (bad magic, version, checksum, flags, alignment,
+// a length that does not fit the segment, a bad lock), or ErrType for a
+// self-consistent header of another element type; never another sentinel.
 func TestCorruptLength(t *testing.T) {
 	name := segName(t)
 	a, err := array.Create[int64](name, 4)
@@ -545,13 +551,57 @@ func TestCorruptLength(t *testing.T) {
 	must(t, err)
 	defer seg.Close()
 	b := seg.Bytes()
-	for _, off := range []int{0, 8, 12, 16, 20, 24, 32, 40, 72} {
-		b[off] ^= 0x10
-		if _, err := array.Open[int64](context.Background(), name); !errors.Is(err, array.ErrCorrupt) && !errors.Is(err, array.ErrType) {
-			t.Errorf("byte %d flipped: %v", off, err)
+	sentinels := []error{array.ErrCorrupt, array.ErrType, array.ErrKind}
+	check := func(off int, fixed bool, want error, detail string) {
+		t.Helper()
+		_, err := array.Open[int64](context.Background(), name)
+		if !errors.Is(err, want) || !strings.Contains(fmt.Sprint(err), detail) {
+			t.Errorf("byte %d flipped (checksum fixed: %v): %v, want %v (%s)", off, fixed, err, want, detail)
 		}
-		b[off] ^= 0x10
+		for _, other := range sentinels {
+			if other != want && errors.Is(err, other) {
+				t.Errorf("byte %d flipped (checksum fixed: %v): %v also matches %v", off, fixed, err, other)
+			}
+		}
 	}
+	// A flipped byte of the header fails the first check that reads it:
+	// the magic, the version, else the checksum; the mutex is validated
+	// by sem.
+	for _, tc := range []struct {
+		off    int
+		detail string
+	}{
+		{0, "bad magic"}, {8, "unknown version"}, {12, "checksum"}, {16, "checksum"}, {20, "checksum"},
+		{24, "checksum"}, {32, "checksum"}, {40, "checksum"}, {72, "mutex"},
+	} {
+		b[tc.off] ^= 0x10
+		check(tc.off, false, array.ErrCorrupt, tc.detail)
+		b[tc.off] ^= 0x10
+	}
+	// With the checksum recomputed, as a hostile peer would, each field
+	// fails its own check (0x10 flipped: flags 0x11, size 24, align 24,
+	// length 20).
+	for _, tc := range []struct {
+		off    int
+		want   error
+		detail string
+	}{
+		{8, array.ErrCorrupt, "unknown version"},
+		{12, array.ErrCorrupt, "unknown flags"},
+		{16, array.ErrType, "type mismatch"},
+		{20, array.ErrCorrupt, "impossible element size"},
+		{24, array.ErrType, "type mismatch"},
+		{32, array.ErrCorrupt, "do not fit"},
+	} {
+		b[tc.off] ^= 0x10
+		objecttest.FixChecksum(b)
+		check(tc.off, true, tc.want, tc.detail)
+		b[tc.off] ^= 0x10
+		objecttest.FixChecksum(b)
+	}
+	o, err := array.Open[int64](context.Background(), name)
+	must(t, err)
+	must(t, o.Close())
 }
 
 // The lock-free paths (and, uncontended, the locked ones) do not allocate.
