@@ -65,8 +65,9 @@
 // Non-integer elements are copied with plain loads and stores. A reader
 // racing a writer on the same element, without the lock, may see a
 // mixture of old and new bytes (no guarantee from the Go memory model; on
-// amd64 and arm64 an aligned 1, 2, 4 or 8-byte field is not torn by the
-// hardware). Elements never tear into their neighbours. CopyOut under the
+// amd64 and arm64 an aligned 1, 2, 4 or 8-byte field is usually copied in
+// one access, which the hardware does not tear, but that is the
+// compiler's choice). Elements never tear into their neighbours. CopyOut under the
 // lock is a consistent snapshot only with respect to writers that also
 // use the lock: a lock-free write (Set, Atomic) may land between two
 // elements of the copy, though never inside an integer element.

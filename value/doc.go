@@ -65,8 +65,10 @@
 // (Load, Store, Update, or your own Lock) copies never tear. Without it
 // (Raw, Pointer), a reader concurrent with a writer may see a mixture of
 // old and new bytes; on amd64 and arm64 an aligned field of 1, 2, 4 or 8
-// bytes is never torn by the hardware, but the Go memory model promises
-// nothing of the kind. Integer T never tears.
+// bytes is usually copied in one access, which the hardware does not
+// tear, but that is the compiler's choice and the Go memory model
+// promises nothing of the kind. Integer T never tears in Value's own
+// operations (Load, Store, Update, Atomic), which are atomic.
 //
 // # Alignment
 //

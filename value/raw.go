@@ -10,9 +10,10 @@ import (
 // Raw is a T in shared memory with no lock, the analogue of Python's
 // multiprocessing.RawValue. Load and Store are plain copies: a Load
 // concurrent with a Store (in any process) may see a torn mixture of old
-// and new bytes, except that an aligned T of 1, 2, 4 or 8 bytes is copied
-// in one machine access on amd64 and arm64 (not a Go memory-model
-// promise; use Value and Atomic when it matters). Synchronise by other
+// and new bytes, except that an aligned T of 1, 2, 4 or 8 bytes is
+// usually copied in one machine access on amd64 and arm64 (the compiler's
+// choice, not a Go memory-model promise; use Value and Atomic when it
+// matters). Synchronise by other
 // means (a sem.Mutex, a ring message, process exit).
 //
 // A Raw may attach to a Value's memory (the lock is then ignored), but a
