@@ -118,6 +118,46 @@ func init() {
 		return 0
 	})
 
+	// count-ack alternates Update and AddAt of 1 on random elements of an
+	// Array[int64], M of them (for ever if M is 0), and after each one
+	// stores the number applied so far into its own element of a second
+	// Array[int64], so that a process killed at any moment has
+	// acknowledged all its updates but at most one. An Update that took
+	// the lock over from a dead holder (sem.ErrOwnerDead) was applied; the
+	// helper prints how many it made when done.
+	testproc.Register("count-ack", func(args []string) int {
+		ctx := context.Background()
+		n, err := array.Open[int64](ctx, args[0])
+		if err != nil {
+			return fail(err)
+		}
+		acks, err := array.Open[int64](ctx, args[1])
+		if err != nil {
+			return fail(err)
+		}
+		id, _ := strconv.Atoi(args[2])
+		m, _ := strconv.Atoi(args[3])
+		r := rand.New(rand.NewPCG(uint64(id), 11))
+		if err := waitGate(ctx, args[4]); err != nil {
+			return fail(err)
+		}
+		at := array.AtomicOf(n)
+		tookOver := 0
+		for k := 1; m == 0 || k <= m; k++ {
+			i := r.IntN(n.Len())
+			if k%2 == 0 {
+				at.AddAt(i, 1)
+			} else if err := n.Update(ctx, i, func(x *int64) { *x++ }); errors.Is(err, sem.ErrOwnerDead) {
+				tookOver++
+			} else if err != nil {
+				return fail(err)
+			}
+			acks.Set(id, int64(k))
+		}
+		testproc.Printf("done %d", tookOver)
+		return 0
+	})
+
 	// die-inside blocks inside Update after a half-done write, to be killed.
 	testproc.Register("die-inside", func(args []string) int {
 		ctx := context.Background()
@@ -215,6 +255,80 @@ func TestCrossProcessCount(t *testing.T) {
 		}
 		if got := p.At(i); got.A != wantPairs[i] || int64(got.B) != -wantPairs[i] {
 			t.Errorf("pair %d = %+v, want A=%d B=%d", i, got, wantPairs[i], -wantPairs[i])
+		}
+	}
+}
+
+// One of several processes counting into random elements is killed with
+// SIGKILL at a random moment (holding the lock or not): the others finish,
+// and the sum of the elements is what every process acknowledged, plus at
+// most the killed process's one unacknowledged update.
+func TestKillCounterAtRandom(t *testing.T) {
+	const procs = 4 // the last one is killed
+	m, rounds := 4000, 3
+	if testing.Short() {
+		rounds = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for round := range rounds {
+		suffix := "-" + strconv.Itoa(round)
+		n, err := array.Create[int64](segName(t, suffix, "-n"), 4)
+		must(t, err)
+		defer n.Close()
+		acks, err := array.Create[int64](segName(t, suffix, "-acks"), procs)
+		must(t, err)
+		defer acks.Close()
+		gate := objecttest.NewGate(t, segName(t, suffix, "-gate"))
+		var ps []*testproc.Proc
+		for i := range procs {
+			mi := m
+			if i == procs-1 {
+				mi = 0 // until killed
+			}
+			ps = append(ps, testproc.Start(t, "count-ack", n.Name(), acks.Name(), strconv.Itoa(i), strconv.Itoa(mi), gate.Name))
+		}
+		gate.Open(t, ps)
+		victim := ps[procs-1]
+		target := int64(1 + rand.IntN(m/2))
+		for acks.At(procs-1) < target {
+			if ctx.Err() != nil {
+				t.Fatalf("round %d: the victim acknowledged %d updates, not %d, by the deadline", round, acks.At(procs-1), target)
+			}
+			runtime.Gosched()
+		}
+		victim.Kill()
+		if err := victim.Wait(); !testproc.Killed(err) {
+			t.Fatalf("round %d: victim: %v", round, err)
+		}
+		tookOver := 0
+		for _, c := range ps[:procs-1] {
+			line := c.Line(t)
+			k, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
+			if err != nil {
+				t.Fatalf("round %d: survivor printed %q", round, line)
+			}
+			tookOver += k
+			must(t, c.Wait())
+		}
+		var acked, got int64
+		for i := range procs {
+			acked += acks.At(i)
+		}
+		buf := make([]int64, n.Len())
+		if _, err := n.CopyOut(ctx, buf, 0); err != nil && !errors.Is(err, sem.ErrOwnerDead) {
+			t.Fatalf("round %d: CopyOut: %v", round, err)
+		}
+		for _, x := range buf {
+			got += x
+		}
+		t.Logf("round %d: victim killed after %d acknowledged updates (target %d); total %d, acknowledged %d; %d takeovers",
+			round, acks.At(procs-1), target, got, acked, tookOver)
+		if got != acked && got != acked+1 {
+			t.Fatalf("round %d: total %d, acknowledged %d: want the acknowledged total plus at most 1", round, got, acked)
+		}
+		if want := int64((procs - 1) * m); acked-acks.At(procs-1) != want {
+			t.Fatalf("round %d: survivors acknowledged %d, want %d", round, acked-acks.At(procs-1), want)
 		}
 	}
 }

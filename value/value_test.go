@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/internal/object/objecttest"
 	"github.com/shmkit/shmkit/internal/testproc"
 	"github.com/shmkit/shmkit/sem"
@@ -111,6 +113,48 @@ func init() {
 			return 1
 		}
 		testproc.Printf("done")
+		return 0
+	})
+
+	// count-ack alternates Update and Atomic.Add of 1 on a Value[int64],
+	// M of them (for ever if M is 0), and after each one stores the number
+	// applied so far into its own element of an Array[int64] of
+	// acknowledgements, so that a process killed at any moment has
+	// acknowledged all its updates but at most one. An Update that took
+	// the lock over from a dead holder (sem.ErrOwnerDead) was applied; the
+	// helper counts those and prints the count when done.
+	testproc.Register("count-ack", func(args []string) int {
+		ctx := context.Background()
+		n, err := value.Open[int64](ctx, args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		acks, err := array.Open[int64](ctx, args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		id, _ := strconv.Atoi(args[2])
+		m, _ := strconv.Atoi(args[3])
+		if err := waitGate(ctx, args[4]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		a := value.AtomicOf(n)
+		tookOver := 0
+		for k := 1; m == 0 || k <= m; k++ {
+			if k%2 == 0 {
+				a.Add(1)
+			} else if err := n.Update(ctx, func(x *int64) { *x++ }); errors.Is(err, sem.ErrOwnerDead) {
+				tookOver++
+			} else if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			acks.Set(id, int64(k))
+		}
+		testproc.Printf("done %d", tookOver)
 		return 0
 	})
 
@@ -344,6 +388,80 @@ func TestCrossProcessCount(t *testing.T) {
 	want := pair{A: int64(procs * m), B: int64(procs * m * (m - 1) / 2)}
 	if got != want {
 		t.Fatalf("pair %+v, want %+v", got, want)
+	}
+}
+
+// One of several counting processes is killed with SIGKILL at a random
+// moment of its run (inside Update's fn holding the lock, inside the swap,
+// in an Atomic.Add, between operations): the others finish, and the total
+// is what every process acknowledged, plus at most the one update the
+// killed process applied but had not acknowledged yet.
+func TestKillCounterAtRandom(t *testing.T) {
+	const procs = 4 // the last one is killed
+	m, rounds := 4000, 3
+	if testing.Short() {
+		rounds = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for round := range rounds {
+		suffix := "-" + strconv.Itoa(round)
+		n, err := value.Create[int64](segName(t, suffix, "-n"), 0)
+		must(t, err)
+		defer n.Close()
+		acks, err := array.Create[int64](segName(t, suffix, "-acks"), procs)
+		must(t, err)
+		defer acks.Close()
+		gate := objecttest.NewGate(t, segName(t, suffix, "-gate"))
+		var ps []*testproc.Proc
+		for i := range procs {
+			mi := m
+			if i == procs-1 {
+				mi = 0 // until killed
+			}
+			ps = append(ps, testproc.Start(t, "count-ack", n.Name(), acks.Name(), strconv.Itoa(i), strconv.Itoa(mi), gate.Name))
+		}
+		gate.Open(t, ps)
+		victim := ps[procs-1]
+		target := int64(1 + rand.IntN(m/2))
+		for acks.At(procs-1) < target {
+			if ctx.Err() != nil {
+				t.Fatalf("round %d: the victim acknowledged %d updates, not %d, by the deadline", round, acks.At(procs-1), target)
+			}
+			runtime.Gosched()
+		}
+		victim.Kill()
+		if err := victim.Wait(); !testproc.Killed(err) {
+			t.Fatalf("round %d: victim: %v", round, err)
+		}
+		tookOver := 0
+		for _, c := range ps[:procs-1] {
+			line := c.Line(t)
+			k, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
+			if err != nil {
+				t.Fatalf("round %d: survivor printed %q", round, line)
+			}
+			tookOver += k
+			must(t, c.Wait())
+		}
+		var acked int64
+		for i := range procs {
+			acked += acks.At(i)
+		}
+		got, err := n.Load(ctx)
+		must(t, err)
+		t.Logf("round %d: victim killed after %d acknowledged updates (target %d); total %d, acknowledged %d; %d takeovers",
+			round, acks.At(procs-1), target, got, acked, tookOver)
+		if got != acked && got != acked+1 {
+			t.Fatalf("round %d: total %d, acknowledged %d: want the acknowledged total plus at most 1", round, got, acked)
+		}
+		if want := int64((procs - 1) * m); acked-acks.At(procs-1) != want {
+			t.Fatalf("round %d: survivors acknowledged %d, want %d", round, acked-acks.At(procs-1), want)
+		}
+		// Whatever state the victim left the lock in, it works.
+		if err := n.Update(ctx, func(x *int64) { *x++ }); err != nil && !errors.Is(err, sem.ErrOwnerDead) {
+			t.Fatalf("round %d: Update after the run: %v", round, err)
+		}
 	}
 }
 
