@@ -111,7 +111,11 @@
 // returns ctx's error only, leaving the lock inconsistent for the next
 // operation, which applies, to report.
 //
-// The byte layout is documented in docs/format/value-array.md.
+// The byte layout is documented in docs/format/value-array.md. The
+// benchmarks of Array (BenchmarkArrayAt, BenchmarkArraySet,
+// BenchmarkArraySum) live in package value's bench_test.go, beside those
+// of Value and of the Go heap and sync.Mutex equivalents, so that one run
+// (go test -run '^$' -bench . -benchmem ./value/) shows them all.
 //
 // On systems other than Linux the named constructors, and Init and At of
 // the locked forms, fail with an error matching shm.ErrNotSupported; the

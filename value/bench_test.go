@@ -9,7 +9,11 @@ package value_test
 //	go test -run '^$' -bench . -benchmem ./value/
 //
 // Sub-benchmark names: shm/... operate on shared memory through this
-// module, heap/... on ordinary Go memory.
+// module, heap/... on ordinary Go memory. In the Value benchmarks,
+// shm/atomic-* go through Atomic, shm/value-int64 through Value.Load and
+// Value.Store of an int64 (atomic, no lock), shm/update-* through Update,
+// shm/lock-int64 through Lock, Pointer and Unlock, and shm/locked-struct
+// through Load and Store of a struct (under the lock).
 
 import (
 	"context"
@@ -58,6 +62,12 @@ func BenchmarkValueLoad(b *testing.B) {
 			sinkI = a.Load()
 		}
 	})
+	b.Run("shm/value-int64", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkI, _ = n.Load(ctx)
+		}
+	})
 	b.Run("shm/locked-struct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -99,6 +109,7 @@ func BenchmarkValueStore(b *testing.B) {
 	n, p, r := benchValues(b)
 	var hn atomic.Int64
 	var hp heapPair
+	var mu sync.Mutex
 	b.Run("shm/atomic-int64", func(b *testing.B) {
 		b.ReportAllocs()
 		a := value.AtomicOf(n)
@@ -106,6 +117,14 @@ func BenchmarkValueStore(b *testing.B) {
 		for b.Loop() {
 			i++
 			a.Store(i)
+		}
+	})
+	b.Run("shm/value-int64", func(b *testing.B) {
+		b.ReportAllocs()
+		i := int64(0)
+		for b.Loop() {
+			i++
+			_ = n.Store(ctx, i)
 		}
 	})
 	b.Run("shm/locked-struct", func(b *testing.B) {
@@ -130,6 +149,16 @@ func BenchmarkValueStore(b *testing.B) {
 		for b.Loop() {
 			i++
 			hn.Store(i)
+		}
+	})
+	b.Run("heap/mutex-int64", func(b *testing.B) {
+		b.ReportAllocs()
+		i := int64(0)
+		for b.Loop() {
+			i++
+			mu.Lock()
+			sinkI = i
+			mu.Unlock()
 		}
 	})
 	b.Run("heap/mutex-struct", func(b *testing.B) {
@@ -178,6 +207,17 @@ func BenchmarkValueAdd(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_ = p.Update(ctx, incPair)
+		}
+	})
+	// The shared lock used directly, as heap/mutex-int64 uses sync.Mutex:
+	// a plain increment through Pointer, no compare-and-swap.
+	b.Run("shm/lock-int64", func(b *testing.B) {
+		b.ReportAllocs()
+		mu := n.Lock()
+		for b.Loop() {
+			_ = mu.Lock(ctx)
+			*n.Pointer()++
+			_ = mu.Unlock()
 		}
 	})
 	b.Run("shm/atomic-add-parallel", func(b *testing.B) {
@@ -412,7 +452,8 @@ func BenchmarkArraySet(b *testing.B) {
 }
 
 // BenchmarkArraySum reads the whole array through the zero-copy view, the
-// bulk copy and Go heap memory.
+// bulk copy and Go heap memory, and writes it with CopyIn (one atomic
+// store per int64 element) beside the built-in copy.
 func BenchmarkArraySum(b *testing.B) {
 	ctx := context.Background()
 	a, _ := benchArrays(b)
@@ -434,6 +475,13 @@ func BenchmarkArraySum(b *testing.B) {
 		b.SetBytes(benchLen * 8)
 		for b.Loop() {
 			_, _ = a.CopyOut(ctx, buf, 0)
+		}
+	})
+	b.Run("shm/CopyIn", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(benchLen * 8)
+		for b.Loop() {
+			_, _ = a.CopyIn(ctx, 0, buf)
 		}
 	})
 	b.Run("heap/slice", func(b *testing.B) {
