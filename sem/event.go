@@ -86,7 +86,6 @@ func (e *Event) Set() error {
 	// After the CAS (both sequentially consistent): a waiter either shows
 	// in waiters or its futex sees the new state.
 	if atomic.LoadUint32(e.waiters) > 0 {
-		slowCalls.Add(1)
 		if _, err := futex.WakeAll(e.state); err != nil {
 			return err
 		}
@@ -138,7 +137,7 @@ func (e *Event) Wait(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	sleep := minSleep
+	sleep := firstSleep()
 	for {
 		if e.life.closed() {
 			return ErrClosed

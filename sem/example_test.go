@@ -82,12 +82,13 @@ func ExampleSemaphore() {
 	ctx := context.Background()
 	_ = s.Acquire(ctx)
 	_ = s.Acquire(ctx)
-	fmt.Println("third admitted:", s.TryAcquire())
+	ok, err := s.TryAcquire()
+	fmt.Println("third admitted:", ok, err)
 	_ = s.Release()
 	_ = s.Release()
 	fmt.Println("over-release:", s.Release())
 	// Output:
-	// third admitted: false
+	// third admitted: false <nil>
 	// over-release: sem: semaphore released too many times
 }
 

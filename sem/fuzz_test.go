@@ -55,10 +55,13 @@ func FuzzObjectsAt(f *testing.F) {
 			t.Fatalf("MutexAt: %v", err)
 		}
 		if s, err := SemaphoreAt(aligned(b)); err == nil {
-			if s.TryAcquire() {
+			ok, err := s.TryAcquire()
+			if ok {
 				if err := s.Release(); err != nil {
 					t.Fatalf("Release after TryAcquire: %v", err)
 				}
+			} else if err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("TryAcquire: %v", err)
 			}
 			_ = s.Value()
 		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {

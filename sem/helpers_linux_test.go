@@ -3,11 +3,16 @@
 package sem
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +21,120 @@ import (
 )
 
 func TestMain(m *testing.M) { testproc.Main(m) }
+
+// envSleep, when set, is the sleep bound (a time.Duration) of every sleeper
+// in this process: longSleeps sets it in the parent, and helpers started
+// during that test inherit it through their environment.
+const envSleep = "SHMKIT_SEM_TEST_SLEEP"
+
+func init() {
+	if v := os.Getenv(envSleep); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			panic(err)
+		}
+		setSleep(d, d)
+	}
+}
+
+// wakeTimeout bounds every wait in a test that relies on a wake-up, so
+// that a lost wake-up fails the test instead of hanging the suite.
+const wakeTimeout = 20 * time.Second
+
+// longSleeps makes every sleeper, in this process and in helpers started
+// before the test ends, sleep for an hour between its own checks: only a
+// real FUTEX_WAKE (or a context or Close) then ends a sleep, so a missing
+// or misdirected wake-up fails the test instead of being covered by a
+// periodic check. Tests that need owner checks (takeovers) must not use it.
+func longSleeps(t *testing.T) {
+	t.Helper()
+	const d = time.Hour
+	t.Setenv(envSleep, d.String())
+	lo, hi := firstSleep(), time.Duration(sleepMax.Load())
+	setSleep(d, d)
+	t.Cleanup(func() { setSleep(lo, hi) })
+}
+
+// wakeCtx is a context bounded by wakeTimeout.
+func wakeCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// expired reports whether ctx's deadline has passed. A call that returned
+// only then was not woken (Acquire and Wait still succeed when what they
+// wait for happened meanwhile). It reads the clock, not ctx.Err: the futex
+// timeout can end a sleep just before ctx's own timer marks it done.
+func expired(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// addrOf is the address of a futex word, as /proc shows it.
+func addrOf(w *uint32) uintptr { return uintptr(unsafe.Pointer(w)) }
+
+// sleepersOn counts the threads of process pid asleep in a futex system
+// call on addr (an address in pid's memory): /proc/PID/task/TID/syscall
+// shows the call and its first argument, and the thread's stat shows it
+// sleeping (S), not woken and waiting to run (R). ok is false where the
+// kernel does not show system calls.
+func sleepersOn(pid int, addr uintptr) (n int, ok bool) {
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
+	for _, task := range tasks {
+		b, err := os.ReadFile(task + "/syscall")
+		if err != nil {
+			continue // the thread exited, or the kernel does not say
+		}
+		ok = true
+		// "NR arg0 arg1 ...", or "running" / "-1 ..." outside a system call.
+		f := bytes.Fields(b)
+		if len(f) < 2 || string(f[0]) != strconv.Itoa(unix.SYS_FUTEX) {
+			continue
+		}
+		if a, err := strconv.ParseUint(string(f[1]), 0, 64); err != nil || uintptr(a) != addr {
+			continue
+		}
+		if st, err := os.ReadFile(task + "/stat"); err == nil && threadState(st) == 'S' {
+			n++
+		}
+	}
+	return n, ok
+}
+
+// threadState returns field 3 of a /proc stat line (after the command
+// name, which may contain spaces and parentheses), or 0.
+func threadState(stat []byte) byte {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0
+	}
+	return stat[i+2]
+}
+
+// waitAsleep waits until n threads of process pid sleep in the kernel on
+// the futex word at addr, so that what follows tests a real wake-up rather
+// than a waiter that had not gone to sleep yet. Where the kernel does not
+// show system calls it returns at once (the test is then only weaker).
+func waitAsleep(t *testing.T, pid int, addr uintptr, n int) {
+	t.Helper()
+	waitFor(t, func() bool {
+		got, ok := sleepersOn(pid, addr)
+		return !ok || got >= n
+	})
+}
+
+// readyAddr reads a helper's "ready ADDR" line: ADDR is the futex word it
+// is about to sleep on, in its own address space.
+func readyAddr(t *testing.T, p *testproc.Proc, word string) uintptr {
+	t.Helper()
+	var a uintptr
+	l := p.Line(t)
+	if _, err := fmt.Sscanf(l, word+" %v", &a); err != nil {
+		t.Fatalf("%s printed %q, want %q ADDR: %v", p.Name, l, word, err)
+	}
+	return a
+}
 
 // Test segment layout: the three objects, then test counters.
 const (

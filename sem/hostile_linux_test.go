@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/testproc"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -130,17 +131,17 @@ func TestMutexPassWake(t *testing.T) {
 	if w := atomic.LoadUint64(m.word); w != m.self|anyWaiter {
 		t.Fatalf("after passWake on a held lock: word %#x, want %#x", w, m.self|anyWaiter)
 	}
-	before := slowCalls.Load()
+	before := futex.Calls()
 	if err := m.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if slowCalls.Load() == before {
+	if futex.Calls() == before {
 		t.Fatal("Unlock after passWake made no wake-up")
 	}
 	// The lock is free: passWake wakes one sleeper itself.
-	before = slowCalls.Load()
+	before = futex.Calls()
 	m.passWake()
-	if slowCalls.Load() != before+1 {
+	if futex.Calls() != before+1 {
 		t.Fatal("passWake on a free lock made no wake-up")
 	}
 	if w := atomic.LoadUint64(m.word); w != 0 {
@@ -149,8 +150,11 @@ func TestMutexPassWake(t *testing.T) {
 }
 
 // A Lock whose context ends while it sleeps, with another goroutine also
-// asleep, leaves the other one to be woken by the next Unlock.
+// asleep, leaves the other one to be woken by the next Unlock. The sleepers
+// would sleep for an hour before looking by themselves, so the remaining
+// Lock returns in time only if a real wake-up reaches it.
 func TestMutexCancelledWaiterKeepsOthersWoken(t *testing.T) {
+	longSleeps(t)
 	mem := anonMem(t, 64)
 	holder := must[*Mutex](t)(InitMutex(mem))
 	if err := holder.Lock(context.Background()); err != nil {
@@ -160,15 +164,17 @@ func TestMutexCancelledWaiterKeepsOthersWoken(t *testing.T) {
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	err1 := make(chan error, 1)
 	go func() { err1 <- m1.Lock(ctx1) }()
-	ctx2, cancel2 := context.WithTimeout(context.Background(), hostileTimeout)
-	defer cancel2()
+	ctx2 := wakeCtx(t)
 	err2 := make(chan error, 1)
 	go func() { err2 <- m2.Lock(ctx2) }()
 	waitFor(t, func() bool { return atomic.LoadUint32(holder.state)&waitersBit != 0 })
+	waitAsleep(t, os.Getpid(), addrOf(holder.state), 2)
 	cancel1()
 	if err := <-err1; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Lock = %v", err)
 	}
+	// The cancellation woke every sleeper; the other one is asleep again.
+	waitAsleep(t, os.Getpid(), addrOf(holder.state), 1)
 	if w := atomic.LoadUint64(holder.word); w&anyWaiter == 0 {
 		t.Fatalf("waiters bit lost while another Lock sleeps: %#x", w)
 	}
@@ -207,7 +213,7 @@ func TestMutexFlagsGarbage(t *testing.T) {
 }
 
 // A count beyond max, written after attach (even while a waiter sleeps), is
-// ErrCorrupt for Acquire and Release; TryAcquire refuses it.
+// ErrCorrupt for Acquire, Release and TryAcquire.
 func TestSemaphoreCountBeyondMax(t *testing.T) {
 	mem := anonMem(t, 64)
 	s := must[*Semaphore](t)(InitSemaphore(mem, 0, 2))
@@ -222,8 +228,8 @@ func TestSemaphoreCountBeyondMax(t *testing.T) {
 	if err := <-errc; !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("sleeping Acquire after count 5 > max 2 = %v", err)
 	}
-	if s.TryAcquire() {
-		t.Fatal("TryAcquire took a permit from a corrupt count")
+	if ok, err := s.TryAcquire(); ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("TryAcquire on a corrupt count = %v, %v, want false, ErrCorrupt", ok, err)
 	}
 	if err := s.Acquire(context.Background()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Acquire = %v", err)
@@ -243,8 +249,8 @@ func TestSemaphoreCountBeyondMax(t *testing.T) {
 	}
 	// A garbage waiters count costs wake-up calls, nothing else.
 	atomic.StoreUint32(s.waiters, math.MaxUint32)
-	if !s.TryAcquire() {
-		t.Fatal("TryAcquire failed")
+	if ok, err := s.TryAcquire(); !ok || err != nil {
+		t.Fatalf("TryAcquire = %v, %v", ok, err)
 	}
 	if err := s.Release(); err != nil {
 		t.Fatal(err)
@@ -308,7 +314,7 @@ func TestMutexCancellationChurn(t *testing.T) {
 	mem := anonMem(t, 64)
 	must[*Mutex](t)(InitMutex(mem))
 	const G, N = 6, 300
-	before := slowCalls.Load()
+	before := futex.Calls()
 	counter := 0 // Go heap data guarded by the shared-memory Mutex
 	var wins atomic.Int64
 	errc := make(chan error, G)
@@ -348,7 +354,7 @@ func TestMutexCancellationChurn(t *testing.T) {
 	if int64(counter) != wins.Load() || wins.Load() < G/2*N {
 		t.Fatalf("counter %d, successful Locks %d (patient lockers alone made %d)", counter, wins.Load(), G/2*N)
 	}
-	t.Logf("%d successful Locks, %d futex calls", wins.Load(), slowCalls.Load()-before)
+	t.Logf("%d successful Locks, %d futex calls", wins.Load(), futex.Calls()-before)
 }
 
 // A segment of a lock kind that does not hold a valid object (wrong

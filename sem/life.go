@@ -69,7 +69,7 @@ func (l *life) close(wake func()) error {
 // caller in *waiters, sleeps while *word == val for at most *sleep, and
 // counts it out again. It returns nil after a wake-up or a timeout (the
 // caller re-checks its condition; *sleep doubles after a timeout, up to
-// maxSleep), and ctx.Err() or a futex error when the caller must give up.
+// sleepMax), and ctx.Err() or a futex error when the caller must give up.
 //
 // The Add comes before the futex re-checks *word; both are sequentially
 // consistent, so a waker that changes *word and then loads *waiters either
@@ -77,14 +77,13 @@ func (l *life) close(wake func()) error {
 // wake-up is lost.
 func sleepOn(ctx context.Context, word *uint32, val uint32, waiters *uint32, sleep *time.Duration) error {
 	atomic.AddUint32(waiters, 1)
-	slowCalls.Add(1)
 	err := futex.WaitContext(ctx, word, val, *sleep)
 	decSat(waiters) // awake: no longer a sleeper
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, futex.ErrTimeout):
-		*sleep = min(2**sleep, maxSleep)
+		*sleep = nextSleep(*sleep)
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/futex"
@@ -120,12 +119,10 @@ func startTag(start uint64) uint32 {
 	return t
 }
 
-// Spinning and sleeping.
+// Spinning and sleeping (the sleep bounds are in misc.go).
 const (
-	spinTries = 50                    // CAS attempts (with Gosched) before sleeping
-	minSleep  = time.Millisecond      // first futex timeout, then doubled
-	maxSleep  = 64 * time.Millisecond // longest futex timeout between owner checks
-	anyWaiter = uint64(waitersBit)    // the waiters bit in the 64-bit lock word
+	spinTries = 50                 // CAS attempts (with Gosched) before sleeping
+	anyWaiter = uint64(waitersBit) // the waiters bit in the 64-bit lock word
 )
 
 // Lock acquires m, sleeping while another process or goroutine holds it.
@@ -194,7 +191,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		runtime.Gosched()
 	}
-	sleep := minSleep
+	sleep := firstSleep()
 	// giveUp returns err, first handing on a wake-up we may have consumed
 	// (only possible once we have slept).
 	slept := false
@@ -238,7 +235,6 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			w |= anyWaiter
 		}
-		slowCalls.Add(1)
 		err := futex.WaitContext(ctx, m.state, uint32(w), sleep)
 		slept = true
 		switch {
@@ -249,9 +245,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 				// Only one waiter's CAS from w succeeds.
 				return m.locked(true)
 			}
-			if sleep < maxSleep {
-				sleep *= 2
-			}
+			sleep = nextSleep(sleep)
 		case ctx.Err() != nil:
 			return giveUp(ctx.Err())
 		default:
@@ -274,7 +268,6 @@ func (m *Mutex) passWake() {
 		case st&reservedBits != 0 || st&waitersBit != 0:
 			return // corrupt (every locker reports it), or a wake is owed already
 		case st&pidMask == 0:
-			slowCalls.Add(1)
 			_, _ = futex.Wake(m.state, 1)
 			return
 		case atomic.CompareAndSwapUint64(m.word, w, w|anyWaiter):
@@ -370,7 +363,6 @@ func (m *Mutex) Unlock() error {
 		// ordering comes with the (sequentially consistent) CAS.
 		if atomic.CompareAndSwapUint64(m.word, w, 0) {
 			if w&anyWaiter != 0 {
-				slowCalls.Add(1)
 				if _, err := futex.Wake(m.state, 1); err != nil {
 					return err
 				}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/testproc"
 )
@@ -70,8 +71,8 @@ func init() {
 	testproc.Register("locker", func(args []string) int {
 		s := childSeg()
 		m := orPanic(MutexAt(s.at(segMutex)))
-		testproc.Printf("ready")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		testproc.Printf("ready %#x", addrOf(m.state))
+		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
 		defer cancel()
 		err := m.Lock(ctx)
 		switch {
@@ -125,7 +126,7 @@ func TestMutexUncontendedNoSyscall(t *testing.T) {
 	s := must[*Semaphore](t)(InitSemaphore(mem[64:], 1, 1))
 	e := must[*Event](t)(InitEvent(mem[128:]))
 	ctx := context.Background()
-	before := slowCalls.Load()
+	before := futex.Calls()
 	allocs := testing.AllocsPerRun(1000, func() {
 		if err := m.Lock(ctx); err != nil {
 			t.Fatal(err)
@@ -146,14 +147,14 @@ func TestMutexUncontendedNoSyscall(t *testing.T) {
 		if err := m.Unlock(); err != nil {
 			t.Fatal(err)
 		}
-		if !s.TryAcquire() {
-			t.Fatal("TryAcquire failed")
+		if ok, err := s.TryAcquire(); !ok || err != nil {
+			t.Fatal(ok, err)
 		}
 		_ = s.Release()
 		_ = e.Set()
 		_ = e.Clear()
 	})
-	if n := slowCalls.Load() - before; n != 0 {
+	if n := futex.Calls() - before; n != 0 {
 		t.Errorf("%d futex calls on the uncontended path", n)
 	}
 	if allocs != 0 { // also under -race, which CI runs: the annotations allocate nothing
@@ -378,6 +379,35 @@ func TestMutexProcesses(t *testing.T) {
 	}
 }
 
+// Unlock hands the Mutex to a locker asleep in another process: the locker
+// would sleep for an hour before looking by itself, so it gets the lock in
+// time only through Unlock's FUTEX_WAKE (shared, across processes).
+func TestMutexHandoffProcesses(t *testing.T) {
+	longSleeps(t)
+	s := newSeg(t)
+	m := must[*Mutex](t)(InitMutex(s.at(segMutex)))
+	if err := m.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := s.start(t, "locker")
+	addr := readyAddr(t, w, "ready")
+	// The locker has spun out, set the waiters bit and gone to sleep.
+	waitFor(t, func() bool { return atomic.LoadUint32(m.state)&waitersBit != 0 })
+	waitAsleep(t, w.Pid(), addr, 1)
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Line(t); got != "nil" {
+		t.Fatalf("locker after Unlock: %q", got)
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if w := atomic.LoadUint64(m.word); w != 0 {
+		t.Fatalf("lock word %#x after the locker unlocked", w)
+	}
+}
+
 func TestMutexOwnerKilled(t *testing.T) {
 	s := newSeg(t)
 	m := must[*Mutex](t)(InitMutex(s.at(segMutex)))
@@ -385,7 +415,7 @@ func TestMutexOwnerKilled(t *testing.T) {
 	h.Expect(t, "locked")
 	// A waiter in another process, asleep when the holder dies.
 	w := s.start(t, "locker")
-	w.Expect(t, "ready")
+	readyAddr(t, w, "ready")
 	waitFor(t, func() bool { return atomic.LoadUint32(m.state)&waitersBit != 0 })
 	t0 := time.Now()
 	h.Kill()

@@ -79,8 +79,8 @@ func TestNamed(t *testing.T) {
 	if ok, err := m.TryLock(); ok || err != nil {
 		t.Fatalf("TryLock while helper holds it = %v, %v", ok, err)
 	}
-	if s.TryAcquire() {
-		t.Fatal("TryAcquire while helper holds the only permit")
+	if ok, err := s.TryAcquire(); ok || err != nil {
+		t.Fatalf("TryAcquire while helper holds the only permit = %v, %v", ok, err)
 	}
 	p.Kill()
 	if err := m.Lock(ctx); !errors.Is(err, ErrOwnerDead) {
@@ -111,7 +111,7 @@ func TestNamed(t *testing.T) {
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s2.TryAcquire() || !errors.Is(s2.Release(), ErrClosed) {
+	if ok, err := s2.TryAcquire(); ok || !errors.Is(err, ErrClosed) || !errors.Is(s2.Release(), ErrClosed) {
 		t.Fatal("Semaphore usable after Close")
 	}
 	e2 := must[*Event](t)(OpenEvent(ctx, name+"-e"))

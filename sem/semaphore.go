@@ -97,15 +97,16 @@ func (s *Semaphore) take() (bool, error) {
 }
 
 // TryAcquire takes a permit if one is available and reports whether it
-// did. It never blocks and makes no system call. It reports false after
-// Close and when the count is corrupt (above the maximum).
-func (s *Semaphore) TryAcquire() bool {
+// did. It never blocks and makes no system call. It returns (false, nil)
+// when no permit is available, (false, ErrClosed) after Close and (false,
+// ErrCorrupt) when the count is impossible (above the maximum), as TryLock
+// does.
+func (s *Semaphore) TryAcquire() (bool, error) {
 	if !s.life.enter() {
-		return false
+		return false, ErrClosed
 	}
 	defer s.life.exit()
-	ok, _ := s.take()
-	return ok
+	return s.take()
 }
 
 // Acquire takes a permit, sleeping until one is available. It returns
@@ -129,7 +130,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 			return err
 		}
 	}
-	sleep := minSleep
+	sleep := firstSleep()
 	for {
 		if s.life.closed() {
 			s.passWake()
@@ -151,7 +152,6 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 // wake one. Snapshots suffice: an extra wake is harmless.
 func (s *Semaphore) passWake() {
 	if atomic.LoadUint32(s.count) > 0 && atomic.LoadUint32(s.waiters) > 0 {
-		slowCalls.Add(1)
 		_, _ = futex.Wake(s.count, 1)
 	}
 }
@@ -183,7 +183,6 @@ func (s *Semaphore) Release() error {
 	// Load after the CAS (both sequentially consistent): see the note in
 	// Acquire.
 	if atomic.LoadUint32(s.waiters) > 0 {
-		slowCalls.Add(1)
 		if _, err := futex.Wake(s.count, 1); err != nil {
 			return err
 		}

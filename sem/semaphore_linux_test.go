@@ -5,6 +5,8 @@ package sem
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,11 +56,16 @@ func init() {
 	testproc.Register("waiter", func(args []string) int {
 		s := childSeg()
 		e := orPanic(EventAt(s.at(segEvent2)))
-		testproc.Printf("waiting")
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		testproc.Printf("waiting %#x", addrOf(e.state))
+		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
 		defer cancel()
 		if err := e.Wait(ctx); err != nil {
-			testproc.Printf("Wait: %v", err)
+			fmt.Fprintf(os.Stderr, "Wait: %v\n", err)
+			return 1
+		}
+		if expired(ctx) {
+			// Wait saw the Set only when its context ended: no wake-up came.
+			fmt.Fprintln(os.Stderr, "Wait returned only at its deadline: Set's wake-up was lost")
 			return 1
 		}
 		if !e.IsSet() && args[0] == "set" {
@@ -80,8 +87,10 @@ func TestSemaphoreBasic(t *testing.T) {
 	if err := s.Release(); !errors.Is(err, ErrOverRelease) {
 		t.Fatalf("Release at max = %v", err)
 	}
-	if !s.TryAcquire() || !s.TryAcquire() || s.TryAcquire() {
-		t.Fatal("TryAcquire miscounted")
+	for i, want := range []bool{true, true, false} {
+		if ok, err := s.TryAcquire(); ok != want || err != nil {
+			t.Fatalf("TryAcquire %d = %v, %v, want %v, nil", i, ok, err, want)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -96,16 +105,23 @@ func TestSemaphoreBasic(t *testing.T) {
 	if s.Value() != 0 {
 		t.Fatalf("Value = %d after failed Acquires", s.Value())
 	}
-	// A sleeper is woken by Release.
+	// A sleeper is woken by Release (and only by it: it would sleep for an
+	// hour before looking again by itself).
+	longSleeps(t)
 	s2 := must[*Semaphore](t)(SemaphoreAt(mem))
 	errc := make(chan error)
-	go func() { errc <- s2.Acquire(context.Background()) }()
+	wctx := wakeCtx(t)
+	go func() { errc <- s2.Acquire(wctx) }()
 	waitFor(t, func() bool { return atomic.LoadUint32(s.waiters) > 0 })
+	waitAsleep(t, os.Getpid(), addrOf(s.count), 1)
 	if err := s.Release(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+	if expired(wctx) { // Acquire takes the permit even after ctx ends
+		t.Fatal("Acquire returned only at its deadline: Release's wake-up was lost")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -192,15 +208,19 @@ func TestEventBasic(t *testing.T) {
 	if err := e.Clear(); err != nil || e.IsSet() {
 		t.Fatal("Clear")
 	}
-	// A Set immediately followed by Clear still wakes all sleepers.
+	// A Set immediately followed by Clear still wakes all sleepers (by its
+	// wake-up: they would sleep for an hour before looking by themselves).
+	longSleeps(t)
+	wctx := wakeCtx(t)
 	const G = 4
 	var wg sync.WaitGroup
 	errs := make(chan error, G)
 	for i := 0; i < G; i++ {
 		e2 := must[*Event](t)(EventAt(mem))
-		wg.Go(func() { errs <- e2.Wait(context.Background()) })
+		wg.Go(func() { errs <- e2.Wait(wctx) })
 	}
 	waitFor(t, func() bool { return atomic.LoadUint32(e.waiters) == G })
+	waitAsleep(t, os.Getpid(), addrOf(e.state), G)
 	if err := e.Set(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +234,9 @@ func TestEventBasic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if expired(wctx) { // Wait reports the Set even after ctx ends
+		t.Fatal("Wait returned only at its deadline: Set's wake-up was lost")
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -225,18 +248,27 @@ func TestEventBasic(t *testing.T) {
 	}
 }
 
+// Set wakes every waiting process: the helpers would sleep for an hour
+// before looking by themselves, so only Set's FUTEX_WAKE (shared, across
+// processes) ends their Wait in time.
 func TestEventProcesses(t *testing.T) {
 	const N = 4
+	longSleeps(t)
 	s := newSeg(t)
 	e := must[*Event](t)(InitEvent(s.at(segEvent2)))
 	var ps []*testproc.Proc
+	var addrs []uintptr
 	for i := 0; i < N; i++ {
 		p := s.start(t, "waiter", "set")
-		p.Expect(t, "waiting")
+		addrs = append(addrs, readyAddr(t, p, "waiting"))
 		ps = append(ps, p)
 	}
-	// Every helper is asleep in Wait (counted in the segment) before Set.
+	// Every helper is asleep in Wait (counted in the segment, and in the
+	// kernel) before Set.
 	waitFor(t, func() bool { return atomic.LoadUint32(e.waiters) == N })
+	for i, p := range ps {
+		waitAsleep(t, p.Pid(), addrs[i], 1)
+	}
 	if err := e.Set(); err != nil {
 		t.Fatal(err)
 	}
