@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -73,6 +74,8 @@ type coordinator struct {
 	// Timeouts; zero means the defaults below.
 	ready time.Duration // for every peer to open its side
 	grace time.Duration // beyond the expected run time, for the reports
+
+	kills atomic.Int64 // peers stop had to kill (they did not exit when told)
 }
 
 // proc is one running peer.
@@ -192,9 +195,18 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 	})
 	defer cleanup()
 
+	// events carries the peers' lines and exits to this function; quit,
+	// closed when it returns, tells the peers' reader goroutines that
+	// nobody reads events any more, so that they drop what is left
+	// instead of blocking on a full channel (and so never reaching the
+	// cmd.Wait that stop waits for).
 	events := make(chan event, 256)
+	quit := make(chan struct{})
 	var procs []*proc
-	defer func() { c.stop(procs) }()
+	defer func() {
+		close(quit)
+		c.stop(procs)
+	}()
 	readyT, graceT := cmp.Or(c.ready, readyTimeout), cmp.Or(c.grace, graceTimeout)
 	timer := time.NewTimer(readyT)
 	defer timer.Stop()
@@ -230,7 +242,7 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 		if cpus != nil {
 			cpu = cpus[i]
 		}
-		p, err := c.start(t, &m, setup, s, cpu, events)
+		p, err := c.start(t, &m, setup, s, cpu, events, quit)
 		if err != nil {
 			rec.Status = StatusFailed
 			rec.note("start %s[%d]: %v", s.role, s.index, err)
@@ -304,9 +316,11 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 
 // aggregate fills rec from the per-repetition reports: the sum of the
 // reporters' rates in each repetition, then the median over repetitions.
+// The latency percentiles are those a pinger reported with its last
+// repetition, over the round trips of all repetitions (see ping); Max is
+// the largest reported.
 func (c *coordinator) aggregate(rec *Record, reps [][]report) {
 	var rates []float64
-	var p50, p90, p99, p999, mx []int64
 	var errs uint64
 	for _, rs := range reps {
 		var rate float64
@@ -316,12 +330,9 @@ func (c *coordinator) aggregate(rec *Record, reps [][]report) {
 			}
 			errs += r.Errs
 			if r.P50 > 0 {
-				p50 = append(p50, r.P50)
-				p90 = append(p90, r.P90)
-				p99 = append(p99, r.P99)
-				p999 = append(p999, r.P999)
-				mx = append(mx, r.Max)
+				rec.P50NS, rec.P90NS, rec.P99NS, rec.P999NS = r.P50, r.P90, r.P99, r.P999
 			}
+			rec.MaxNS = max(rec.MaxNS, r.Max)
 		}
 		rates = append(rates, rate)
 	}
@@ -331,8 +342,6 @@ func (c *coordinator) aggregate(rec *Record, reps [][]report) {
 	if rec.Pattern == PatPingPong {
 		rec.BytesPerSec *= 2 // a round trip moves the message both ways
 	}
-	rec.P50NS, rec.P90NS, rec.P99NS, rec.P999NS = medianInt(p50), medianInt(p90), medianInt(p99), medianInt(p999)
-	rec.MaxNS = slices.Max(append(mx, 0))
 	rec.Status = StatusOK
 	if errs > 0 {
 		rec.Status = StatusFailed
@@ -341,18 +350,6 @@ func (c *coordinator) aggregate(rec *Record, reps [][]report) {
 }
 
 func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianInt(v []int64) int64 {
 	if len(v) == 0 {
 		return 0
 	}
@@ -390,8 +387,9 @@ func (c *coordinator) died(rec Record, p *proc, procs []*proc) Record {
 	return rec
 }
 
-// start launches one peer.
-func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, cpu int, events chan<- event) (*proc, error) {
+// start launches one peer. Its reader goroutine sends the peer's lines
+// and exit on events until quit is closed, and drops them after that.
+func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, cpu int, events chan<- event, quit <-chan struct{}) (*proc, error) {
 	var files []*os.File
 	if setup.Files != nil {
 		files = setup.Files(s.role, s.index)
@@ -439,6 +437,12 @@ func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, c
 	}
 	p.pinErr = pinErr
 	go func() {
+		send := func(ev event) {
+			select {
+			case events <- ev:
+			case <-quit:
+			}
+		}
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -446,11 +450,14 @@ func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, c
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 				r = report{Error: "bad line from peer: " + sc.Text()}
 			}
-			events <- event{p: p, rep: &r}
+			send(event{p: p, rep: &r})
 		}
+		// A line longer than the scanner's buffer ends the scan: read
+		// on to EOF, so the peer never blocks writing to a full pipe.
+		io.Copy(io.Discard, stdout)
 		p.err = cmd.Wait()
 		close(p.done)
-		events <- event{p: p, exit: true}
+		send(event{p: p, exit: true})
 	}()
 	return p, nil
 }
@@ -476,6 +483,7 @@ func (c *coordinator) stop(procs []*proc) {
 		select {
 		case <-p.done:
 		default:
+			c.kills.Add(1)
 			killGroup(p.cmd)
 			select {
 			case <-p.done:

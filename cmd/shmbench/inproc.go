@@ -5,10 +5,10 @@ import (
 )
 
 // chanTransport is the in-process yardstick: goroutines of one process
-// passing []byte messages over a buffered channel (1024), each message
-// copied once into a buffer recycled through a sync.Pool, as idiomatic Go
-// code would. It is labelled in-process: no
-// other transport here shares an address space.
+// passing []byte messages over a buffered channel (of inFlight messages:
+// about 2 MiB, 8 to 1024 of them), each message copied once into a buffer
+// recycled through a sync.Pool, as idiomatic Go code would. It is
+// labelled in-process: no other transport here shares an address space.
 type chanTransport struct {
 	once sync.Once
 	ch   chan []byte // producers -> consumers
@@ -34,8 +34,8 @@ func (t *chanTransport) Setup(m *Measurement) (*Setup, error) { return &Setup{},
 // Open implements Transport.
 func (t *chanTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 	t.once.Do(func() {
-		t.ch = make(chan []byte, 1024)
-		t.back = make(chan []byte, 1024)
+		t.ch = make(chan []byte, inFlight(env.M.Size))
+		t.back = make(chan []byte, inFlight(env.M.Size))
 		size := env.M.Size
 		t.pool.New = func() any { return make([]byte, size) }
 	})

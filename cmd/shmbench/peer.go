@@ -46,8 +46,9 @@ type PeerEnv struct {
 }
 
 // report is one line a peer prints to the coordinator (JSON on stdout).
-// A consumer prints one per repetition with Msgs over NS; a pinger adds the
-// latency percentiles of that repetition's round trips.
+// A consumer or pinger prints one per measured repetition with Msgs over
+// NS; a pinger's report of the last repetition adds the percentiles of
+// the round trips of every measured repetition (one merged histogram).
 type report struct {
 	Ready bool   `json:"ready,omitempty"`
 	Rep   int    `json:"rep"`
@@ -154,7 +155,7 @@ func (p *peer) run(env *PeerEnv) error {
 	<-p.goCh
 	switch env.Role {
 	case roleProducer:
-		return produce(eps[0], env.Index)
+		return produce(eps, env.Index)
 	case roleConsumer:
 		return consume(env.M, eps, !p.t.Spec().NoProducer)
 	case rolePing:
@@ -202,7 +203,7 @@ func (p *peer) runInProcess(env *PeerEnv) error {
 	for _, j := range jobs {
 		switch j.role {
 		case roleProducer:
-			go func() { errc <- produce(j.eps[0], j.idx) }()
+			go func() { errc <- produce(j.eps, j.idx) }()
 		case roleConsumer:
 			consumers = append(consumers, j.eps...)
 		case rolePong:
@@ -221,13 +222,27 @@ func (p *peer) runInProcess(env *PeerEnv) error {
 	}
 }
 
-// produce sends messages until the process exits. The sequence number
-// carries the producer index in its top 16 bits.
-func produce(ep Endpoint, index int) error {
+// produce sends messages until the process exits, on its endpoints in
+// turn (a byte-stream producer may have several connections). The
+// sequence number carries the producer index in its top 16 bits; each
+// endpoint sees it increase.
+func produce(eps []Endpoint, index int) error {
 	base := uint64(index) << 48
+	if len(eps) == 1 {
+		ep := eps[0]
+		for seq := uint64(1); ; seq++ {
+			if err := ep.Send(base | seq); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+		}
+	}
+	i := 0
 	for seq := uint64(1); ; seq++ {
-		if err := ep.Send(base | seq); err != nil {
+		if err := eps[i].Send(base | seq); err != nil {
 			return fmt.Errorf("send: %w", err)
+		}
+		if i++; i == len(eps) {
+			i = 0
 		}
 	}
 }
@@ -346,7 +361,10 @@ func consume(m *Measurement, eps []Endpoint, check bool) error {
 }
 
 // ping times round trips in successive windows of m.Duration and reports
-// each measured window's percentiles.
+// each measured window's round trips per second. Every measured round
+// trip goes into one histogram, whose percentiles the last window's
+// report carries: they are those of all the measured round trips, not of
+// one window.
 func ping(m *Measurement, ep Endpoint) error {
 	h := hdr.New()
 	if rt, ok := ep.(roundTripper); ok {
@@ -355,10 +373,13 @@ func ping(m *Measurement, ep Endpoint) error {
 	base := time.Now()
 	seq := uint64(0)
 	for rep := 1 - m.Warmup; rep <= m.Reps; rep++ {
-		h.Reset()
+		if rep == 1 {
+			h.Reset() // forget the warm-up
+		}
 		start := time.Since(base)
 		end := start + m.Duration
 		now := start
+		var n uint64
 		for now < end {
 			seq++
 			t0 := now
@@ -374,9 +395,10 @@ func ping(m *Measurement, ep Endpoint) error {
 				return fmt.Errorf("round trip %d came back as %d", seq, got)
 			}
 			h.Record(int64(now - t0))
+			n++
 		}
 		if rep >= 1 {
-			emitLatency(rep, h, int64(now-start))
+			emitLatency(m, rep, n, int64(now-start), h)
 		}
 	}
 	return nil
@@ -385,8 +407,11 @@ func ping(m *Measurement, ep Endpoint) error {
 // pingBatched is ping for endpoints that time their own round trips.
 func pingBatched(m *Measurement, rt roundTripper, h *hdr.Histogram) error {
 	for rep := 1 - m.Warmup; rep <= m.Reps; rep++ {
-		h.Reset()
+		if rep == 1 {
+			h.Reset()
+		}
 		start := time.Now()
+		var n uint64
 		for time.Since(start) < m.Duration {
 			ds, err := rt.RoundTrips(1000)
 			if err != nil {
@@ -395,18 +420,24 @@ func pingBatched(m *Measurement, rt roundTripper, h *hdr.Histogram) error {
 			for _, d := range ds {
 				h.Record(int64(d))
 			}
+			n += uint64(len(ds))
 		}
 		if rep >= 1 {
-			emitLatency(rep, h, int64(time.Since(start)))
+			emitLatency(m, rep, n, int64(time.Since(start)), h)
 		}
 	}
 	return nil
 }
 
-func emitLatency(rep int, h *hdr.Histogram, ns int64) {
-	emit(report{Rep: rep, Msgs: h.Count(), NS: ns,
-		P50: h.Quantile(0.50), P90: h.Quantile(0.90), P99: h.Quantile(0.99),
-		P999: h.Quantile(0.999), Max: h.Max()})
+// emitLatency reports repetition rep: n round trips in ns, and on the
+// last repetition the percentiles of every measured round trip (h).
+func emitLatency(m *Measurement, rep int, n uint64, ns int64, h *hdr.Histogram) {
+	r := report{Rep: rep, Msgs: n, NS: ns}
+	if rep == m.Reps {
+		r.P50, r.P90, r.P99 = h.Quantile(0.50), h.Quantile(0.90), h.Quantile(0.99)
+		r.P999, r.Max = h.Quantile(0.999), h.Max()
+	}
+	emit(r)
 }
 
 // pong echoes every message back until the transport closes.

@@ -3,9 +3,10 @@
 # transports, and speaks the same line protocol on stdout/stdin:
 #   {"ready": true}            once everything is set up
 #   (waits for "go" on stdin)
-#   {"rep": k, "msgs": n, "ns": t, ...}   one per measured repetition
+#   {"rep": k, "msgs": n, "ns": t, ...}   one per measured repetition (a
+#   pinger's last one adds the percentiles of all measured round trips)
 # argv[1] is a JSON object: transport, pattern, size, producers, consumers,
-# duration (ns), reps, warmup, cpus.
+# duration (ns), reps, warmup, cpus, capacity (the Queue's maxsize).
 import json
 import multiprocessing as mp
 import os
@@ -126,7 +127,8 @@ def main():
         total = n + m
         if kind == "queue":
             # One queue shared by every producer and consumer.
-            q = ctx.Queue(maxsize=1024)
+            # Bounded like shmkit's ring (about 2 MiB of messages).
+            q = ctx.Queue(maxsize=spec.get("capacity") or 1024)
             prod_ends, cons_ends = [q] * n, [q] * m
         else:
             # One pipe per producer, read by consumer i mod m (as shmbench
@@ -171,8 +173,11 @@ def main():
 
     if pattern == "pingpong":
         msg = bytes(size)
+        lat = []  # every measured round trip; the warm-up's are dropped
         for w in range(windows):
-            lat = []
+            if w == warm:
+                lat = []
+            n = 0
             t0 = now()
             deadline = t0 + dur
             t = t0
@@ -182,11 +187,15 @@ def main():
                 recv()
                 t = now()
                 lat.append(t - a0)
+                n += 1
             if w >= warm:
-                lat.sort()
-                emit({"rep": w - warm + 1, "msgs": len(lat), "ns": t - t0,
-                      "p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99),
-                      "p999": pct(lat, 0.999), "max": lat[-1]})
+                rep = {"rep": w - warm + 1, "msgs": n, "ns": t - t0}
+                if w == windows - 1:
+                    # Exact percentiles of all measured round trips.
+                    lat.sort()
+                    rep.update({"p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99),
+                                "p999": pct(lat, 0.999), "max": lat[-1]})
+                emit(rep)
     else:
         got = {}
         for _ in range(windows * reporters):

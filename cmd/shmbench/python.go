@@ -25,7 +25,7 @@ type pyTransport struct {
 
 func init() {
 	register(&pyTransport{name: "py-queue", patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong},
-		desc: "Python multiprocessing.Queue(maxsize=1024), put/get of bytes (pickled, feeder thread)"})
+		desc: "Python multiprocessing.Queue(maxsize=2 MiB of messages, 8..1024), put/get of bytes (pickled, feeder thread)"})
 	register(&pyTransport{name: "py-pipe", patterns: []Pattern{PatThroughput, PatPingPong},
 		desc: "Python multiprocessing.Pipe, send_bytes/recv_bytes (one reader, one writer)"})
 	register(&pyTransport{name: "py-value", patterns: []Pattern{PatContention},
@@ -68,11 +68,14 @@ func scriptFile() (string, error) {
 	return pyFile, pyFileErr
 }
 
-// removeScript deletes the temporary script; run calls it at the end.
+// removeScript deletes the temporary script; run calls it at the end. A
+// later scriptFile (another run in the same process: the tests) writes a
+// new one.
 func removeScript() {
 	if pyFile != "" {
 		os.RemoveAll(filepath.Dir(pyFile))
 	}
+	pyFileOnce, pyFile, pyFileErr = sync.Once{}, "", nil
 }
 
 // Setup implements Transport.
@@ -85,6 +88,7 @@ func (t *pyTransport) Setup(m *Measurement) (*Setup, error) {
 		"transport": t.name, "pattern": m.Pattern, "size": m.Size,
 		"producers": m.Producers, "consumers": m.Consumers,
 		"duration": m.Duration.Nanoseconds(), "reps": m.Reps, "warmup": m.Warmup, "cpus": m.CPUs,
+		"capacity": inFlight(m.Size),
 	})
 	if err != nil {
 		return nil, err

@@ -23,9 +23,11 @@ const (
 // 4-byte little-endian length, then the payload. The coordinator makes the
 // connected pairs and hands one end to each peer.
 //
-// For n producers and m consumers, each producer gets its own connection
-// and connection i is read by consumer i mod m (one goroutine per
-// connection), which is how a stream server would fan in.
+// For n producers and m consumers there are max(n, m) connections:
+// connection i is written by producer i mod n and read by consumer i mod
+// m, so that every process has at least one. A consumer serves each of
+// its connections with a goroutine (how a stream server fans in); a
+// producer with several writes to them in turn.
 type streamTransport struct {
 	name     string
 	desc     string
@@ -126,7 +128,7 @@ func (t *streamTransport) newPair(duplex bool) (pair, error) {
 func (t *streamTransport) Setup(m *Measurement) (*Setup, error) {
 	n := 1
 	if m.Pattern == PatMPMC {
-		n = m.Producers
+		n = max(m.Producers, m.Consumers, 1)
 	}
 	var pairs []pair
 	closeAll := func() {
@@ -144,20 +146,24 @@ func (t *streamTransport) Setup(m *Measurement) (*Setup, error) {
 		}
 		pairs = append(pairs, p)
 	}
+	// deal returns the ends of connections index, index+every, ...
+	deal := func(index, every int, end func(pair) []*os.File) []*os.File {
+		var out []*os.File
+		for i := index; i < len(pairs); i += max(every, 1) {
+			out = append(out, end(pairs[i])...)
+		}
+		return out
+	}
 	files := func(role string, index int) []*os.File {
 		switch role {
 		case roleProducer:
-			return pairs[index].a
+			return deal(index, m.Producers, func(p pair) []*os.File { return p.a })
 		case rolePing:
 			return pairs[0].a
 		case rolePong:
 			return pairs[0].b
 		case roleConsumer:
-			var out []*os.File
-			for i := index; i < len(pairs); i += max(m.Consumers, 1) {
-				out = append(out, pairs[i].b...)
-			}
-			return out
+			return deal(index, m.Consumers, func(p pair) []*os.File { return p.b })
 		}
 		return nil
 	}

@@ -90,7 +90,8 @@ type Transport interface {
 	Setup(m *Measurement) (*Setup, error)
 	// Open attaches a peer to what Setup created. A consumer may get
 	// several endpoints (one per connection); each is served by its own
-	// goroutine. A producer or ping/pong peer gets exactly one.
+	// goroutine. A producer may get several too, and sends on them in
+	// turn. A ping/pong peer gets exactly one.
 	Open(env *PeerEnv) ([]Endpoint, error)
 }
 
@@ -185,6 +186,12 @@ func transportNames() []string {
 	}
 	return out
 }
+
+// inFlight is how many messages of size bytes the queues that are not
+// shmkit rings hold (the Go channel, Python's Queue): like ringConfig,
+// about 2 MiB of messages, at least 8 and at most 1024 of them, so that
+// 1 MiB messages do not put a gigabyte in flight.
+func inFlight(size int) int { return max(8, min(1024, (2<<20)/max(size, 1))) }
 
 // putSeq writes seq into the first 8 bytes of b when there is room.
 func putSeq(b []byte, seq uint64) {
