@@ -40,16 +40,20 @@ type config struct {
 var errUsage = errors.New("usage")
 
 // Defaults, chosen so that the default run takes about a minute on two
-// CPUs and -quick under 20 seconds.
+// CPUs and -quick under 20 seconds (planCost estimates a plan's time;
+// TestPlanCost holds the defaults to these bounds).
 var (
-	defaultSizes = []int{64, 4 << 10, 64 << 10}
+	defaultSizes = []int{8, 64, 4 << 10, 64 << 10, 1 << 20}
 	quickSizes   = []int{64, 64 << 10}
 )
 
 const (
-	defaultDuration = 100 * time.Millisecond
+	defaultDuration = 60 * time.Millisecond
 	quickDuration   = 30 * time.Millisecond
 	defaultReps     = 3
+	// warmupReps is how many unreported repetitions run before the
+	// measured ones.
+	warmupReps = 1
 )
 
 // parseFlags parses args (without the program name). Output for -h goes to
@@ -58,8 +62,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("shmbench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		sizes      = fs.String("sizes", "", "message sizes, comma-separated, with optional K/M suffix (binary), 1 B to 1M (default 64,4K,64K; -quick: 64,64K)")
-		duration   = fs.Duration("duration", 0, "length of one repetition (default 100ms; -quick: 30ms)")
+		sizes      = fs.String("sizes", "", "message sizes, comma-separated, with optional K/M suffix (binary), 1 B to 1M (default 8,64,4K,64K,1M; -quick: 64,64K)")
+		duration   = fs.Duration("duration", defaultDuration, "length of one repetition, 1ms..1m (-quick: 30ms unless given)")
 		reps       = fs.Int("reps", defaultReps, "measured repetitions per measurement (the median is reported); one more runs first as warm-up")
 		patterns   = fs.String("patterns", "all", "patterns to run, comma-separated: "+joinPatterns(allPatterns)+", or all")
 		transports = fs.String("transports", "all", "transports to run, comma-separated (see -list), or all")
@@ -86,11 +90,13 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	set := map[string]bool{} // flags given on the command line
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c := &config{reps: *reps, baseline: *baseline, quick: *quick, jsonOut: *jsonOut,
 		svgFile: *svgFile, list: *list, pin: !*nopin, python: *python, contenders: *contenders}
 	var err error
 	switch {
-	case *sizes != "":
+	case set["sizes"]:
 		if c.sizes, err = parseSizes(*sizes); err != nil {
 			return nil, err
 		}
@@ -100,10 +106,10 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		c.sizes = defaultSizes
 	}
 	switch {
-	case *duration < 0:
+	case set["duration"] && *duration < 0:
 		return nil, fmt.Errorf("%w: -duration %v is negative", errUsage, *duration)
-	case *duration > 0:
-		c.duration = *duration
+	case set["duration"]:
+		c.duration = *duration // an explicit 0 fails the range check below
 	case c.quick:
 		c.duration = quickDuration
 	default:

@@ -22,12 +22,13 @@
 //     one consumer process as fast as it can; the consumer counts.
 //   - mpmc: n producer processes and m consumer processes (-procs n:m,
 //     default 2:2), the rates of all consumers added up. Byte streams have
-//     one writer and one reader, so there each producer has its own
-//     connection and connection i is read by consumer i mod m.
+//     one writer and one reader, so there are max(n, m) connections:
+//     connection i is written by producer i mod n (a producer with several
+//     writes to them in turn) and read by consumer i mod m (a goroutine per
+//     connection).
 //   - pingpong: one process sends a message, the other sends it back; the
-//     latency is the round trip, recorded per round trip in a log-linear
-//     histogram (internal/hdr, within 0.8%) and reported as p50, p90, p99
-//     and p99.9.
+//     latency is the round trip, timed one by one and reported as p50,
+//     p90, p99 and p99.9 (see "Repetitions and medians" for how).
 //   - contention: -contenders processes (default 2) increment a shared
 //     int64 under its lock: shmkit value.Value.Update beside Python's
 //     multiprocessing.Value(lock=True), array.Array.Update (contender i on
@@ -37,28 +38,37 @@
 // Transports (-transports; -list describes each):
 //
 //   - shmkit: queue (ring.Queue Put/Get), queue-batch (PutBatch/GetBatch),
-//     queue-zc (zero-copy Reserve/Commit and Next/Release: only the 8-byte
-//     sequence number is written and read, so its bytes/s is nominal),
-//     pipe (ring.Conn Send/Recv), value, value-atomic and array.
+//     queue-zc (zero-copy: the producer copies its message into the space
+//     Reserve gives and Commits it; the consumer reads the message where
+//     Next shows it, one word per 64-byte line, and Releases it), pipe
+//     (ring.Conn Send/Recv), value, value-atomic and array. A queue holds
+//     about 2 MiB of messages (8 to 4096 of them).
 //   - ipc, what Go programs use instead: unix (a Unix domain stream socket,
 //     one write per message), unix-buf (the same through 64 KiB bufio
 //     buffers, flushed only when full), os-pipe, tcp (127.0.0.1). Byte
 //     streams carry length-prefixed messages (4-byte little-endian length,
 //     then the payload).
 //   - python, when python3 is on PATH (else reported as unavailable):
-//     py-queue (multiprocessing.Queue), py-pipe (multiprocessing.Pipe,
-//     send_bytes/recv_bytes), py-value and py-array (multiprocessing.Value
-//     and Array, lock=True), run by a script embedded in the binary.
+//     py-queue (multiprocessing.Queue, bounded like the Go channel below),
+//     py-pipe (multiprocessing.Pipe, send_bytes/recv_bytes), py-value and
+//     py-array (multiprocessing.Value and Array, lock=True), run by a
+//     script embedded in the binary. The interpreter is run by the path it
+//     reports (sys.executable), so that a version manager's shim does not
+//     add its start-up to every measurement.
 //   - in-process: chan, goroutines of ONE process passing []byte over a Go
-//     channel (each message copied once into a pooled buffer). It shares an
+//     channel (each message copied once into a pooled buffer; the channel
+//     holds about 2 MiB of messages, 8 to 1024 of them). It shares an
 //     address space and is there as a yardstick, not as a competitor.
 //   - reference, this machine's limits measured in the same run: refring
 //     (internal/refring, a bare ring of fixed 64-byte slots with no
 //     features, busy-spinning), cacheline (one shared cache line flipped
-//     between two processes: the floor of any round trip) and memcpy (one
-//     copy between two 4 MiB buffers, the ceiling of a copying queue's
-//     bytes/s). The busy-spinning references need a CPU per process and
-//     are skipped, with a note, where the peers cannot be pinned.
+//     between two processes: the floor of any round trip) and memcpy (the
+//     copy a queue's producer makes, alone: from one hot buffer of the
+//     message's size into a destination that walks through as many bytes
+//     as queue's ring for that size, record by record; a copying queue
+//     does that and more, so memcpy's bytes/s is its ceiling). The
+//     busy-spinning references need a CPU per process and are skipped,
+//     with a note, where the peers cannot be pinned.
 //
 // Every message of at least 8 bytes carries a sequence number (producer
 // index in the top 16 bits); consumers check that each producer's numbers
@@ -68,13 +78,21 @@
 // # Repetitions and medians
 //
 // Each measurement starts its peers once, runs one warm-up repetition and
-// then -reps repetitions (default 3) of -duration each (default 100ms;
-// -quick: 30ms and sizes 64 B and 64 KiB). A consumer counts the messages
-// it receives within each repetition's window and its own clock gives the
-// window's length; the rates of all consumers of a repetition are added;
-// the report gives the median over repetitions (and, in JSON, every
-// repetition's rate). Latency percentiles are the medians of each
-// repetition's percentiles.
+// then -reps repetitions (default 3) of -duration each (default 60ms, at
+// sizes 8 B, 64 B, 4 KiB, 64 KiB and 1 MiB: about 160 measurements, about
+// a minute on two CPUs; -quick: 30ms at 64 B and 64 KiB, under 20
+// seconds). A consumer counts the messages it receives within each
+// repetition's window and its own clock gives the window's length; the
+// rates of all consumers of a repetition are added; the report gives the
+// median over repetitions (and, in JSON, every repetition's rate).
+//
+// Latency percentiles are not per repetition: the pinger puts every
+// round trip of the measured repetitions (not the warm-up's) into one
+// histogram and p50, p90, p99 and p99.9 are read from it, so p99.9 rests
+// on all of them. Go's pingers use a log-linear histogram (internal/hdr,
+// values within 0.8%); Python's sorts the round trips and reads the exact
+// percentiles (the smallest value with at least that fraction of the
+// round trips at or below it). max is the largest round trip.
 //
 // # Reading the table
 //
@@ -97,10 +115,24 @@
 // compare numbers from different runs or machines without their
 // references.
 //
+// # Progress and exit status
+//
+// While it runs, shmbench shows a live progress line (measurement k of n,
+// elapsed time, what is running) when stdout or stderr is a terminal. It
+// goes to stderr when that is a terminal, so that "shmbench -json | jq" or
+// "shmbench > out.txt" still shows it and the output never contains it;
+// else to stdout, where it is erased before the report is printed. With
+// neither a terminal there is no progress line.
+//
+// The exit status is 0 when every measurement was ok, skipped or
+// unavailable; 1 when any failed (the report is still printed, and each
+// failed row says why), or shmbench could not start; 2 for a usage error;
+// 130 when interrupted.
+//
 // # Failures
 //
 // Bad flags, unknown transports or patterns are usage errors (exit status
-// 2). A peer that dies mid-run is reported in its row with its exit status
+// 2), and so is an explicit -duration 0. A peer that dies mid-run is reported in its row with its exit status
 // and last error; a peer that stops reporting is killed after the expected
 // time plus a grace period and the row says which peers were doing what.
 // SIGINT or SIGTERM stops the run, kills every peer (each runs in its own
@@ -138,7 +170,7 @@
 //	msgs_per_sec      number  median messages/s (pingpong: round trips/s;
 //	                          contention: updates/s, all processes together)
 //	bytes_per_sec     number  msgs_per_sec * size (pingpong: * 2 * size)
-//	p50_ns, p90_ns,   int     round-trip percentiles, nanoseconds (pingpong only; else 0)
+//	p50_ns, p90_ns,   int     round-trip percentiles over every measured round trip, nanoseconds (pingpong only; else 0)
 //	p99_ns, p999_ns
 //	max_ns            int     largest round trip seen (pingpong only; else 0)
 //	repetitions       int     measured repetitions (the warm-up not counted)

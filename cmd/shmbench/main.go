@@ -23,21 +23,38 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// pythonPath is the python3 found on PATH ("" when none or unusable) and
-// pythonWhy says why it is unusable; set by run.
-var pythonPath, pythonWhy string
+// pythonPath is the Python interpreter to run ("" when none or unusable),
+// pythonWhy says why it is unusable and pythonVersion is its version; set
+// by run.
+var pythonPath, pythonWhy, pythonVersion string
 
-// checkPython returns path when it is Python 3.7 or later (the script
-// needs time.perf_counter_ns), and otherwise "" and the reason.
-func checkPython(path string) (string, string) {
-	out, err := exec.Command(path, "-c", "import sys; print(sys.version_info >= (3, 7))").Output()
+// checkPython asks the interpreter at path whether it is Python 3.7 or
+// later (the script needs time.perf_counter_ns) and where it really is
+// (sys.executable): a version manager's shim (pyenv's is a shell script)
+// can take half a second to start, which every Python measurement would
+// otherwise pay. It returns the interpreter to run and its version, or ""
+// and the reason.
+func checkPython(path string) (exe, version, why string) {
+	out, err := exec.Command(path, "-c", "import sys; print(sys.version_info >= (3, 7)); print(sys.version.split()[0]); print(sys.executable)").Output()
 	if err != nil {
-		return "", fmt.Sprintf("%s does not run: %v", path, err)
+		return "", "", fmt.Sprintf("%s does not run: %v", path, err)
 	}
-	if strings.TrimSpace(string(out)) != "True" {
-		return "", path + " is older than Python 3.7"
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "True" {
+		return "", "", path + " is older than Python 3.7"
 	}
-	return path, ""
+	exe = path
+	if len(lines) >= 3 {
+		if real := strings.TrimSpace(lines[2]); real != "" {
+			if _, err := os.Stat(real); err == nil {
+				exe = real
+			}
+		}
+	}
+	if len(lines) >= 2 {
+		version = strings.TrimSpace(lines[1])
+	}
+	return exe, version, ""
 }
 
 // run is the whole command; it returns the exit status.
@@ -51,12 +68,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "run 'shmbench -h' for usage")
 		return 2
 	}
-	pythonPath, pythonWhy = "", "no "+cfg.python+" on PATH"
+	pythonPath, pythonWhy, pythonVersion = "", "no "+cfg.python+" on PATH", ""
 	if cfg.python == "" {
 		pythonWhy = "-python is empty"
 	} else {
 		if p, err := exec.LookPath(cfg.python); err == nil {
-			pythonPath, pythonWhy = checkPython(p)
+			pythonPath, pythonVersion, pythonWhy = checkPython(p)
 		}
 	}
 	if cfg.list {
@@ -79,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	doc := &Document{Schema: SchemaVersion, Started: time.Now().UTC(), Host: host, Config: configJSON(cfg)}
 	plan := buildPlan(cfg)
-	prog := newProgress(stderr, len(plan))
+	prog := newProgress(stdout, stderr, len(plan))
 	start := time.Now()
 	for i, item := range plan {
 		if ctx.Err() != nil {
@@ -118,7 +135,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "shmbench: interrupted; peers stopped, results above are partial")
 		return 130
 	}
+	if n := countStatus(doc.Results, StatusFailed); n > 0 {
+		fmt.Fprintf(stderr, "shmbench: %d of %d measurements failed (see their notes)\n", n, len(doc.Results))
+		return 1
+	}
 	return 0
+}
+
+// countStatus counts the records with status st.
+func countStatus(recs []Record, st string) int {
+	n := 0
+	for _, r := range recs {
+		if r.Status == st {
+			n++
+		}
+	}
+	return n
 }
 
 // planItem is a measurement to run, or a record to report as is (skipped,
@@ -155,7 +187,7 @@ func buildPlan(cfg *config) []planItem {
 					sz = spec.FixedSize
 				}
 				m := Measurement{Transport: name, Pattern: p, Size: sz, Producers: 1, Consumers: 1,
-					Duration: cfg.duration, Reps: cfg.reps, Warmup: 1}
+					Duration: cfg.duration, Reps: cfg.reps, Warmup: warmupReps}
 				switch p {
 				case PatMPMC:
 					m.Producers, m.Consumers = cfg.producers, cfg.consumers
@@ -186,6 +218,41 @@ func buildPlan(cfg *config) []planItem {
 		}
 	}
 	return plan
+}
+
+// Costs of a run beyond its repetitions, as measured on a 2-CPU virtual
+// machine (and rounded up), for planCost: starting and stopping the peers
+// of one measurement (re-executions of shmbench; or python3, which forks
+// its processes), and what a run does once (probes, the Python check).
+const (
+	costPerMeasurement = 50 * time.Millisecond
+	costPerGoPeer      = 25 * time.Millisecond
+	costPerPython      = 200 * time.Millisecond
+	costPerPythonProc  = 50 * time.Millisecond
+	costPerRun         = 500 * time.Millisecond
+)
+
+// planCost estimates how long the plan takes to run: for each
+// measurement its warm-up and measured repetitions, plus its start-up
+// and stop (see the costs above). It is what keeps the defaults at about
+// a minute on two CPUs and -quick under 20 seconds (TestPlanCost).
+func planCost(plan []planItem) time.Duration {
+	total := costPerRun
+	for _, it := range plan {
+		if it.rec != nil {
+			continue // reported, not measured
+		}
+		m := it.m
+		total += time.Duration(m.Warmup+m.Reps) * m.Duration
+		spec := it.t.Spec()
+		switch {
+		case spec.External:
+			total += costPerPython + time.Duration(externalProcs(&m))*costPerPythonProc
+		default:
+			total += costPerMeasurement + time.Duration(len(layout(spec, &m)))*costPerGoPeer
+		}
+	}
+	return total
 }
 
 // fallbackBaseline is the baseline of a record whose pattern the
@@ -269,9 +336,7 @@ func describeHost(cfg *config) Host {
 	h.CPUModel = cpuModel()
 	h.Kernel = kernelRelease()
 	if pythonPath != "" {
-		if out, err := exec.Command(pythonPath, "-c", "import sys; print(sys.version.split()[0])").Output(); err == nil {
-			h.Python = string(trimNL(out))
-		}
+		h.Python = pythonVersion
 	}
 	return h
 }

@@ -55,7 +55,7 @@ func configJSON(c *config) ConfigJSON {
 	for _, p := range c.patterns {
 		ps = append(ps, string(p))
 	}
-	return ConfigJSON{Sizes: c.sizes, DurationNS: int64(c.duration), Repetitions: c.reps, Warmup: 1,
+	return ConfigJSON{Sizes: c.sizes, DurationNS: int64(c.duration), Repetitions: c.reps, Warmup: warmupReps,
 		Patterns: ps, Transports: c.transports, Baseline: c.baseline,
 		Producers: c.producers, Consumers: c.consumers, Contenders: c.contenders}
 }
@@ -113,7 +113,7 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			fmt.Fprintln(w, "Throughput: 1 producer process -> 1 consumer process")
 			throughputTable(w, recs, cfg.baseline)
 		case PatMPMC:
-			fmt.Fprintf(w, "Throughput: %d producer processes -> %d consumer processes\n", cfg.producers, cfg.consumers)
+			fmt.Fprintf(w, "Throughput: %s -> %s\n", processes(cfg.producers, "producer"), processes(cfg.consumers, "consumer"))
 			throughputTable(w, recs, cfg.baseline)
 		case PatPingPong:
 			fmt.Fprintln(w, "Latency: ping-pong round trip between two processes")
@@ -124,6 +124,14 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			contentionTable(w, recs)
 		}
 	}
+}
+
+// processes says "1 producer process" or "3 producer processes".
+func processes(n int, what string) string {
+	if n == 1 {
+		return "1 " + what + " process"
+	}
+	return fmt.Sprintf("%d %s processes", n, what)
 }
 
 func orDash(s string) string {
@@ -266,7 +274,11 @@ func sig3(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-// progress is the live status line on stderr (only on a terminal).
+// progress is the live status line, shown while the measurements run
+// when stdout or stderr is a terminal: on stderr when that is a terminal
+// (so that "shmbench -json | jq" and "shmbench > out.txt" still show it
+// and keep it out of the output), else on stdout, where it is erased
+// before the report is printed. Neither a terminal: no progress line.
 type progress struct {
 	w     io.Writer
 	on    bool
@@ -274,8 +286,15 @@ type progress struct {
 	start time.Time
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, on: isTerminal(w), total: total, start: time.Now()}
+func newProgress(stdout, stderr io.Writer, total int) *progress {
+	p := &progress{total: total, start: time.Now()}
+	switch {
+	case isTerminal(stderr):
+		p.w, p.on = stderr, true
+	case isTerminal(stdout):
+		p.w, p.on = stdout, true
+	}
+	return p
 }
 
 func (p *progress) show(i int, it planItem) {
