@@ -252,10 +252,9 @@ func (a *Array[T]) CopyOut(ctx context.Context, dst []T, off int) (int, error) {
 }
 
 // CopyIn copies src into the elements starting at off under the lock. For
-// integer T each element is written with one atomic store (so, as for
-// CopyOut, no element tears against lock-free operations); that costs
-// several times a plain copy (sync/atomic stores are sequentially
-// consistent: an XCHG per element on amd64). It returns the
+// integer T each element is written with one aligned store of its size
+// (so, as for CopyOut, no element tears against lock-free operations),
+// at about the speed of a plain copy. It returns the
 // number copied, min(len(src), Len()-off), and panics if off is out of
 // range [0, Len()].
 func (a *Array[T]) CopyIn(ctx context.Context, off int, src []T) (int, error) {

@@ -35,12 +35,15 @@
 // lock-free LoadAt, StoreAt, AddAt, SwapAt and CompareAndSwapAt on each
 // element: one atomic instruction, no system call, no allocation.
 //
-// Every access an Array makes to an integer element is one atomic 4- or
-// 8-byte operation, so no element ever tears: At, Set, Atomic, Update,
-// and CopyIn and CopyOut, which copy under the lock element by element
-// (an atomic store per element into the array, an atomic load per element
-// out of it). Only the slice view and Raw access integer elements with
-// plain loads and stores.
+// Every access an Array makes to an integer element is one untorn 4- or
+// 8-byte access, so no element ever tears: At, Set, Atomic and Update
+// use atomic operations; CopyOut copies under the lock with an atomic
+// load per element, and CopyIn with one aligned store of the element's
+// size per element (never a wider memmove: a machine-word store is not
+// torn, by the Go memory model and by amd64 and arm64 alike, and the
+// lock's release publishes it). Only the slice view and Raw access integer
+// elements with plain loads and stores that the compiler may merge or
+// split.
 //
 // Array.Update of an integer element takes the lock but installs fn's
 // result with compare-and-swap: if a lock-free write (Set, Atomic) from

@@ -379,8 +379,16 @@ func CopyOut[T any](sz uint8, dst, src []T) int {
 // CopyIn copies min(len(dst), len(src)) elements from src, the caller's
 // memory, to dst, elements of an object, as the built-in copy does
 // (overlap included), and returns the number copied. When sz is 4 or 8
-// each element of dst is written with one atomic store (for the same
-// reason as CopyOut); otherwise it is copy.
+// (integer elements, which lock-free operations may read or change at any
+// moment) each element of dst is written with one aligned store of its
+// own size, never split and never merged into a wider copy as memmove's
+// may be: a word-sized access is not torn (the Go memory model's rule for
+// racing accesses of at most a machine word, and the single-copy atomicity
+// of aligned stores on amd64 and arm64), so a concurrent LoadAt or AddAt
+// sees the old element or the new one. (An atomic store would cost a
+// locked instruction per element, 100 times the copy; the caller holds
+// the object's lock, whose release publishes the stores to other lockers.)
+// Otherwise it is copy.
 func CopyIn[T any](sz uint8, dst, src []T) int {
 	n := min(len(dst), len(src))
 	if sz == 0 || n == 0 {
@@ -389,29 +397,27 @@ func CopyIn[T any](sz uint8, dst, src []T) int {
 	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
 	back := uintptr(d) > uintptr(s) // as in CopyOut
 	if sz == 8 {
-		dw, sw := unsafe.Slice((*uint64)(d), n), unsafe.Slice((*uint64)(s), n)
-		if back {
-			for i := n - 1; i >= 0; i-- {
-				atomic.StoreUint64(&dw[i], sw[i])
-			}
-		} else {
-			for i := range dw {
-				atomic.StoreUint64(&dw[i], sw[i])
-			}
-		}
-		return n
-	}
-	dw, sw := unsafe.Slice((*uint32)(d), n), unsafe.Slice((*uint32)(s), n)
-	if back {
-		for i := n - 1; i >= 0; i-- {
-			atomic.StoreUint32(&dw[i], sw[i])
-		}
+		storeWords(unsafe.Slice((*uint64)(d), n), unsafe.Slice((*uint64)(s), n), back)
 	} else {
-		for i := range dw {
-			atomic.StoreUint32(&dw[i], sw[i])
-		}
+		storeWords(unsafe.Slice((*uint32)(d), n), unsafe.Slice((*uint32)(s), n), back)
 	}
 	return n
+}
+
+// storeWords copies src to dst one word at a time (backwards when back),
+// each with one plain store.
+//
+//go:noinline
+func storeWords[W uint32 | uint64](dst, src []W, back bool) {
+	if back {
+		for i := len(dst) - 1; i >= 0; i-- {
+			dst[i] = src[i]
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = src[i]
+	}
 }
 
 // Put stores x as the first element of elems (memory of at least
