@@ -14,8 +14,12 @@ func BenchmarkMutexUncontended(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = m.Lock(ctx)
-		_ = m.Unlock()
+		if err := m.Lock(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Unlock(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -43,9 +47,13 @@ func BenchmarkMutexContendedProcesses(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		_ = m.Lock(ctx)
+		if err := m.Lock(ctx); err != nil {
+			b.Fatal(err)
+		}
 		*s.u64(segCounter)++
-		_ = m.Unlock()
+		if err := m.Unlock(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.StopTimer()
 	atomic.StoreUint32(s.u32(segStop), 1) // atomic: read by the helper
@@ -84,8 +92,12 @@ func BenchmarkSemaphoreAcquireRelease(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = s.Acquire(ctx)
-		_ = s.Release()
+		if err := s.Acquire(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Release(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -102,7 +114,9 @@ func BenchmarkChanSemaphore(b *testing.B) {
 
 func BenchmarkEventIsSet(b *testing.B) {
 	e := must[*Event](b)(InitEvent(anonMem(b, 64)))
-	_ = e.Set()
+	if err := e.Set(); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if !e.IsSet() {
