@@ -103,13 +103,13 @@ func OpenPipeFile(ctx context.Context, f *os.File, opts ...shm.Option) (*Conn, e
 
 // Pipe returns both ends of a new anonymous pipe in this process, each
 // with its own mapping (for goroutines and tests; between processes use
-// NewPipe and OpenPipeFile).
+// NewPipe and OpenPipeFile). The options apply to both mappings.
 func Pipe(cfg Config, opts ...shm.Option) (a, b *Conn, err error) {
 	a, err = NewPipe(cfg, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err = OpenPipeFile(context.Background(), a.File())
+	b, err = OpenPipeFile(context.Background(), a.File(), opts...)
 	if err != nil {
 		a.Close()
 		return nil, nil, err
