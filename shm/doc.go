@@ -75,8 +75,9 @@
 // life of the process (it costs no memory until written; neighbouring
 // retired ranges merge, so repeated Open and Close do not pile up
 // mappings against vm.max_map_count). A program that opens and closes
-// very large segments in a loop should keep them open instead. After Close, Bytes and File return nil, the other methods
-// that can fail return ErrClosed, and a second Close returns ErrClosed.
+// very large segments in a loop should keep them open instead. After
+// Close, Bytes and File return nil, the other methods that can fail return
+// ErrClosed, and a second Close returns ErrClosed.
 //
 // Sizes: the payload is 1 byte to MaxSize (1 TiB), and a segment occupies
 // HeaderSize more. /dev/shm is a tmpfs, usually limited to half the RAM

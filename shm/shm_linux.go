@@ -413,7 +413,8 @@ func OpenOrCreate(ctx context.Context, name string, size int, opts ...Option) (s
 		}
 		return s, false, nil
 	}
-	return nil, false, fmt.Errorf("shm: open or create %s: segment keeps appearing and disappearing: %w", name, fs.ErrNotExist)
+	return nil, false, fmt.Errorf("shm: open or create %s: segment keeps appearing and disappearing: %w",
+		name, fs.ErrNotExist)
 }
 
 // Unlink removes the named segment from /dev/shm. Processes that have it

@@ -62,10 +62,15 @@ func (k Kind) String() string {
 }
 
 // TypeDesc describes the element type stored in a segment (for Value[T],
-// Array[T], typed queues). The zero value means untyped. Fingerprint is a
-// structural hash computed by the layer that records it.
+// Array[T], typed queues). The zero value means untyped. Open compares all
+// three fields when the caller passes WithType.
 type TypeDesc struct {
-	Size, Align uint32
+	// Size is the element size in bytes (0: untyped).
+	Size uint32
+	// Align is the element alignment in bytes: 0 or a power of two.
+	Align uint32
+	// Fingerprint is a structural hash of the element type, computed by
+	// the layer that records it (internal/typeinfo for shmkit's own types).
 	Fingerprint uint64
 }
 
