@@ -3,6 +3,7 @@ package shm
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"testing"
 )
 
@@ -16,8 +17,9 @@ func validHeader(size int) []byte {
 	return b
 }
 
-// FuzzHeader checks that header validation never panics and accepts only
-// headers that re-encode to themselves and fit inside the file.
+// FuzzHeader checks that header validation never panics, fails only with
+// ErrCorrupt or ErrVersion, and accepts only headers that re-encode to
+// themselves and fit inside the file.
 func FuzzHeader(f *testing.F) {
 	f.Add(validHeader(64), int64(HeaderSize+64))
 	f.Add(validHeader(64), int64(HeaderSize+10))
@@ -27,6 +29,10 @@ func FuzzHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, fileSize int64) {
 		h, err := parseHeader(b, fileSize)
 		if err != nil {
+			// The only errors it may return: callers rely on errors.Is.
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("parseHeader error %v matches neither ErrCorrupt nor ErrVersion", err)
+			}
 			return
 		}
 		if h.offset != HeaderSize || h.size == 0 || h.size > MaxSize || int64(h.offset)+int64(h.size) > fileSize {
