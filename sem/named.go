@@ -27,7 +27,8 @@ func (e *Event) lifetime() *life     { return e.life }
 
 // createNamed creates a segment of kind holding one object made by init
 // and attaches to it with at.
-func createNamed[T handle](name string, kind shm.Kind, init func([]byte) error, at func([]byte) (T, error), opts []shm.Option) (T, error) {
+func createNamed[T handle](name string, kind shm.Kind, init func([]byte) error,
+	at func([]byte) (T, error), opts []shm.Option) (T, error) {
 	seg, err := shm.Create(name, objectSize, withOpts(opts, shm.WithKind(kind), shm.WithInit(init))...)
 	if err != nil {
 		var zero T
@@ -37,7 +38,8 @@ func createNamed[T handle](name string, kind shm.Kind, init func([]byte) error, 
 }
 
 // openNamed opens a segment of kind and attaches to its object with at.
-func openNamed[T handle](ctx context.Context, name string, kind shm.Kind, at func([]byte) (T, error), opts []shm.Option) (T, error) {
+func openNamed[T handle](ctx context.Context, name string, kind shm.Kind,
+	at func([]byte) (T, error), opts []shm.Option) (T, error) {
 	seg, err := shm.Open(ctx, name, withOpts(opts, shm.WithKind(kind))...)
 	if err != nil {
 		var zero T
@@ -50,7 +52,8 @@ func openNamed[T handle](ctx context.Context, name string, kind shm.Kind, at fun
 // then closes seg.
 func attachNamed[T handle](seg *shm.Segment, at func([]byte) (T, error)) (T, error) {
 	var h T
-	err := fmt.Errorf("%w: %s segment %q has a %d-byte payload, want %d", ErrCorrupt, seg.Kind(), seg.Name(), seg.Size(), objectSize)
+	err := fmt.Errorf("%w: %s segment %q has a %d-byte payload, want %d",
+		ErrCorrupt, seg.Kind(), seg.Name(), seg.Size(), objectSize)
 	if seg.Size() == objectSize {
 		h, err = at(seg.Bytes())
 	}

@@ -225,5 +225,6 @@ func TestMutexRandomKills(t *testing.T) {
 	if n := atomic.LoadUint32(takeovers); n < heldDeaths {
 		t.Fatalf("%d takeovers, but %d helpers died holding the lock", n, heldDeaths)
 	}
-	t.Logf("%d increments, %d takeovers (%d deaths while holding) in %d rounds", sum, atomic.LoadUint32(takeovers), heldDeaths, rounds)
+	t.Logf("%d increments, %d takeovers (%d deaths while holding) in %d rounds",
+		sum, atomic.LoadUint32(takeovers), heldDeaths, rounds)
 }

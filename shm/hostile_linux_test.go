@@ -33,7 +33,8 @@ func TestHeaderChangedAfterOpen(t *testing.T) {
 	}
 	if s2.Size() != 100 || len(s2.Bytes()) != 100 || s2.Kind() != KindQueue ||
 		s2.Type() != (TypeDesc{8, 8, 7}) {
-		t.Fatalf("handle changed with the header: size %d/%d kind %v type %v", s2.Size(), len(s2.Bytes()), s2.Kind(), s2.Type())
+		t.Fatalf("handle changed with the header: size %d/%d kind %v type %v",
+			s2.Size(), len(s2.Bytes()), s2.Kind(), s2.Type())
 	}
 	if p0, p1 := s2.Params(); p0 != 5 || p1 != 6 {
 		t.Fatalf("params changed with the header: %d %d", p0, p1)

@@ -395,7 +395,8 @@ func TestTmpfileFallback(t *testing.T) {
 	}
 	s2.Close()
 	// Failing and panicking init functions leave no temporary file either.
-	if _, err := Create(name+"-fail", 64, WithInit(func([]byte) error { return io.ErrUnexpectedEOF })); !errors.Is(err, io.ErrUnexpectedEOF) {
+	failInit := WithInit(func([]byte) error { return io.ErrUnexpectedEOF })
+	if _, err := Create(name+"-fail", 64, failInit); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("create with failing init: %v", err)
 	}
 	func() {
@@ -664,7 +665,10 @@ func TestBadInput(t *testing.T) {
 		{"kind zero", 64, func(b []byte) { binary.LittleEndian.PutUint32(b[offKind:], 0); resum(b) }, ErrCorrupt},
 		{"offset", 64, func(b []byte) { b[offPayload] = 64; resum(b) }, ErrCorrupt},
 		{"size past end", 64, func(b []byte) { binary.LittleEndian.PutUint64(b[offSize:], 65); resum(b) }, ErrCorrupt},
-		{"size huge", 64, func(b []byte) { binary.LittleEndian.PutUint64(b[offSize:], math.MaxUint64-10); resum(b) }, ErrCorrupt},
+		{"size huge", 64, func(b []byte) {
+			binary.LittleEndian.PutUint64(b[offSize:], math.MaxUint64-10)
+			resum(b)
+		}, ErrCorrupt},
 		{"state", 64, func(b []byte) { b[offState] = 7 }, ErrCorrupt},
 		{"align", 64, func(b []byte) { b[offTypeAlign] = 6; resum(b) }, ErrCorrupt},
 	}
