@@ -85,7 +85,7 @@
 // a segment larger than the free space is created fine, and touching a page
 // that cannot be allocated kills the process with SIGBUS. WithPopulate
 // allocates the space at creation (fallocate, so a full /dev/shm is an
-// error from Create) and faults all pages in up front (MAP_POPULATE);
+// error from Create) and faults all pages in up front (MADV_POPULATE_WRITE);
 // WithLockedPages (mlock) also keeps them in RAM but is limited by
 // RLIMIT_MEMLOCK. Likewise, a process that truncates a named segment's
 // file makes every other process's access past the new end fault

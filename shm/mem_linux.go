@@ -13,16 +13,32 @@ import (
 // mapShared maps length bytes of fd, shared and writable. MmapPtr is used
 // instead of unix.Mmap so that no mapping is registered in x/sys's table:
 // Close replaces the mapping rather than unmapping it.
+//
+// populate pre-faults the pages writable with MADV_POPULATE_WRITE (Linux
+// 5.14): MAP_POPULATE faults a shared mapping's pages in for reading only
+// (mm/gup.c, populate_vma_page_range), so that each page's first write
+// still takes a write-protect fault. Older kernels (EINVAL) get
+// MAP_POPULATE.
 func mapShared(fd int, length int, populate bool) ([]byte, error) {
-	flags := unix.MAP_SHARED
-	if populate {
-		flags |= unix.MAP_POPULATE
-	}
-	p, err := unix.MmapPtr(fd, 0, nil, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, flags)
+	p, err := unix.MmapPtr(fd, 0, nil, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, os.NewSyscallError("mmap", err)
 	}
-	return unsafe.Slice((*byte)(p), length), nil
+	mem := unsafe.Slice((*byte)(p), length)
+	if populate {
+		if err := unix.Madvise(mem, unix.MADV_POPULATE_WRITE); err != nil {
+			unmap(mem)
+			if err != unix.EINVAL {
+				return nil, os.NewSyscallError("madvise", err)
+			}
+			p, err = unix.MmapPtr(fd, 0, nil, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+			if err != nil {
+				return nil, os.NewSyscallError("mmap", err)
+			}
+			mem = unsafe.Slice((*byte)(p), length)
+		}
+	}
+	return mem, nil
 }
 
 // unmap removes a mapping nobody else has seen (error paths of Create and

@@ -168,8 +168,10 @@ func WithMode(mode os.FileMode) Option {
 	return func(o *options) { o.mode = mode.Perm() }
 }
 
-// WithPopulate pre-faults the mapping (MAP_POPULATE), so that first
-// accesses do not page-fault. At creation it also allocates the file's
+// WithPopulate pre-faults the mapping writable (MADV_POPULATE_WRITE, or
+// MAP_POPULATE on kernels older than 5.14), so that first accesses do not
+// page-fault. Each process that maps the segment faults its own page
+// tables, so give it to Open as well as to Create. At creation it also allocates the file's
 // space (fallocate), so that a full /dev/shm fails Create with ENOSPC
 // instead of killing the process with SIGBUS when a page is first touched.
 func WithPopulate() Option {
