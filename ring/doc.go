@@ -49,9 +49,10 @@
 // returned is visible to the consumer that receives it.
 //
 // Blocking: Put waits while the queue is full and Get while it is empty,
-// spinning briefly (SetSpin) and then sleeping on a futex; the other side
-// makes a wake-up system call only when the queue's waiter count says
-// someone sleeps. Every blocking call takes a context and returns its
+// polling for a while (DefaultSpinTime, 50 µs, for SPSC queues and pipes;
+// DefaultSpinTimeMPMC, 10 µs, for MPMC; see SetSpinTime and SetSpin) and
+// then sleeping on a futex; the other side makes a wake-up system call
+// only when the queue's waiter count says someone sleeps. Every blocking call takes a context and returns its
 // error when it is done; Try variants never block.
 //
 // Close: CloseWrite closes the queue for writing, for every process: later

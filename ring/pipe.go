@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/shmkit/shmkit/shm"
 )
@@ -239,4 +240,11 @@ func (c *Conn) Close() error {
 func (c *Conn) SetSpin(n int) {
 	c.in.SetSpin(n)
 	c.out.SetSpin(n)
+}
+
+// SetSpinTime sets the spin time of both directions (see
+// Queue.SetSpinTime).
+func (c *Conn) SetSpinTime(d time.Duration) {
+	c.in.SetSpinTime(d)
+	c.out.SetSpinTime(d)
 }

@@ -117,9 +117,10 @@ type Queue struct {
 	putsW, getsW *uint64        // the puts and gets counters
 	maxSpan      uint64         // span of a MaxMessage record
 
-	spin   int
-	sleep  time.Duration
-	closed atomic.Bool
+	spin     int           // polls before sleeping; < 0: for ever; spinTimed: for spinTime
+	spinTime time.Duration // with spinTimed
+	sleep    time.Duration
+	closed   atomic.Bool
 
 	// peerDeath makes a blocked SPSC call fail with ErrPeerDied when the
 	// process holding the other role is dead (pipes: one peer, for good).
@@ -258,17 +259,19 @@ func At(mem []byte) (*Queue, error) {
 		return nil, corrupt("ring of %d bytes in %d bytes of memory", g.size, len(mem))
 	}
 	q := &Queue{
-		base: unsafe.Pointer(unsafe.SliceData(mem)),
-		mem:  mem,
-		g:    g,
-		mask: g.capacity - 1,
-		typ:  cfg.Type,
-		self: proc.Self(),
-		spin: 1000,
+		base:     unsafe.Pointer(unsafe.SliceData(mem)),
+		mem:      mem,
+		g:        g,
+		mask:     g.capacity - 1,
+		typ:      cfg.Type,
+		self:     proc.Self(),
+		spin:     spinTimed,
+		spinTime: DefaultSpinTime,
 	}
 	q.sleep = 200 * time.Millisecond
 	if g.mode == MPMC {
 		q.sleep = 20 * time.Millisecond // the period of the dead-peer checks
+		q.spinTime = DefaultSpinTimeMPMC
 	}
 	q.tail, q.head = q.u64(offTail), q.u64(offHead)
 	q.dataSeq, q.getWaiters = q.u32(offDataSeq), q.u32(offGetWaiters)
@@ -477,12 +480,35 @@ func (q *Queue) Len() int {
 	return int(n)
 }
 
+// DefaultSpinTime is how long a blocked call on an SPSC queue or a pipe
+// polls, by default, before it sleeps on a futex: about what a futex
+// sleep and wake-up cost on a virtual machine, so that a message (or
+// room) that comes within it is seen at memory speed, and a wait that
+// lasts longer costs at most about twice the CPU time a sleep would have.
+const DefaultSpinTime = 50 * time.Microsecond
+
+// DefaultSpinTimeMPMC is DefaultSpinTime for MPMC queues, shorter because
+// their participants often outnumber the CPUs, where a spinning waiter
+// takes the time a producer or consumer needs.
+const DefaultSpinTimeMPMC = 10 * time.Microsecond
+
 // SetSpin sets how many times a blocked call polls the queue before it
-// sleeps on a futex (default 1000). 0 sleeps at once; a negative value
-// never sleeps (busy-waits, still honouring the context), for the lowest
-// latency at the price of a CPU. Call it before the handle is shared
-// between goroutines.
-func (q *Queue) SetSpin(n int) { q.spin = n }
+// sleeps on a futex, instead of polling for a time (SetSpinTime). 0 sleeps at
+// once; a negative value never sleeps (busy-waits, still honouring the
+// context), for the lowest latency at the price of a CPU. Call it before
+// the handle is shared between goroutines.
+func (q *Queue) SetSpin(n int) { q.spin, q.spinTime = n, 0 }
+
+// SetSpinTime sets how long a blocked call polls the queue before it
+// sleeps on a futex (default DefaultSpinTime, or DefaultSpinTimeMPMC); 0
+// sleeps at once. Call it
+// before the handle is shared between goroutines.
+func (q *Queue) SetSpinTime(d time.Duration) {
+	q.spin, q.spinTime = spinTimed, max(d, 0)
+	if d <= 0 {
+		q.spin = 0
+	}
+}
 
 // Stats returns the queue's counters.
 func (q *Queue) Stats() Stats {

@@ -857,3 +857,39 @@ func TestSPSCModel(t *testing.T) {
 		}
 	}
 }
+
+// TestSpinThenSleep checks the spin settings: by default (and with a
+// short SetSpinTime) a blocked Get sleeps on the futex once its spin is
+// over; with SetSpin(-1) or a spin longer than the wait it never does.
+// The wait is a Get on an empty queue ended by its context.
+func TestSpinThenSleep(t *testing.T) {
+	cases := []struct {
+		name  string
+		set   func(q *Queue)
+		sleep bool
+	}{
+		{"default", func(q *Queue) {}, true},
+		{"SetSpinTime(1us)", func(q *Queue) { q.SetSpinTime(time.Microsecond) }, true},
+		{"SetSpinTime(0)", func(q *Queue) { q.SetSpinTime(0) }, true},
+		{"SetSpin(0)", func(q *Queue) { q.SetSpin(0) }, true},
+		{"SetSpin(100)", func(q *Queue) { q.SetSpin(100) }, true},
+		{"SetSpin(-1)", func(q *Queue) { q.SetSpin(-1) }, false},
+		{"SetSpinTime(1h)", func(q *Queue) { q.SetSpinTime(time.Hour) }, false},
+	}
+	for _, c := range cases {
+		for _, mode := range []Mode{SPSC, MPMC} {
+			t.Run(c.name+"/"+mode.String(), func(t *testing.T) {
+				q := newQueue(t, Config{Mode: mode, MaxMessage: 8, Capacity: 2})
+				c.set(q)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				defer cancel()
+				if _, err := q.Get(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Get on an empty queue = %v", err)
+				}
+				if slept := q.Stats().GetWaits > 0; slept != c.sleep {
+					t.Fatalf("slept = %v, want %v", slept, c.sleep)
+				}
+			})
+		}
+	}
+}

@@ -10,9 +10,9 @@ import (
 )
 
 // block retries try until it reports done or fails: first spinning
-// (q.spin polls), then sleeping on the futex word seq with waiters
-// counting the sleepers, so that the other side makes a wake-up system
-// call only when someone sleeps. try(slow) gets slow=true on the polls
+// (q.spin polls, or for q.spinTime), then sleeping on the futex word seq
+// with waiters counting the sleepers, so that the other side makes a
+// wake-up system call only when someone sleeps. try(slow) gets slow=true on the polls
 // after a sleep, when it may run expensive checks (is a peer dead?).
 //
 // The protocol is Dekker's: we increment waiters and then re-check the
@@ -26,7 +26,11 @@ import (
 // process never sent, or a peer that died, is noticed.
 func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, try func(slow bool) (bool, error)) error {
 	slow := false
-	var lastSlow time.Time
+	var lastSlow, spinEnd time.Time
+	spinning := q.spin != 0
+	if q.spin == spinTimed {
+		spinEnd = time.Now().Add(q.spinTime)
+	}
 	for i := 0; ; i++ {
 		if done, err := try(slow); done || err != nil {
 			return err
@@ -34,7 +38,17 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		if q.closed.Load() {
 			return ErrClosed
 		}
-		if q.spin < 0 || i < q.spin {
+		if spinning {
+			switch {
+			case q.spin == spinTimed:
+				// The clock every 64 polls: a poll is a few
+				// nanoseconds, a clock reading tens.
+				spinning = i&63 != 63 || time.Now().Before(spinEnd)
+			case q.spin >= 0:
+				spinning = i < q.spin
+			}
+		}
+		if spinning {
 			slow = false
 			if i&1023 == 1023 {
 				if err := ctx.Err(); err != nil {
@@ -75,6 +89,9 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		slow = true
 	}
 }
+
+// spinTimed, as Queue.spin, makes a blocked call poll for Queue.spinTime.
+const spinTimed = -1 << 31
 
 // spinSlowPeriod is how often a spinning block runs try's slow checks.
 const spinSlowPeriod = 2 * time.Millisecond
