@@ -137,8 +137,14 @@ func (c Config) geometry() (geometry, error) {
 	g.maxMsg = uint64(maxMsg)
 	switch g.mode {
 	case SPSC:
+		// Capacity records of MaxMessage fit in any state: a wrap pad
+		// wastes less than one record and the terminator is 8 bytes, so
+		// capacity+1 records' bytes hold capacity records (see Cap).
 		rec := recHeader + align8(g.maxMsg)
-		g.capacity = pow2(max(uint64(capacity)*rec, 2*rec, 64))
+		if uint64(capacity)+1 > maxCapacity/rec {
+			return g, ErrConfig
+		}
+		g.capacity = pow2(max((uint64(capacity)+1)*rec, 64))
 		g.dataOff = headerSize
 	case MPMC:
 		// At least two slots: with one, "published for p" and "free for
@@ -147,6 +153,9 @@ func (c Config) geometry() (geometry, error) {
 		g.slotSize = align64(slotHeader + g.maxMsg)
 		g.parts = uint64(parts)
 		g.dataOff = headerSize + g.parts*entrySize
+		if g.capacity > maxCapacity/g.slotSize {
+			return g, ErrConfig // the product below would pass maxCapacity
+		}
 	default:
 		return g, ErrConfig
 	}

@@ -51,12 +51,14 @@ func TestLayoutGolden(t *testing.T) {
 		want("mode", uint64(u32(mem, 12)), 1)
 		want("maxMessage", uint64(u32(mem, 16)), 20)
 		want("slotSize", uint64(u32(mem, 20)), 0)
-		// capacity: a power of two >= 4 records of 8 + align8(20) = 32 bytes.
-		want("capacity", u64(mem, 24), 128)
+		// capacity: a power of two >= 4+1 records of 8 + align8(20) = 32
+		// bytes (one spare record's bytes for a wrap pad and the
+		// terminator).
+		want("capacity", u64(mem, 24), 256)
 		want("parts", uint64(u32(mem, 48)), 0)
 		want("flags", uint64(u32(mem, 52)), 0)
 		want("checksum", u64(mem, 56), fnv(mem[:56]))
-		want("size", uint64(size), 256+128)
+		want("size", uint64(size), 256+256)
 
 		if err := q.Put(ctx, []byte("hello")); err != nil {
 			t.Fatal(err)
@@ -73,29 +75,24 @@ func TestLayoutGolden(t *testing.T) {
 		want("puts", u64(mem, 80), 1)
 		want("prodOwner pid", u64(mem, 96)&^0xffff_ffff, me)
 
-		// A record that does not fit before the end: a pad at the write
-		// position, the record at offset 0.
+		// Records of 20 bytes (span 32) at 16, 48, ..., 208, each taken
+		// at once; the next does not fit before the end at 256: a pad at
+		// 240, the record at offset 0, the tail past both.
 		buf := make([]byte, 20)
-		for range 3 {
-			if err := q.Put(ctx, make([]byte, 20)); err != nil {
-				t.Fatal(err)
-			}
+		for range 8 {
 			if _, err := q.Get(ctx, buf); err != nil {
 				t.Fatal(err)
 			}
+			if err := q.Put(ctx, make([]byte, 20)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := q.Put(ctx, make([]byte, 20)); err != nil {
-			t.Fatal(err)
-		}
-		want("head", u64(mem, 128), 16+2*32)
-		want("gets", u64(mem, 144), 3)
+		want("head", u64(mem, 128), 240)
+		want("gets", u64(mem, 144), 8)
 		want("consOwner pid", u64(mem, 160)&^0xffff_ffff, me)
-		// Records at 16, 48, 80 (and 0, taken); the fifth, of 32 bytes,
-		// does not fit before the end at 128: a pad at 112, the record at
-		// offset 0, the tail past both.
-		want("pad", u64(mem, 256+112), 0xffff_ffff)
+		want("pad", u64(mem, 256+240), 0xffff_ffff)
 		want("wrapped record", u64(mem, 256+0), 20|32<<32)
-		want("tail after wrap", u64(mem, 64), 112+16+32)
+		want("tail after wrap", u64(mem, 64), 240+16+32)
 		want("terminator after wrap", u64(mem, 256+32), 0)
 
 		q.CloseWrite()

@@ -121,7 +121,7 @@ func Pipe(cfg Config, opts ...shm.Option) (a, b *Conn, err error) {
 func connOf(seg *shm.Segment, end int) (*Conn, error) {
 	mem := seg.Bytes()
 	size, second := seg.Params()
-	if size == 0 || second < size || second%64 != 0 || second+size > uint64(len(mem)) {
+	if size == 0 || second < size || second%64 != 0 || second > uint64(len(mem)) || size > uint64(len(mem))-second {
 		seg.Close()
 		return nil, corrupt("pipe layout %d/%d in %d bytes", size, second, len(mem))
 	}

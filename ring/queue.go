@@ -312,6 +312,9 @@ func reconstruct(cfg Config, capacity, parts uint64) (geometry, error) {
 		g.parts = parts
 		g.slotSize = align64(slotHeader + maxMsg)
 		g.dataOff = headerSize + parts*entrySize
+		if capacity > maxCapacity/g.slotSize {
+			return g, ErrCorrupt // capacity*slotSize would overflow or pass the limit
+		}
 		g.size = g.dataOff + capacity*g.slotSize
 	default:
 		return g, ErrCorrupt
@@ -447,10 +450,13 @@ func (q *Queue) MaxMessage() int { return int(q.g.maxMsg) }
 // Type returns the element type recorded at creation (zero if none).
 func (q *Queue) Type() shm.TypeDesc { return q.typ }
 
-// Cap returns how many messages of MaxMessage bytes the queue holds.
+// Cap returns how many messages of MaxMessage bytes the queue holds, at
+// least the Capacity it was created with.
 func (q *Queue) Cap() int {
 	if q.g.mode == SPSC {
-		return int(q.g.capacity / (recHeader + align8(q.g.maxMsg)))
+		// A wrap pad wastes less than one record and the terminator takes
+		// 8 bytes: all but one record's worth of bytes hold records.
+		return int(q.g.capacity/(recHeader+align8(q.g.maxMsg)) - 1)
 	}
 	return int(q.g.capacity)
 }

@@ -87,7 +87,12 @@ func (q *Queue) spscProducer() error {
 	t := atomic.LoadUint64(q.tail) // written plainly by the old producer, read atomically
 	// The tail may lag the published records (a producer that died
 	// between storing a header and the tail): walk forward to the
-	// terminator.
+	// terminator. If the consumer has meanwhile read past the stale tail,
+	// its head is a record boundary at or before the terminator: start
+	// there.
+	if h > t && h-t <= q.g.capacity {
+		t = h
+	}
 	for i := uint64(0); ; i++ {
 		if h > t || t-h > q.g.capacity || t&7 != 0 || h&7 != 0 || i > q.g.capacity/8 {
 			atomic.StoreUint64(q.u64(offProdOwner), 0) // atomic: give the role back
@@ -179,10 +184,11 @@ func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err 
 	if q.closedForWrite() {
 		return 0, 0, false, ErrClosed
 	}
-	if slow && q.peerGone(offConsOwner) {
-		return 0, 0, false, ErrPeerDied
+	off, need, ok, err = q.spscRoom(n)
+	if !ok && err == nil && slow && q.peerGone(offConsOwner) {
+		err = ErrPeerDied
 	}
-	return q.spscRoom(n)
+	return off, need, ok, err
 }
 
 // spscWrite writes a record of len(p) bytes at off and advances the
