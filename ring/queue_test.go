@@ -380,7 +380,7 @@ func TestStatsAndLen(t *testing.T) {
 		if n, err := q.PutBatch(ctx, msgs); n != 3 || err != nil {
 			t.Fatal(n, err)
 		}
-		if q.Len() != 3 || q.Cap() != 8 {
+		if q.Len() != 3 || q.Cap() < 8 || (mode == MPMC && q.Cap() != 8) {
 			t.Fatalf("%v: Len %d Cap %d", mode, q.Len(), q.Cap())
 		}
 		dst := [][]byte{make([]byte, 8), make([]byte, 8)}
