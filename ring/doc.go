@@ -73,9 +73,11 @@
 // recovered by the producer that needs its slot and counted in Stats.Lost
 // together with that consumer's identity (Stats.LastLost). Every message
 // whose Put returned nil is delivered exactly once to a live consumer or
-// counted as lost; nothing else is lost. Deaths are detected by pid and
-// process start time (internal/proc), so all participants must share a pid
-// namespace.
+// counted as lost; nothing else is lost. Blocked calls and runs of
+// failing Try calls alike check for dead participants every few
+// milliseconds, so neither is stuck behind one. Deaths are detected by
+// pid and process start time (internal/proc), so all participants must
+// share a pid namespace.
 //
 // Crash behaviour (SPSC): a producer that dies leaves no trace (its
 // unpublished records are invisible and overwritten by the next producer,
@@ -87,7 +89,8 @@
 // a peer that died returns ErrPeerDied (after what the peer had sent).
 //
 // Zero-copy validity: the slice Reserve returns may be written until
-// Commit; the slices Next returns may be read until Release (or Close).
+// Commit; the slices Next returns may be read until Release (Close
+// refuses with ErrPending while any is held).
 // They alias shared memory: do not keep them afterwards, since the space is
 // reused by later messages.
 //

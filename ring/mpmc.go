@@ -209,6 +209,10 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 				}
 				return t, true, nil
 			}
+			// Lost the race: our intent names a position another
+			// producer holds, and would hide that producer's death from
+			// skipDead while we are idle. Atomic: read by findIntent.
+			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), 0)
 		case s+n == t+1:
 			// Position t-N published and not yet released.
 			if !slow {
@@ -252,6 +256,12 @@ func (q *Queue) mpmcPublish(pos uint64, n int) {
 
 func (q *Queue) mpmcWaitClaimPut(ctx context.Context, wait bool) (uint64, bool, error) {
 	pos, ok, err := q.mpmcClaimPut(false)
+	if !ok && err == nil && !wait && q.tryPut.failed() {
+		pos, ok, err = q.mpmcClaimPut(true)
+	}
+	if ok {
+		q.tryPut = tryStall{}
+	}
 	if ok || err != nil || !wait {
 		return pos, ok, err
 	}
@@ -345,6 +355,9 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 				}
 				return h, seq, true, nil
 			}
+			// Lost the race, as in mpmcClaimPut: our intent would hide
+			// the death of the consumer that holds h from recoverHeld.
+			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), 0)
 		case seq == h:
 			// Not published. Empty, or a producer is writing it.
 			t := atomic.LoadUint64(q.tail) // atomic: read after the head, so t >= h
@@ -424,7 +437,17 @@ func (q *Queue) mpmcSlotLen(pos uint64) (uint64, error) {
 }
 
 func (q *Queue) mpmcWaitClaimGet(ctx context.Context, wait bool) (uint64, bool, error) {
+	if q.mpEOF {
+		return 0, false, io.EOF
+	}
 	pos, _, ok, err := q.mpmcClaimGet(false)
+	if !ok && err == nil && !wait && q.tryGet.failed() {
+		pos, _, ok, err = q.mpmcClaimGet(true)
+	}
+	if ok {
+		q.tryGet = tryStall{}
+	}
+	q.mpEOF = err == io.EOF
 	if ok || err != nil || !wait {
 		return pos, ok, err
 	}
@@ -432,6 +455,7 @@ func (q *Queue) mpmcWaitClaimGet(ctx context.Context, wait bool) (uint64, bool, 
 		pos, _, ok, err = q.mpmcClaimGet(slow)
 		return ok, err
 	})
+	q.mpEOF = err == io.EOF
 	return pos, ok, err
 }
 

@@ -76,20 +76,21 @@ func SizeOf(cfg Config) (int, error) {
 // without locks and read one by one, so they are a recent picture, not an
 // atomic snapshot.
 type Stats struct {
-	Puts     uint64 // messages put
-	Gets     uint64 // messages taken (Get, GetBatch, Release)
-	PutWaits uint64 // times a producer went to sleep on a full queue
-	GetWaits uint64 // times a consumer went to sleep on an empty queue
-	Skipped  uint64 // MPMC: slots skipped because their producer died before publishing
-	Lost     uint64 // MPMC: messages lost because the consumer holding them died
-	LastLost Participant
-	Len, Cap int
-	Closed   bool // closed for writing
+	Puts     uint64      // messages put
+	Gets     uint64      // messages taken (Get, GetBatch, Release)
+	PutWaits uint64      // times a producer went to sleep on a full queue
+	GetWaits uint64      // times a consumer went to sleep on an empty queue
+	Skipped  uint64      // MPMC: slots skipped because their producer died before publishing
+	Lost     uint64      // MPMC: messages lost because the consumer holding them died
+	LastLost Participant // MPMC: the consumer that held the last lost message, and its position
+	Len      int         // messages queued (see Queue.Len)
+	Cap      int         // see Queue.Cap
+	Closed   bool        // closed for writing
 }
 
 // Participant identifies a process attached to a queue.
 type Participant struct {
-	Pid      int
+	Pid      int    // process id; 0 if none is recorded
 	Start    uint64 // process start time, clock ticks after boot
 	Position uint64 // the queue position concerned (LastLost: the lost message)
 }
@@ -166,8 +167,41 @@ type Queue struct {
 	mpHeldPos  uint64
 	stuckPut   stuck
 	stuckGet   stuck
+	tryPut     tryStall // TryPut/TryReserve: when to run the slow checks
+	tryGet     tryStall // TryGet/TryNext, likewise
+	mpEOF      bool     // io.EOF returned: sticky (closed and drained for good)
 	closeOnce  sync.Once
 	closeError error
+}
+
+// tryStall decides when a run of failing Try calls on an MPMC queue runs
+// the slow checks (is the participant blocking us dead?) that a blocked
+// call runs while it waits, so that a Try loop behind a dead producer's
+// slot, or a full queue behind a dead consumer's, is not stuck for ever.
+// They run by the clock, every spinSlowPeriod of failing calls, read
+// every 256 failures.
+type tryStall struct {
+	fails int
+	since time.Time
+}
+
+// failed counts a failed Try call and reports whether this one should
+// retry with the slow checks.
+func (s *tryStall) failed() bool {
+	s.fails++
+	if s.fails&255 != 0 {
+		return false
+	}
+	now := time.Now()
+	if s.since.IsZero() {
+		s.since = now
+		return false
+	}
+	if now.Sub(s.since) < spinSlowPeriod {
+		return false
+	}
+	s.since = now
+	return true
 }
 
 // stuck remembers an unexplained stall, so that one that persists is
