@@ -417,6 +417,7 @@ func BenchmarkMPMC4P4C(b *testing.B) {
 		prods = append(prods, startPeer(b, files, "mpmc-put", strconv.Itoa(per), strconv.Itoa(size)))
 	}
 	b.SetBytes(size)
+	b.ReportAllocs() // of this process only: it starts and waits; the helpers put and get
 	b.ResetTimer()
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&flag[0])), 1) // atomic: the helpers poll it
 	for _, p := range prods {
