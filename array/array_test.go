@@ -264,73 +264,29 @@ func TestCrossProcessCount(t *testing.T) {
 // and the sum of the elements is what every process acknowledged, plus at
 // most the killed process's one unacknowledged update.
 func TestKillCounterAtRandom(t *testing.T) {
-	const procs = 4 // the last one is killed
-	m, rounds := 4000, 3
+	rounds := 3
 	if testing.Short() {
 		rounds = 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for round := range rounds {
-		suffix := "-" + strconv.Itoa(round)
-		n, err := array.Create[int64](segName(t, suffix, "-n"), 4)
+	objecttest.KillCounter(t, "atest", rounds, 4000, func(t *testing.T, round int) objecttest.Counter {
+		n, err := array.Create[int64](segName(t, "-"+strconv.Itoa(round), "-n"), 4)
 		must(t, err)
-		defer n.Close()
-		acks, err := array.Create[int64](segName(t, suffix, "-acks"), procs)
-		must(t, err)
-		defer acks.Close()
-		gate := objecttest.NewGate(t, segName(t, suffix, "-gate"))
-		var ps []*testproc.Proc
-		for i := range procs {
-			mi := m
-			if i == procs-1 {
-				mi = 0 // until killed
-			}
-			ps = append(ps, testproc.Start(t, "count-ack", n.Name(), acks.Name(), strconv.Itoa(i), strconv.Itoa(mi), gate.Name))
+		t.Cleanup(func() { n.Close() })
+		return objecttest.Counter{
+			Name: n.Name(),
+			Total: func(ctx context.Context) int64 {
+				buf := make([]int64, n.Len())
+				if _, err := n.CopyOut(ctx, buf, 0); err != nil && !errors.Is(err, sem.ErrOwnerDead) {
+					t.Fatalf("round %d: CopyOut: %v", round, err)
+				}
+				var got int64
+				for _, x := range buf {
+					got += x
+				}
+				return got
+			},
 		}
-		gate.Open(t, ps)
-		victim := ps[procs-1]
-		target := int64(1 + rand.IntN(m/2))
-		for acks.At(procs-1) < target {
-			if ctx.Err() != nil {
-				t.Fatalf("round %d: the victim acknowledged %d updates, not %d, by the deadline", round, acks.At(procs-1), target)
-			}
-			runtime.Gosched()
-		}
-		victim.Kill()
-		if err := victim.Wait(); !testproc.Killed(err) {
-			t.Fatalf("round %d: victim: %v", round, err)
-		}
-		tookOver := 0
-		for _, c := range ps[:procs-1] {
-			line := c.Line(t)
-			k, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
-			if err != nil {
-				t.Fatalf("round %d: survivor printed %q", round, line)
-			}
-			tookOver += k
-			must(t, c.Wait())
-		}
-		var acked, got int64
-		for i := range procs {
-			acked += acks.At(i)
-		}
-		buf := make([]int64, n.Len())
-		if _, err := n.CopyOut(ctx, buf, 0); err != nil && !errors.Is(err, sem.ErrOwnerDead) {
-			t.Fatalf("round %d: CopyOut: %v", round, err)
-		}
-		for _, x := range buf {
-			got += x
-		}
-		t.Logf("round %d: victim killed after %d acknowledged updates (target %d); total %d, acknowledged %d; %d takeovers",
-			round, acks.At(procs-1), target, got, acked, tookOver)
-		if got != acked && got != acked+1 {
-			t.Fatalf("round %d: total %d, acknowledged %d: want the acknowledged total plus at most 1", round, got, acked)
-		}
-		if want := int64((procs - 1) * m); acked-acks.At(procs-1) != want {
-			t.Fatalf("round %d: survivors acknowledged %d, want %d", round, acked-acks.At(procs-1), want)
-		}
-	}
+	})
 }
 
 func TestBasics(t *testing.T) {

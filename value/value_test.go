@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"reflect"
 	"runtime"
@@ -397,72 +396,29 @@ func TestCrossProcessCount(t *testing.T) {
 // is what every process acknowledged, plus at most the one update the
 // killed process applied but had not acknowledged yet.
 func TestKillCounterAtRandom(t *testing.T) {
-	const procs = 4 // the last one is killed
-	m, rounds := 4000, 3
+	rounds := 3
 	if testing.Short() {
 		rounds = 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for round := range rounds {
-		suffix := "-" + strconv.Itoa(round)
-		n, err := value.Create[int64](segName(t, suffix, "-n"), 0)
+	objecttest.KillCounter(t, "vtest", rounds, 4000, func(t *testing.T, round int) objecttest.Counter {
+		n, err := value.Create[int64](segName(t, "-"+strconv.Itoa(round), "-n"), 0)
 		must(t, err)
-		defer n.Close()
-		acks, err := array.Create[int64](segName(t, suffix, "-acks"), procs)
-		must(t, err)
-		defer acks.Close()
-		gate := objecttest.NewGate(t, segName(t, suffix, "-gate"))
-		var ps []*testproc.Proc
-		for i := range procs {
-			mi := m
-			if i == procs-1 {
-				mi = 0 // until killed
-			}
-			ps = append(ps, testproc.Start(t, "count-ack", n.Name(), acks.Name(), strconv.Itoa(i), strconv.Itoa(mi), gate.Name))
+		t.Cleanup(func() { n.Close() })
+		return objecttest.Counter{
+			Name: n.Name(),
+			Total: func(ctx context.Context) int64 {
+				got, err := n.Load(ctx)
+				must(t, err)
+				return got
+			},
+			// Whatever state the victim left the lock in, it works.
+			After: func(ctx context.Context, t *testing.T) {
+				if err := n.Update(ctx, func(x *int64) { *x++ }); err != nil && !errors.Is(err, sem.ErrOwnerDead) {
+					t.Fatalf("round %d: Update after the run: %v", round, err)
+				}
+			},
 		}
-		gate.Open(t, ps)
-		victim := ps[procs-1]
-		target := int64(1 + rand.IntN(m/2))
-		for acks.At(procs-1) < target {
-			if ctx.Err() != nil {
-				t.Fatalf("round %d: the victim acknowledged %d updates, not %d, by the deadline", round, acks.At(procs-1), target)
-			}
-			runtime.Gosched()
-		}
-		victim.Kill()
-		if err := victim.Wait(); !testproc.Killed(err) {
-			t.Fatalf("round %d: victim: %v", round, err)
-		}
-		tookOver := 0
-		for _, c := range ps[:procs-1] {
-			line := c.Line(t)
-			k, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
-			if err != nil {
-				t.Fatalf("round %d: survivor printed %q", round, line)
-			}
-			tookOver += k
-			must(t, c.Wait())
-		}
-		var acked int64
-		for i := range procs {
-			acked += acks.At(i)
-		}
-		got, err := n.Load(ctx)
-		must(t, err)
-		t.Logf("round %d: victim killed after %d acknowledged updates (target %d); total %d, acknowledged %d; %d takeovers",
-			round, acks.At(procs-1), target, got, acked, tookOver)
-		if got != acked && got != acked+1 {
-			t.Fatalf("round %d: total %d, acknowledged %d: want the acknowledged total plus at most 1", round, got, acked)
-		}
-		if want := int64((procs - 1) * m); acked-acks.At(procs-1) != want {
-			t.Fatalf("round %d: survivors acknowledged %d, want %d", round, acked-acks.At(procs-1), want)
-		}
-		// Whatever state the victim left the lock in, it works.
-		if err := n.Update(ctx, func(x *int64) { *x++ }); err != nil && !errors.Is(err, sem.ErrOwnerDead) {
-			t.Fatalf("round %d: Update after the run: %v", round, err)
-		}
-	}
+	})
 }
 
 func TestOwnerDiedInsideUpdate(t *testing.T) {
