@@ -425,9 +425,6 @@ func TestZeroCopyBatch(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates")
-	}
 	for _, mode := range []Mode{SPSC, MPMC} {
 		q := newQueue(t, Config{Mode: mode, MaxMessage: 64, Capacity: 16})
 		ctx := context.Background()
