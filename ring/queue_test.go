@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -42,8 +43,28 @@ func runMatrix(t *testing.T, cfg Config, np, nc, per, lo, hi int, put, get strin
 	for id := range np {
 		prods = append(prods, startWith(t, q, b, "producer", itoa(np), itoa(per), itoa(id), itoa(lo), itoa(hi), put, itoa(spin)))
 	}
+	// Watch the consumers while waiting for the producers: a consumer
+	// that fails (a corrupt message, say) prints its error and exits, and
+	// the producers then block on a full queue; report the consumer's
+	// error, not the producers' silence.
+	consLines, prodLines := make(chan procLine, nc), make(chan procLine, np)
+	for _, c := range cons {
+		watchLine(c, consLines)
+	}
 	for _, p := range prods {
-		p.Expect(t, "done")
+		watchLine(p, prodLines)
+	}
+	for range prods {
+		select {
+		case l := <-prodLines:
+			if l.fail != "" || l.line != "done" {
+				t.Fatalf("producer: %q %s\n%s", l.line, l.fail, l.p.Stderr())
+			}
+		case l := <-consLines:
+			t.Fatalf("consumer before the producers finished: %q %s\n%s", l.line, l.fail, l.p.Stderr())
+		}
+	}
+	for _, p := range prods {
 		if err := p.Wait(); err != nil {
 			t.Fatal(err)
 		}
@@ -52,13 +73,15 @@ func runMatrix(t *testing.T, cfg Config, np, nc, per, lo, hi int, put, get strin
 		t.Fatal(err)
 	}
 	total := 0
-	for _, c := range cons {
-		line := c.Line(t)
+	for range cons {
+		l := <-consLines
 		var n int
-		if _, err := fmtSscanf(line, "got %d", &n); err != nil {
-			t.Fatalf("consumer: %s\n%s", line, c.Stderr())
+		if _, err := fmtSscanf(l.line, "got %d", &n); err != nil || l.fail != "" {
+			t.Fatalf("consumer: %q %s\n%s", l.line, l.fail, l.p.Stderr())
 		}
 		total += n
+	}
+	for _, c := range cons {
 		if err := c.Wait(); err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +101,33 @@ func runMatrix(t *testing.T, cfg Config, np, nc, per, lo, hi int, put, get strin
 	if _, err := q.Get(context.Background(), make([]byte, q.MaxMessage())); err != io.EOF {
 		t.Fatalf("Get after drain = %v, want EOF", err)
 	}
+}
+
+// procLine is the next line a helper printed, or why it printed none.
+type procLine struct {
+	p          *testproc.Proc
+	line, fail string
+}
+
+// lineTB lets Proc.Line run on a goroutine other than the test's: its
+// Fatalf records the failure (Line then returns "") instead of ending the
+// goroutine, which only the test's own goroutine may do.
+type lineTB struct {
+	testing.TB // nil: Line calls only Helper and Fatalf
+	fail       string
+}
+
+func (l *lineTB) Helper() {}
+
+func (l *lineTB) Fatalf(format string, args ...any) { l.fail = fmt.Sprintf(format, args...) }
+
+// watchLine reads p's next line on a goroutine of its own and sends it on ch.
+func watchLine(p *testproc.Proc, ch chan<- procLine) {
+	go func() {
+		tb := &lineTB{}
+		line := p.Line(tb)
+		ch <- procLine{p: p, line: line, fail: tb.fail}
+	}()
 }
 
 func TestCrossProcess(t *testing.T) {
