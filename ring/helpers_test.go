@@ -60,13 +60,15 @@ func checkMsg(b []byte, id, seq, lo, hi int) (int, int, error) {
 }
 
 // board is a scoreboard in shared memory: one uint32 per (producer, seq)
-// counting deliveries, and one uint64 per producer holding how many of
-// its Puts returned nil (acknowledged).
+// counting deliveries, one uint64 per producer holding how many of its
+// Puts returned nil (acknowledged), and a flag word the parent raises to
+// tell helpers something (a "hold" consumer: hold the next message).
 type board struct {
 	seg     *shm.Segment
 	np, per int
 	counts  []uint32
 	acked   []uint64
+	flag    *uint32
 }
 
 func newBoard(tb testing.TB, np, per int) *board {
@@ -87,6 +89,7 @@ func boardOf(seg *shm.Segment, np, per int) *board {
 		per:    per,
 		acked:  unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), np),
 		counts: unsafe.Slice((*uint32)(unsafe.Pointer(&b[np*8])), np*per),
+		flag:   (*uint32)(unsafe.Pointer(&b[np*8+np*per*4])),
 	}
 }
 
@@ -141,13 +144,17 @@ func openChild(np, per int) (*Queue, *board, error) {
 }
 
 func init() {
-	// producer NP PER id lo hi how spin [killat]: put PER messages.
+	// producer NP PER id lo hi how spin [killat [stop]]: put PER
+	// messages; print "kill-me" before message killat, or with stop, stop
+	// for ever inside its Put once the slot is claimed (MPMC), printing
+	// "at put-claimed".
 	testproc.Register("producer", func(args []string) int {
 		np, per, id, lo, hi, how, spin := atoi(args[0]), atoi(args[1]), atoi(args[2]), atoi(args[3]), atoi(args[4]), args[5], atoi(args[6])
 		killAt := -1
 		if len(args) > 7 {
 			killAt = atoi(args[7])
 		}
+		stop := len(args) > 8 && args[8] == "stop"
 		q, b, err := openChild(np, per)
 		if err != nil {
 			return fail("open: %v", err)
@@ -159,7 +166,14 @@ func init() {
 		const batch = 8
 		bufs := make([][]byte, batch)
 		for seq := 0; seq < per; {
-			if seq == killAt {
+			if seq == killAt && stop {
+				testHook = func(point string) {
+					if point == "put-claimed" {
+						testproc.Printf("at put-claimed")
+						stopForever()
+					}
+				}
+			} else if seq == killAt {
 				testproc.Printf("kill-me")
 			}
 			switch how {
@@ -202,6 +216,9 @@ func init() {
 	// consumer NP NC PER lo hi how spin [killat]: take messages until
 	// EOF, count them on the board, check every byte and per-producer
 	// order (and, with one producer and one consumer, that none is missing).
+	// With how "hold" it takes them with Next like "next" until the board's
+	// flag is raised, and then holds the next message for ever without
+	// counting it, printing "holding ID SEQ".
 	testproc.Register("consumer", func(args []string) int {
 		np, nc, per, lo, hi, how, spin := atoi(args[0]), atoi(args[1]), atoi(args[2]), atoi(args[3]), atoi(args[4]), args[5], atoi(args[6])
 		killAt := -1
@@ -280,6 +297,26 @@ func init() {
 				var m []byte
 				if m, err = q.GetAppend(ctx, buf[:0]); err == nil {
 					err = take(m)
+				}
+			case "hold":
+				if atomic.LoadUint32(b.flag) != 0 { // atomic: raised by the parent
+					m, err := q.Next(ctx)
+					if err != nil {
+						return fail("hold: %v", err)
+					}
+					id, seq, err := checkMsg(m, 0, got, lo, hi)
+					if err != nil {
+						return fail("hold: %v", err)
+					}
+					testproc.Printf("holding %d %d", id, seq)
+					stopForever()
+				}
+				var m []byte
+				if m, err = q.Next(ctx); err == nil {
+					err = take(m)
+					if rerr := q.Release(); err == nil {
+						err = rerr
+					}
 				}
 			case "next":
 				var m []byte
