@@ -118,3 +118,32 @@ func TestPipeParamsHostile(t *testing.T) {
 		seg.Close()
 	}
 }
+
+// TestPipeWriteMaxMessageZero checks that Write on a pipe of empty
+// messages (a geometry Config cannot ask for, as 0 means the default, but
+// a peer's header may give) fails instead of sending empty chunks for
+// ever.
+func TestPipeWriteMaxMessageZero(t *testing.T) {
+	a, err := NewPipe(Config{MaxMessage: 8, Capacity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mem := a.seg.Bytes()
+	size, second := a.seg.Params()
+	for _, r := range [][]byte{mem[:size], mem[second : second+size]} {
+		binary.LittleEndian.PutUint32(r[offMaxMsg:], 0)
+		binary.LittleEndian.PutUint64(r[offChecksum:], fnv64a(r[:offChecksum]))
+	}
+	b, err := OpenPipeFile(context.Background(), a.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n, err := b.Write([]byte("x")); n != 0 || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Write = %d, %v; want ErrTooLarge", n, err)
+	}
+	if n, err := b.Write(nil); n != 0 || err != nil {
+		t.Fatalf("Write(nil) = %d, %v", n, err)
+	}
+}

@@ -207,9 +207,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // Write sends p as messages of at most MaxMessage bytes each, waiting
-// while the ring is full. It returns ErrClosed once either end closed.
+// while the ring is full. It returns ErrClosed once either end closed,
+// and ErrTooLarge for a pipe whose MaxMessage is 0.
 func (c *Conn) Write(p []byte) (int, error) {
 	max := c.out.MaxMessage()
+	if max == 0 && len(p) > 0 {
+		return 0, ErrTooLarge // a pipe of empty messages carries no stream bytes
+	}
 	done := 0
 	for done < len(p) {
 		k := min(len(p)-done, max)
