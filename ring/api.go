@@ -42,18 +42,30 @@ func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 
 // PutBatch puts every message of msgs in order, waiting for room as Put
 // does, and returns how many it put. In SPSC mode the messages that fit
-// are published together, with one atomic operation.
+// are published together, with one atomic operation per quarter of the
+// ring's capacity (so that a consumer starts on a batch of large messages
+// before all of it is written).
 func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
 	if q.g.mode == SPSC {
-		k, err := q.spscPutBatchFast(msgs)
-		if k == len(msgs) || err != nil {
-			return k, err
+		done := 0
+		for {
+			k, err := q.spscPutBatchFast(msgs[done:])
+			done += k
+			if done == len(msgs) || err != nil {
+				return done, err
+			}
+			// One message by the general code: it waits for room,
+			// writes a wrap pad, or reports what is wrong; then the fast
+			// path again.
+			k, err = q.spscPutBatch(ctx, msgs[done:done+1])
+			done += k
+			if err != nil {
+				return done, err
+			}
 		}
-		n, err := q.spscPutBatch(ctx, msgs[k:])
-		return k + n, err
 	}
 	for i, m := range msgs {
 		if _, err := q.mpmcPut(ctx, m, true); err != nil {
@@ -144,7 +156,8 @@ func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 // queued, up to len(dst): message i is copied into dst[i][:cap(dst[i])]
 // and dst[i] is resliced to its length. It returns how many it took; it
 // stops early at a message that does not fit (io.ErrShortBuffer if that is
-// the first). In SPSC mode the batch is released with one atomic store.
+// the first). In SPSC mode the batch is released with one atomic store
+// per quarter of the ring's capacity.
 func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed

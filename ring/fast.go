@@ -112,10 +112,13 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 }
 
 // spscPutBatchFast writes the messages of msgs that fit before the end of
-// the data area and in the room the cached head (refreshed once) shows,
-// and publishes them together, as spscPutBatch does. It returns how many
-// it put; 0 (having changed nothing) leaves every case to spscPutBatch,
-// and the caller hands it the rest after a partial batch.
+// the data area and in the room the cached head (refreshed when needed)
+// shows, as spscPutBatch does, publishing them in runs: each run with one
+// atomic store, and a new run every quarter of the ring, so that the
+// consumer starts on a batch of large messages while the rest is still
+// being written. It returns how many it put; 0 (having changed nothing)
+// leaves every case to the general code, and the caller hands the general
+// code the rest after a partial batch.
 func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 	if !q.p.owned || q.p.resvNeed != 0 || len(msgs) == 0 {
 		return 0, nil
@@ -128,7 +131,7 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 	pub := q.p.tail // == q.p.pub: no batch is open between calls
 	t, c := pub, q.g.capacity
 	var first uint64
-	k := 0
+	k, done := 0, 0
 	for _, m := range msgs {
 		n := uint64(len(m))
 		if n > q.g.maxMsg {
@@ -137,13 +140,13 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 		off := t & q.mask
 		span := recHeader + align8(n)
 		if off+span > c {
-			break // a wrap: spscPutBatch writes the pad
+			break // a wrap: the general code writes the pad
 		}
 		if t+span+recHeader-q.p.cachedHead > c {
 			// Atomic load (acquire), validated, as in spscRoom.
 			h := atomic.LoadUint64(q.head)
 			if h > pub || pub-h > c || h&7 != 0 || t+span+recHeader-h > c {
-				break // full, or corrupt: spscPutBatch tells which
+				break // full, or corrupt: the general code tells which
 			}
 			q.p.cachedHead = h
 		}
@@ -156,12 +159,25 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 		}
 		t += span
 		k++
+		if t-pub >= c/4 {
+			if q.spscPublishRun(pub, first, t, k) {
+				return done, ErrClosed // this run not promised, as in spscPutBatch
+			}
+			done, pub, k = done+k, t, 0
+		}
 	}
-	if k == 0 {
-		return 0, nil
+	if k > 0 && q.spscPublishRun(pub, first, t, k) {
+		return done, ErrClosed
 	}
+	return done + k, nil
+}
+
+// spscPublishRun publishes the k records written from position pub to t,
+// whose first header word is first, and reports whether the queue was
+// closed meanwhile (then the run is not promised: see spscPublish).
+func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 	*(*uint64)(unsafe.Add(q.data, t&q.mask)) = 0 // plain: the terminator, published below
-	// Atomic store, sequentially consistent: publishes the batch, ordered
+	// Atomic store, sequentially consistent: publishes the run, ordered
 	// before the loads of getWaiters and of the closed flag below (see
 	// spscPublish).
 	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, pub&q.mask)), first)
@@ -172,22 +188,21 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.dataSeq, q.getWaiters, false)
 	}
-	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
-		return 0, ErrClosed // not promised, as in spscPutBatch
-	}
-	return k, nil
+	return atomic.LoadUint32(q.closedWord) != 0 // seq-cst: closed while we published
 }
 
 // spscGetBatchFast copies the messages queued at the read position into
 // dst, as spscGetBatch does, while spscPeekFast's checks pass and they
-// fit, and releases them with one store. It returns how many it took; 0
-// (having changed nothing) leaves every case to spscGetBatch.
+// fit, releasing their space in runs: with one atomic store each, and a
+// new run every quarter of the ring, so that the producer can refill it
+// while large messages are still being copied out. It returns how many
+// it took; 0 (having changed nothing) leaves every case to spscGetBatch.
 func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 	if !q.c.owned || q.c.eof || q.c.held != 0 {
 		return 0
 	}
 	v, h, c := q.c.view, q.c.head, q.g.capacity
-	k := 0
+	k, run := 0, 0
 	for k < len(dst) {
 		off := v & q.mask
 		// Atomic load (acquire): pairs with the producer's store of the
@@ -209,10 +224,21 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 		copy(dst[k], unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n))
 		v += span
 		k++
+		run++
+		if v-h >= c/4 {
+			q.spscReleaseRun(v, run)
+			h, run = v, 0
+		}
 	}
-	if k == 0 {
-		return 0
+	if run > 0 {
+		q.spscReleaseRun(v, run)
 	}
+	return k
+}
+
+// spscReleaseRun gives the space up to read position v back to the
+// producer, counting k messages.
+func (q *Queue) spscReleaseRun(v uint64, k int) {
 	q.c.view, q.c.head = v, v
 	// Atomic store, sequentially consistent: releases the space we read,
 	// ordered before the load of putWaiters (see spscRelease).
@@ -222,5 +248,4 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.spaceSeq, q.putWaiters, false)
 	}
-	return k
 }
