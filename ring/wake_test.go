@@ -48,7 +48,7 @@ func waitSleeping(pid int, addr uintptr, waits func() uint64, base uint64) error
 	end := time.Now().Add(wakeDeadline)
 	for {
 		if waits() > base {
-			if n, ok := sleepersOn(pid, addr); !ok || n > 0 {
+			if n, ok := testproc.FutexSleepers(pid, addr); !ok || n > 0 {
 				return nil
 			}
 		}

@@ -3,13 +3,10 @@
 package sem
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,44 +71,6 @@ func expired(ctx context.Context) bool {
 // addrOf is the address of a futex word, as /proc shows it.
 func addrOf(w *uint32) uintptr { return uintptr(unsafe.Pointer(w)) }
 
-// sleepersOn counts the threads of process pid asleep in a futex system
-// call on addr (an address in pid's memory): /proc/PID/task/TID/syscall
-// shows the call and its first argument, and the thread's stat shows it
-// sleeping (S), not woken and waiting to run (R). ok is false where the
-// kernel does not show system calls.
-func sleepersOn(pid int, addr uintptr) (n int, ok bool) {
-	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
-	for _, task := range tasks {
-		b, err := os.ReadFile(task + "/syscall")
-		if err != nil {
-			continue // the thread exited, or the kernel does not say
-		}
-		ok = true
-		// "NR arg0 arg1 ...", or "running" / "-1 ..." outside a system call.
-		f := bytes.Fields(b)
-		if len(f) < 2 || string(f[0]) != strconv.Itoa(unix.SYS_FUTEX) {
-			continue
-		}
-		if a, err := strconv.ParseUint(string(f[1]), 0, 64); err != nil || uintptr(a) != addr {
-			continue
-		}
-		if st, err := os.ReadFile(task + "/stat"); err == nil && threadState(st) == 'S' {
-			n++
-		}
-	}
-	return n, ok
-}
-
-// threadState returns field 3 of a /proc stat line (after the command
-// name, which may contain spaces and parentheses), or 0.
-func threadState(stat []byte) byte {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return 0
-	}
-	return stat[i+2]
-}
-
 // waitAsleep waits until n threads of process pid sleep in the kernel on
 // the futex word at addr, so that what follows tests a real wake-up rather
 // than a waiter that had not gone to sleep yet. Where the kernel does not
@@ -119,7 +78,7 @@ func threadState(stat []byte) byte {
 func waitAsleep(t *testing.T, pid int, addr uintptr, n int) {
 	t.Helper()
 	waitFor(t, func() bool {
-		got, ok := sleepersOn(pid, addr)
+		got, ok := testproc.FutexSleepers(pid, addr)
 		return !ok || got >= n
 	})
 }

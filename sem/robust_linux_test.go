@@ -95,7 +95,7 @@ func allStopped(pid int) bool {
 	stats, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/stat")
 	for _, f := range stats {
 		b, err := os.ReadFile(f)
-		if err == nil && threadState(b) != 'T' {
+		if err == nil && testproc.ThreadState(b) != 'T' {
 			return false
 		}
 	}

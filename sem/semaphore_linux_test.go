@@ -327,7 +327,7 @@ func TestEventRaceAnnotations(t *testing.T) {
 	}{
 		{"Wait asleep", func(e *Event) error { return e.Wait(context.Background()) },
 			func(e *Event) bool {
-				n, ok := sleepersOn(os.Getpid(), addrOf(e.state))
+				n, ok := testproc.FutexSleepers(os.Getpid(), addrOf(e.state))
 				return atomic.LoadUint32(e.waiters) != 0 && (!ok || n > 0)
 			}},
 		{"Wait after Set", func(e *Event) error {
