@@ -54,7 +54,7 @@ var (
 type MismatchError struct {
 	Name string // segment name ("" for an anonymous segment)
 	What string // "kind", "type" or "size"
-	Want any    // what the caller asked for (Kind, TypeDesc or int)
+	Want any    // what the caller asked for: a Kind, TypeDesc or int, or a string describing it (a value or array kind, locked or raw)
 	Got  any    // what the segment holds
 	Err  error  // ErrKind, ErrType or ErrSize
 }
