@@ -77,15 +77,7 @@ func TestGeometryOverflow(t *testing.T) {
 	}
 	// A real MPMC header, rewritten with a capacity whose slots would
 	// need 2^64 bytes and more, and its checksum fixed.
-	cfg := Config{Mode: MPMC, MaxMessage: 1<<24 - 16, Capacity: 2}
-	size, err := SizeOf(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := alignedMem(size)
-	if _, err := New(mem, cfg); err != nil {
-		t.Fatal(err)
-	}
+	_, mem := newInMem(t, Config{Mode: MPMC, MaxMessage: 1<<24 - 16, Capacity: 2})
 	binary.LittleEndian.PutUint64(mem[offCapacity:], 1<<40)
 	binary.LittleEndian.PutUint64(mem[offChecksum:], fnv64a(mem[:offChecksum]))
 	if _, err := At(mem); !errors.Is(err, ErrCorrupt) {

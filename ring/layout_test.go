@@ -33,16 +33,8 @@ func TestLayoutGolden(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("SPSC", func(t *testing.T) {
-		cfg := Config{Mode: SPSC, MaxMessage: 20, Capacity: 4}
-		size, err := SizeOf(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mem := alignedMem(size)
-		q, err := New(mem, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q, mem := newInMem(t, Config{Mode: SPSC, MaxMessage: 20, Capacity: 4})
+		size := len(mem)
 		// Line 0.
 		if string(mem[0:8]) != "shmkRNG1" {
 			t.Errorf("magic bytes %q", mem[0:8])
@@ -101,16 +93,8 @@ func TestLayoutGolden(t *testing.T) {
 	})
 
 	t.Run("MPMC", func(t *testing.T) {
-		cfg := Config{Mode: MPMC, MaxMessage: 40, Capacity: 4, Participants: 2}
-		size, err := SizeOf(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mem := alignedMem(size)
-		q, err := New(mem, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q, mem := newInMem(t, Config{Mode: MPMC, MaxMessage: 40, Capacity: 4, Participants: 2})
+		size := len(mem)
 		want("mode", uint64(u32(mem, 12)), 2)
 		want("slotSize", uint64(u32(mem, 20)), 64) // align64(16 + 40)
 		want("capacity", u64(mem, 24), 4)
@@ -147,4 +131,20 @@ func TestLayoutGolden(t *testing.T) {
 		want("tail closed bit", u64(mem, 64)>>63, 1)
 		want("closed", uint64(u32(mem, 232)), 1)
 	})
+}
+
+// newInMem initialises a queue with cfg in aligned heap memory of exactly
+// SizeOf(cfg) bytes.
+func newInMem(t *testing.T, cfg Config) (*Queue, []byte) {
+	t.Helper()
+	size, err := SizeOf(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := alignedMem(size)
+	q, err := New(mem, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, mem
 }

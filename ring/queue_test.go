@@ -19,6 +19,20 @@ import (
 
 func init() { testproc.DefaultTimeout = 30 * time.Second }
 
+// fill puts msg with TryPut until the queue is full.
+func fill(t *testing.T, q *Queue, msg []byte) {
+	t.Helper()
+	for {
+		ok, err := q.TryPut(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
 func newQueue(tb testing.TB, cfg Config) *Queue {
 	tb.Helper()
 	q, err := CreateAnonymous(cfg)
@@ -219,15 +233,7 @@ func TestBlockingWakes(t *testing.T) {
 	for _, mode := range []Mode{SPSC, MPMC} {
 		t.Run(mode.String()+"/full", func(t *testing.T) {
 			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
-			for {
-				ok, err := q.TryPut([]byte("x"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !ok {
-					break
-				}
-			}
+			fill(t, q, []byte("x"))
 			q.SetSpin(0)
 			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "full")
 			if err := q.Put(context.Background(), []byte("y")); err != nil {

@@ -184,15 +184,7 @@ func TestWakeUps(t *testing.T) {
 				}
 			}
 			if full {
-				for {
-					ok, err := q.TryPut([]byte("x"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !ok {
-						break
-					}
-				}
+				fill(t, q, []byte("x"))
 			}
 			if s := q.Stats(); s.PutWaits != 0 || s.GetWaits != 0 {
 				t.Fatalf("slept before the test: %+v", s)
@@ -349,15 +341,7 @@ func TestWakeRecheck(t *testing.T) {
 				defer other.Close()
 				buf := make([]byte, 8)
 				if side == "put" {
-					for {
-						ok, err := q.TryPut([]byte("full"))
-						if err != nil {
-							t.Fatal(err)
-						}
-						if !ok {
-							break
-						}
-					}
+					fill(t, q, []byte("full"))
 				}
 				asleep(q)
 				parent, cancel := context.WithTimeout(context.Background(), wakeDeadline)
