@@ -57,11 +57,23 @@ type MismatchError struct {
 	Want any    // what the caller asked for: a Kind, TypeDesc or int, or a string describing it (a value or array kind, locked or raw)
 	Got  any    // what the segment holds
 	Err  error  // ErrKind, ErrType or ErrSize
+
+	// WantType and GotType name the Go types on both sides of a type
+	// mismatch, where known: the type asked for and the type name the
+	// creator recorded (WithTypeName). Empty when unknown.
+	WantType, GotType string
 }
 
 // Error describes the mismatch.
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("shm: %s mismatch: want %v, got %v", e.What, e.Want, e.Got)
+	want, got := fmt.Sprint(e.Want), fmt.Sprint(e.Got)
+	if e.WantType != "" {
+		want = e.WantType + " (" + want + ")"
+	}
+	if e.GotType != "" {
+		got = e.GotType + " (" + got + ")"
+	}
+	return "shm: " + e.What + " mismatch: want " + want + ", got " + got
 }
 
 // Unwrap returns the sentinel (ErrKind, ErrType or ErrSize).

@@ -24,7 +24,7 @@ const (
 	offCreatorTime = 56  // u64 creator start time
 	offP0          = 64  // u64 param 0
 	offP1          = 72  // u64 param 1
-	offReserved2   = 80  // 32 bytes zero
+	offTypeName    = 80  // [32]byte type name, printable ASCII, NUL-padded (version 2)
 	offChecksum    = 112 // u64 FNV-1a 64 over [0, 112)
 	offState       = 120 // u32 State (futex word, not checksummed)
 	offReserved3   = 124 // u32, not checksummed, ignored
@@ -34,7 +34,9 @@ const (
 var magic = [8]byte{'s', 'h', 'm', 'k', 'i', 't', 'S', 'G'}
 
 const (
-	formatVersion = 1
+	// formatVersion 2 added the type name at offTypeName (reserved, zero,
+	// in version 1).
+	formatVersion = 2
 
 	// flagAnonymous marks a memfd segment (informational).
 	flagAnonymous = 1 << 0
@@ -53,7 +55,28 @@ type header struct {
 	creatorPid   int32
 	creatorStart uint64
 	p0, p1       uint64
+	typeName     string
 	state        State
+}
+
+// MaxTypeName is the longest type name a header records (WithTypeName).
+const MaxTypeName = offChecksum - offTypeName
+
+// fitTypeName makes name fit the header: printable ASCII only (anything
+// else becomes '?'), and at most MaxTypeName bytes. A longer name keeps
+// its end, which carries the type's own name, behind a "..." marker
+// ("...example.com/app/model.Config").
+func fitTypeName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > MaxTypeName {
+		b = append([]byte("..."), b[len(b)-(MaxTypeName-3):]...)
+	}
+	return string(b)
 }
 
 // checksum is FNV-1a 64 over the immutable part of the header.
@@ -88,7 +111,8 @@ func encodeHeader(b []byte, h *header) {
 	le.PutUint64(b[offCreatorTime:], h.creatorStart)
 	le.PutUint64(b[offP0:], h.p0)
 	le.PutUint64(b[offP1:], h.p1)
-	clear(b[offReserved2:offChecksum])
+	clear(b[offTypeName:offChecksum])
+	copy(b[offTypeName:offChecksum], fitTypeName(h.typeName))
 	le.PutUint64(b[offChecksum:], checksum(b))
 }
 
@@ -100,6 +124,24 @@ func creatorOf(b []byte) (pid int32, start uint64) {
 	}
 	le := binary.LittleEndian
 	return int32(le.Uint32(b[offCreatorPid:])), le.Uint64(b[offCreatorTime:])
+}
+
+// parseTypeName decodes the NUL-padded type name field: printable ASCII
+// up to the first NUL, zeros after it.
+func parseTypeName(b []byte) (string, error) {
+	n := 0
+	for n < len(b) && b[n] != 0 {
+		if b[n] < 0x20 || b[n] > 0x7e {
+			return "", fmt.Errorf("%w: type name byte %#02x at offset %d is not printable ASCII", ErrCorrupt, b[n], offTypeName+n)
+		}
+		n++
+	}
+	for _, c := range b[n:] {
+		if c != 0 {
+			return "", fmt.Errorf("%w: type name not NUL-padded", ErrCorrupt)
+		}
+	}
+	return string(b[:n]), nil
 }
 
 // parseHeader validates a header read from a file of fileSize bytes and
@@ -131,11 +173,11 @@ func parseHeader(b []byte, fileSize int64) (header, error) {
 	if le.Uint32(b[offReserved1:]) != 0 {
 		return h, fmt.Errorf("%w: reserved header bytes not zero", ErrCorrupt)
 	}
-	for _, c := range b[offReserved2:offChecksum] {
-		if c != 0 {
-			return h, fmt.Errorf("%w: reserved header bytes not zero", ErrCorrupt)
-		}
+	name, err := parseTypeName(b[offTypeName:offChecksum])
+	if err != nil {
+		return h, err
 	}
+	h.typeName = name
 	h.kind = Kind(le.Uint32(b[offKind:]))
 	if h.kind == 0 {
 		return h, fmt.Errorf("%w: kind 0", ErrCorrupt)

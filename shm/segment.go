@@ -18,6 +18,7 @@ type Segment struct {
 	mem     []byte   // the whole mapping, header included
 	payload []byte   // mem[HeaderSize : HeaderSize+size]
 	hdr     header   // validated copy of the header
+	sealed  bool     // size sealed (F_SEAL_SHRINK|F_SEAL_GROW) when mapped
 
 	mu     sync.RWMutex // held exclusively by Close, shared by Send, Unlink, File
 	closed atomic.Bool  // set once by Close; read lock-free by Bytes
@@ -47,6 +48,21 @@ func (s *Segment) Kind() Kind { return s.hdr.kind }
 
 // Type returns the element type recorded in the header.
 func (s *Segment) Type() TypeDesc { return s.hdr.typ }
+
+// TypeName returns the type name recorded at creation (WithTypeName), or
+// "" when none was. It is descriptive only: a peer may record anything.
+func (s *Segment) TypeName() string { return s.hdr.typeName }
+
+// Sealed reports whether the segment's size is sealed against change
+// (F_SEAL_SHRINK and F_SEAL_GROW on a memfd), so that no process holding
+// its descriptor can truncate it under this mapping. Anonymous segments
+// made by CreateAnonymous, and memfds that OpenFile or Receive could seal,
+// are sealed; named segments never are (see the package doc's caveats).
+func (s *Segment) Sealed() bool { return s.sealed }
+
+// Segment returns s itself, so that a *Segment satisfies Shareable like
+// every shmkit object.
+func (s *Segment) Segment() *Segment { return s }
 
 // Params returns the two kind-specific parameters recorded at creation.
 func (s *Segment) Params() (p0, p1 uint64) { return s.hdr.p0, s.hdr.p1 }

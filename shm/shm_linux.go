@@ -183,6 +183,7 @@ func initSegment(fd int, name string, size int, o *options, flags uint32) (s *Se
 		creatorStart: self.Start,
 		p0:           o.p0,
 		p1:           o.p1,
+		typeName:     fitTypeName(o.typeName),
 	}
 	if h.kind == 0 {
 		h.kind = KindRaw
@@ -667,6 +668,7 @@ func Inspect(name string) (Info, error) {
 	info.Size = int(h.size)
 	info.Kind = h.kind
 	info.Type = h.typ
+	info.TypeName = h.typeName
 	info.Params = [2]uint64{h.p0, h.p1}
 	info.State = h.state
 	info.CreatorPid = int(h.creatorPid)

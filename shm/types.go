@@ -40,6 +40,8 @@ const (
 	KindArray
 	KindQueue
 	KindPipe
+	KindBarrier
+	KindCond
 )
 
 var kindNames = [...]string{
@@ -51,6 +53,8 @@ var kindNames = [...]string{
 	KindArray:     "array",
 	KindQueue:     "queue",
 	KindPipe:      "pipe",
+	KindBarrier:   "barrier",
+	KindCond:      "cond",
 }
 
 // String returns the kind's lower-case name, or "Kind(N)" for an unknown one.
@@ -119,6 +123,7 @@ type Info struct {
 	Size         int         // payload size in bytes
 	Kind         Kind        // recorded kind
 	Type         TypeDesc    // recorded element type
+	TypeName     string      // recorded type name (WithTypeName), "" if none
 	Params       [2]uint64   // kind-specific parameters (WithParams)
 	State        State       // initialisation state
 	CreatorPid   int         // pid of the process that created the segment
@@ -140,6 +145,7 @@ type options struct {
 	kind     Kind
 	typ      TypeDesc
 	typed    bool
+	typeName string
 	p0, p1   uint64
 	init     func([]byte) error
 }
@@ -195,6 +201,15 @@ func WithKind(k Kind) Option {
 // have this type or Open fails with a *MismatchError matching ErrType.
 func WithType(t TypeDesc) Option {
 	return func(o *options) { o.typ, o.typed = t, true }
+}
+
+// WithTypeName records the name of the Go type (or any type) the segment
+// holds, for error messages and tools such as cmd/shmctl. It is purely
+// descriptive: Open never compares it (WithType does the checking), and a
+// name longer than MaxTypeName bytes is shortened, keeping its end (see
+// TypeName). Bytes outside printable ASCII are replaced by '?'.
+func WithTypeName(name string) Option {
+	return func(o *options) { o.typeName = name }
 }
 
 // WithParams records two kind-specific parameters (a length, a capacity)
