@@ -81,19 +81,38 @@
 //
 // Sizes: the payload is 1 byte to MaxSize (1 TiB), and a segment occupies
 // HeaderSize more. /dev/shm is a tmpfs, usually limited to half the RAM
-// (and a container's /dev/shm often to 64 MiB). Space is allocated lazily:
-// a segment larger than the free space is created fine, and touching a page
-// that cannot be allocated kills the process with SIGBUS. WithPopulate
-// allocates the space at creation (fallocate, so a full /dev/shm is an
-// error from Create) and faults all pages in up front (MADV_POPULATE_WRITE);
-// WithLockedPages (mlock) also keeps them in RAM but is limited by
-// RLIMIT_MEMLOCK. Likewise, a process that truncates a named segment's
-// file makes every other process's access past the new end fault
-// (SIGBUS): give segments a mode that lets only trusted users write them
-// (the default is 0600). Anonymous segments made by CreateAnonymous are
-// sealed against this, and OpenFile and Receive seal a memfd that allows
-// it before mapping it; any other descriptor received from an untrusted
-// process may be truncated by it.
+// (and a container's /dev/shm often to 64 MiB). Space is allocated lazily,
+// and touching a page that cannot be allocated kills the process with
+// SIGBUS. So Create, OpenOrCreate and CreateAnonymous first compare the
+// segment's size with the file system's free space (one fstatfs) and refuse
+// one that does not fit with a *SpaceError matching syscall.ENOSPC that
+// states both sizes. The check reserves nothing: other processes may take
+// the space later (and the kernel's memfd file system reports no limit, so
+// anonymous segments are bounded only by memory). WithPopulate reserves
+// the space at creation (fallocate) and faults all pages in up front
+// (MADV_POPULATE_WRITE); WithLockedPages (mlock) also keeps them in RAM but
+// is limited by RLIMIT_MEMLOCK.
+//
+// Truncation: a process that truncates a segment's file makes every other
+// process's access past the new end fault (SIGBUS). Anonymous segments made
+// by CreateAnonymous are sealed against it (F_SEAL_SHRINK, F_SEAL_GROW), and
+// OpenFile and Receive seal a memfd that allows it before mapping it;
+// Segment.Sealed reports which. Named segments cannot be sealed: shm gives
+// them mode 0600 by default, so that only their owner can truncate them, and
+// a named segment shared with other users should get a mode that lets only
+// trusted users write it (WithMode). Any other descriptor received from an
+// untrusted process may be truncated by it.
+//
+// Contexts: a nil context means context.Background(). A context that is
+// already done fails Open, OpenOrCreate, OpenFile and Receive at once, with
+// its error, even when the segment is there and ready.
+//
+// Descriptors: OpenFile and Receive on a descriptor that is not a shmkit
+// segment at all (a pipe, a socket, a regular file without the segment
+// magic, a descriptor number a child was not given) return a
+// *NotSegmentError matching ErrNotSegment that names the descriptor and what
+// it is, not ErrCorrupt: in a child this is the mark of a forgotten or
+// misnumbered exec.Cmd.ExtraFiles entry.
 //
 // Names: a name is 1 to MaxNameLen bytes of [A-Za-z0-9._-], not starting
 // with '.' and without "..". Open refuses to follow a symbolic link

@@ -1,9 +1,11 @@
 package shm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"syscall"
 )
 
 // Errors returned by this package. Test for them with errors.Is; the
@@ -44,6 +46,14 @@ var (
 	// initialised and the process initialising it no longer exists.
 	ErrCreatorDied = errors.New("shm: segment creator died during initialisation")
 
+	// ErrNotSegment is returned by OpenFile and Receive (and the OpenFile
+	// and Receive functions of the other packages) for a descriptor that
+	// is not a shmkit segment at all: a pipe, a socket, a regular file
+	// without the segment magic, the Go runtime's own descriptors. It is
+	// what a forgotten exec.Cmd.ExtraFiles entry looks like in the child.
+	// The error is a *NotSegmentError naming the descriptor.
+	ErrNotSegment = errors.New("shm: not a shmkit segment")
+
 	// ErrNotSupported is returned on systems other than Linux.
 	ErrNotSupported = errors.New("shm: not supported on this system")
 )
@@ -78,3 +88,51 @@ func (e *MismatchError) Error() string {
 
 // Unwrap returns the sentinel (ErrKind, ErrType or ErrSize).
 func (e *MismatchError) Unwrap() error { return e.Err }
+
+// NotSegmentError reports a descriptor that is not a shmkit segment (see
+// ErrNotSegment). errors.Is(err, ErrNotSegment) matches it.
+type NotSegmentError struct {
+	Op   string // "open file" (OpenFile) or "receive" (Receive)
+	FD   int    // the descriptor number as the caller had it (as received, for Receive)
+	What string // what it is instead: "a pipe (pipe:[1234])", "a regular file without the segment magic (/tmp/x)"...
+}
+
+// Error describes the descriptor.
+func (e *NotSegmentError) Error() string {
+	msg := fmt.Sprintf("shm: %s: descriptor %d is not a shmkit segment: it is %s", e.Op, e.FD, e.What)
+	if e.Op == "open file" {
+		msg += " (in a child, ExtraFiles[i] is descriptor 3+i: check that the parent passed the object's File there)"
+	}
+	return msg
+}
+
+// Unwrap returns ErrNotSegment.
+func (e *NotSegmentError) Unwrap() error { return ErrNotSegment }
+
+// orBackground treats a nil context as context.Background(), so that no
+// function of this package panics on one.
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}
+
+// SpaceError reports a segment that does not fit in the free space of
+// its file system (a tmpfs), found by Create, OpenOrCreate and
+// CreateAnonymous before anything is allocated. errors.Is(err,
+// syscall.ENOSPC) matches it.
+type SpaceError struct {
+	Need  uint64 // bytes the segment needs, header included
+	Free  uint64 // bytes free for an unprivileged user when it was checked
+	Total uint64 // size of the file system
+}
+
+// Error states the sizes.
+func (e *SpaceError) Error() string {
+	return fmt.Sprintf("shm: segment of %d bytes does not fit: %d bytes free of %d on the shared-memory file system",
+		e.Need, e.Free, e.Total)
+}
+
+// Unwrap returns syscall.ENOSPC.
+func (e *SpaceError) Unwrap() error { return syscall.ENOSPC }

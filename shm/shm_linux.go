@@ -147,6 +147,10 @@ func publish(fd int, tmp, p string) error {
 // init function and marks the segment ready. It takes ownership of fd.
 func initSegment(fd int, name string, size int, o *options, flags uint32) (s *Segment, err error) {
 	total := HeaderSize + size
+	if err := checkSpace(fd, total); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
 	if err := unix.Ftruncate(fd, int64(total)); err != nil {
 		_ = unix.Close(fd)
 		return nil, os.NewSyscallError("ftruncate", err)
@@ -214,6 +218,26 @@ func initSegment(fd int, name string, size int, o *options, flags uint32) (s *Se
 	return newSegment(fd, name, mem, h), nil
 }
 
+// checkSpace refuses a segment larger than the free space of the file
+// system holding fd (a tmpfs: /dev/shm, or the kernel's internal one for a
+// memfd). tmpfs allocates pages only when they are first touched, so
+// without this check a segment larger than the space left is created fine
+// and the process dies of SIGBUS later. It is one fstatfs and no
+// reservation: other processes may still fill the space meanwhile
+// (WithPopulate reserves it). A file system that reports no block limit
+// (an unlimited tmpfs) is not checked.
+func checkSpace(fd, total int) error {
+	var sf unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sf); err != nil || sf.Blocks == 0 || sf.Bsize <= 0 {
+		return nil // nothing known: let ftruncate and the first touch decide
+	}
+	free := sf.Bavail * uint64(sf.Bsize)
+	if uint64(total) > free {
+		return &SpaceError{Need: uint64(total), Free: free, Total: sf.Blocks * uint64(sf.Bsize)}
+	}
+	return nil
+}
+
 func newSegment(fd int, name string, mem []byte, h header) *Segment {
 	end := HeaderSize + int(h.size)
 	return &Segment{
@@ -243,6 +267,7 @@ func fileName(name string) string {
 // written by other tools), Open waits until it is ready, until ctx is done,
 // or until it finds the creator dead (ErrCreatorDied).
 func Open(ctx context.Context, name string, opts ...Option) (*Segment, error) {
+	ctx = orBackground(ctx)
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
@@ -259,16 +284,28 @@ func Open(ctx context.Context, name string, opts ...Option) (*Segment, error) {
 		return nil, pathError("open", p, err)
 	}
 	_ = unix.SetNonblock(fd, false)
-	return attach(ctx, fd, name, &o)
+	return attach(ctx, fd, name, &o, -1)
 }
 
 // attach maps an open segment file, waits for it to be ready and validates
-// it. It takes ownership of fd.
-func attach(ctx context.Context, fd int, name string, o *options) (*Segment, error) {
+// it. It takes ownership of fd. src is the descriptor number the caller
+// handed in (OpenFile's f, a descriptor received by Receive), or -1 for a
+// named segment; a descriptor that is not a shmkit segment at all gives a
+// *NotSegmentError naming it.
+func attach(ctx context.Context, fd int, name string, o *options, src int) (*Segment, error) {
 	label := fileName(name)
 	fail := func(err error) (*Segment, error) {
 		_ = unix.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: label, Err: err}
+	}
+	notSegment := func(what string) (*Segment, error) {
+		op := "open file"
+		if o.received {
+			op = "receive"
+		}
+		err := &NotSegmentError{Op: op, FD: src, What: what}
+		_ = unix.Close(fd)
+		return nil, err
 	}
 	if name == "" {
 		// A descriptor from another process: where it is a memfd that
@@ -282,7 +319,13 @@ func attach(ctx context.Context, fd int, name string, o *options) (*Segment, err
 		return fail(os.NewSyscallError("fstat", err))
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if src >= 0 {
+			return notSegment(describeFD(fd, st.Mode))
+		}
 		return fail(fmt.Errorf("%w: not a regular file (mode %#o)", ErrCorrupt, st.Mode))
+	}
+	if src >= 0 && !hasMagic(fd) {
+		return notSegment(describeFD(fd, st.Mode))
 	}
 	if st.Size < HeaderSize {
 		return fail(fmt.Errorf("%w: truncated: file is %d bytes, header needs %d", ErrCorrupt, st.Size, HeaderSize))
@@ -313,7 +356,54 @@ func attach(ctx context.Context, fd int, name string, o *options) (*Segment, err
 		unmap(mem)
 		return fail(err)
 	}
-	return newSegment(fd, name, mem, h), nil
+	seg := newSegment(fd, name, mem, h)
+	seg.sealed = sizeSealed(fd)
+	return seg, nil
+}
+
+// sizeSealed reports whether fd's size can no longer change.
+func sizeSealed(fd int) bool {
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	const want = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
+	return err == nil && seals&want == want
+}
+
+// hasMagic reports whether the file behind fd starts with the segment
+// magic. A regular file without it is some other file handed over by
+// mistake, not a damaged segment.
+func hasMagic(fd int) bool {
+	var b [len(magic)]byte
+	n, err := unix.Pread(fd, b[:], 0)
+	return err == nil && n == len(b) && b == magic
+}
+
+// describeFD says what the file behind fd is, for a NotSegmentError: the
+// file type and what /proc/self/fd shows for it (a path, "pipe:[123]",
+// "anon_inode:[eventpoll]"...).
+func describeFD(fd int, mode uint32) string {
+	var kind string
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		kind = "a regular file without the segment magic"
+	case unix.S_IFIFO:
+		kind = "a pipe"
+	case unix.S_IFSOCK:
+		kind = "a socket"
+	case unix.S_IFCHR:
+		kind = "a character device"
+	case unix.S_IFBLK:
+		kind = "a block device"
+	case unix.S_IFDIR:
+		kind = "a directory"
+	case 0:
+		kind = "an anonymous inode"
+	default:
+		kind = fmt.Sprintf("a file of mode %#o", mode)
+	}
+	if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil {
+		kind += " (" + target + ")"
+	}
+	return kind
 }
 
 // waitReady waits until the segment's state word says ready and returns
@@ -382,6 +472,7 @@ func checkWant(name string, h *header, o *options) error {
 // initialised segment. An existing segment whose payload size is not size
 // gives a *MismatchError matching ErrSize.
 func OpenOrCreate(ctx context.Context, name string, size int, opts ...Option) (s *Segment, created bool, err error) {
+	ctx = orBackground(ctx)
 	if err := validateName(name); err != nil {
 		return nil, false, err
 	}
@@ -489,6 +580,7 @@ func CreateAnonymous(size int, opts ...Option) (*Segment, error) {
 	}
 	// Best effort: older kernels or file systems may refuse seals.
 	_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+	s.sealed = sizeSealed(fd)
 	return s, nil
 }
 
@@ -499,6 +591,7 @@ func CreateAnonymous(size int, opts ...Option) (*Segment, error) {
 // sealing, its size is sealed first (F_SEAL_SHRINK, F_SEAL_GROW), so that
 // whoever else holds it cannot shrink it under the mapping.
 func OpenFile(ctx context.Context, f *os.File, opts ...Option) (*Segment, error) {
+	ctx = orBackground(ctx)
 	if f == nil {
 		return nil, fmt.Errorf("shm: open file: %w", fs.ErrInvalid)
 	}
@@ -509,18 +602,23 @@ func OpenFile(ctx context.Context, f *os.File, opts ...Option) (*Segment, error)
 	if err != nil {
 		return nil, fmt.Errorf("shm: open file: %w", err)
 	}
-	nfd := -1
+	nfd, src := -1, -1
 	var derr error
 	if err := rc.Control(func(fd uintptr) {
+		src = int(fd)
 		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
 	}); err != nil {
 		return nil, fmt.Errorf("shm: open file: %w", err)
+	}
+	if errors.Is(derr, unix.EBADF) {
+		// Typically a child given no ExtraFiles opening descriptor 3.
+		return nil, &NotSegmentError{Op: "open file", FD: src, What: "not an open descriptor (EBADF)"}
 	}
 	if derr != nil {
 		return nil, fmt.Errorf("shm: open file: %w", os.NewSyscallError("fcntl", derr))
 	}
 	o := collect(opts)
-	return attach(ctx, nfd, "", &o)
+	return attach(ctx, nfd, "", &o, src)
 }
 
 // Send passes the segment's file descriptor over conn (SCM_RIGHTS) with a
@@ -548,6 +646,7 @@ const maxRecvFDs = 16
 // descriptor or more than one is an error; extra descriptors are closed.
 // The descriptor is sealed and validated as by OpenFile.
 func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment, error) {
+	ctx = orBackground(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("shm: receive: %w", err)
 	}
@@ -600,7 +699,8 @@ func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment,
 		return nil, fmt.Errorf("shm: receive: message carries %d descriptors, want 1", len(fds))
 	}
 	o := collect(opts)
-	return attach(ctx, fds[0], "", &o)
+	o.received = true
+	return attach(ctx, fds[0], "", &o, fds[0])
 }
 
 // parseRights returns every descriptor passed in a control-message buffer.

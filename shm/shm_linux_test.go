@@ -216,8 +216,10 @@ func TestReceiveBadMessages(t *testing.T) {
 	if _, _, err := a.WriteMsgUnix([]byte{'S'}, unix.UnixRights(int(pr.Fd())), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Receive(ctx, b); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("pipe: %v, want ErrCorrupt", err)
+	_, err = Receive(ctx, b)
+	var nse *NotSegmentError
+	if !errors.Is(err, ErrNotSegment) || !errors.As(err, &nse) || !strings.Contains(nse.What, "pipe") || nse.FD < 0 {
+		t.Errorf("pipe: %v, want a *NotSegmentError for a pipe", err)
 	}
 
 	a.Close()
@@ -658,7 +660,8 @@ func TestBadInput(t *testing.T) {
 		want   error
 	}{
 		{"magic", 64, func(b []byte) { b[0] = 'X' }, ErrCorrupt},
-		{"version", 64, func(b []byte) { b[offVersion] = 2; resum(b) }, ErrVersion},
+		{"version", 64, func(b []byte) { b[offVersion] = 3; resum(b) }, ErrVersion},
+		{"version 1", 64, func(b []byte) { b[offVersion] = 1; resum(b) }, ErrVersion},
 		{"flags", 64, func(b []byte) { b[offFlags] = 0x80; resum(b) }, ErrVersion},
 		{"checksum", 64, func(b []byte) { b[offP0] ^= 1 }, ErrCorrupt},
 		{"type name not printable", 64, func(b []byte) { b[offTypeName] = 0x80; resum(b) }, ErrCorrupt},

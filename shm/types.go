@@ -146,6 +146,7 @@ type options struct {
 	typ      TypeDesc
 	typed    bool
 	typeName string
+	received bool // set by Receive, for NotSegmentError
 	p0, p1   uint64
 	init     func([]byte) error
 }
