@@ -39,6 +39,7 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	// Atomic store, sequentially consistent: publishes the payload and the
 	// terminator, and is ordered before the loads of getWaiters and of the
 	// closed flag below (see spscPublish).
+	raceRelease(q.raceProxy) // a no-op without -race
 	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, off)), n|span<<32)
 	q.p.pub, q.p.tail = t, t
 	q.p.puts++
@@ -48,6 +49,7 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 		wake(q.dataSeq, q.getWaiters, false)
 	}
 	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
+		raceAcquire(q.raceProxy)
 		return true, ErrClosed
 	}
 	return true, nil
@@ -73,6 +75,7 @@ func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
 		off+span > q.g.capacity || v+span-q.c.head > q.g.capacity {
 		return 0, 0, 0, false
 	}
+	raceAcquire(q.raceProxy) // a no-op without -race
 	return off, n, span, true
 }
 
@@ -180,6 +183,7 @@ func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 	// Atomic store, sequentially consistent: publishes the run, ordered
 	// before the loads of getWaiters and of the closed flag below (see
 	// spscPublish).
+	raceRelease(q.raceProxy) // a no-op without -race
 	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, pub&q.mask)), first)
 	q.p.pub, q.p.tail = t, t
 	q.p.puts += uint64(k)
@@ -188,7 +192,11 @@ func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.dataSeq, q.getWaiters, false)
 	}
-	return atomic.LoadUint32(q.closedWord) != 0 // seq-cst: closed while we published
+	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
+		raceAcquire(q.raceProxy)
+		return true
+	}
+	return false
 }
 
 // spscGetBatchFast copies the messages queued at the read position into
@@ -220,6 +228,7 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 			off+span > c || v+span-h > c || n > uint64(cap(dst[k])) {
 			break
 		}
+		raceAcquire(q.raceProxy) // a no-op without -race
 		dst[k] = dst[k][:n]
 		copy(dst[k], unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n))
 		v += span

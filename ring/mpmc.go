@@ -188,6 +188,7 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 	for range 64 {
 		t := atomic.LoadUint64(q.tail) // atomic: moved by every producer's CAS
 		if t&closedBit != 0 {
+			raceAcquire(q.raceProxy) // CloseWrite happens before what follows
 			return 0, false, ErrClosed
 		}
 		seq := q.loadSeq(t)
@@ -248,6 +249,7 @@ func (q *Queue) mpmcPublish(pos uint64, n int) {
 	*q.u32(off + slotLen) = uint32(n) // plain: published by the store below
 	// Atomic store (release): the payload and length become visible with
 	// the sequence; seq-cst also orders it before wake's waiter check.
+	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
 	atomic.StoreUint64(q.u64(off+slotSeq), pos+1)
 	q.mpPuts++
 	*q.ent(q.entIdx, entPuts) = q.mpPuts // plain: single-writer statistic (see spscPublish)
@@ -353,6 +355,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 				if testHook != nil {
 					testHook("get-claimed")
 				}
+				raceAcquire(q.raceProxy) // the Put of position h happens before what follows
 				return h, seq, true, nil
 			}
 			// Lost the race, as in mpmcClaimPut: our intent would hide
@@ -371,6 +374,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 			if tc == h {
 				if t&closedBit != 0 {
 					q.recoverAll()
+					raceAcquire(q.raceProxy) // CloseWrite happens before io.EOF
 					return 0, 0, false, io.EOF
 				}
 				return 0, 0, false, nil
@@ -387,6 +391,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 			t := atomic.LoadUint64(q.tail)
 			if t&closedBit != 0 && t&^closedBit == h {
 				q.recoverAll()
+				raceAcquire(q.raceProxy) // CloseWrite happens before io.EOF
 				return 0, 0, false, io.EOF
 			}
 			return 0, 0, false, nil

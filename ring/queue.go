@@ -15,6 +15,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/internal/race"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -117,6 +118,14 @@ type Queue struct {
 	closedWord   *uint32        // the closed-for-writing flag
 	putsW, getsW *uint64        // the puts and gets counters
 	maxSpan      uint64         // span of a MaxMessage record
+
+	// raceProxy is the heap object on which the race detector is told
+	// of the queue's happens-before edges (nil without -race): a Put
+	// releases on it before publishing, and the Get that receives the
+	// message acquires it. It is race.Proxy of the ring's first byte,
+	// which names the ring by file and offset, so every handle on the
+	// ring in this process, through whichever mapping, has the same one.
+	raceProxy unsafe.Pointer
 
 	spin     int           // polls before sleeping; < 0: for ever; spinTimed: for spinTime
 	spinTime time.Duration // with spinTimed
@@ -315,6 +324,7 @@ func At(mem []byte) (*Queue, error) {
 	q.closedWord = q.u32(offClosed)
 	q.putsW, q.getsW = q.u64(offPuts), q.u64(offGets)
 	q.maxSpan = recHeader + align8(g.maxMsg)
+	q.raceProxy = race.Proxy(q.base)
 	return q, nil
 }
 
@@ -588,6 +598,7 @@ func (q *Queue) CloseWrite() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
+	raceRelease(q.raceProxy) // what we did before CloseWrite happens before io.EOF and ErrClosed
 	// Seq-cst store: SPSC producers check it after publishing, consumers
 	// before declaring EOF (see spscPublish).
 	atomic.StoreUint32(q.u32(offClosed), 1)

@@ -215,6 +215,7 @@ func (q *Queue) spscPublish(k uint64) error {
 	// payloads, later headers and terminator written before it; (2)
 	// ordered before our loads of the closed flag and of getWaiters below
 	// (the Dekker pairings with CloseWrite and with a sleeping consumer).
+	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
 	atomic.StoreUint64(q.hdr(q.p.pub&q.mask), q.p.first)
 	q.p.deferred = false
 	q.p.pub = q.p.tail
@@ -236,7 +237,11 @@ func (q *Queue) spscPublish(k uint64) error {
 }
 
 func (q *Queue) closedForWrite() bool {
-	return atomic.LoadUint32(q.u32(offClosed)) != 0 // seq-cst: set by CloseWrite in any process
+	if atomic.LoadUint32(q.u32(offClosed)) == 0 { // seq-cst: set by CloseWrite in any process
+		return false
+	}
+	raceAcquire(q.raceProxy) // CloseWrite happens before what follows seeing it
+	return true
 }
 
 func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) {
@@ -392,6 +397,7 @@ func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
 			q.c.view += span
 			continue
 		}
+		raceAcquire(q.raceProxy) // the Put of this record happens before what follows
 		return off, n, span, true, nil
 	}
 	return 0, 0, 0, false, corrupt("pad record after a pad")
