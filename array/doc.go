@@ -102,6 +102,30 @@
 // is 8-byte aligned, so a 64-bit integer element is always 8-byte aligned,
 // as sync/atomic requires on arm64 and on 32-bit platforms.
 //
+// # Anonymous Arrays and other processes
+//
+// CreateAnonymous makes a Array in a memfd segment with no name, sealed
+// against resizing, gone when the last process closes it. Every Array (and
+// Raw) is a shm.Shareable: give its File to a child through
+// exec.Cmd.ExtraFiles and attach there with OpenFile, or send its Segment
+// over a Unix socket and attach with Receive:
+//
+//	a, err := array.CreateAnonymous[float64](1024)
+//	cmd.ExtraFiles = []*os.File{a.File()} // fd 3 in the child
+//	// in the child:
+//	a, err := array.OpenFile[float64](ctx, os.NewFile(3, ""))
+//
+// The element type's Go name is recorded in the segment's header, so a
+// Array opened with another type fails with a *shm.MismatchError naming both
+// types, and a descriptor that is not a segment at all (a forgotten
+// ExtraFiles entry) with shm.ErrNotSegment. Named Arrays are removed with
+// Unlink.
+//
+// Contexts: nil means context.Background(). A context bounds waiting only:
+// a call that can complete without waiting (an uncontended lock, a ready
+// segment) does so even with a done context; one that would wait returns
+// the context's error at once.
+//
 // # Crashes
 //
 // A process that dies holding the lock is detected by the next locker:

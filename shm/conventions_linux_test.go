@@ -2,11 +2,13 @@ package shm
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -259,8 +261,8 @@ func TestCreateLargerThanFreeSpace(t *testing.T) {
 	}
 }
 
-// Every function taking a context accepts nil (as Background) and fails at
-// once with a done one, even when it could succeed.
+// Every function taking a context accepts nil (as Background); a done one
+// does not stop what needs no waiting, and fails at once what would wait.
 func TestContexts(t *testing.T) {
 	name := segName(t)
 	s, err := Create(name, 4096)
@@ -295,11 +297,26 @@ func TestContexts(t *testing.T) {
 		} else {
 			got.Close()
 		}
-		if got, err := call(done); !errors.Is(err, context.Canceled) {
-			t.Errorf("%s(done ctx): %v, want context.Canceled", what, err)
-			if got != nil {
-				got.Close()
-			}
+		if got, err := call(done); err != nil {
+			t.Errorf("%s(done ctx) of a ready segment: %v, want success", what, err)
+		} else {
+			got.Close()
 		}
+	}
+	// What must wait fails at once with a done ctx: Receive with nothing
+	// queued, Open of a segment still initialising.
+	_, y := socketPair(t)
+	start := time.Now()
+	if _, err := Receive(done, y); !errors.Is(err, context.Canceled) {
+		t.Errorf("Receive(done ctx) with nothing queued: %v, want context.Canceled", err)
+	}
+	init := segName(t)
+	rawSegment(t, init, 64, func(b []byte) { binary.LittleEndian.PutUint32(b[offState:], uint32(StateInitialising)) })
+	defer Unlink(init)
+	if _, err := Open(done, init); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open(done ctx) of an initialising segment: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("done-context calls took %v", d)
 	}
 }

@@ -103,9 +103,13 @@
 // trusted users write it (WithMode). Any other descriptor received from an
 // untrusted process may be truncated by it.
 //
-// Contexts: a nil context means context.Background(). A context that is
-// already done fails Open, OpenOrCreate, OpenFile and Receive at once, with
-// its error, even when the segment is there and ready.
+// Contexts: a nil context means context.Background(). A context bounds
+// waiting only, the rule of every shmkit package: a call that can complete
+// without waiting does so even when its context is already done (Open and
+// OpenFile of a ready segment, Receive of a message already queued on the
+// socket, Create in OpenOrCreate), and one that would have to wait (for a
+// segment still initialising, for a message not yet sent) returns the
+// context's error at once.
 //
 // Descriptors: OpenFile and Receive on a descriptor that is not a shmkit
 // segment at all (a pipe, a socket, a regular file without the segment

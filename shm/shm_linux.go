@@ -273,9 +273,8 @@ func Open(ctx context.Context, name string, opts ...Option) (*Segment, error) {
 	}
 	o := collect(opts)
 	p := path(name)
-	if err := ctx.Err(); err != nil {
-		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
-	}
+	// A done ctx is no reason to fail an open that needs no waiting (the
+	// package's context rule); waitReady honours it if waiting is needed.
 	// O_NONBLOCK: a FIFO or device planted under the name must not block
 	// the open (attach's fstat rejects it). It is cleared at once, so the
 	// descriptor (File, Send) is an ordinary blocking one.
@@ -461,7 +460,8 @@ func checkWant(name string, h *header, o *options) error {
 		return &MismatchError{Name: name, What: "kind", Want: o.kind, Got: h.kind, Err: ErrKind}
 	}
 	if o.typed && h.typ != o.typ {
-		return &MismatchError{Name: name, What: "type", Want: o.typ, Got: h.typ, Err: ErrType}
+		return &MismatchError{Name: name, What: "type", Want: o.typ, Got: h.typ, Err: ErrType,
+			WantType: o.typeName, GotType: h.typeName}
 	}
 	return nil
 }
@@ -479,8 +479,9 @@ func OpenOrCreate(ctx context.Context, name string, size int, opts ...Option) (s
 	if err := validateSize(size); err != nil {
 		return nil, false, err
 	}
-	for range 16 {
-		if err := ctx.Err(); err != nil {
+	for i := range 16 {
+		if err := ctx.Err(); err != nil && i > 0 {
+			// Retrying is waiting: a done ctx ends it.
 			return nil, false, &fs.PathError{Op: "open", Path: path(name), Err: err}
 		}
 		s, err = Create(name, size, opts...)
@@ -595,9 +596,6 @@ func OpenFile(ctx context.Context, f *os.File, opts ...Option) (*Segment, error)
 	if f == nil {
 		return nil, fmt.Errorf("shm: open file: %w", fs.ErrInvalid)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("shm: open file: %w", err)
-	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("shm: open file: %w", err)
@@ -647,26 +645,20 @@ const maxRecvFDs = 16
 // The descriptor is sealed and validated as by OpenFile.
 func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment, error) {
 	ctx = orBackground(ctx)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("shm: receive: %w", err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		if err := conn.SetReadDeadline(dl); err != nil {
-			return nil, fmt.Errorf("shm: receive: %w", err)
-		}
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = conn.SetReadDeadline(time.Unix(1, 0)) // in the past: wakes the read
-		close(fired)
-	})
 	var buf [1]byte
 	oob := make([]byte, unix.CmsgSpace(4*maxRecvFDs))
-	n, oobn, flags, _, err := conn.ReadMsgUnix(buf[:], oob)
-	if !stop() {
-		<-fired // let it finish before the deadline is cleared below
+	var n, oobn, flags int
+	var err error
+	if ctx.Err() != nil {
+		// A done ctx still takes a message that is already queued (the
+		// package's context rule): one non-blocking read.
+		n, oobn, flags, err = recvNow(conn, buf[:], oob)
+		if errors.Is(err, unix.EAGAIN) {
+			return nil, fmt.Errorf("shm: receive: %w", ctx.Err())
+		}
+	} else {
+		n, oobn, flags, err = recvWait(ctx, conn, buf[:], oob)
 	}
-	_ = conn.SetReadDeadline(time.Time{})
 	// Collect descriptors first, so none leaks on any error path below.
 	fds, perr := parseRights(oob[:oobn])
 	closeAll := func() {
@@ -701,6 +693,47 @@ func Receive(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Segment,
 	o := collect(opts)
 	o.received = true
 	return attach(ctx, fds[0], "", &o, fds[0])
+}
+
+// recvWait reads one message from conn, bounded by ctx through conn's
+// read deadline, which it clears before returning.
+func recvWait(ctx context.Context, conn *net.UnixConn, buf, oob []byte) (n, oobn, flags int, err error) {
+	if dl, ok := ctx.Deadline(); ok {
+		if err := conn.SetReadDeadline(dl); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = conn.SetReadDeadline(time.Unix(1, 0)) // in the past: wakes the read
+		close(fired)
+	})
+	n, oobn, flags, _, err = conn.ReadMsgUnix(buf, oob)
+	if !stop() {
+		<-fired // let it finish before the deadline is cleared below
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	return n, oobn, flags, err
+}
+
+// recvNow reads one message from conn if one is queued, without waiting:
+// EAGAIN when none is.
+func recvNow(conn *net.UnixConn, buf, oob []byte) (n, oobn, flags int, err error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		return true // one attempt, whatever it gave
+	}); err != nil {
+		return 0, 0, 0, err
+	}
+	if rerr != nil {
+		return 0, 0, 0, os.NewSyscallError("recvmsg", rerr)
+	}
+	return n, oobn, flags, nil
 }
 
 // parseRights returns every descriptor passed in a control-message buffer.

@@ -854,29 +854,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("cancelled context", func(t *testing.T) {
-		name := segName(t)
-		s, err := Create(name, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		if _, err := Open(cctx, name); !errors.Is(err, context.Canceled) {
-			t.Errorf("Open: %v", err)
-		}
-		if _, _, err := OpenOrCreate(cctx, name, 64); !errors.Is(err, context.Canceled) {
-			t.Errorf("OpenOrCreate: %v", err)
-		}
-		if _, err := OpenFile(cctx, s.File()); !errors.Is(err, context.Canceled) {
-			t.Errorf("OpenFile: %v", err)
-		}
-		_, b := socketPair(t)
-		if _, err := Receive(cctx, b); !errors.Is(err, context.Canceled) {
-			t.Errorf("Receive: %v", err)
-		}
-	})
+	// Contexts (nil, done) are TestContexts'.
 	if _, err := OpenFile(ctx, nil); !errors.Is(err, fs.ErrInvalid) {
 		t.Errorf("OpenFile(nil): %v", err)
 	}

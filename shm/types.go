@@ -205,8 +205,9 @@ func WithType(t TypeDesc) Option {
 }
 
 // WithTypeName records the name of the Go type (or any type) the segment
-// holds, for error messages and tools such as cmd/shmctl. It is purely
-// descriptive: Open never compares it (WithType does the checking), and a
+// holds, for error messages and tools such as cmd/shmctl; given to Open
+// with WithType, it names the type asked for in a type *MismatchError. It
+// is purely descriptive: Open never compares it (WithType does), and a
 // name longer than MaxTypeName bytes is shortened, keeping its end (see
 // TypeName). Bytes outside printable ASCII are replaced by '?'.
 func WithTypeName(name string) Option {

@@ -78,6 +78,30 @@
 // T's alignment (Init checks; At reports ErrCorrupt otherwise), so 64-bit
 // atomics are always aligned, on 32-bit platforms too.
 //
+// # Anonymous Values and other processes
+//
+// CreateAnonymous makes a Value in a memfd segment with no name, sealed
+// against resizing, gone when the last process closes it. Every Value (and
+// Raw) is a shm.Shareable: give its File to a child through
+// exec.Cmd.ExtraFiles and attach there with OpenFile, or send its Segment
+// over a Unix socket and attach with Receive:
+//
+//	v, err := value.CreateAnonymous(0.0)
+//	cmd.ExtraFiles = []*os.File{v.File()} // fd 3 in the child
+//	// in the child:
+//	v, err := value.OpenFile[float64](ctx, os.NewFile(3, ""))
+//
+// The element type's Go name is recorded in the segment's header, so a
+// Value opened with another type fails with a *shm.MismatchError naming both
+// types, and a descriptor that is not a segment at all (a forgotten
+// ExtraFiles entry) with shm.ErrNotSegment. Named Values are removed with
+// Unlink.
+//
+// Contexts: nil means context.Background(). A context bounds waiting only:
+// a call that can complete without waiting (an uncontended lock, a ready
+// segment) does so even with a done context; one that would wait returns
+// the context's error at once.
+//
 // # Crashes
 //
 // A process may die at any moment, holding the lock. The next process to

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -19,6 +23,7 @@ type Desc struct {
 	Align  uint32   // element alignment
 	FP     uint64   // element type fingerprint (typeinfo)
 	Locked bool     // a sem.Mutex lives in the header
+	Type   string   // the Go type's name, recorded in a segment's header for errors and tools
 }
 
 // TypeDesc returns the shm type descriptor of the elements.
@@ -57,17 +62,43 @@ var ErrBadMemory = errors.New("memory too short or misaligned for the object")
 
 // Wrap turns an error of this package into one that matches the public
 // sentinels (ErrCorrupt and ErrBadAlign become shm.ErrCorrupt; a
-// *shm.MismatchError already matches shm.ErrType or shm.ErrKind), with pkg
-// in front.
-func Wrap(pkg string, err error) error {
-	switch {
-	case err == nil:
+// *shm.MismatchError already matches shm.ErrType or shm.ErrKind), with
+// prefix ("value: open NAME") in front. An error that already says what
+// was done (an *fs.PathError: "open /dev/shm/shmkit.NAME: ...") gets only
+// the package name, and one from package shm has its "shm: " replaced by
+// the package name, so that no message says "open ... open".
+func Wrap(prefix string, err error) error {
+	if err == nil {
 		return nil
-	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrBadAlign):
-		return fmt.Errorf("%s: %w: %w", pkg, shm.ErrCorrupt, err)
 	}
-	return fmt.Errorf("%s: %w", pkg, err)
+	pkg, _, _ := strings.Cut(prefix, ":")
+	msg := err.Error()
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		msg = pkg + ": " + msg
+	case strings.HasPrefix(msg, "shm: "):
+		msg = pkg + ": " + strings.TrimPrefix(msg, "shm: ")
+	default:
+		msg = prefix + ": " + msg
+	}
+	w := &wrapped{msg: msg, errs: []error{err}}
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadAlign) {
+		if !errors.Is(err, shm.ErrCorrupt) {
+			w.errs = append(w.errs, shm.ErrCorrupt)
+		}
+	}
+	return w
 }
+
+// wrapped is Wrap's error: its own message, matching every error of errs.
+type wrapped struct {
+	msg  string
+	errs []error
+}
+
+func (w *wrapped) Error() string   { return w.msg }
+func (w *wrapped) Unwrap() []error { return w.errs }
 
 // Place lays out an object of n elements at the start of mem: the mutex
 // (when d.Locked), then fill (which writes the elements, may be nil), then
@@ -158,7 +189,7 @@ func createOpts(d Desc, n uint64, fill func(elems []byte) error, opts []shm.Opti
 	var placed *Object
 	all := make([]shm.Option, 0, len(opts)+4)
 	all = append(all, opts...)
-	all = append(all, shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()), shm.WithParams(n, 0),
+	all = append(all, shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()), shm.WithTypeName(d.Type), shm.WithParams(n, 0),
 		shm.WithInit(func(payload []byte) error {
 			o, err := Place(payload, d, n, fill)
 			placed = o
@@ -197,10 +228,49 @@ func Create(name string, d Desc, n uint64, fill func(elems []byte) error, opts [
 	return attachSegment(seg, d)
 }
 
+// CreateAnonymous creates an anonymous (memfd) segment holding one object
+// of n elements.
+func CreateAnonymous(d Desc, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, error) {
+	all, size, release, err := createOpts(d, n, fill, opts)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.CreateAnonymous(size, all...)
+	release()
+	if err != nil {
+		return nil, err
+	}
+	return attachSegment(seg, d)
+}
+
+// openOpts returns opts followed by the checks of an object described by d.
+func openOpts(d Desc, opts []shm.Option) []shm.Option {
+	return append(append([]shm.Option(nil), opts...), shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()), shm.WithTypeName(d.Type))
+}
+
 // Open opens a named segment holding an object and validates it.
 func Open(ctx context.Context, name string, d Desc, opts []shm.Option) (*Object, error) {
-	all := append(append([]shm.Option(nil), opts...), shm.WithKind(d.Kind), shm.WithType(d.TypeDesc()))
-	seg, err := shm.Open(ctx, name, all...)
+	seg, err := shm.Open(ctx, name, openOpts(d, opts)...)
+	if err != nil {
+		return nil, err
+	}
+	return attachSegment(seg, d)
+}
+
+// OpenFile attaches to the object in the segment behind f (see
+// shm.OpenFile).
+func OpenFile(ctx context.Context, f *os.File, d Desc, opts []shm.Option) (*Object, error) {
+	seg, err := shm.OpenFile(ctx, f, openOpts(d, opts)...)
+	if err != nil {
+		return nil, err
+	}
+	return attachSegment(seg, d)
+}
+
+// Receive attaches to the object in a segment received from conn (see
+// shm.Receive).
+func Receive(ctx context.Context, conn *net.UnixConn, d Desc, opts []shm.Option) (*Object, error) {
+	seg, err := shm.Receive(ctx, conn, openOpts(d, opts)...)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +299,8 @@ func FromSegment(seg *shm.Segment, d Desc) (*Object, error) {
 		return nil, &shm.MismatchError{Name: seg.Name(), What: "kind", Want: d.Kind, Got: k, Err: ErrKind}
 	}
 	if t := seg.Type(); t != d.TypeDesc() {
-		return nil, &shm.MismatchError{Name: seg.Name(), What: "type", Want: d.TypeDesc(), Got: t, Err: ErrType}
+		return nil, &shm.MismatchError{Name: seg.Name(), What: "type", Want: d.TypeDesc(), Got: t, Err: ErrType,
+			WantType: d.Type, GotType: seg.TypeName()}
 	}
 	o, err := Attach(seg.Bytes(), d, d.Locked)
 	if err != nil {
@@ -317,6 +388,18 @@ func Locked(ctx context.Context, mu *sem.Mutex, fn func() error) (err error) {
 	}()
 	ferr = fn()
 	return nil
+}
+
+// Segment returns the object's segment, or nil for a placed object.
+func (o *Object) Segment() *shm.Segment { return o.Seg }
+
+// File returns the segment's file (nil for a placed object, or after
+// Close).
+func (o *Object) File() *os.File {
+	if o.Seg == nil {
+		return nil
+	}
+	return o.Seg.File()
 }
 
 // Name returns the segment's name, or "" for a placed object.

@@ -3,6 +3,9 @@ package object
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"reflect"
 
 	"github.com/shmkit/shmkit/internal/typeinfo"
 	"github.com/shmkit/shmkit/shm"
@@ -27,7 +30,8 @@ func DescOf[T any](s Spec) (Desc, error) {
 	if err != nil {
 		return Desc{}, fmt.Errorf("%s: %w", s.Pkg, err)
 	}
-	return Desc{Magic: s.Magic, Kind: s.Kind, Size: size, Align: align, FP: fp, Locked: s.Locked}, nil
+	return Desc{Magic: s.Magic, Kind: s.Kind, Size: size, Align: align, FP: fp, Locked: s.Locked,
+		Type: reflect.TypeFor[T]().String()}, nil
 }
 
 // SizeOf returns the bytes an object of n T needs, or an error wrapping
@@ -66,6 +70,39 @@ func OpenOf[T any](ctx context.Context, s Spec, name string, opts []shm.Option) 
 	}
 	o, err := Open(ctx, name, d, opts)
 	return o, Wrap(s.Pkg+": open "+name, err)
+}
+
+// CreateAnonymousOf creates an anonymous object of n T (see
+// CreateAnonymous).
+func CreateAnonymousOf[T any](s Spec, n uint64, fill func(elems []byte) error, opts []shm.Option) (*Object, error) {
+	d, err := DescOf[T](s)
+	if err != nil {
+		return nil, err
+	}
+	o, err := CreateAnonymous(d, n, fill, opts)
+	return o, Wrap(s.Pkg+": create anonymous", err)
+}
+
+// OpenFileOf attaches to an object of T in the segment behind f (see
+// OpenFile).
+func OpenFileOf[T any](ctx context.Context, s Spec, f *os.File, opts []shm.Option) (*Object, error) {
+	d, err := DescOf[T](s)
+	if err != nil {
+		return nil, err
+	}
+	o, err := OpenFile(ctx, f, d, opts)
+	return o, Wrap(s.Pkg+": open file", err)
+}
+
+// ReceiveOf attaches to an object of T in a segment received from conn
+// (see Receive).
+func ReceiveOf[T any](ctx context.Context, s Spec, conn *net.UnixConn, opts []shm.Option) (*Object, error) {
+	d, err := DescOf[T](s)
+	if err != nil {
+		return nil, err
+	}
+	o, err := Receive(ctx, conn, d, opts)
+	return o, Wrap(s.Pkg+": receive", err)
 }
 
 // OpenOrCreateOf opens a named object of T or creates it with n elements
