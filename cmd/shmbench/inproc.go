@@ -22,6 +22,7 @@ func init() { register(&chanTransport{}) }
 func (t *chanTransport) Spec() Spec {
 	return Spec{Name: "chan", Kind: KindInProcess, InProcess: true,
 		Desc:     "Go channel of []byte between goroutines of ONE process (in-process yardstick)",
+		Batching: "none: one channel send and one receive per message",
 		Patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong}}
 }
 

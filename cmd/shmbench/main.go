@@ -96,9 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	doc := &Document{Schema: SchemaVersion, Started: time.Now().UTC(), Host: host, Config: configJSON(cfg)}
 	plan := buildPlan(cfg)
-	prog := newProgress(stdout, stderr, len(plan))
+	prog := newProgress(stderr, plan)
 	start := time.Now()
-	for i, item := range plan {
+	for _, item := range plan {
 		if ctx.Err() != nil {
 			break
 		}
@@ -106,15 +106,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			doc.Results = append(doc.Results, *item.rec)
 			continue
 		}
-		prog.show(i, item)
+		prog.show(item)
 		t0 := time.Now()
 		rec := co.measure(item.t, item.m)
 		rec.WallNS = int64(time.Since(t0))
 		doc.Results = append(doc.Results, rec)
+		prog.finished(item, rec)
 	}
 	prog.done()
 	doc.WallNS = int64(time.Since(start))
 	applyBaseline(doc.Results, cfg.baseline)
+	doc.Legend = legendFor(doc.Results)
+	doc.Summary = summarize(doc.Results)
 	interrupted := ctx.Err() != nil
 
 	if cfg.svgFile != "" {

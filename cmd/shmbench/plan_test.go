@@ -345,12 +345,41 @@ func TestStopAfterChatter(t *testing.T) {
 	}
 }
 
-func TestProgressOffWithoutTerminal(t *testing.T) {
-	var a, b bytes.Buffer
-	p := newProgress(&a, &b, 3)
-	p.show(0, planItem{m: Measurement{Transport: "unix", Pattern: PatThroughput, Size: 64}})
+// TestProgressWithoutTerminal: when stderr is not a terminal, each
+// measurement done is a line of its own there, with its result and the
+// elapsed time, and nothing goes to stdout (there is no stdout here to
+// write to: progress only gets stderr).
+func TestProgressWithoutTerminal(t *testing.T) {
+	var b bytes.Buffer
+	plan := []planItem{
+		{m: Measurement{Transport: "queue", Pattern: PatThroughput, Size: 64}},
+		{rec: &Record{Transport: "py-queue", Status: StatusUnavailable}}, // reported, not run: not counted
+		{m: Measurement{Transport: "unix", Pattern: PatPingPong, Size: 4096}},
+	}
+	p := newProgress(&b, plan)
+	if p.live {
+		t.Fatal("a bytes.Buffer is not a terminal")
+	}
+	p.show(plan[0])
+	p.finished(plan[0], Record{Pattern: PatThroughput, Status: StatusOK, MsgsPerSec: 8.1e6, BytesPerSec: 8.1e6 * 64})
+	p.show(plan[2])
+	p.finished(plan[2], Record{Pattern: PatPingPong, Status: StatusFailed, Notes: "peer died"})
 	p.done()
-	if p.on || a.Len() != 0 || b.Len() != 0 {
-		t.Errorf("progress on %v; wrote %q and %q", p.on, a.String(), b.String())
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^\[  1/2 +\d+s\] throughput +queue +64 B +8\.10M msgs/s, 518 MB/s$`),
+		regexp.MustCompile(`^\[  2/2 +\d+s\] pingpong +unix +4 KiB +failed: peer died$`),
+		regexp.MustCompile(`^shmbench: 2 measurements in \d+\.\ds$`),
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("progress wrote %q", b.String())
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d: %q, want %v", i, lines[i], re)
+		}
+	}
+	if strings.Contains(b.String(), "\r") || strings.Contains(b.String(), "\033") {
+		t.Errorf("terminal control characters in a non-terminal's progress: %q", b.String())
 	}
 }

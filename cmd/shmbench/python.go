@@ -20,23 +20,28 @@ var pyScript string
 type pyTransport struct {
 	name     string
 	desc     string
+	batching string
 	patterns []Pattern
 }
 
 func init() {
 	register(&pyTransport{name: "py-queue", patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong},
-		desc: "Python multiprocessing.Queue(maxsize=2 MiB of messages, 8..1024), put/get of bytes (pickled, feeder thread)"})
+		desc:     "Python multiprocessing.Queue(maxsize=2 MiB of messages, 8..1024), put/get of bytes (pickled, feeder thread)",
+		batching: "none: one put and one get per message (a feeder thread pickles each and writes it to a pipe)"})
 	register(&pyTransport{name: "py-pipe", patterns: []Pattern{PatThroughput, PatPingPong},
-		desc: "Python multiprocessing.Pipe, send_bytes/recv_bytes (one reader, one writer)"})
+		desc:     "Python multiprocessing.Pipe, send_bytes/recv_bytes (one reader, one writer)",
+		batching: "none: one send_bytes and one recv_bytes per message"})
 	register(&pyTransport{name: "py-value", patterns: []Pattern{PatContention},
-		desc: "Python multiprocessing.Value('q', lock=True): with v.get_lock(): v.value += 1"})
+		desc:     "Python multiprocessing.Value('q', lock=True): with v.get_lock(): v.value += 1",
+		batching: "none: one locked update per iteration"})
 	register(&pyTransport{name: "py-array", patterns: []Pattern{PatContention},
-		desc: "Python multiprocessing.Array('q', 16, lock=True): with a.get_lock(): a[i] += 1"})
+		desc:     "Python multiprocessing.Array('q', 16, lock=True): with a.get_lock(): a[i] += 1",
+		batching: "none: one locked update per iteration"})
 }
 
 // Spec implements Transport.
 func (t *pyTransport) Spec() Spec {
-	return Spec{Name: t.name, Kind: KindPython, Desc: t.desc, Patterns: t.patterns, External: true}
+	return Spec{Name: t.name, Kind: KindPython, Desc: t.desc, Patterns: t.patterns, External: true, Batching: t.batching}
 }
 
 // Unavailable implements Transport.

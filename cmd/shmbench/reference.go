@@ -33,6 +33,7 @@ func (memcpyTransport) Spec() Spec {
 	return Spec{Name: "memcpy", Kind: KindReference, NoProducer: true,
 		Desc:     "one copy per message from a hot buffer into a ring-sized destination, in one process: a producer's copy alone",
 		Note:     "the producer's copy alone, ring-sized destination",
+		Batching: "none: one copy per message, no consumer",
 		Patterns: []Pattern{PatThroughput}}
 }
 
@@ -106,7 +107,8 @@ type refringTransport struct{}
 func (*refringTransport) Spec() Spec {
 	return Spec{Name: "refring", Kind: KindReference, Spins: true,
 		Desc:     "internal/refring: bare SPSC ring, fixed 64-byte slots, busy-spin (ceiling for small messages)",
-		Patterns: []Pattern{PatThroughput}, FixedSize: refring.SlotSize}
+		Patterns: []Pattern{PatThroughput}, FixedSize: refring.SlotSize,
+		Batching: "none: one slot written and one read per message"}
 }
 
 // Unavailable implements Transport.
@@ -202,7 +204,8 @@ type cachelineTransport struct{}
 func (*cachelineTransport) Spec() Spec {
 	return Spec{Name: "cacheline", Kind: KindReference, Spins: true,
 		Desc:     "one shared cache line flipped between two processes (floor for a round trip)",
-		Patterns: []Pattern{PatPingPong}, FixedSize: PingSizeLine}
+		Patterns: []Pattern{PatPingPong}, FixedSize: PingSizeLine,
+		Batching: "none: one store and one load each way per round trip"}
 }
 
 // Unavailable implements Transport.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -21,6 +20,12 @@ type Document struct {
 	Host    Host       `json:"host"`
 	Config  ConfigJSON `json:"config"`
 	Results []Record   `json:"results"`
+	// Legend describes every transport that has a record (the legend
+	// under the table).
+	Legend []LegendEntry `json:"legend"`
+	// Summary is what to conclude, computed from Results (the closing
+	// lines of the table).
+	Summary []string `json:"summary"`
 }
 
 // Host describes the machine of a run.
@@ -65,6 +70,12 @@ func writeJSON(w io.Writer, doc *Document) error {
 		if doc.Results[i].RepRates == nil {
 			doc.Results[i].RepRates = []float64{}
 		}
+	}
+	if doc.Legend == nil {
+		doc.Legend = []LegendEntry{}
+	}
+	if doc.Summary == nil {
+		doc.Summary = []string{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -124,6 +135,8 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			contentionTable(w, recs)
 		}
 	}
+	writeLegend(w, doc.Legend)
+	writeSummary(w, doc.Summary)
 }
 
 // processes says "1 producer process" or "3 producer processes".
@@ -274,39 +287,71 @@ func sig3(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-// progress is the live status line, shown while the measurements run
-// when stdout or stderr is a terminal: on stderr when that is a terminal
-// (so that "shmbench -json | jq" and "shmbench > out.txt" still show it
-// and keep it out of the output), else on stdout, where it is erased
-// before the report is printed. Neither a terminal: no progress line.
+// progress reports the run as it goes, on stderr: a live status line
+// (measurement k of n, elapsed time, what is running) when stderr is a
+// terminal, else one line per measurement done, with its result, so that
+// "shmbench > out.txt" or "shmbench 2>log" is never silent for a minute.
+// stdout carries only the report.
 type progress struct {
 	w     io.Writer
-	on    bool
-	total int
+	live  bool
+	total int // measurements to run (records reported as is not counted)
+	k     int // measurements started
 	start time.Time
 }
 
-func newProgress(stdout, stderr io.Writer, total int) *progress {
-	p := &progress{total: total, start: time.Now()}
-	switch {
-	case isTerminal(stderr):
-		p.w, p.on = stderr, true
-	case isTerminal(stdout):
-		p.w, p.on = stdout, true
+func newProgress(stderr io.Writer, plan []planItem) *progress {
+	p := &progress{w: stderr, live: isTerminal(stderr), start: time.Now()}
+	for _, it := range plan {
+		if it.rec == nil {
+			p.total++
+		}
 	}
 	return p
 }
 
-func (p *progress) show(i int, it planItem) {
-	if !p.on {
-		return
-	}
-	fmt.Fprintf(p.w, "\r\033[K[%3d/%d %4.0fs] %-11s %-12s %s", i+1, p.total, time.Since(p.start).Seconds(),
-		it.m.Pattern, it.m.Transport, strings.TrimSpace(fmtSize(it.m.Size)))
+// what names a measurement: "throughput  queue        64 B".
+func (p *progress) what(it planItem) string {
+	return fmt.Sprintf("%-10s %-12s %7s", it.m.Pattern, it.m.Transport, fmtSize(it.m.Size))
 }
 
+// show announces the measurement it starts (live line only).
+func (p *progress) show(it planItem) {
+	p.k++
+	if p.live {
+		fmt.Fprintf(p.w, "\r\033[K[%3d/%d %4.0fs] %s ...", p.k, p.total, time.Since(p.start).Seconds(), p.what(it))
+	}
+}
+
+// finished reports the result of the measurement show announced (a line
+// of its own when stderr is not a terminal).
+func (p *progress) finished(it planItem, r Record) {
+	if p.live {
+		return
+	}
+	fmt.Fprintf(p.w, "[%3d/%d %4.0fs] %s  %s\n", p.k, p.total, time.Since(p.start).Seconds(), p.what(it), resultText(r))
+}
+
+// resultText says what a measurement gave, in a few words.
+func resultText(r Record) string {
+	switch {
+	case r.Status != StatusOK:
+		return r.Status + ": " + r.Notes
+	case r.Pattern == PatPingPong:
+		return "p50 " + fmtNS(r.P50NS)
+	case r.Pattern == PatContention:
+		return fmtRate(r.MsgsPerSec) + " updates/s"
+	}
+	return fmtRate(r.MsgsPerSec) + " msgs/s, " + fmtBytes(r.BytesPerSec)
+}
+
+// done erases the live line, or says how long the run took.
 func (p *progress) done() {
-	if p.on {
+	if p.live {
 		fmt.Fprint(p.w, "\r\033[K")
+		return
+	}
+	if p.k > 0 {
+		fmt.Fprintf(p.w, "shmbench: %d measurements in %.1fs\n", p.k, time.Since(p.start).Seconds())
 	}
 }

@@ -47,11 +47,17 @@ func (t *ringTransport) Spec() Spec {
 	switch t.variant {
 	case ringBatch:
 		s.Patterns = []Pattern{PatThroughput, PatMPMC} // a ping-pong has nothing to batch
+		s.Batching, s.Batched = "up to 64 messages (256 KiB) per PutBatch and per GetBatch", true
 	case ringPipe:
 		s.Patterns = []Pattern{PatThroughput, PatPingPong} // one writer, one reader per direction
 		s.StartInOrder = true
+		s.Batching = "none: one Send and one Recv per message"
+	case ringZeroCopy:
+		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatPingPong}
+		s.Batching = "none: one Reserve/Commit and one Next/Release per message"
 	default:
 		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatPingPong}
+		s.Batching = "none: one Put and one Get per message"
 	}
 	return s
 }

@@ -32,7 +32,7 @@ func (t *valueTransport) Spec() Spec {
 		desc = "shmkit value.AtomicOf(v).Add(1) (lock-free, one atomic instruction)"
 	}
 	return Spec{Name: t.name, Kind: KindShmkit, Desc: desc, NoProducer: true,
-		Patterns: []Pattern{PatContention}}
+		Patterns: []Pattern{PatContention}, Batching: "none: one update per call"}
 }
 
 // Unavailable implements Transport.
@@ -131,7 +131,8 @@ func init() { register(arrayTransport{}) }
 // Spec implements Transport.
 func (arrayTransport) Spec() Spec {
 	return Spec{Name: "array", Kind: KindShmkit, NoProducer: true, Patterns: []Pattern{PatContention},
-		Desc: "shmkit array.Array[int64] (16 elements), Update(ctx, i, func(p *int64){ *p++ }), one lock"}
+		Batching: "none: one update per call",
+		Desc:     "shmkit array.Array[int64] (16 elements), Update(ctx, i, func(p *int64){ *p++ }), one lock"}
 }
 
 // Unavailable implements Transport.

@@ -49,10 +49,13 @@ func init() {
 // Spec implements Transport.
 func (t *streamTransport) Spec() Spec {
 	s := Spec{Name: t.name, Kind: KindIPC, Desc: t.desc,
-		Patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong}}
+		Patterns: []Pattern{PatThroughput, PatMPMC, PatPingPong},
+		Batching: "none: one write(2) per message (length and payload), two read(2)s (length, then payload)"}
 	if t.buffered {
 		// A ping-pong must flush every message: that is "unix" again.
 		s.Patterns = []Pattern{PatThroughput, PatMPMC}
+		s.Batching = "64 KiB bufio buffers: a write(2) when the writer's buffer fills, a read(2) fills the reader's (many messages per system call)"
+		s.Batched = true
 	}
 	return s
 }

@@ -74,6 +74,13 @@ type Spec struct {
 	// FixedSize, when set, is the only size measured: other sizes are
 	// reported once, at this size.
 	FixedSize int
+	// Batching says how messages are grouped per call and per system
+	// call (one per call, or how many), for the legend under the table,
+	// so that a reader compares like with like. Every transport has one.
+	Batching string
+	// Batched: the transport groups several messages per call or per
+	// system call; the legend sets the batched transports apart.
+	Batched bool
 }
 
 // Transport is one way to move messages between processes, measured by
