@@ -15,17 +15,17 @@ const (
 	MutexSize     = 64
 	SemaphoreSize = 64
 	EventSize     = 64
+	CondSize      = 64
 )
 
-// objectSize is the payload size of a named object: the three sizes agree.
-const objectSize = MutexSize
-
-// Magic numbers at byte offset 8 of each object: "SKMX", "SKSM", "SKEV"
-// read as little-endian uint32 ('S' is the lowest byte).
+// Magic numbers at byte offset 8 of each object: "SKMX", "SKSM", "SKEV",
+// "SKBR", "SKCV" read as little-endian uint32 ('S' is the lowest byte).
 const (
 	magicMutex     = 0x584d4b53
 	magicSemaphore = 0x4d534b53
 	magicEvent     = 0x56454b53
+	magicBarrier   = 0x52424b53
+	magicCond      = 0x56434b53
 	formatVersion  = 1
 )
 

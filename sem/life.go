@@ -3,11 +3,13 @@ package sem
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/shm"
 )
 
 // life makes Close safe while other goroutines are inside a method: every
@@ -21,6 +23,18 @@ type life struct {
 	// release, if set, runs once after the last call has left (unmaps a
 	// named object's segment).
 	release func() error
+	// seg is the segment the object is the payload of (named or
+	// anonymous), nil for an object placed with Init or At.
+	seg *shm.Segment
+}
+
+// file returns the file of the object's segment, nil if it has none or
+// after Close.
+func (l *life) file() *os.File {
+	if l.seg == nil || l.closed() {
+		return nil
+	}
+	return l.seg.File()
 }
 
 func newLife() *life { return &life{done: make(chan struct{})} }

@@ -19,6 +19,8 @@ const (
 	offMutexFlags     = 16 // uint32: flagInconsistent
 	offMutexTakeovers = 20 // uint32: owner-dead recoveries so far (wraps)
 	offMutexOwnerTime = 24 // uint64: full start time of the last owner (informational)
+	offMutexDeadOwner = 32 // uint64: lock word (tag<<32 | pid) of the owner whose death was last taken over
+	offMutexDeadStart = 40 // uint64: that owner's full start time, 0 if unknown
 )
 
 // State word (the futex word, low 32 bits of the lock word).
@@ -142,34 +144,64 @@ func (m *Mutex) Lock(ctx context.Context) error {
 	// CAS 0 -> self: acquire (sequentially consistent, hence acquire
 	// ordering) of a free lock with no waiters.
 	if atomic.CompareAndSwapUint64(m.word, 0, m.self) {
-		return m.locked(false)
+		return m.locked(0)
 	}
 	return m.lockSlow(ctx)
 }
 
-// locked finishes an acquisition.
-func (m *Mutex) locked(tookOver bool) error {
+// locked finishes an acquisition. dead is the lock word of the dead owner
+// taken over, 0 for an ordinary acquisition.
+func (m *Mutex) locked(dead uint64) error {
 	// Informational only (shmctl shows it). Atomic so that a concurrent
 	// reader sees no torn value; stored only when it changes, so that a
 	// process re-taking its own lock pays no extra locked instruction (a
 	// sequentially consistent store is an XCHG on amd64).
-	if ot := m.obj.u64(offMutexOwnerTime); atomic.LoadUint64(ot) != m.start {
+	ot := m.obj.u64(offMutexOwnerTime)
+	prev := atomic.LoadUint64(ot)
+	if prev != m.start {
 		atomic.StoreUint64(ot, m.start)
 	}
 	race.Acquire(m.proxy)
-	if tookOver {
-		// We hold the lock, so nobody else writes flags; Or and Add are
-		// atomic only because readers may look without the lock.
+	if dead != 0 {
+		// The dead owner's full start time is known if it got as far as
+		// recording it (its tag must match: else it is an older owner's).
+		owner := dead &^ anyWaiter
+		if startTag(prev) != uint32(owner>>32) {
+			prev = 0
+		}
+		// We hold the lock, so nobody else writes these words; the
+		// operations are atomic only because readers may look without
+		// the lock. The dead owner is recorded before the flag is set, so
+		// a later holder that sees the flag also sees who died.
+		atomic.StoreUint64(m.obj.u64(offMutexDeadOwner), owner)
+		atomic.StoreUint64(m.obj.u64(offMutexDeadStart), prev)
 		atomic.OrUint32(m.flags, flagInconsistent)
 		atomic.AddUint32(m.obj.u32(offMutexTakeovers), 1)
-		return ErrOwnerDead
+		return m.ownerDeadError()
 	}
 	// Load under the lock: whoever set or cleared the flag held the lock,
 	// and the acquiring CAS orders us after their release.
 	if atomic.LoadUint32(m.flags)&flagInconsistent != 0 {
-		return ErrOwnerDead
+		return m.ownerDeadError()
 	}
 	return nil
+}
+
+// ownerDeadError reports the dead owner recorded in the Mutex (called with
+// the lock held; the allocation is off the uncontended path).
+func (m *Mutex) ownerDeadError() error {
+	// Atomic loads: readers without the lock may look, and a hostile peer
+	// may write; the values are only reported, never trusted.
+	w := atomic.LoadUint64(m.obj.u64(offMutexDeadOwner))
+	return &OwnerDeadError{
+		Pid:   int(uint32(w) & pidMask),
+		Start: atomic.LoadUint64(m.obj.u64(offMutexDeadStart)),
+	}
+}
+
+// notOwner reports that lock word w is not ours.
+func notOwner(w uint64) error {
+	return &NotOwnerError{Owner: int(uint32(w) & pidMask)}
 }
 
 func (m *Mutex) lockSlow(ctx context.Context) error {
@@ -185,7 +217,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if st&pidMask == 0 {
 			// Free: take it, keeping a waiters bit someone else set.
 			if atomic.CompareAndSwapUint64(m.word, w, m.self|uint64(st&waitersBit)) {
-				return m.locked(false)
+				return m.locked(0)
 			}
 			continue
 		}
@@ -216,7 +248,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			// Drepper's "Futexes Are Tricky", mutex 2): our Unlock will
 			// then wake one.
 			if atomic.CompareAndSwapUint64(m.word, w, m.self|anyWaiter) {
-				return m.locked(false)
+				return m.locked(0)
 			}
 			if err := ctx.Err(); err != nil {
 				// Bounded even if a peer rewrites the word for ever.
@@ -243,7 +275,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		case errors.Is(err, futex.ErrTimeout):
 			if m.ownerDead(w) && atomic.CompareAndSwapUint64(m.word, w, m.self|anyWaiter) {
 				// Only one waiter's CAS from w succeeds.
-				return m.locked(true)
+				return m.locked(w)
 			}
 			sleep = nextSleep(sleep)
 		case ctx.Err() != nil:
@@ -331,12 +363,12 @@ func (m *Mutex) TryLock() (bool, error) {
 	}
 	if st&pidMask == 0 {
 		if atomic.CompareAndSwapUint64(m.word, w, m.self|uint64(st&waitersBit)) {
-			return true, m.locked(false)
+			return true, m.locked(0)
 		}
 		return false, nil
 	}
 	if m.ownerDead(w) && atomic.CompareAndSwapUint64(m.word, w, m.self|uint64(st&waitersBit)) {
-		return true, m.locked(true)
+		return true, m.locked(w)
 	}
 	return false, nil
 }
@@ -356,7 +388,7 @@ func (m *Mutex) Unlock() error {
 		// Atomic: waiters may be setting the waiters bit concurrently.
 		w := atomic.LoadUint64(m.word)
 		if w&^anyWaiter != m.self {
-			return ErrNotOwner
+			return notOwner(w)
 		}
 		race.ReleaseMerge(m.proxy)
 		// CAS, not Swap: never clear a word that is not ours. Release
@@ -382,8 +414,8 @@ func (m *Mutex) MarkConsistent() error {
 	}
 	defer m.life.exit()
 	// Atomic: waiters may be setting the waiters bit concurrently.
-	if atomic.LoadUint64(m.word)&^anyWaiter != m.self {
-		return ErrNotOwner
+	if w := atomic.LoadUint64(m.word); w&^anyWaiter != m.self {
+		return notOwner(w)
 	}
 	// We hold the lock; And is atomic because readers may look without it.
 	atomic.AndUint32(m.flags, ^uint32(flagInconsistent))
