@@ -108,6 +108,19 @@
 // round trip. Contention rows are compared with Python's equivalent
 // (py-value, or py-array for array), the baseline having no such pattern.
 //
+// Under the tables a legend gives one line per transport of the run: what
+// it is and how many messages one call (and one system call) moves; then
+// which rows compare like with like: the transports that move one message
+// per call (queue, queue-zc, pipe against unix, os-pipe, tcp, py-queue,
+// py-pipe, chan) and those that move several (queue-batch against
+// unix-buf), the references being yardsticks. Last comes "What to conclude
+// from this run": a few sentences computed from the run's own results
+// (queue against unix and unix-buf at 64 B, queue-batch against unix-buf,
+// against Python, refring and chan; at the largest size against unix and
+// memcpy; the round trip against unix and cacheline; mpmc; contention
+// against Python); a sentence whose rows were not measured or failed is
+// left out.
+//
 // A virtual machine's vCPUs share physical cores with other guests and
 // move between them: absolute figures drift between runs, sometimes by a
 // factor of two. The ratios within one run are what is comparable, which
@@ -117,12 +130,16 @@
 //
 // # Progress and exit status
 //
-// While it runs, shmbench shows a live progress line (measurement k of n,
-// elapsed time, what is running) when stdout or stderr is a terminal. It
-// goes to stderr when that is a terminal, so that "shmbench -json | jq" or
-// "shmbench > out.txt" still shows it and the output never contains it;
-// else to stdout, where it is erased before the report is printed. With
-// neither a terminal there is no progress line.
+// While it runs, shmbench reports its progress on stderr, never on
+// stdout, so that "shmbench -json | jq" and "shmbench > out.txt" get only
+// the report. When stderr is a terminal it is one live line (measurement
+// k of n, elapsed time, what is running), erased before the report; when
+// it is not (a log file, a CI job), one line per measurement done, with
+// its result, and a last line with the count and the time:
+//
+//	[ 12/93   9s] throughput queue           64 B  8.10M msgs/s, 518 MB/s
+//	[ 13/93   9s] pingpong   unix          4 KiB  p50 21.3µs
+//	shmbench: 93 measurements in 48.2s
 //
 // The exit status is 0 when every measurement was ok, skipped or
 // unavailable; 1 when any failed (the report is still printed, and each
@@ -154,7 +171,10 @@
 //	  "config":  {"sizes": [ints], "duration_ns", "repetitions", "warmup": ints,
 //	              "patterns", "transports": [strings], "baseline": string,
 //	              "producers", "consumers", "contenders": ints},
-//	  "results": [ record, ... ]
+//	  "results": [ record, ... ],
+//	  "legend":  [ {"transport", "kind", "what", "batching": strings,
+//	               "batched": bool}, ... ] (the transports of the results),
+//	  "summary": [ strings ] (what to conclude: the closing sentences)
 //	}
 //
 // with one record per measurement, every field always present:

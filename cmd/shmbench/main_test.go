@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -283,6 +284,27 @@ func TestQuickJSON(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no ok record for %s", want)
 		}
+	}
+	// The closing summary and the legend are in the JSON too, and the
+	// progress went to stderr, a line per measurement (not a terminal).
+	summary, _ := doc["summary"].([]any)
+	if len(summary) == 0 || !strings.Contains(fmt.Sprint(summary[0]), "shmkit's queue moves") {
+		t.Errorf("summary = %v", doc["summary"])
+	}
+	legend, _ := doc["legend"].([]any)
+	inLegend := map[string]bool{}
+	for _, e := range legend {
+		e, _ := e.(map[string]any)
+		inLegend[fmt.Sprint(e["transport"])] = e["batching"] != "" && e["what"] != ""
+	}
+	for _, r := range results {
+		if tr := fmt.Sprint(r.(map[string]any)["transport"]); !inLegend[tr] {
+			t.Errorf("legend lacks %s: %v", tr, doc["legend"])
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\[ +1/\d+ +\d+s\] throughput +queue +64 B +\S+ msgs/s`).MatchString(errb.String()) ||
+		!strings.Contains(errb.String(), " measurements in ") {
+		t.Errorf("no progress lines on stderr:\n%s", errb.String())
 	}
 	b, err := os.ReadFile(svg)
 	if err != nil || !bytes.HasPrefix(b, []byte("<svg")) || !bytes.Contains(b, []byte("</svg>")) || !bytes.Contains(b, []byte("unix")) {
