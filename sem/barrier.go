@@ -249,7 +249,11 @@ func (b *Barrier) arrive(ctx context.Context) (uint32, int, error) {
 			// A stopped claimant: sleep a while (the futex word does not
 			// change when it counts in; the timeout ends the sleep).
 			err := futex.WaitContext(ctx, b.word, uint32(s), sleep)
-			if cerr := ctx.Err(); cerr != nil {
+			cerr := ctx.Err()
+			if cerr == nil && errors.Is(err, context.DeadlineExceeded) {
+				cerr = err
+			}
+			if cerr != nil {
 				if b.breakIt(s, BrokenTimeout, int(b.me&pidMask)) {
 					return 0, 0, b.brokenError(cerr)
 				}
@@ -282,6 +286,7 @@ func (b *Barrier) await(ctx context.Context, gen uint32, index int) error {
 		}
 	}
 	sleep := firstSleep()
+	var cerr error // set once ctx has ended
 	for {
 		s := atomic.LoadUint64(b.state) // atomic: acquire, pairs with the completing CAS
 		if lo := uint32(s); lo != gen<<1 {
@@ -296,9 +301,12 @@ func (b *Barrier) await(ctx context.Context, gen uint32, index int) error {
 		if b.life.closed() {
 			return ErrClosed
 		}
-		if err := ctx.Err(); err != nil {
+		if cerr != nil || ctx.Err() != nil {
+			if cerr == nil {
+				cerr = ctx.Err()
+			}
 			if b.breakIt(s, BrokenTimeout, int(b.me&pidMask)) {
-				return b.brokenError(err)
+				return b.brokenError(cerr)
 			}
 			continue // it moved: completed or broken meanwhile
 		}
@@ -306,8 +314,15 @@ func (b *Barrier) await(ctx context.Context, gen uint32, index int) error {
 		err := futex.WaitContext(ctx, b.word, gen<<1, sleep)
 		decSat(b.waiters)
 		switch {
-		case err == nil, ctx.Err() != nil:
-			// Re-check the state (or break for ctx) above.
+		case err == nil:
+			// Re-check the state above.
+		case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+			// The futex timeout can end the sleep at the deadline just
+			// before ctx's own timer marks ctx done.
+			cerr = context.DeadlineExceeded
+			if ctx.Err() != nil {
+				cerr = ctx.Err()
+			}
 		case errors.Is(err, futex.ErrTimeout):
 			b.checkParties(s, gen, index)
 			sleep = nextSleep(sleep)

@@ -145,6 +145,8 @@ func (c *Cond) sleep(ctx context.Context, s uint32) error {
 			sleep = nextSleep(sleep) // the timeout only lets a Close or garbage be noticed
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			return err // the deadline passed before ctx's own timer fired
 		default:
 			return err
 		}
