@@ -6,7 +6,10 @@ import (
 	"encoding/gob"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 // Codec turns values into messages and back: the hook for queues of
@@ -61,6 +64,12 @@ func NewEncoded[T any](q *Queue, codec Codec) *Encoded[T] {
 // Queue returns the underlying queue.
 func (e *Encoded[T]) Queue() *Queue { return e.q }
 
+// File returns the file behind the queue's segment (see Queue.File).
+func (e *Encoded[T]) File() *os.File { return e.q.File() }
+
+// Segment returns the segment holding the queue (see Queue.Segment).
+func (e *Encoded[T]) Segment() *shm.Segment { return e.q.Segment() }
+
 // Put encodes v and appends it, waiting while the queue is full.
 func (e *Encoded[T]) Put(ctx context.Context, v T) error {
 	b, err := e.codec.Marshal(v)
@@ -68,7 +77,7 @@ func (e *Encoded[T]) Put(ctx context.Context, v T) error {
 		return fmt.Errorf("%w: %T: %w", ErrEncode, v, err)
 	}
 	if len(b) > e.q.MaxMessage() {
-		return fmt.Errorf("%w: %T encodes to %d bytes, MaxMessage is %d", ErrTooLarge, v, len(b), e.q.MaxMessage())
+		return fmt.Errorf("ring: encoded %T: %w", v, tooLarge(len(b), uint64(e.q.MaxMessage())))
 	}
 	return e.q.Put(ctx, b)
 }
@@ -86,7 +95,8 @@ func (e *Encoded[T]) Get(ctx context.Context) (T, error) {
 		return v, err
 	}
 	if err := e.codec.Unmarshal(b, &v); err != nil {
-		return v, fmt.Errorf("%w: %w", ErrDecode, err)
+		var zero T
+		return zero, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	return v, nil
 }

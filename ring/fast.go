@@ -15,11 +15,13 @@ import (
 // general code then handles and reports.
 
 // spscPutFast publishes p as one record when the role is owned, nothing
-// is reserved, the record fits before the end of the data area and the
+// is reserved, p's size is right (checkSize), the record fits before the end of the data area and the
 // cached head says there is room (record plus terminator).
 func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	n := uint64(len(p))
-	if !q.p.owned || q.p.resvNeed != 0 || n > q.g.maxMsg {
+	// n-putLo > putSpan: n > MaxMessage, or in a typed queue n other than
+	// the element size (one comparison for both).
+	if !q.p.owned || q.p.resvNeed != 0 || n-q.putLo > q.putSpan {
 		return false, nil
 	}
 	t := q.p.tail // == q.p.pub: no batch is open between calls
@@ -137,7 +139,7 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 	k, done := 0, 0
 	for _, m := range msgs {
 		n := uint64(len(m))
-		if n > q.g.maxMsg {
+		if n-q.putLo > q.putSpan { // too large, or the wrong size for a typed queue
 			break
 		}
 		off := t & q.mask

@@ -97,7 +97,7 @@ func BenchmarkNextReleaseInProcess(b *testing.B) {
 }
 
 func newBenchQueue(b *testing.B) *Queue {
-	cfg := Config{MaxMessage: 64, Capacity: 16} // as the ping-pong's pipe
+	cfg := Config{Mode: SPSC, MaxMessage: 64, Capacity: 16} // as the ping-pong's pipe
 	size, err := SizeOf(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -426,7 +426,7 @@ func init() {
 func TestSPSCConsumerKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
 	for round := range 3 {
-		q := newQueue(t, Config{MaxMessage: 64, Capacity: 16})
+		q := newQueue(t, Config{Mode: SPSC, MaxMessage: 64, Capacity: 16})
 		k, h := rng.IntN(50), 1+rng.IntN(8)
 		m := k + h + rng.IntN(q.Cap()-h+1) // the victim leaves at most Cap unread: every Put returns
 		p := startWith(t, q, newBoard(t, 1, 1), "spsc-hold", itoa(k), itoa(h))

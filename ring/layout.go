@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"fmt"
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
@@ -119,7 +120,7 @@ type geometry struct {
 func (c Config) geometry() (geometry, error) {
 	g := geometry{mode: c.Mode}
 	if g.mode == 0 {
-		g.mode = SPSC
+		g.mode = MPMC
 	}
 	maxMsg, capacity, parts := c.MaxMessage, c.Capacity, c.Participants
 	if maxMsg == 0 {
@@ -131,8 +132,13 @@ func (c Config) geometry() (geometry, error) {
 	if parts == 0 {
 		parts = DefaultParticipants
 	}
-	if maxMsg < 0 || maxMsg > maxMessageLimit || capacity < 0 || capacity > maxCapacity || parts < 0 || parts > maxParticipants {
-		return g, ErrConfig
+	switch {
+	case maxMsg < 0 || maxMsg > maxMessageLimit:
+		return g, &ConfigError{"MaxMessage", c.MaxMessage, fmt.Sprintf("must be 0 (default %d) to %d bytes", DefaultMaxMessage, maxMessageLimit)}
+	case capacity < 0 || capacity > maxCapacity:
+		return g, &ConfigError{"Capacity", c.Capacity, fmt.Sprintf("must be 0 (default %d) to %d messages", DefaultCapacity, uint64(maxCapacity))}
+	case parts < 0 || parts > maxParticipants:
+		return g, &ConfigError{"Participants", c.Participants, fmt.Sprintf("must be 0 (default %d) to %d", DefaultParticipants, maxParticipants)}
 	}
 	g.maxMsg = uint64(maxMsg)
 	switch g.mode {
@@ -142,7 +148,7 @@ func (c Config) geometry() (geometry, error) {
 		// capacity+1 records' bytes hold capacity records (see Cap).
 		rec := recHeader + align8(g.maxMsg)
 		if uint64(capacity)+1 > maxCapacity/rec {
-			return g, ErrConfig
+			return g, &ConfigError{"Capacity", c.Capacity, fmt.Sprintf("%d messages of MaxMessage %d need more than %d bytes", capacity, maxMsg, uint64(maxCapacity))}
 		}
 		g.capacity = pow2(max((uint64(capacity)+1)*rec, 64))
 		g.dataOff = headerSize
@@ -153,15 +159,15 @@ func (c Config) geometry() (geometry, error) {
 		g.slotSize = align64(slotHeader + g.maxMsg)
 		g.parts = uint64(parts)
 		g.dataOff = headerSize + g.parts*entrySize
-		if g.capacity > maxCapacity/g.slotSize {
-			return g, ErrConfig // the product below would pass maxCapacity
+		if g.capacity > maxCapacity/g.slotSize { // the product below would pass maxCapacity
+			return g, &ConfigError{"Capacity", c.Capacity, fmt.Sprintf("%d slots of MaxMessage %d need more than %d bytes", g.capacity, maxMsg, uint64(maxCapacity))}
 		}
 	default:
-		return g, ErrConfig
+		return g, &ConfigError{"Mode", c.Mode, "must be SPSC, MPMC or 0 (MPMC)"}
 	}
 	g.size = g.dataOff + g.capacity*max(g.slotSize, 1)
 	if g.capacity > maxCapacity || g.size > maxCapacity {
-		return g, ErrConfig
+		return g, &ConfigError{"Capacity", c.Capacity, fmt.Sprintf("the queue would take %d bytes, more than %d", g.size, uint64(maxCapacity))}
 	}
 	return g, nil
 }

@@ -61,7 +61,7 @@ func (q *Queue) claimEntry() (int, error) {
 			}
 		}
 	}
-	return -1, ErrBusy
+	return -1, &BusyError{Role: "participant", Participants: int(q.g.parts)}
 }
 
 // entryStale reports whether entry i's intents (of a dead owner) name no
@@ -275,8 +275,8 @@ func (q *Queue) mpmcWaitClaimPut(ctx context.Context, wait bool) (uint64, bool, 
 }
 
 func (q *Queue) mpmcPut(ctx context.Context, p []byte, wait bool) (bool, error) {
-	if uint64(len(p)) > q.g.maxMsg {
-		return false, ErrTooLarge
+	if err := q.checkSize(len(p)); err != nil {
+		return false, err
 	}
 	if err := q.attachEntry(); err != nil {
 		return false, err
@@ -296,8 +296,8 @@ func (q *Queue) mpmcPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 }
 
 func (q *Queue) mpmcReserve(ctx context.Context, n int) ([]byte, error) {
-	if n < 0 || uint64(n) > q.g.maxMsg {
-		return nil, ErrTooLarge
+	if err := q.checkSize(n); err != nil {
+		return nil, err
 	}
 	if err := q.attachEntry(); err != nil {
 		return nil, err
@@ -321,8 +321,8 @@ func (q *Queue) mpmcCommit(n int) error {
 	if !q.mpResv {
 		return ErrPending
 	}
-	if n < 0 || uint64(n) > q.mpResvLen {
-		return ErrTooLarge
+	if err := q.checkCommit(n, q.mpResvLen); err != nil {
+		return err
 	}
 	q.mpResv = false
 	q.mpmcPublish(q.mpResvPos, n)

@@ -76,13 +76,13 @@ func TestOwnerPidReuse(t *testing.T) {
 			t.Errorf("%s: ownerAlive(%#x) = %v", c.name, w, !c.alive)
 		}
 		t.Run(c.name+"/spsc-producer", func(t *testing.T) {
-			q := newQueue(t, Config{MaxMessage: 8})
+			q := newQueue(t, Config{Mode: SPSC, MaxMessage: 8})
 			atomic.StoreUint64(q.u64(offProdOwner), w)
 			err := q.Put(ctx, []byte("x"))
 			checkClaim(t, err, c.alive, atomic.LoadUint64(q.u64(offProdOwner)), w, me)
 		})
 		t.Run(c.name+"/spsc-consumer", func(t *testing.T) {
-			q := newQueue(t, Config{MaxMessage: 8})
+			q := newQueue(t, Config{Mode: SPSC, MaxMessage: 8})
 			atomic.StoreUint64(q.u64(offConsOwner), w)
 			_, _, err := q.TryGet(make([]byte, 8))
 			checkClaim(t, err, c.alive, atomic.LoadUint64(q.u64(offConsOwner)), w, me)

@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"time"
 
@@ -102,6 +103,16 @@ func OpenPipeFile(ctx context.Context, f *os.File, opts ...shm.Option) (*Conn, e
 	return connOf(seg, 1)
 }
 
+// ReceivePipe opens end 1 of a pipe whose segment another process sent
+// over a Unix socket (c.Segment().Send(conn)).
+func ReceivePipe(ctx context.Context, conn *net.UnixConn, opts ...shm.Option) (*Conn, error) {
+	seg, err := shm.Receive(ctx, conn, append([]shm.Option{shm.WithKind(shm.KindPipe)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return connOf(seg, 1)
+}
+
 // Pipe returns both ends of a new anonymous pipe in this process, each
 // with its own mapping (for goroutines and tests; between processes use
 // NewPipe and OpenPipeFile). The options apply to both mappings.
@@ -143,6 +154,11 @@ func connOf(seg *shm.Segment, end int) (*Conn, error) {
 	// (and a second process opening the same end fails at once).
 	c.out.peerDeath, c.in.peerDeath = true, true
 	if err := errors.Join(c.out.spscProducer(), c.in.spscConsumer()); err != nil {
+		var busy *BusyError
+		if errors.As(err, &busy) {
+			busy.Role = "pipe end"
+			err = busy // one error for the end, not one per direction
+		}
 		c.out.Close()
 		c.in.Close()
 		seg.Close()
@@ -152,8 +168,12 @@ func connOf(seg *shm.Segment, end int) (*Conn, error) {
 }
 
 // File returns the file behind the pipe's segment, for passing it to the
-// other process. The Conn owns it.
+// other process (which attaches with OpenPipeFile). The Conn owns it.
 func (c *Conn) File() *os.File { return c.seg.File() }
+
+// Segment returns the segment holding both rings of the pipe (send it
+// with Segment().Send; the other process attaches with ReceivePipe).
+func (c *Conn) Segment() *shm.Segment { return c.seg }
 
 // Send sends p as one message, waiting while the ring is full.
 func (c *Conn) Send(ctx context.Context, p []byte) error { return c.out.Put(ctx, p) }
@@ -212,7 +232,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	max := c.out.MaxMessage()
 	if max == 0 && len(p) > 0 {
-		return 0, ErrTooLarge // a pipe of empty messages carries no stream bytes
+		return 0, tooLarge(len(p), 0) // a pipe of empty messages carries no stream bytes
 	}
 	done := 0
 	for done < len(p) {

@@ -23,10 +23,11 @@ import (
 type Mode uint32
 
 const (
-	// SPSC allows one producer and one consumer at a time: the fast path.
+	// SPSC allows one producer and one consumer at a time: the fast path,
+	// to ask for explicitly.
 	SPSC Mode = 1
 	// MPMC allows any number of producers and consumers, and survives
-	// any of them being killed.
+	// any of them being killed. A zero Config.Mode means MPMC.
 	MPMC Mode = 2
 )
 
@@ -43,7 +44,10 @@ func (m Mode) String() string {
 
 // Config describes a queue at creation.
 type Config struct {
-	// Mode is SPSC (the default) or MPMC.
+	// Mode is MPMC (the default, also for 0): any number of producers
+	// and consumers, as with Python's multiprocessing.Queue; or SPSC,
+	// the fast path for one producer and one consumer at a time, where
+	// a second live producer (or consumer) gets a *BusyError.
 	Mode Mode
 
 	// MaxMessage is the largest message in bytes (default
@@ -118,6 +122,8 @@ type Queue struct {
 	closedWord   *uint32        // the closed-for-writing flag
 	putsW, getsW *uint64        // the puts and gets counters
 	maxSpan      uint64         // span of a MaxMessage record
+	putLo        uint64         // a size n may be put if n-putLo <= putSpan (checkSize)
+	putSpan      uint64
 
 	// raceProxy is the heap object on which the race detector is told
 	// of the queue's happens-before edges (nil without -race): a Put
@@ -236,10 +242,10 @@ func initMem(mem []byte, cfg Config) error {
 		return err
 	}
 	if uint64(len(mem)) < g.size {
-		return fmt.Errorf("%w: memory of %d bytes, need %d", ErrConfig, len(mem), g.size)
+		return &ConfigError{"memory", fmt.Sprintf("of %d bytes", len(mem)), fmt.Sprintf("the queue needs %d (SizeOf)", g.size)}
 	}
-	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%64 != 0 {
-		return fmt.Errorf("%w: memory not 64-byte aligned", ErrConfig)
+	if p := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); p%64 != 0 {
+		return &ConfigError{"memory", fmt.Sprintf("at %#x", p), "not 64-byte aligned"}
 	}
 	clear(mem[:g.dataOff])
 	le := binary.LittleEndian
@@ -324,6 +330,14 @@ func At(mem []byte) (*Queue, error) {
 	q.closedWord = q.u32(offClosed)
 	q.putsW, q.getsW = q.u64(offPuts), q.u64(offGets)
 	q.maxSpan = recHeader + align8(g.maxMsg)
+	q.putSpan = g.maxMsg
+	if ts := uint64(cfg.Type.Size); ts != 0 {
+		// A typed queue takes messages of exactly the element size.
+		q.putLo, q.putSpan = ts, 0
+		if ts > g.maxMsg {
+			q.putLo = 1 << 63 // none fits: the general code reports it
+		}
+	}
 	q.raceProxy = race.Proxy(q.base)
 	return q, nil
 }
@@ -471,6 +485,16 @@ func fromSegment(seg *shm.Segment) (*Queue, error) {
 	q.seg = seg
 	return q, nil
 }
+
+// Every object of the package can be handed to another process the same
+// way (shm.Shareable): File in exec.Cmd.ExtraFiles, or Segment().Send
+// over a Unix socket.
+var (
+	_ shm.Shareable = (*Queue)(nil)
+	_ shm.Shareable = (*Conn)(nil)
+	_ shm.Shareable = (*Typed[int64])(nil)
+	_ shm.Shareable = (*Encoded[any])(nil)
+)
 
 // Segment returns the segment holding the queue, or nil for a queue in
 // memory the caller provided (New, At).
@@ -656,3 +680,35 @@ func (q *Queue) Close() error {
 
 // eof is what Get-side calls return once the queue is closed and drained.
 var eof = io.EOF
+
+// checkSize checks the size of a message to put (or reserve): at most
+// MaxMessage, and in a typed queue exactly the element size.
+func (q *Queue) checkSize(n int) error {
+	if n < 0 || uint64(n) > q.g.maxMsg {
+		return tooLarge(n, q.g.maxMsg)
+	}
+	if q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
+		return q.sizeError(n)
+	}
+	return nil
+}
+
+// checkCommit checks the length n committed into a reservation of
+// reserved bytes.
+func (q *Queue) checkCommit(n int, reserved uint64) error {
+	if n < 0 || uint64(n) > reserved {
+		return &TooLargeError{Size: n, Max: int(reserved), commit: true}
+	}
+	if q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
+		return q.sizeError(n)
+	}
+	return nil
+}
+
+func (q *Queue) sizeError(n int) error {
+	e := &SizeError{Size: n, Want: int(q.typ.Size)}
+	if q.seg != nil {
+		e.TypeName = q.seg.TypeName()
+	}
+	return e
+}

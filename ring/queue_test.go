@@ -405,7 +405,7 @@ func TestErrors(t *testing.T) {
 
 // TestSPSCRoles checks that a second live handle cannot take a role.
 func TestSPSCRoles(t *testing.T) {
-	q := newQueue(t, Config{MaxMessage: 16})
+	q := newQueue(t, Config{Mode: SPSC, MaxMessage: 16})
 	q2, err := OpenFile(context.Background(), q.File())
 	if err != nil {
 		t.Fatal(err)
@@ -451,7 +451,7 @@ func TestStatsAndLen(t *testing.T) {
 }
 
 func TestZeroCopyBatch(t *testing.T) {
-	q := newQueue(t, Config{MaxMessage: 8, Capacity: 8})
+	q := newQueue(t, Config{Mode: SPSC, MaxMessage: 8, Capacity: 8})
 	ctx := context.Background()
 	for i := range 4 {
 		b, err := q.Reserve(ctx, 8)
@@ -779,7 +779,7 @@ func TestReceive(t *testing.T) {
 func TestSPSCModel(t *testing.T) {
 	const maxMsg = 100
 	for seed := range int64(8) {
-		q := newQueue(t, Config{MaxMessage: maxMsg, Capacity: 4})
+		q := newQueue(t, Config{Mode: SPSC, MaxMessage: maxMsg, Capacity: 4})
 		q.SetSpin(0) // a full queue makes a call with a done ctx return at once
 		rng := rand.New(rand.NewPCG(uint64(seed), 1))
 		ctx := context.Background()

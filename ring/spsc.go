@@ -28,18 +28,23 @@ import (
 func (q *Queue) claimRole(ownerOff, startOff uint64) error {
 	me := ownerWord(q.self)
 	p := q.u64(ownerOff)
+	var w uint64
 	for range 16 {
 		// Atomic load and CAS: other processes race to take the role.
-		w := atomic.LoadUint64(p)
+		w = atomic.LoadUint64(p)
 		if w != 0 && ownerAlive(w) {
-			return ErrBusy
+			break
 		}
 		if atomic.CompareAndSwapUint64(p, w, me) {
 			atomic.StoreUint64(q.u64(startOff), q.self.Start) // informational
 			return nil
 		}
 	}
-	return ErrBusy
+	role := "producer"
+	if ownerOff == offConsOwner {
+		role = "consumer"
+	}
+	return &BusyError{Role: role, Pid: ownerPid(w)}
 }
 
 // peerGone reports, for queues that want it (pipes), whether the process
@@ -245,8 +250,8 @@ func (q *Queue) closedForWrite() bool {
 }
 
 func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) {
-	if uint64(len(p)) > q.g.maxMsg {
-		return false, ErrTooLarge
+	if err := q.checkSize(len(p)); err != nil {
+		return false, err
 	}
 	if err := q.spscProducer(); err != nil {
 		return false, err
@@ -284,10 +289,10 @@ func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	done, k := 0, uint64(0) // published, written but unpublished
 	for i := 0; i < len(msgs); {
 		m := msgs[i]
-		if uint64(len(m)) > q.g.maxMsg {
+		if serr := q.checkSize(len(m)); serr != nil {
 			err := q.spscPublish(k)
 			if err == nil {
-				done, err = i, ErrTooLarge
+				done, err = i, serr
 			}
 			return done, err
 		}
@@ -321,8 +326,8 @@ func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 }
 
 func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
-	if n < 0 || uint64(n) > q.g.maxMsg {
-		return nil, ErrTooLarge
+	if err := q.checkSize(n); err != nil {
+		return nil, err
 	}
 	if err := q.spscProducer(); err != nil {
 		return nil, err
@@ -352,8 +357,8 @@ func (q *Queue) spscCommit(n int) error {
 	if q.p.resvNeed == 0 {
 		return ErrPending
 	}
-	if n < 0 || uint64(n) > q.p.resvLen {
-		return ErrTooLarge
+	if err := q.checkCommit(n, q.p.resvLen); err != nil {
+		return err
 	}
 	// The span stays the reserved one; the consumer accepts a span longer
 	// than the length needs (up to the span of MaxMessage).

@@ -3,6 +3,9 @@ package ring
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"reflect"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/typeinfo"
@@ -13,7 +16,9 @@ import (
 // by reflection: no pointers, strings, slices, maps, interfaces, channels
 // or funcs anywhere inside). A value travels as its bytes: Put and Get
 // copy it once and do not allocate. The element type is recorded in the
-// queue; attaching with another T fails with ErrType.
+// queue, with T's Go type name where the segment has room for it
+// (shm.WithTypeName); attaching with another T fails with ErrType, and
+// so does putting a message of another size through the untyped Queue.
 type Typed[T any] struct {
 	q    *Queue
 	size int
@@ -40,35 +45,90 @@ func TypedConfig[T any](cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// CreateTyped creates a named queue of T values.
+// typeName is the Go type name recorded for T (reflect's String).
+func typeName[T any]() string { return reflect.TypeFor[T]().String() }
+
+// typedOptions puts T's type (descriptor and name) before the caller's
+// options, for creating (want false) or attaching (want true).
+func typedOptions[T any](want bool, opts []shm.Option) ([]shm.Option, error) {
+	td, err := TypeOf[T]()
+	if err != nil {
+		return nil, err
+	}
+	o := []shm.Option{shm.WithTypeName(typeName[T]())}
+	if want {
+		o = append(o, shm.WithType(td))
+	}
+	return append(o, opts...), nil
+}
+
+// CreateTyped creates a named queue of T values, recording T's type name
+// in the segment.
 func CreateTyped[T any](name string, cfg Config, opts ...shm.Option) (*Typed[T], error) {
 	cfg, err := TypedConfig[T](cfg)
 	if err != nil {
 		return nil, err
 	}
-	q, err := Create(name, cfg, opts...)
+	o, _ := typedOptions[T](false, opts) // T checked by TypedConfig
+	return typed[T](Create(name, cfg, o...))
+}
+
+// CreateAnonymousTyped creates a queue of T values in an anonymous
+// segment (see CreateAnonymous); attach in another process with
+// OpenFileTyped or ReceiveTyped.
+func CreateAnonymousTyped[T any](cfg Config, opts ...shm.Option) (*Typed[T], error) {
+	cfg, err := TypedConfig[T](cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewTyped[T](q)
+	o, _ := typedOptions[T](false, opts)
+	return typed[T](CreateAnonymous(cfg, o...))
 }
 
 // OpenTyped opens a named queue of T values; a queue created for another
-// type fails with an error matching ErrType.
+// type fails with a *shm.MismatchError matching ErrType that names both
+// Go types (where the creator recorded its own).
 func OpenTyped[T any](ctx context.Context, name string, opts ...shm.Option) (*Typed[T], error) {
-	td, err := TypeOf[T]()
+	o, err := typedOptions[T](true, opts)
 	if err != nil {
 		return nil, err
 	}
-	q, err := Open(ctx, name, append(opts, shm.WithType(td))...)
+	return typed[T](Open(ctx, name, o...))
+}
+
+// OpenFileTyped attaches to a queue of T values in the segment behind f
+// (see OpenFile), checking the type as OpenTyped does.
+func OpenFileTyped[T any](ctx context.Context, f *os.File, opts ...shm.Option) (*Typed[T], error) {
+	o, err := typedOptions[T](true, opts)
+	if err != nil {
+		return nil, err
+	}
+	return typed[T](OpenFile(ctx, f, o...))
+}
+
+// ReceiveTyped attaches to a queue of T values whose segment another
+// process sent over conn (see Receive), checking the type as OpenTyped
+// does.
+func ReceiveTyped[T any](ctx context.Context, conn *net.UnixConn, opts ...shm.Option) (*Typed[T], error) {
+	o, err := typedOptions[T](true, opts)
+	if err != nil {
+		return nil, err
+	}
+	return typed[T](Receive(ctx, conn, o...))
+}
+
+// typed wraps the queue a constructor returned, closing it if it is not
+// a queue of T.
+func typed[T any](q *Queue, err error) (*Typed[T], error) {
 	if err != nil {
 		return nil, err
 	}
 	t, err := NewTyped[T](q)
 	if err != nil {
 		q.Close()
+		return nil, err
 	}
-	return t, err
+	return t, nil
 }
 
 // NewTyped wraps q, which must have been created for T (TypedConfig).
@@ -79,11 +139,12 @@ func NewTyped[T any](q *Queue) (*Typed[T], error) {
 		return nil, err
 	}
 	if q.Type() != td || q.MaxMessage() != int(td.Size) {
-		var name string
+		var name, got string
 		if q.seg != nil {
-			name = q.seg.Name()
+			name, got = q.seg.Name(), q.seg.TypeName()
 		}
-		return nil, &shm.MismatchError{Name: name, What: "type", Want: td, Got: q.Type(), Err: ErrType}
+		return nil, &shm.MismatchError{Name: name, What: "type", Want: td, Got: q.Type(), Err: ErrType,
+			WantType: typeName[T](), GotType: got}
 	}
 	return &Typed[T]{q: q, size: int(td.Size)}, nil
 }
@@ -93,6 +154,12 @@ func bytesOf[T any](v *T, size int) []byte { return unsafe.Slice((*byte)(unsafe.
 // Queue returns the underlying queue (for Stats, CloseWrite, Close...).
 func (t *Typed[T]) Queue() *Queue { return t.q }
 
+// File returns the file behind the queue's segment (see Queue.File).
+func (t *Typed[T]) File() *os.File { return t.q.File() }
+
+// Segment returns the segment holding the queue (see Queue.Segment).
+func (t *Typed[T]) Segment() *shm.Segment { return t.q.Segment() }
+
 // Put appends a copy of v, waiting while the queue is full.
 func (t *Typed[T]) Put(ctx context.Context, v T) error { return t.q.Put(ctx, bytesOf(&v, t.size)) }
 
@@ -100,23 +167,33 @@ func (t *Typed[T]) Put(ctx context.Context, v T) error { return t.q.Put(ctx, byt
 func (t *Typed[T]) TryPut(v T) (bool, error) { return t.q.TryPut(bytesOf(&v, t.size)) }
 
 // Get takes the next value, waiting while the queue is empty; io.EOF once
-// it is closed and drained.
+// it is closed and drained. With an error the value is T's zero value,
+// never a partly filled one.
 func (t *Typed[T]) Get(ctx context.Context) (T, error) {
 	var v T
 	n, err := t.q.Get(ctx, bytesOf(&v, t.size))
 	if err == nil && n != t.size {
 		err = corrupt("typed message of %d bytes, want %d", n, t.size)
 	}
-	return v, err
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
 }
 
-// TryGet is Get that does not wait.
+// TryGet is Get that does not wait: ok is false when the queue is empty.
+// With an error (or !ok) the value is T's zero value.
 func (t *Typed[T]) TryGet() (v T, ok bool, err error) {
 	n, ok, err := t.q.TryGet(bytesOf(&v, t.size))
-	if ok && n != t.size {
-		return v, false, corrupt("typed message of %d bytes, want %d", n, t.size)
+	if err == nil && ok && n != t.size {
+		err = corrupt("typed message of %d bytes, want %d", n, t.size)
 	}
-	return v, ok, err
+	if err != nil || !ok {
+		var zero T
+		return zero, false, err
+	}
+	return v, true, nil
 }
 
 // Close releases the handle (see Queue.Close).
@@ -124,5 +201,5 @@ func (t *Typed[T]) Close() error { return t.q.Close() }
 
 // String describes the queue for debugging.
 func (t *Typed[T]) String() string {
-	return fmt.Sprintf("ring.Typed[%v]", t.q.Type())
+	return fmt.Sprintf("ring.Typed[%s] (%v)", typeName[T](), t.q.Type())
 }

@@ -24,7 +24,14 @@ import (
 //
 // Every sleep has a finite timeout (q.sleep), so a wake-up that a dead
 // process never sent, or a peer that died, is noticed.
+//
+// A nil ctx is context.Background(). A ctx that is done makes the call
+// fail once it must wait, after one more try: a call that can complete
+// at once still does (the package's context rule).
 func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, try func(slow bool) (bool, error)) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	slow := false
 	var lastSlow, spinEnd time.Time
 	spinning := q.spin != 0
@@ -37,6 +44,12 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		}
 		if q.closed.Load() {
 			return ErrClosed
+		}
+		if i == 0 {
+			// The call must wait: a done ctx ends it now, not after a spin.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
 		if spinning {
 			switch {
