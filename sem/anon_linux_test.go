@@ -265,4 +265,3 @@ func TestOpenErrorsNoStutter(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
-
