@@ -77,7 +77,7 @@ func (e *Encoded[T]) Put(ctx context.Context, v T) error {
 		return fmt.Errorf("%w: %T: %w", ErrEncode, v, err)
 	}
 	if len(b) > e.q.MaxMessage() {
-		return fmt.Errorf("ring: encoded %T: %w", v, tooLarge(len(b), uint64(e.q.MaxMessage())))
+		return fmt.Errorf("%w (an encoded %T)", tooLarge(len(b), uint64(e.q.MaxMessage())), v)
 	}
 	return e.q.Put(ctx, b)
 }

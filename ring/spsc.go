@@ -280,6 +280,12 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 }
 
 func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if len(msgs) > 0 {
+		// As Put: a message of the wrong size is reported before the role.
+		if err := q.checkSize(len(msgs[0])); err != nil {
+			return 0, err
+		}
+	}
 	if err := q.spscProducer(); err != nil {
 		return 0, err
 	}
