@@ -109,6 +109,14 @@ func times(a, b float64) string {
 // percent says what percentage of b a is: "45%".
 func percent(a, b float64) string { return fmt.Sprintf("%.0f%%", a/b*100) }
 
+// share says how a compares with b: "45% of" up to b, "1.90x" beyond.
+func share(a, b float64) string {
+	if a <= b {
+		return percent(a, b) + " of"
+	}
+	return times(a, b)
+}
+
 // summarize draws the conclusions a newcomer wants from the records of a
 // run, each computed from the run's own results: how shmkit's queue
 // compares with a Unix socket written per message and a buffered one,
@@ -157,13 +165,18 @@ func summarize(recs []Record) []string {
 		}
 		if ref, ok := firstOK(recs, "refring", PatThroughput); ok {
 			if q, ok := okRecord(recs, "queue", PatThroughput, ref.Size); ok {
-				add("At %s queue reaches %s of refring (%s msgs/s), a bare ring of fixed slots with none of queue's features: the ceiling for small messages here.",
-					fmtSize(ref.Size), percent(q.MsgsPerSec, ref.MsgsPerSec), fmtRate(ref.MsgsPerSec))
+				if q.MsgsPerSec <= ref.MsgsPerSec {
+					add("At %s queue reaches %s of refring (%s msgs/s), a bare ring of fixed slots with none of queue's features: the ceiling for small messages here.",
+						fmtSize(ref.Size), percent(q.MsgsPerSec, ref.MsgsPerSec), fmtRate(ref.MsgsPerSec))
+				} else {
+					add("At %s queue moves %s refring's messages (%s msgs/s), a bare ring of fixed slots, each published alone: no ceiling for queue in this run.",
+						fmtSize(ref.Size), times(q.MsgsPerSec, ref.MsgsPerSec), fmtRate(ref.MsgsPerSec))
+				}
 			}
 		}
 		if c, ok := okRecord(recs, "chan", PatThroughput, small); ok {
-			add("Across processes, queue moves %s of what a Go channel moves between goroutines of one process (chan, %s msgs/s) at %s.",
-				percent(q.MsgsPerSec, c.MsgsPerSec), fmtRate(c.MsgsPerSec), fmtSize(small))
+			add("Across processes, queue moves %s what a Go channel moves between goroutines of one process (chan, %s msgs/s) at %s.",
+				share(q.MsgsPerSec, c.MsgsPerSec), fmtRate(c.MsgsPerSec), fmtSize(small))
 		}
 
 		if large := sizes[len(sizes)-1]; large != small {
@@ -174,7 +187,11 @@ func summarize(recs []Record) []string {
 				vs = append(vs, fmt.Sprintf("%s unix", times(q.BytesPerSec, u.BytesPerSec)))
 			}
 			if m, ok := okRecord(recs, "memcpy", PatThroughput, large); ok {
-				vs = append(vs, fmt.Sprintf("%s of memcpy (%s, the producer's copy alone: a copying queue's ceiling)", percent(q.BytesPerSec, m.BytesPerSec), fmtBytes(m.BytesPerSec)))
+				if q.BytesPerSec <= m.BytesPerSec {
+					vs = append(vs, fmt.Sprintf("%s of memcpy (%s, the producer's copy alone: a copying queue's ceiling)", percent(q.BytesPerSec, m.BytesPerSec), fmtBytes(m.BytesPerSec)))
+				} else {
+					vs = append(vs, fmt.Sprintf("%s memcpy (%s, the producer's copy alone, which should be its ceiling: a disturbed run?)", times(q.BytesPerSec, m.BytesPerSec), fmtBytes(m.BytesPerSec)))
+				}
 			}
 			if len(vs) > 0 {
 				s += ": " + strings.Join(vs, ", ")

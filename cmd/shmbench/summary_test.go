@@ -178,6 +178,28 @@ func TestSummary(t *testing.T) {
 	if !strings.Contains(text, "12x the messages of a Unix socket") || !strings.Contains(text, "value-atomic makes 10x") {
 		t.Errorf("summary lost what it could still say:\n%s", text)
 	}
+	// A queue faster than a reference is not told it reached a share of
+	// its ceiling.
+	recs = syntheticRun()
+	for i := range recs {
+		switch recs[i].Transport {
+		case "refring", "chan":
+			recs[i].MsgsPerSec /= 4
+		case "memcpy":
+			recs[i].BytesPerSec /= 4
+		}
+	}
+	text = strings.Join(summarize(recs), "\n")
+	for _, want := range []string{"queue moves 2.00x refring's messages (6.00M msgs/s)", "no ceiling for queue",
+		"queue moves 2.40x what a Go channel moves", "2.00x memcpy (2.50 GB/s"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("with slow references, the summary lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "the ceiling for small") || strings.Contains(text, "a copying queue's ceiling") {
+		t.Errorf("a reference queue beat is called its ceiling:\n%s", text)
+	}
+
 	if s := summarize([]Record{{Transport: "unix", Pattern: PatThroughput, Size: 64, Status: StatusOK, MsgsPerSec: 1}}); s != nil {
 		t.Errorf("summary of a run without shmkit: %q", s)
 	}
