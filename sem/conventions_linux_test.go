@@ -147,9 +147,15 @@ func TestContextRule(t *testing.T) {
 		must[*Cond](t)(CreateAnonymousCond()),
 	}
 	opens := []func(context.Context, *os.File) (interface{ Close() error }, error){
-		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) { return OpenSemaphoreFile(ctx, f) },
-		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) { return OpenEventFile(ctx, f) },
-		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) { return OpenBarrierFile(ctx, f) },
+		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) {
+			return OpenSemaphoreFile(ctx, f)
+		},
+		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) {
+			return OpenEventFile(ctx, f)
+		},
+		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) {
+			return OpenBarrierFile(ctx, f)
+		},
 		func(ctx context.Context, f *os.File) (interface{ Close() error }, error) { return OpenCondFile(ctx, f) },
 	}
 	for i, o := range anon {

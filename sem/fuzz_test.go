@@ -80,3 +80,74 @@ func FuzzObjectsAt(f *testing.F) {
 		}
 	})
 }
+
+// alignedN copies b into 8-byte-aligned memory of len(b) bytes.
+func alignedN(b []byte) []byte {
+	words := make([]uint64, (len(b)+7)/8+1)
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 8*len(words))
+	copy(mem, b)
+	return mem[:len(b)]
+}
+
+// FuzzBarrierCondAt attaches to arbitrary contents as a Barrier and as a
+// Cond and drives every operation, the blocking ones with a 1 ms
+// deadline: nothing may panic, loop or block, and every error is one the
+// API documents.
+func FuzzBarrierCondAt(f *testing.F) {
+	if !futex.Supported {
+		f.Skip(ErrNotSupported)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 1024 {
+			b = b[:1024]
+		}
+		expected := func(what string, err error) {
+			if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBrokenBarrier) &&
+				!errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		if br, err := BarrierAt(alignedN(b)); err == nil {
+			_, _ = br.Waiting(), br.Broken()
+			for range 2 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				i, err := br.Wait(ctx)
+				cancel()
+				expected("Wait", err)
+				if err == nil && (i < 0 || i >= br.Parties()) {
+					t.Fatalf("Wait = index %d of %d parties", i, br.Parties())
+				}
+				expected("Abort", br.Abort())
+				expected("Reset", br.Reset())
+			}
+			if err := br.Close(); err != nil {
+				t.Fatal(err)
+			}
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+			t.Fatalf("BarrierAt: %v", err)
+		}
+		m, err := InitMutex(aligned(make([]byte, 64)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 64 {
+			b = b[:64]
+		}
+		if c, err := CondAt(aligned(b), m); err == nil {
+			expected("Signal", c.Signal())
+			expected("Broadcast", c.Broadcast())
+			if err := m.Lock(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			err := c.Wait(ctx)
+			cancel()
+			expected("Wait", err)
+			if err := m.Unlock(); err != nil {
+				t.Fatalf("Unlock after Wait: %v", err)
+			}
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+			t.Fatalf("CondAt: %v", err)
+		}
+	})
+}
