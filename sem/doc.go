@@ -1,35 +1,72 @@
-// Package sem provides locks that live in shared memory and work across
-// processes: Mutex, Semaphore and Event, built on Linux futexes. They are
-// the analogues of Python's multiprocessing Lock, (Bounded)Semaphore and
-// Event, without a manager process.
+// Package sem provides synchronisation objects that live in shared memory
+// and work across processes: Mutex, Semaphore, Event, Cond and Barrier,
+// built on Linux futexes. They are the analogues of Python's
+// multiprocessing Lock, (Bounded)Semaphore, Event, Condition and Barrier,
+// without a manager process.
 //
 // # Basics
 //
-// Each object occupies 64 bytes (one cache line) of shared memory. It can
-// live at any 8-byte-aligned offset inside a segment, next to the data it
-// guards: the creator calls InitMutex (InitSemaphore, InitEvent) once on
-// fresh memory, typically inside shm.WithInit so that nobody sees it half
-// made, and every user, in any process, attaches with MutexAt
-// (SemaphoreAt, EventAt). Or it can stand alone as a named segment:
-// CreateMutex in one process, OpenMutex(ctx, name) in the others. The
-// bytes are described in docs/FORMAT.md (docs/format/sem.md).
+// Mutex, Semaphore, Event and Cond occupy 64 bytes (one cache line) of
+// shared memory, a Barrier BarrierSize(parties) bytes. An object can live
+// at any 8-byte-aligned offset inside a segment, next to the data it
+// guards: the creator calls InitMutex (InitSemaphore, InitEvent, InitCond,
+// InitBarrier) once on fresh memory, typically inside shm.WithInit so that
+// nobody sees it half made, and every user, in any process, attaches with
+// MutexAt (SemaphoreAt, EventAt, CondAt, BarrierAt). A Cond is bound to a
+// Mutex given to InitCond and CondAt.
 //
-// A handle (*Mutex, *Semaphore, *Event) may be used by many goroutines at
-// once; Close it when done. Close waits for calls in flight on that handle
-// (waking any that sleep, which return ErrClosed) before it unmaps a named
-// object; every call after Close returns ErrClosed. Closing does not
-// unlock or release anything.
+// Or an object can stand alone in a segment of its own, named or
+// anonymous: CreateMutex(name) in one process and OpenMutex(ctx, name) in
+// the others, or CreateAnonymousMutex, handed to a child through
+// exec.Cmd.ExtraFiles (pass File(); OpenMutexFile in the child) or to any
+// process over a Unix socket (Segment().Send; ReceiveMutex there). Every
+// kind has the same seven functions (CreateX, CreateAnonymousX, OpenX,
+// OpenXFile, ReceiveX, and InitX, XAt), and Unlink removes a named object.
+// A named or anonymous Cond holds its own Mutex next to it (Cond.Mutex).
+// Every handle satisfies shm.Shareable: File and Segment return its
+// segment's file and segment, or nil for an object placed with InitX or
+// XAt (hand over the segment that holds that memory instead) and for the
+// Mutex of a Cond segment (hand over the Cond). The bytes are described in
+// docs/FORMAT.md (docs/format/sem.md).
 //
-// Every call that can block takes a context.Context and returns ctx.Err()
-// when it ends first, holding nothing. A call that can succeed without
-// blocking succeeds even if ctx is already done.
+// A handle may be used by many goroutines at once; Close it when done.
+// Close waits for calls in flight on that handle (waking any that sleep,
+// which return ErrClosed) before it unmaps a named or anonymous object;
+// every call after Close returns ErrClosed. Closing does not unlock,
+// release or break anything.
+//
+// # Contexts
+//
+// Every call that can block takes a context.Context; nil means
+// context.Background(), everywhere. The rule, for every blocking call and
+// every open: a call that can complete without waiting completes even if
+// ctx is already done (a free Mutex is locked, an available permit taken,
+// a set Event waited for, the last party of a Barrier round released, a
+// ready object opened, a descriptor already queued on the socket
+// received); a call that would have to wait returns an error matching
+// ctx.Err() at once, having changed nothing, except for what its contract
+// says a context's end does: Barrier.Wait breaks the barrier (as a timeout
+// does in Python), and Cond.Wait, which always waits, returns at once
+// still holding the Mutex. When ctx ends during the wait, the same
+// results come back. (Package shm's own Open functions fail at once with
+// a done ctx; sem's wrap them so that this rule holds.)
+//
+// # Errors
+//
+// Errors carry detail in typed errors that match the sentinels with
+// errors.Is: *OwnerDeadError (ErrOwnerDead) names the dead owner's pid and
+// start time, *NotOwnerError (ErrNotOwner) the holder's pid, and
+// *BrokenBarrierError (ErrBrokenBarrier) why the barrier broke and which
+// process broke it.
 //
 // # Memory model
 //
 // Across processes as within one: Unlock happens before a later Lock
 // returns; a Release happens before the Acquire that takes its permit
 // returns; a Set happens before the Wait it ends returns (and before an
-// IsSet that reports it). Writes to the shared segment made while holding
+// IsSet that reports it); a Signal or Broadcast happens before the
+// Cond.Wait it ends returns; everything a party did before Barrier.Wait
+// happens before every Wait of the same round returns. Writes to the shared segment made while holding
 // a Mutex are therefore visible to the next holder in any process. The
 // lock words are read and written only with sync/atomic operations, which
 // are sequentially consistent in Go; each use has its reason in a comment.
@@ -64,8 +101,9 @@
 // now names a process with another start time (the pid was reused), the
 // owner is dead. One sleeper takes the lock over (a compare-and-swap from
 // the dead owner's word, so only one succeeds) and its Lock returns
-// ErrOwnerDead with the lock held, as POSIX robust mutexes return
-// EOWNERDEAD. TryLock does the same check when the lock is held. Because
+// ErrOwnerDead (an *OwnerDeadError naming the dead owner) with the lock
+// held, as POSIX robust mutexes return EOWNERDEAD. A Cond.Wait, whose
+// relock is a Lock, returns it the same way. TryLock does the same check when the lock is held. Because
 // the pid and the start tag are written by one 64-bit compare-and-swap,
 // there is no moment when a live owner's pid sits next to a stale start
 // time, so a mismatch is conclusive at once; a stopped or descheduled
@@ -83,6 +121,15 @@
 // owning process may Unlock it (as with sync.Mutex), and if a goroutine
 // holding it exits, the lock stays held until the process dies. Unlock
 // from another process returns ErrNotOwner.
+//
+// A Barrier records every party waiting in the current round (pid and a
+// start tag, in a slot per arrival index). Sleeping parties check one
+// another on their periodic timeouts (each the one that arrived just
+// before it), so a party that dies while it waits, or while it is
+// arriving, breaks the barrier for every other party within about one
+// sleep period (at most 64 ms, plus a /proc read): their Waits return a
+// *BrokenBarrierError with Reason BrokenDied and the dead pid, instead of
+// hanging. The barrier stays broken until Reset.
 //
 // Semaphore permits held by a process that dies are not given back (as
 // with POSIX semaphores: a semaphore has no owner to check). A waiter that
@@ -112,8 +159,15 @@
 //   - Pids must fit in 22 bits (Linux's PID_MAX_LIMIT is 1<<22).
 //   - A Mutex is not reentrant: locking it twice from one process waits
 //     for itself until ctx ends.
-//   - Everything read from shared memory is validated: MutexAt,
-//     SemaphoreAt and EventAt return ErrCorrupt for memory that does not
+//   - A Barrier round completes or breaks; a Reset while parties may
+//     still arrive for the old round makes them join the new one (as in
+//     Python). Generations are told apart by 16 bits in the slots: only
+//     65536 Resets in a row with no completed round between them could
+//     confuse a stale slot with a live one.
+//   - Cond.Wait may return without a Signal (spuriously): wait in a loop
+//     on the condition. Its relock is not bounded by ctx.
+//   - Everything read from shared memory is validated: the At functions
+//     return ErrCorrupt for memory that does not
 //     hold a valid object, and an impossible lock word seen later gives
 //     ErrCorrupt (or, for a bogus owner, is taken over as a dead owner);
 //     nothing panics or loops for ever. A malicious peer that shares the
