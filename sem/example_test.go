@@ -113,3 +113,76 @@ func ExampleEvent() {
 	fmt.Println("set:", ready.IsSet())
 	// Output: set: true
 }
+
+// A Barrier for three parties, reused for two rounds. The goroutines stand
+// in for processes: each would call sem.OpenBarrier(ctx, name), or
+// sem.OpenBarrierFile on an anonymous barrier inherited through ExtraFiles.
+func ExampleBarrier() {
+	b, err := sem.CreateAnonymousBarrier(3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan int)
+	for range 3 {
+		go func() {
+			last := 0
+			for range 2 {
+				i, err := b.Wait(ctx) // a dead party or an expired ctx: ErrBrokenBarrier
+				if err != nil {
+					log.Fatal(err)
+				}
+				if i == b.Parties()-1 {
+					last++ // one party per round, here the last to arrive
+				}
+			}
+			done <- last
+		}()
+	}
+	rounds := 0
+	for range 3 {
+		rounds += <-done
+	}
+	fmt.Println("rounds:", rounds)
+	// Output: rounds: 2
+}
+
+// A Cond and its Mutex guarding a counter in another segment: the
+// consumer waits, holding the Mutex, until the producer has added enough.
+func ExampleCond() {
+	c, err := sem.CreateAnonymousCond() // holds the Cond and its Mutex
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	data, err := shm.CreateAnonymous(8)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer data.Close()
+	items := &data.Bytes()[0] // guarded by c.Mutex()
+	m := c.Mutex()
+	ctx := context.Background()
+
+	go func() { // the producer, as if in another process
+		for range 3 {
+			_ = m.Lock(ctx)
+			*items++
+			_ = c.Signal()
+			_ = m.Unlock()
+		}
+	}()
+	if err := m.Lock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for *items < 3 {
+		if err := c.Wait(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println("items:", *items)
+	_ = m.Unlock()
+	// Output: items: 3
+}
