@@ -48,8 +48,7 @@
 // says a context's end does: Barrier.Wait breaks the barrier (as a timeout
 // does in Python), and Cond.Wait, which always waits, returns at once
 // still holding the Mutex. When ctx ends during the wait, the same
-// results come back. (Package shm's own Open functions fail at once with
-// a done ctx; sem's wrap them so that this rule holds.)
+// results come back. This is package shm's rule too.
 //
 // # Errors
 //

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"time"
 
 	"github.com/shmkit/shmkit/shm"
 )
@@ -125,35 +124,15 @@ func (k kindSpec[T]) create(name string, size int, init func([]byte) error, opts
 	return k.attach(seg)
 }
 
-// tryOpen bounds an open with a context that is already done: it may do
-// what needs no waiting (map a ready segment, read a descriptor already
-// queued on a socket), and gives up after this long otherwise.
-const tryOpen = 5 * time.Millisecond
-
-// open runs an shm open function with ctx (nil is Background) under the
-// package's context rule (doc.go): with a done ctx, an object that can be
-// attached without waiting still is; otherwise the error matches ctx.Err().
-func (k kindSpec[T]) open(ctx context.Context, what string, opts []shm.Option,
+// open runs an shm open function with ctx (nil is Background). shm
+// follows the package's context rule (doc.go): with a done ctx, an object
+// that can be attached without waiting still is; otherwise the error
+// matches ctx.Err().
+func (k kindSpec[T]) open(ctx context.Context, opts []shm.Option,
 	open func(context.Context, []shm.Option) (*shm.Segment, error)) (T, error) {
-	ctx = orBackground(ctx)
-	opts = withOpts(opts, shm.WithKind(k.kind))
-	var zero T
-	cerr := ctx.Err()
-	if cerr == nil {
-		seg, err := open(ctx, opts)
-		if err != nil {
-			return zero, err
-		}
-		return k.attach(seg)
-	}
-	try, cancel := context.WithTimeout(context.WithoutCancel(ctx), tryOpen)
-	defer cancel()
-	seg, err := open(try, opts)
+	seg, err := open(orBackground(ctx), withOpts(opts, shm.WithKind(k.kind)))
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			// Our own bound ran out: report the caller's context.
-			return zero, fmt.Errorf("sem: %s %s: %w", what, k.kind, cerr)
-		}
+		var zero T
 		return zero, err
 	}
 	return k.attach(seg)
@@ -180,19 +159,19 @@ func (k kindSpec[T]) attach(seg *shm.Segment) (T, error) {
 }
 
 func (k kindSpec[T]) openName(ctx context.Context, name string, opts []shm.Option) (T, error) {
-	return k.open(ctx, "open", opts, func(ctx context.Context, o []shm.Option) (*shm.Segment, error) {
+	return k.open(ctx, opts, func(ctx context.Context, o []shm.Option) (*shm.Segment, error) {
 		return shm.Open(ctx, name, o...)
 	})
 }
 
 func (k kindSpec[T]) openFile(ctx context.Context, f *os.File, opts []shm.Option) (T, error) {
-	return k.open(ctx, "open file", opts, func(ctx context.Context, o []shm.Option) (*shm.Segment, error) {
+	return k.open(ctx, opts, func(ctx context.Context, o []shm.Option) (*shm.Segment, error) {
 		return shm.OpenFile(ctx, f, o...)
 	})
 }
 
 func (k kindSpec[T]) receive(ctx context.Context, conn *net.UnixConn, opts []shm.Option) (T, error) {
-	return k.open(ctx, "receive", opts, func(ctx context.Context, o []shm.Option) (*shm.Segment, error) {
+	return k.open(ctx, opts, func(ctx context.Context, o []shm.Option) (*shm.Segment, error) {
 		if conn == nil {
 			return nil, fmt.Errorf("sem: receive: nil connection")
 		}
