@@ -9,27 +9,34 @@
 // descriptor) or in memory the caller provides (New, At). Its mode is fixed
 // at creation:
 //
-//   - SPSC: one producer and one consumer at a time. Variable-length
-//     records in a byte ring; Put and Get make no system call and no
-//     allocation unless they must sleep. The roles are claimed by the first
-//     Put-side and Get-side call and recorded with the owner's pid and start
-//     time; a second live process asking for a taken role gets ErrBusy,
-//     and a role whose owner died is taken over.
+//   - MPMC, the default (a zero Config.Mode): any number of producers and
+//     consumers in any number of processes (up to Config.Participants
+//     handles at a time), as with Python's multiprocessing.Queue.
+//     Fixed-size slots with per-slot sequence numbers (Vyukov's bounded
+//     MPMC queue) plus a participant table that makes the queue survive
+//     SIGKILL.
 //
-//   - MPMC: any number of producers and consumers in any number of
-//     processes (up to Config.Participants handles at a time). Fixed-size
-//     slots with per-slot sequence numbers (Vyukov's bounded MPMC queue)
-//     plus a participant table that makes the queue survive SIGKILL.
+//   - SPSC, the fast path to ask for (Mode: SPSC): one producer and one
+//     consumer at a time. Variable-length records in a byte ring; Put and
+//     Get make no system call and no allocation unless they must sleep.
+//     The roles are claimed by the first Put-side and Get-side call and
+//     recorded with the owner's pid and start time; a second live handle
+//     asking for a taken role gets a *BusyError (ErrBusy) naming the
+//     holder's pid and saying to use MPMC, and a role whose owner died is
+//     taken over.
 //
 // For example:
 //
-//	q, err := ring.Create("jobs", ring.Config{Mode: ring.MPMC, MaxMessage: 256, Capacity: 1024})
+//	q, err := ring.Create("jobs", ring.Config{MaxMessage: 256, Capacity: 1024})
 //	err = q.Put(ctx, []byte("hello"))    // in one process
 //	n, err := q.Get(ctx, buf)           // in another, after ring.Open(ctx, "jobs")
 //
-// An anonymous queue (CreateAnonymous) reaches another process as q.File()
-// in exec.Cmd.ExtraFiles (attach with OpenFile) or over a Unix socket with
-// q.Segment().Send (attach with Receive).
+// Every object of the package (Queue, Conn, Typed, Encoded) is a
+// shm.Shareable: an anonymous one (CreateAnonymous, CreateAnonymousTyped,
+// NewPipe) reaches another process as its File() in exec.Cmd.ExtraFiles
+// (attach with OpenFile, OpenFileTyped, OpenPipeFile) or over a Unix
+// socket with Segment().Send (attach with Receive, ReceiveTyped,
+// ReceivePipe); a named one also by name (Open, OpenTyped, OpenPipe).
 //
 // Copying calls: Put, TryPut, PutBatch, Get, GetAppend, TryGet, GetBatch.
 // Zero-copy calls: Reserve + Commit for producers, Next (TryNext) + Release
@@ -46,7 +53,20 @@
 // but which consumer gets which message is not defined.
 //
 // Memory: everything a producer wrote into a message before Put (or Commit)
-// returned is visible to the consumer that receives it.
+// returned is visible to the consumer that receives it. Within a process
+// and across processes alike, a Put (PutBatch, Commit, Send, Write)
+// happens before the Get (GetBatch, Next, Recv, Read...) that receives
+// its message returns, and CloseWrite happens before the io.EOF (or
+// ErrClosed) it causes. The race detector is told so (see Caveats).
+//
+// Contexts: every call that can block takes a context. A nil context is
+// context.Background(). A context that is already done is no reason to
+// fail a call that can complete at once: such a call (a Put with room, a
+// Get with a message queued, an Open of a ready segment, a Receive of a
+// descriptor already sent) succeeds, as sem's calls do; a call that would
+// have to wait returns ctx.Err() at once instead, having taken and
+// published nothing. Conn's Read and Write take no context and wait
+// without bound (until the peer sends, closes or dies).
 //
 // Blocking: Put waits while the queue is full and Get while it is empty,
 // polling for a while (DefaultSpinTime, 50 µs, for SPSC queues and pipes;
@@ -105,8 +125,30 @@
 // ErrCorrupt, never a panic, an out-of-bounds access, a huge allocation or
 // an endless spin.
 //
-// The Go race detector does not see the shared memory; correctness is
-// established by the package's cross-process counting tests.
+// The Go race detector does not see the shared memory, nor the atomics
+// on it; correctness of the rings is established by the package's
+// cross-process counting tests. The happens-before edges the queue
+// provides to Go heap data (see Memory) are reported to it, in -race
+// builds only (internal/race; they compile to nothing otherwise): a
+// producer releases on a proxy of the ring right before the atomic store
+// that publishes, and a consumer acquires it once it has found a message
+// or the close. The proxy is keyed by the ring's file and offset, not
+// its address, so two handles in one process on two mappings of the same
+// segment (two Opens, or OpenFile of a queue's own File) agree on it,
+// while the two rings of a pipe have one each. One proxy per ring means
+// that every Get also acquires what earlier Puts of other producers
+// released: -race may miss a race between two producers, never report a
+// false one through the queue.
+//
+// Errors carry detail as typed errors that match the sentinels with
+// errors.Is: *ConfigError (ErrConfig: the field, its value, why),
+// *TooLargeError (ErrTooLarge: the size and the limit), *BusyError
+// (ErrBusy: the role and the pid holding it), *SizeError (ErrType: a
+// message of the wrong size for a typed queue, refused at Put whichever
+// handle puts it) and *shm.MismatchError (ErrType: opening a typed queue
+// as another T, with both Go type names). ErrClosed also matches
+// net.ErrClosed and fs.ErrClosed. A typed Get that fails returns T's zero
+// value.
 //
 // The byte layout is documented in docs/format/ring.md.
 package ring
