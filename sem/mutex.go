@@ -129,7 +129,8 @@ const (
 
 // Lock acquires m, sleeping while another process or goroutine holds it.
 //
-// It returns nil with the lock held; ErrOwnerDead with the lock held when
+// It returns nil with the lock held; an *OwnerDeadError (matching
+// ErrOwnerDead, naming the dead owner) with the lock held when
 // the previous owner died holding it (or an earlier one did and nobody has
 // called MarkConsistent since); ctx.Err() without the lock when ctx ends
 // first; ErrClosed after Close; ErrCorrupt when the lock word is garbage.
