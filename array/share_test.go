@@ -115,3 +115,59 @@ func TestAnonymousForms(t *testing.T) {
 		t.Fatalf("Open after Unlink: %v", err)
 	}
 }
+
+// Every Open and every blocking call takes a nil context as Background.
+// A done context does not stop what needs no waiting (the shmkit rule),
+// and fails at once what would wait (the lock held elsewhere).
+func TestContexts(t *testing.T) {
+	name := segName(t)
+	a, err := array.Create[int64](name, 4)
+	must(t, err)
+	defer a.Close()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	var nilCtx context.Context
+	open := map[string]func(ctx context.Context) (*array.Array[int64], error){
+		"Open": func(ctx context.Context) (*array.Array[int64], error) { return array.Open[int64](ctx, name) },
+		"OpenOrCreate": func(ctx context.Context) (*array.Array[int64], error) {
+			x, _, err := array.OpenOrCreate[int64](ctx, name, 4)
+			return x, err
+		},
+		"OpenFile": func(ctx context.Context) (*array.Array[int64], error) { return array.OpenFile[int64](ctx, a.File()) },
+		"Receive": func(ctx context.Context) (*array.Array[int64], error) {
+			return objecttest.SendReceive(t, ctx, a, array.Receive[int64])
+		},
+	}
+	for what, f := range open {
+		for _, ctx := range []context.Context{nilCtx, done} {
+			x, err := f(ctx)
+			if err != nil {
+				t.Errorf("%s(%v): %v", what, ctx, err)
+				continue
+			}
+			x.Close()
+		}
+	}
+	buf := make([]int64, 4)
+	calls := map[string]func(ctx context.Context) error{
+		"Update":   func(ctx context.Context) error { return a.Update(ctx, 1, func(x *int64) { *x++ }) },
+		"WithLock": func(ctx context.Context) error { return a.WithLock(ctx, func(s []int64) { s[2]++ }) },
+		"CopyOut":  func(ctx context.Context) error { _, err := a.CopyOut(ctx, buf, 0); return err },
+		"CopyIn":   func(ctx context.Context) error { _, err := a.CopyIn(ctx, 0, buf[:1]); return err },
+	}
+	for what, f := range calls {
+		if err := f(nilCtx); err != nil {
+			t.Errorf("%s(nil): %v", what, err)
+		}
+		if err := f(done); err != nil {
+			t.Errorf("%s(done) with the lock free: %v, want success", what, err)
+		}
+	}
+	must(t, a.Lock().Lock(context.Background()))
+	for what, f := range calls {
+		if err := f(done); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s(done) with the lock held: %v, want context.Canceled", what, err)
+		}
+	}
+	must(t, a.Lock().Unlock())
+}

@@ -157,6 +157,9 @@ func TestContexts(t *testing.T) {
 			return x, err
 		},
 		"OpenFile": func(ctx context.Context) (*value.Value[pair], error) { return value.OpenFile[pair](ctx, v.File()) },
+		"Receive": func(ctx context.Context) (*value.Value[pair], error) {
+			return objecttest.SendReceive(t, ctx, v, value.Receive[pair])
+		},
 	}
 	for what, f := range open {
 		for _, ctx := range []context.Context{nilCtx, done} {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/testproc"
@@ -61,4 +62,24 @@ func Attach[H any](ctx context.Context, args []string,
 		return receive(ctx, conn)
 	}
 	return zero, fmt.Errorf("Attach: unknown way %q", args[0])
+}
+
+// SendReceive sends obj's segment over a fresh Unix socket pair and
+// attaches to it with receive, under ctx.
+func SendReceive[H any](t *testing.T, ctx context.Context, obj shm.Shareable,
+	receive func(context.Context, *net.UnixConn, ...shm.Option) (H, error)) (H, error) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	Must(t, err)
+	conns := make([]*net.UnixConn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "sock")
+		c, err := net.FileConn(f)
+		f.Close()
+		Must(t, err)
+		defer c.Close()
+		conns[i] = c.(*net.UnixConn)
+	}
+	Must(t, obj.Segment().Send(conns[0]))
+	return receive(ctx, conns[1])
 }
