@@ -87,13 +87,13 @@ func runWorker(name string) int {
 		w.sendStatus(status{NotRegistered: true})
 		return exitNotRegistered
 	}
-	st, code := run(f, &Args{entries: m.Args})
+	st, code := callFunc(f, &Args{entries: m.Args})
 	w.sendStatus(st)
 	return code
 }
 
-// run calls f's function under recover.
-func run(f *Func, args *Args) (st status, code int) {
+// callFunc calls f's function under recover.
+func callFunc(f *Func, args *Args) (st status, code int) {
 	defer func() {
 		if v := recover(); v != nil {
 			st = status{Panic: fmt.Sprintf("%v\n\n%s", v, debug.Stack())}
