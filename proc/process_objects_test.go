@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -90,11 +91,14 @@ var objectsWorker = proc.Register("objects", func(ctx context.Context, a *proc.A
 		return err
 	}
 	defer q.Close()
+	// The pipe is not closed: Close ends both directions, and the
+	// parent's Send of the ack could then return ErrClosed (a Put racing
+	// with CloseWrite may, though its message arrives). CloseWrite ends
+	// ours once the ack is in; the mapping goes with the process.
 	pipe, err := proc.Object(ctx, a, 10, ring.OpenPipeFile)
 	if err != nil {
 		return err
 	}
-	defer pipe.Close()
 
 	if err := ev.Wait(ctx); err != nil { // the parent's start gate
 		return err
@@ -146,7 +150,7 @@ var objectsWorker = proc.Register("objects", func(ctx context.Context, a *proc.A
 	if want := fmt.Sprintf("ack %d", idx); string(buf[:n]) != want {
 		return fmt.Errorf("pipe: got %q, want %q", buf[:n], want)
 	}
-	return nil
+	return pipe.CloseWrite()
 })
 
 func must[T any](t *testing.T) func(T, error) T {
@@ -193,6 +197,14 @@ func TestEveryObjectKind(t *testing.T) {
 		pipes = append(pipes, pipe)
 		ps = append(ps, mustStart(t, objectsWorker, i, seg, mu, sema, ev, bar, cond, val, arr, q, pipe))
 	}
+	t.Cleanup(func() { // on failure, say how the workers ended
+		if t.Failed() {
+			for _, p := range ps {
+				_ = p.Kill()
+				t.Logf("worker %d: %v", p.Pid(), p.Wait())
+			}
+		}
+	})
 	if err := ev.Set(); err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +233,9 @@ func TestEveryObjectKind(t *testing.T) {
 		}
 		if err := pipe.Send(ctx, fmt.Appendf(nil, "ack %d", i)); err != nil {
 			t.Fatal(err)
+		}
+		if n, err := pipe.Recv(ctx, buf); err != io.EOF {
+			t.Fatalf("pipe %d after the ack: %q, %v; want io.EOF", i, buf[:n], err)
 		}
 	}
 	cm := cond.Mutex()
