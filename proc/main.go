@@ -83,7 +83,7 @@ func runWorker(name string) int {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: m.Level})))
 
 	f := lookup(name)
-	if f == nil || f.late {
+	if f == nil {
 		w.sendStatus(status{NotRegistered: true})
 		return exitNotRegistered
 	}

@@ -197,6 +197,13 @@ func TestEveryObjectKind(t *testing.T) {
 		pipes = append(pipes, pipe)
 		ps = append(ps, mustStart(t, objectsWorker, i, seg, mu, sema, ev, bar, cond, val, arr, q, pipe))
 	}
+	for _, p := range ps { // a worker that fails ends the wait for it at once
+		go func() {
+			if p.Wait() != nil {
+				cancel()
+			}
+		}()
+	}
 	t.Cleanup(func() { // on failure, say how the workers ended
 		if t.Failed() {
 			for _, p := range ps {

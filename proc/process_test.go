@@ -167,3 +167,22 @@ func TestCancelKills(t *testing.T) {
 		t.Fatalf("Start with a done ctx = %v, want context.Canceled", err)
 	}
 }
+
+// nestWorker starts a worker of its own (a worker's Main has run, and the
+// variables it was started with do not leak into its child) and returns
+// that worker's error.
+var nestWorker = proc.Register("nest", func(ctx context.Context, a *proc.Args) error {
+	p, err := exitWorker.Start(ctx, "err")
+	if err != nil {
+		return err
+	}
+	return p.Wait()
+})
+
+// TestNested: a worker can start workers.
+func TestNested(t *testing.T) {
+	ee := asExit(t, mustStart(t, nestWorker).Wait())
+	if ee.Code != 1 || !strings.Contains(ee.Err, "worker exit (pid ") || !strings.HasSuffix(ee.Err, "failed: boom") {
+		t.Fatalf("%+v, want Code 1 and the inner worker's error", ee)
+	}
+}
