@@ -44,6 +44,7 @@ type EncodeError struct {
 	Err   error  // gob's error, or what is wrong with the object
 }
 
+// Error says which argument cannot be passed, and why.
 func (e *EncodeError) Error() string {
 	return fmt.Sprintf("proc: cannot pass argument %d (%s): %v", e.Index, e.Type, e.Err)
 }
@@ -84,6 +85,9 @@ type ExitError struct {
 	ctxErr        error // the start context's error, when it killed the worker
 }
 
+// Error names the worker and says how it ended: killed by a signal,
+// panicked (the panic value's first line), failed (the error), or the
+// exit code.
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "proc: worker %s (pid %d) ", e.Name, e.Pid)

@@ -46,6 +46,10 @@ const (
 // returned nil, 1 when it returned an error, 2 when it panicked (the error
 // and the panic reach the parent's ExitError), and 120 when no function
 // of that name is registered.
+//
+// slog.SetDefault also sends the standard log package's output to the
+// parent as records. Records logged after the function returned (by
+// goroutines it left running) are dropped.
 func Main() {
 	markMain()
 	name, ok := os.LookupEnv(envWorker)

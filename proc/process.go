@@ -21,6 +21,11 @@ import (
 
 // Config adjusts how StartWith starts a worker. The zero Config is what
 // Start uses.
+//
+// The worker's standard input is the null device, and its working
+// directory the parent's. The function runs with context.Background():
+// SIGTERM and SIGINT keep their default action (the worker dies of them,
+// and Wait reports the signal) unless the function handles them itself.
 type Config struct {
 	// Name names the worker in logs, output prefixes and errors; default
 	// the Func's name.
