@@ -1,0 +1,87 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"syscall"
+)
+
+// Errors of pools. Test for them with errors.Is.
+var (
+	// ErrClosed is returned for work given to a pool after Close or
+	// Terminate, and wrapped by the errors of tasks that Terminate ended.
+	// It is fs.ErrClosed, as shm.ErrClosed is, so one check covers both.
+	ErrClosed = fs.ErrClosed
+
+	// ErrWorkerDied is matched by every *WorkerDiedError.
+	ErrWorkerDied = errors.New("proc: pool worker died")
+
+	// ErrPanic is matched by every *PanicError.
+	ErrPanic = errors.New("proc: task panicked")
+)
+
+// TaskError is the error of one task of a Map (or Imap, MapUnordered):
+// Index is the input's position and Err what went wrong: a
+// *WorkerDiedError, a *PanicError, an error wrapping ErrEncode (the input
+// or the result could not be encoded), ErrClosed (Terminate), or the
+// error the function returned (carried as its message: the error value
+// itself lived in the worker).
+type TaskError struct {
+	Index int
+	Err   error
+}
+
+func (e *TaskError) Error() string { return fmt.Sprintf("proc: task %d: %v", e.Index, e.Err) }
+
+// Unwrap returns Err.
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// WorkerDiedError reports a task whose worker process died while holding
+// it: killed by a signal (SIGKILL, the OOM killer), an os.Exit, a crash
+// outside the task's recover (a fatal runtime error, a panic in another
+// goroutine). Only the tasks the worker held end with it; the pool
+// replaces the worker and goes on. It matches ErrWorkerDied.
+type WorkerDiedError struct {
+	Pid      int            // the worker's process id
+	Code     int            // its exit code, -1 when a signal killed it
+	Signal   syscall.Signal // the signal that killed it, 0 if it exited
+	Index    int            // the task's index in its Map (0 for Submit)
+	Attempts int            // how many times the task was started (1 + retries)
+}
+
+func (e *WorkerDiedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "proc: worker pid %d ", e.Pid)
+	if e.Signal != 0 {
+		fmt.Fprintf(&b, "killed by signal %v", e.Signal)
+	} else {
+		fmt.Fprintf(&b, "exited with code %d", e.Code)
+	}
+	fmt.Fprintf(&b, " while holding task %d", e.Index)
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (attempt %d)", e.Attempts)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrWorkerDied.
+func (e *WorkerDiedError) Unwrap() error { return ErrWorkerDied }
+
+// PanicError reports a task whose function panicked. The worker recovered
+// and lives on. It matches ErrPanic.
+type PanicError struct {
+	Value string // the panic value, as fmt.Sprint (or Error) prints it
+	Stack string // the panicking goroutine's stack in the worker
+}
+
+func (e *PanicError) Error() string { return "proc: task panicked: " + e.Value }
+
+// Unwrap returns ErrPanic.
+func (e *PanicError) Unwrap() error { return ErrPanic }
+
+// remoteError is the error a task's function returned, as its message.
+type remoteError struct{ msg string }
+
+func (e *remoteError) Error() string { return e.msg }

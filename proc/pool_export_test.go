@@ -1,0 +1,9 @@
+package proc
+
+// PoolDuplicates returns how many results p received for tasks already
+// answered: always 0 unless the pool's accounting is wrong.
+func PoolDuplicates[In, Out any](p *Pool[In, Out]) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.duplicates
+}

@@ -1,0 +1,568 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"syscall"
+	"time"
+
+	"github.com/shmkit/shmkit/ring"
+)
+
+// batchMode says how a batch's results are consumed.
+type batchMode int
+
+const (
+	mapAll    batchMode = iota // all at the end (Map, Submit)
+	ordered                    // in index order as they come (Imap)
+	unordered                  // in completion order (MapUnordered)
+)
+
+// batch is the tasks of one Map, Imap, MapUnordered or Submit call. Its
+// fields are guarded by the pool's mutex, except in (immutable) and the
+// channels.
+type batch[In, Out any] struct {
+	in        []In
+	out       []Out
+	errs      map[int]error // *TaskError by index
+	answered  []uint64      // bit per task: its result arrived
+	attempts  map[int]int   // starts that ended with the worker's death
+	chunk     int
+	mode      batchMode
+	remaining int
+	completed []int // unordered: indexes in completion order
+	next      int   // unordered: the consumer's position in completed
+	canceled  error // the batch was given up on (ctx, early stop)
+	finished  bool  // every task answered, or canceled
+
+	finishedCh chan struct{} // closed with finished
+	notify     chan struct{} // a task was answered (ordered, unordered)
+	stop       func() bool   // stops the ctx watch
+}
+
+func newBatch[In, Out any](p *Pool[In, Out], in []In, mode batchMode) *batch[In, Out] {
+	b := &batch[In, Out]{
+		in:         in,
+		out:        make([]Out, len(in)),
+		answered:   make([]uint64, (len(in)+63)/64),
+		chunk:      p.chunkFor(len(in)),
+		mode:       mode,
+		remaining:  len(in),
+		finishedCh: make(chan struct{}),
+	}
+	if mode != mapAll {
+		b.notify = make(chan struct{}, 1)
+	}
+	return b
+}
+
+func (b *batch[In, Out]) closeLocked() {
+	if !b.finished {
+		b.finished = true
+		close(b.finishedCh)
+	}
+}
+
+func (b *batch[In, Out]) stopWatch() {
+	if b.stop != nil {
+		b.stop()
+	}
+}
+
+// waitIndex waits for task i's result; ok is false (with the reason) when
+// the batch was given up on first.
+func (b *batch[In, Out]) waitIndex(p *Pool[In, Out], i int) (v Out, err error, ok bool) {
+	for {
+		p.mu.Lock()
+		if b.canceled != nil {
+			err := b.canceled
+			p.mu.Unlock()
+			return v, err, false
+		}
+		if b.answered[i/64]&(1<<(i%64)) != 0 {
+			v, err = b.out[i], b.errs[i]
+			var zero Out
+			b.out[i] = zero // the consumer has it now
+			p.mu.Unlock()
+			return v, err, true
+		}
+		p.mu.Unlock()
+		select {
+		case <-b.notify:
+		case <-b.finishedCh:
+		}
+	}
+}
+
+// waitNext waits for the next result in completion order.
+func (b *batch[In, Out]) waitNext(p *Pool[In, Out]) (i int, v Out, err error, ok bool) {
+	for {
+		p.mu.Lock()
+		if b.canceled != nil {
+			err := b.canceled
+			p.mu.Unlock()
+			return -1, v, err, false
+		}
+		if b.next < len(b.completed) {
+			i = b.completed[b.next]
+			b.next++
+			v, err = b.out[i], b.errs[i]
+			var zero Out
+			b.out[i] = zero
+			p.mu.Unlock()
+			return i, v, err, true
+		}
+		p.mu.Unlock()
+		select {
+		case <-b.notify:
+		case <-b.finishedCh:
+		}
+	}
+}
+
+// slot is one place in the pool, filled by a worker process and, when it
+// dies or retires, by the next one. Its goroutine (loop) feeds the worker
+// and handles its exit; the worker's reader goroutine takes its results.
+type slot[In, Out any] struct {
+	p         *Pool[In, Out]
+	id        int
+	w         *worker[In, Out] // written by the slot goroutine under p.mu
+	needToken bool             // the last worker crashed: restarts are rate limited
+	ins       []In
+	buf       []byte
+}
+
+// worker is one worker process and its rings.
+type worker[In, Out any] struct {
+	proc          *Process
+	jobs, results *ring.Queue
+	seq           uint64 // the next job's sequence number (slot goroutine only)
+
+	// Guarded by p.mu.
+	inflight   []*chunk[In, Out] // sent and not wholly answered, in order
+	given      int               // tasks given (MaxTasksPerWorker)
+	retiring   bool              // its job ring is closed: it exits when done
+	deliberate bool              // the pool killed it: its tasks are not to blame
+
+	wake       chan struct{} // a chunk was answered
+	readerStop context.CancelFunc
+	readerDone chan struct{}
+}
+
+// chunk is one job message's tasks, in flight.
+type chunk[In, Out any] struct {
+	seq      uint64
+	work     work[In, Out]
+	answered int // tasks answered, a prefix (results come in order)
+}
+
+// holds reports whether w holds unanswered tasks of b.
+func (w *worker[In, Out]) holds(b *batch[In, Out]) bool {
+	for _, c := range w.inflight {
+		for j := c.answered; j < c.work.len(); j++ {
+			if c.work.at(j).b == b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var jobRingConfig = ring.Config{Mode: ring.SPSC, Capacity: 2 * inFlight}
+
+// start starts a worker process for the slot.
+func (s *slot[In, Out]) start() (*worker[In, Out], error) {
+	p := s.p
+	rc := jobRingConfig
+	rc.MaxMessage = p.cfg.MaxMessage
+	jobs, err := ring.CreateAnonymous(rc)
+	if err != nil {
+		return nil, err
+	}
+	results, err := ring.CreateAnonymous(rc)
+	if err != nil {
+		_ = jobs.Close()
+		return nil, err
+	}
+	cfg := p.cfg.Process
+	cfg.Name = fmt.Sprintf("%s-%d", cfg.Name, s.id)
+	pr, err := p.t.f.StartWith(p.ctx, cfg, jobs, results, p.params)
+	if err != nil {
+		_ = jobs.Close()
+		_ = results.Close()
+		return nil, err
+	}
+	w := &worker[In, Out]{proc: pr, jobs: jobs, results: results, wake: make(chan struct{}, 1), readerDone: make(chan struct{})}
+	var rctx context.Context
+	rctx, w.readerStop = context.WithCancel(context.Background())
+	go s.read(rctx, w)
+	return w, nil
+}
+
+// stopReader lets the reader take what the (dead) worker published, then
+// waits for it to return.
+func (w *worker[In, Out]) stopReader() {
+	w.readerStop()
+	<-w.readerDone
+}
+
+func (w *worker[In, Out]) close() {
+	_ = w.jobs.Close()
+	_ = w.results.Close()
+}
+
+// read takes w's result messages until stopped (and drained) or broken.
+func (s *slot[In, Out]) read(ctx context.Context, w *worker[In, Out]) {
+	defer close(w.readerDone)
+	p := s.p
+	outC := codecFor[Out](p.outCodec)
+	buf := make([]byte, w.results.MaxMessage())
+	var vals []Out
+	var outs []outcome
+	for {
+		n, err := w.results.Get(ctx, buf)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.broken(w, err)
+			}
+			return
+		}
+		m, err := parseMessage(buf[:n], magicResult)
+		if err == nil {
+			vals, outs = grow(vals, int(m.n)), grow(outs, int(m.n))
+			err = decodeValues(outC, m, vals, outs)
+		}
+		if err == nil {
+			p.mu.Lock()
+			err = s.deliverLocked(w, m, vals, outs)
+			p.mu.Unlock()
+		}
+		clear(vals)
+		if err != nil {
+			s.broken(w, err)
+			return
+		}
+	}
+}
+
+// broken kills a worker whose result ring cannot be read (a corrupt
+// message): its tasks end as if it had died.
+func (s *slot[In, Out]) broken(w *worker[In, Out], err error) {
+	poolLogger(s.p.cfg.Process).Error("proc: pool worker sent a bad result; killing it",
+		"pid", w.proc.Pid(), "worker", w.proc.Name(), "err", err)
+	_ = w.proc.Kill()
+}
+
+// deliverLocked hands the results of message m to their tasks.
+func (s *slot[In, Out]) deliverLocked(w *worker[In, Out], m message, vals []Out, outs []outcome) error {
+	if len(w.inflight) == 0 {
+		return fmt.Errorf("%w: result for job %d, none in flight", errCorruptMsg, m.seq)
+	}
+	c := w.inflight[0]
+	n := int(m.n)
+	if m.seq != c.seq || int(m.off) != c.answered || n > c.work.len()-c.answered || n == 0 {
+		return fmt.Errorf("%w: results %d..%d of job %d, want from %d of job %d (%d tasks)",
+			errCorruptMsg, m.off, int(m.off)+n, m.seq, c.answered, c.seq, c.work.len())
+	}
+	for j := range n {
+		ref := c.work.at(c.answered + j)
+		switch o := outs[j]; o.status {
+		case stOK:
+			s.p.finishLocked(ref, &vals[j], nil)
+		case stZero:
+			s.p.finishLocked(ref, nil, nil)
+		case stError:
+			s.p.finishLocked(ref, nil, &remoteError{o.text})
+		case stPanic:
+			s.p.finishLocked(ref, nil, &PanicError{Value: o.text, Stack: o.stack})
+		case stEncode:
+			s.p.finishLocked(ref, nil, fmt.Errorf("%w: the result: %s", ring.ErrEncode, o.text))
+		default:
+			s.p.finishLocked(ref, nil, fmt.Errorf("%w: %s", ring.ErrTooLarge, o.text))
+		}
+	}
+	c.answered += n
+	if c.answered == c.work.len() {
+		w.inflight[0] = nil
+		w.inflight = w.inflight[1:]
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// loop runs the slot: start a worker, feed it, handle its exit, again,
+// until the pool is closed and drained or terminated.
+func (s *slot[In, Out]) loop() {
+	p := s.p
+	defer p.wg.Done()
+	for {
+		if s.w == nil {
+			if !s.restart() {
+				return
+			}
+			continue
+		}
+		w := s.w
+		p.mu.Lock()
+		s.feedLocked(w)
+		var work <-chan struct{}
+		if len(w.inflight) < inFlight && !w.retiring {
+			work = p.workAvail
+		}
+		p.mu.Unlock()
+		select {
+		case <-w.wake:
+		case <-work:
+		case <-w.proc.Done():
+			s.exited(w)
+		}
+	}
+}
+
+// restart starts the slot's next worker, if the pool still needs one. It
+// returns false when the slot is done.
+func (s *slot[In, Out]) restart() bool {
+	p := s.p
+	p.mu.Lock()
+	if p.terminated != nil || (p.closed && !p.pendingLocked()) {
+		p.mu.Unlock()
+		return false
+	}
+	var wait time.Duration
+	if s.needToken {
+		wait = p.restartWaitLocked()
+	}
+	changed := p.workAvail
+	p.mu.Unlock()
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-changed: // terminated, or closed: look again
+		}
+		t.Stop()
+		return true
+	}
+	w, err := s.start()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		// Fail one chunk with the reason, so that callers hear of it
+		// rather than wait for a worker that cannot start.
+		s.needToken = true
+		c := p.takeLocked(math.MaxInt)
+		for j := range c.len() {
+			p.finishLocked(c.at(j), nil, fmt.Errorf("proc: start a pool worker: %w", err))
+		}
+		return true
+	}
+	s.needToken = false
+	if p.terminated != nil {
+		w.deliberate = true
+		_ = w.proc.Kill()
+	}
+	s.w = w
+	return true
+}
+
+// feedLocked gives w chunks of pending work until it holds inFlight.
+func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
+	p := s.p
+	for !w.retiring && !w.deliberate && p.terminated == nil && len(w.inflight) < inFlight {
+		limit := math.MaxInt
+		if m := p.cfg.MaxTasksPerWorker; m > 0 {
+			limit = m - w.given
+			if limit <= 0 {
+				s.retireLocked(w)
+				return
+			}
+		}
+		c := p.takeLocked(limit)
+		if c.len() == 0 {
+			if p.closed && len(w.inflight) == 0 && !p.pendingLocked() {
+				s.retireLocked(w)
+			}
+			return
+		}
+		p.mu.Unlock()
+		msg, c, rest, failed := s.encode(w.seq, c)
+		p.mu.Lock()
+		for _, f := range failed {
+			p.finishLocked(f.ref, nil, f.err)
+		}
+		p.putBackLocked(rest)
+		if c.len() == 0 || (c.refs == nil && c.b.finished) {
+			continue
+		}
+		if p.terminated != nil {
+			for j := range c.len() {
+				p.finishLocked(c.at(j), nil, p.terminated)
+			}
+			return
+		}
+		w.given += c.len()
+		w.inflight = append(w.inflight, &chunk[In, Out]{seq: w.seq, work: c})
+		w.seq++
+		// The ring has room: it holds at most inFlight messages of
+		// MaxMessage and has twice that.
+		if ok, err := w.jobs.TryPut(msg); !ok || err != nil {
+			poolLogger(p.cfg.Process).Error("proc: pool job ring refused a job; killing the worker",
+				"pid", w.proc.Pid(), "ok", ok, "err", err)
+			_ = w.proc.Kill()
+			return
+		}
+	}
+}
+
+// retireLocked closes w's job ring: it finishes what it holds and exits.
+func (s *slot[In, Out]) retireLocked(w *worker[In, Out]) {
+	if !w.retiring {
+		w.retiring = true
+		_ = w.jobs.CloseWrite()
+	}
+}
+
+type failedTask[In, Out any] struct {
+	ref taskRef[In, Out]
+	err error
+}
+
+// encode makes the job message for c, cutting it to fit in a message:
+// it returns the message and the tasks in it, the rest of c (to put back)
+// and the tasks that cannot be sent at all.
+func (s *slot[In, Out]) encode(seq uint64, c work[In, Out]) (msg []byte, sent, rest work[In, Out], failed []failedTask[In, Out]) {
+	p := s.p
+	encErr := func(r taskRef[In, Out], err error) failedTask[In, Out] {
+		return failedTask[In, Out]{r, &EncodeError{Index: r.i, Type: fmt.Sprintf("%T", r.b.in[r.i]), Err: err}}
+	}
+	for c.len() > 0 {
+		var vs []In
+		if c.refs == nil {
+			vs = c.b.in[c.lo:c.hi] // b.in is not written after submit
+		} else {
+			s.ins = grow(s.ins, len(c.refs))
+			for j, r := range c.refs {
+				s.ins[j] = r.b.in[r.i]
+			}
+			vs = s.ins
+		}
+		b, outs, err := encodeValues(p.inC, s.buf[:0], header{magic: magicJob, seq: seq}, vs, nil)
+		clear(s.ins)
+		if outs != nil {
+			// Some inputs cannot be encoded: fail them, try the others.
+			keep := []taskRef[In, Out]{}
+			for j, o := range outs {
+				if o.status == stEncode {
+					failed = append(failed, encErr(c.at(j), errors.New(o.text)))
+				} else {
+					keep = append(keep, c.at(j))
+				}
+			}
+			if len(keep) < c.len() {
+				c = work[In, Out]{refs: keep}
+				continue
+			}
+		}
+		if err == nil && len(b) <= p.cfg.MaxMessage {
+			s.buf = b[:0]
+			return b, c, rest, failed
+		}
+		if c.len() == 1 {
+			if err == nil {
+				failed = append(failed, failedTask[In, Out]{c.at(0), fmt.Errorf("%w: an input of %d bytes encoded (PoolConfig.MaxMessage %d)",
+					ring.ErrTooLarge, len(b)-headerSize-1, p.cfg.MaxMessage)})
+			} else {
+				failed = append(failed, encErr(c.at(0), err))
+			}
+			return nil, work[In, Out]{}, rest, failed
+		}
+		h := c.len() / 2
+		rest = joinWork(c.slice(h, c.len()), rest)
+		c = c.slice(0, h)
+	}
+	return nil, work[In, Out]{}, rest, failed
+}
+
+// joinWork puts a and b (which follows it) back together.
+func joinWork[In, Out any](a, b work[In, Out]) work[In, Out] {
+	if b.len() == 0 {
+		return a
+	}
+	if a.refs == nil && b.refs == nil && a.b == b.b && a.hi == b.lo {
+		return work[In, Out]{b: a.b, lo: a.lo, hi: b.hi}
+	}
+	refs := make([]taskRef[In, Out], 0, a.len()+b.len())
+	for j := range a.len() {
+		refs = append(refs, a.at(j))
+	}
+	for j := range b.len() {
+		refs = append(refs, b.at(j))
+	}
+	return work[In, Out]{refs: refs}
+}
+
+// exited handles the exit of w: what it published is delivered, the tasks
+// it still held end with a *WorkerDiedError (or are retried, or put back
+// when the pool killed it), and the slot is emptied for the next worker.
+func (s *slot[In, Out]) exited(w *worker[In, Out]) {
+	p := s.p
+	w.stopReader()
+	werr := w.proc.Wait()
+	code, sig := 0, syscall.Signal(0)
+	var ee *ExitError
+	if errors.As(werr, &ee) {
+		code, sig = ee.Code, ee.Signal
+	}
+	p.mu.Lock()
+	if ee != nil && !w.deliberate && (ee.Err != "" || ee.Panic != "") {
+		// The worker's own loop failed (not a task): say why.
+		poolLogger(p.cfg.Process).Error("proc: pool worker failed", "pid", ee.Pid, "worker", ee.Name, "err", ee.Err, "panic", ee.Panic)
+	}
+	for _, c := range w.inflight {
+		left := c.work.slice(c.answered, c.work.len())
+		switch {
+		case p.terminated != nil:
+			for j := range left.len() {
+				p.finishLocked(left.at(j), nil, p.terminated)
+			}
+		case w.deliberate:
+			p.putBackLocked(left)
+		default:
+			for j := range left.len() {
+				ref := left.at(j)
+				b := ref.b
+				if b.finished {
+					continue
+				}
+				if b.attempts == nil {
+					b.attempts = map[int]int{}
+				}
+				b.attempts[ref.i]++
+				if a := b.attempts[ref.i]; a <= p.cfg.Retries {
+					p.retry = append(p.retry, ref)
+				} else {
+					p.finishLocked(ref, nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code, Signal: sig, Index: ref.i, Attempts: a})
+				}
+			}
+			p.broadcastLocked()
+		}
+	}
+	w.inflight = nil
+	s.needToken = !w.deliberate && !(w.retiring && werr == nil)
+	s.w = nil
+	p.mu.Unlock()
+	w.close()
+}
+
+func poolLogger(c Config) *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
