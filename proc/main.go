@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
-	"syscall"
 
 	"github.com/shmkit/shmkit/ring"
 )
@@ -72,10 +71,10 @@ func runWorker(name string) int {
 		return exitBadStart
 	}
 	// Our descriptors must not leak into processes this worker starts.
-	syscall.CloseOnExec(3 + m.Events)
+	closeOnExec(3 + m.Events)
 	for _, a := range m.Args {
 		if a.File >= 0 {
-			syscall.CloseOnExec(3 + a.File)
+			closeOnExec(3 + a.File)
 		}
 	}
 	events, err := ring.OpenFile(context.Background(), os.NewFile(uintptr(3+m.Events), "proc-events"))

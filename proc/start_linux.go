@@ -62,3 +62,7 @@ func memFile(name string, b []byte) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// closeOnExec keeps an inherited descriptor from leaking into processes
+// the worker starts.
+func closeOnExec(fd int) { syscall.CloseOnExec(fd) }

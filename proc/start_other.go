@@ -15,3 +15,5 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 func startProcess(cmd *exec.Cmd) error { return ErrNotSupported }
 
 func memFile(name string, b []byte) (*os.File, error) { return nil, ErrNotSupported }
+
+func closeOnExec(fd int) {}
