@@ -20,7 +20,7 @@ type PoolConfig struct {
 
 	// ChunkSize is how many tasks travel in one job message. 0 chooses
 	// one per call: len(inputs)/(4*Workers), at least 1 and at most 1024
-	// (Python's rule, capped), so that a million tiny tasks are a few
+	// (8192 for plain inputs) (Python's rule, capped), so that a million tiny tasks are a few
 	// thousand ring round trips, not a million. A chunk is also cut where
 	// its encoding would exceed MaxMessage.
 	ChunkSize int
@@ -56,8 +56,9 @@ type PoolConfig struct {
 
 const (
 	defaultMaxMessage = 256 << 10
-	maxAutoChunk      = 1024
-	inFlight          = 2 // chunks a worker holds at once: one running, one queued
+	maxAutoChunk      = 1024 // encoded values
+	maxAutoChunkPlain = 8192 // raw bytes: cheap to cut and copy
+	inFlight          = 2    // chunks a worker holds at once: one running, one queued
 	killGrace         = 20 * time.Millisecond
 	restartBurst      = 10
 	restartEvery      = 100 * time.Millisecond // 10 restarts a second after the burst
@@ -299,7 +300,11 @@ func (p *Pool[In, Out]) chunkFor(n int) int {
 		return p.cfg.ChunkSize
 	}
 	c := n / (4 * p.cfg.Workers)
-	return max(1, min(c, maxAutoChunk))
+	limit := maxAutoChunk
+	if p.inC.size() > 0 {
+		limit = maxAutoChunkPlain
+	}
+	return max(1, min(c, limit))
 }
 
 // submit queues the tasks of in as a new batch.
@@ -671,4 +676,31 @@ func (f *Future[Out]) Get(ctx context.Context) (Out, error) {
 type Pair[A, B any] struct {
 	A A
 	B B
+}
+
+// bulkLocked is finishLocked for the successful results of tasks lo.. of
+// a Map batch, all at once. It returns false (doing nothing) when the
+// general path must handle them.
+func (p *Pool[In, Out]) bulkLocked(b *batch[In, Out], lo int, vals []Out) bool {
+	if b.mode != mapAll {
+		return false
+	}
+	if b.finished {
+		return true
+	}
+	hi := lo + len(vals)
+	for i := lo; i < hi; i++ {
+		if b.answered[i/64]&(1<<(i%64)) != 0 {
+			return false // a duplicate: let finishLocked count it
+		}
+	}
+	for i := lo; i < hi; i++ {
+		b.answered[i/64] |= 1 << (i % 64)
+	}
+	copy(b.out[lo:hi], vals)
+	b.remaining -= len(vals)
+	if b.remaining == 0 {
+		b.closeLocked()
+	}
+	return true
 }

@@ -224,6 +224,14 @@ func (s *slot[In, Out]) read(ctx context.Context, w *worker[In, Out]) {
 	var outs []outcome
 	for {
 		n, err := w.results.Get(ctx, buf)
+		if err != nil && ctx.Err() != nil {
+			// Stopped (the worker exited): a Get woken by the stop may
+			// not look again, so take what is left without waiting.
+			var ok bool
+			if n, ok, err = w.results.TryGet(buf); !ok && err == nil {
+				return
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.broken(w, err)
@@ -266,6 +274,18 @@ func (s *slot[In, Out]) deliverLocked(w *worker[In, Out], m message, vals []Out,
 	if m.seq != c.seq || int(m.off) != c.answered || n > c.work.len()-c.answered || n == 0 {
 		return fmt.Errorf("%w: results %d..%d of job %d, want from %d of job %d (%d tasks)",
 			errCorruptMsg, m.off, int(m.off)+n, m.seq, c.answered, c.seq, c.work.len())
+	}
+	if c.work.refs == nil && allOK(outs[:n]) && s.p.bulkLocked(c.work.b, c.work.lo+c.answered, vals[:n]) {
+		c.answered += n
+		if c.answered == c.work.len() {
+			w.inflight[0] = nil
+			w.inflight = w.inflight[1:]
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+		return nil
 	}
 	for j := range n {
 		ref := c.work.at(c.answered + j)
@@ -565,4 +585,13 @@ func poolLogger(c Config) *slog.Logger {
 		return c.Logger
 	}
 	return slog.Default()
+}
+
+func allOK(outs []outcome) bool {
+	for _, o := range outs {
+		if o.status != stOK {
+			return false
+		}
+	}
+	return true
 }

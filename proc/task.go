@@ -179,7 +179,9 @@ func (w *taskWorker[In, Out]) job(ctx context.Context, msg []byte) error {
 		if st := w.inSt[i].status; st != stOK && st != stZero {
 			return fmt.Errorf("%w: job %d task %d has status %d", errCorruptMsg, m.seq, i, st)
 		}
-		w.outs[i], w.outSt[i] = w.run(ctx, w.ins[i])
+	}
+	for i := 0; i < n; {
+		i = w.runFrom(ctx, i)
 	}
 	clear(w.ins) // drop references to the inputs
 	err = w.send(ctx, m.seq, 0, w.outs, w.outSt)
@@ -187,20 +189,28 @@ func (w *taskWorker[In, Out]) job(ctx context.Context, msg []byte) error {
 	return err
 }
 
-// run calls the function once, turning a panic into the task's outcome.
-func (w *taskWorker[In, Out]) run(ctx context.Context, in In) (out Out, oc outcome) {
+// runFrom runs tasks i.. of the job under one recover (a defer per task
+// would cost more than a tiny task): a panic ends task i with its
+// *PanicError outcome and returns i+1 for the caller to go on from.
+func (w *taskWorker[In, Out]) runFrom(ctx context.Context, i int) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
 			var zero Out
-			out, oc = zero, outcome{status: stPanic, text: panicText(r), stack: string(debug.Stack())}
+			w.outs[i], w.outSt[i] = zero, outcome{status: stPanic, text: panicText(r), stack: string(debug.Stack())}
+			next = i + 1
 		}
 	}()
-	out, err := w.t.fn(ctx, in)
-	if err != nil {
-		var zero Out
-		return zero, outcome{status: stError, text: err.Error()}
+	fn := w.t.fn
+	for ; i < len(w.outs); i++ {
+		out, err := fn(ctx, w.ins[i])
+		if err != nil {
+			var zero Out
+			w.outs[i], w.outSt[i] = zero, outcome{status: stError, text: err.Error()}
+			continue
+		}
+		w.outs[i], w.outSt[i] = out, outcome{}
 	}
-	return out, outcome{status: stOK}
+	return i
 }
 
 func panicText(r any) string {
