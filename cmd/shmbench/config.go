@@ -28,6 +28,7 @@ type config struct {
 	producers  int
 	consumers  int
 	contenders int
+	workers    int // pool pattern
 	quick      bool
 	jsonOut    bool
 	svgFile    string
@@ -70,6 +71,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		baseline   = fs.String("baseline", "unix", "transport the ratios are computed against (always measured)")
 		procs      = fs.String("procs", "2:2", "producers:consumers for the mpmc pattern")
 		contenders = fs.Int("contenders", 2, "processes updating one value in the contention pattern")
+		workers    = fs.Int("workers", 2, "worker processes of the pools in the pool pattern (Python's too)")
 		quick      = fs.Bool("quick", false, "a short run (under 20 s): fewer sizes, shorter repetitions")
 		jsonOut    = fs.Bool("json", false, "print the results as JSON instead of the table (schema: go doc github.com/shmkit/shmkit/cmd/shmbench)")
 		svgFile    = fs.String("svg", "", "also write a self-contained SVG chart of throughput and latency by size to `FILE`")
@@ -93,7 +95,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	set := map[string]bool{} // flags given on the command line
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c := &config{reps: *reps, baseline: *baseline, quick: *quick, jsonOut: *jsonOut,
-		svgFile: *svgFile, list: *list, pin: !*nopin, python: *python, contenders: *contenders}
+		svgFile: *svgFile, list: *list, pin: !*nopin, python: *python, contenders: *contenders, workers: *workers}
 	var err error
 	switch {
 	case set["sizes"]:
@@ -123,6 +125,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if c.contenders < 1 || c.contenders > 64 {
 		return nil, fmt.Errorf("%w: -contenders %d out of range 1..64", errUsage, c.contenders)
+	}
+	if c.workers < 1 || c.workers > 64 {
+		return nil, fmt.Errorf("%w: -workers %d out of range 1..64", errUsage, c.workers)
 	}
 	if c.patterns, err = parsePatterns(*patterns); err != nil {
 		return nil, err

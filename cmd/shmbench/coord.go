@@ -78,8 +78,8 @@ type coordinator struct {
 	kills atomic.Int64 // peers stop had to kill (they did not exit when told)
 }
 
-// proc is one running peer.
-type proc struct {
+// peerProc is one running peer.
+type peerProc struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -92,7 +92,7 @@ type proc struct {
 
 // event is a line from a peer or its exit.
 type event struct {
-	p    *proc
+	p    *peerProc
 	rep  *report
 	exit bool
 }
@@ -107,6 +107,8 @@ func layout(spec Spec, m *Measurement) []slot {
 	switch {
 	case spec.External:
 		return []slot{{"ext", 0}}
+	case spec.Runs:
+		return []slot{{roleRun, 0}}
 	case spec.InProcess:
 		return []slot{{roleInProc, 0}}
 	case m.Pattern == PatPingPong:
@@ -129,7 +131,7 @@ func externalProcs(m *Measurement) int {
 	switch m.Pattern {
 	case PatPingPong:
 		return 2
-	case PatContention:
+	case PatContention, PatPool:
 		return m.Consumers
 	}
 	return m.Producers + m.Consumers
@@ -157,6 +159,8 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 	slots := layout(spec, &m)
 	var cpus []int
 	switch {
+	case spec.NoPin:
+		// Left to the scheduler; the transport's Note says so.
 	case spec.External:
 		// The external program pins its own processes when they fit.
 		if c.pin {
@@ -174,7 +178,7 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 		rec.note("busy-spins: needs a CPU of its own per process (%d processes, %d CPUs, pinning %v)", len(slots), len(c.cpus), c.pin)
 		return rec
 	}
-	if !rec.Pinned && !spec.InProcess {
+	if !rec.Pinned && !spec.InProcess && !spec.NoPin {
 		n := len(slots)
 		if spec.External {
 			n = externalProcs(&m)
@@ -202,7 +206,7 @@ func (c *coordinator) measure(t Transport, m Measurement) Record {
 	// cmd.Wait that stop waits for).
 	events := make(chan event, 256)
 	quit := make(chan struct{})
-	var procs []*proc
+	var procs []*peerProc
 	defer func() {
 		close(quit)
 		c.stop(procs)
@@ -362,7 +366,7 @@ func median(v []float64) float64 {
 }
 
 // died records a peer that exited before the measurement was complete.
-func (c *coordinator) died(rec Record, p *proc, procs []*proc) Record {
+func (c *coordinator) died(rec Record, p *peerProc, procs []*peerProc) Record {
 	rec.Status = StatusFailed
 	status := "exited"
 	if p.err != nil {
@@ -389,7 +393,7 @@ func (c *coordinator) died(rec Record, p *proc, procs []*proc) Record {
 
 // start launches one peer. Its reader goroutine sends the peer's lines
 // and exit on events until quit is closed, and drops them after that.
-func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, cpu int, events chan<- event, quit <-chan struct{}) (*proc, error) {
+func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, cpu int, events chan<- event, quit <-chan struct{}) (*peerProc, error) {
 	var files []*os.File
 	if setup.Files != nil {
 		files = setup.Files(s.role, s.index)
@@ -410,7 +414,7 @@ func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, c
 		cmd.Env = append(cmd.Env, c.extraEnv...)
 	}
 	cmd.ExtraFiles = files
-	p := &proc{name: fmt.Sprintf("%s[%d]", s.role, s.index), cmd: cmd, stderr: &tailBuffer{}, done: make(chan struct{})}
+	p := &peerProc{name: fmt.Sprintf("%s[%d]", s.role, s.index), cmd: cmd, stderr: &tailBuffer{}, done: make(chan struct{})}
 	if s.role == "ext" {
 		p.name = t.Spec().Name
 	}
@@ -464,7 +468,7 @@ func (c *coordinator) start(t Transport, m *Measurement, setup *Setup, s slot, c
 
 // stop ends the peers: close their stdin (they exit), then kill what is
 // left after exitTimeout.
-func (c *coordinator) stop(procs []*proc) {
+func (c *coordinator) stop(procs []*peerProc) {
 	for _, p := range procs {
 		p.stdin.Close()
 	}
@@ -546,7 +550,7 @@ func raceEnv() string {
 
 // states describes what each peer is doing, for a stuck measurement:
 // its scheduler state and kernel wait channel (Linux /proc).
-func (c *coordinator) states(procs []*proc) string {
+func (c *coordinator) states(procs []*peerProc) string {
 	var parts []string
 	for _, p := range procs {
 		pid := p.cmd.Process.Pid

@@ -34,6 +34,18 @@
 //     multiprocessing.Value(lock=True), array.Array.Update (contender i on
 //     element i of 16, one lock) beside multiprocessing.Array(lock=True),
 //     and lock-free value.AtomicOf(v).Add.
+//   - pool: worker pools (-workers, default 2) mapping a tiny task, the
+//     square of an int, over many inputs, in tasks/s: Map calls of the
+//     same inputs (100,000 for the chunked rows, 1,000 for the rows of
+//     one task per message; -quick: 20,000 and 200) until the
+//     repetition's time has passed, at least one call; the rate is the
+//     tasks over the time spent inside the calls (results are checked
+//     outside it). The start-up rows start a pool and time it until its
+//     first result (or a process until it exits), as often as fits in a
+//     repetition, and report the percentiles of every measured start.
+//     Rows that are compared run one after the other (pool, py-pool,
+//     py-pool-tuned, gopool-batch, gopool, ...). A pool's workers inherit
+//     their parent's CPUs, so nothing is pinned in this pattern.
 //
 // Transports (-transports; -list describes each):
 //
@@ -42,7 +54,15 @@
 //     Reserve gives and Commits it; the consumer reads the message where
 //     Next shows it, one word per 64-byte line, and Releases it), pipe
 //     (ring.Conn Send/Recv), value, value-atomic and array. A queue holds
-//     about 2 MiB of messages (8 to 4096 of them).
+//     about 2 MiB of messages (8 to 4096 of them). For pools (package
+//     proc; the workers are this binary re-executed, dispatched by
+//     proc.Main at the top of main): pool (Pool.Map of square, automatic
+//     chunking), pool-star (Map of multiply over proc.Pair[int, int]:
+//     Python's starmap), pool-c1 (ChunkSize 1: the cost of one task),
+//     pool-start and pool-start-ncpu (NewPool of -workers or
+//     runtime.NumCPU() workers until the result of a Map of one input)
+//     and proc-start (Start of one worker whose function returns at once,
+//     until Wait returns).
 //   - ipc, what Go programs use instead: unix (a Unix domain stream socket,
 //     one write per message), unix-buf (the same through 64 KiB bufio
 //     buffers, flushed only when full), os-pipe, tcp (127.0.0.1). Byte
@@ -51,7 +71,13 @@
 //   - python, when python3 is on PATH (else reported as unavailable):
 //     py-queue (multiprocessing.Queue, bounded like the Go channel below),
 //     py-pipe (multiprocessing.Pipe, send_bytes/recv_bytes), py-value and
-//     py-array (multiprocessing.Value and Array, lock=True), run by a
+//     py-array (multiprocessing.Value and Array, lock=True); for pools,
+//     py-pool (Pool(workers).map(square, range(n)), its default
+//     chunksize len/(4*workers)), py-pool-tuned (chunksize n/20),
+//     py-pool-c1 (chunksize 1), py-starmap (starmap of multiply over
+//     pairs, default chunksize), py-executor (ProcessPoolExecutor.map,
+//     chunksize 1, its default) and py-pool-start (a fork Pool(workers)
+//     until apply's result), all forked; run by a
 //     script embedded in the binary. The interpreter is run by the path it
 //     reports (sys.executable), so that a version manager's shim does not
 //     add its start-up to every measurement.
@@ -59,6 +85,9 @@
 //     channel (each message copied once into a pooled buffer; the channel
 //     holds about 2 MiB of messages, 8 to 1024 of them). It shares an
 //     address space and is there as a yardstick, not as a competitor.
+//     So are gopool and gopool-batch, a pool of -workers goroutines of
+//     one process fed through a buffered channel, one task per send or
+//     1,000 (an index range), calling the same square function.
 //   - reference, this machine's limits measured in the same run: refring
 //     (internal/refring, a bare ring of fixed 64-byte slots with no
 //     features, busy-spinning), cacheline (one shared cache line flipped
@@ -68,7 +97,10 @@
 //     as queue's ring for that size, record by record; a copying queue
 //     does that and more, so memcpy's bytes/s is its ceiling). The
 //     busy-spinning references need a CPU per process and are skipped,
-//     with a note, where the peers cannot be pinned.
+//     with a note, where the peers cannot be pinned. For pools,
+//     exec-start: os/exec of this binary, which exits first thing in main
+//     (a hello-world Go program of shmbench's size), the floor under
+//     proc-start.
 //
 // Every message of at least 8 bytes carries a sequence number (producer
 // index in the top 16 bits); consumers check that each producer's numbers
@@ -118,8 +150,13 @@
 // (queue against unix and unix-buf at 64 B, queue-batch against unix-buf,
 // against Python, refring and chan; at the largest size against unix and
 // memcpy; the round trip against unix and cacheline; mpmc; contention
-// against Python); a sentence whose rows were not measured or failed is
-// left out.
+// against Python; pools: pool against Python's Pool.map with its default
+// chunksize (target: 20 times), a tuned one and the chunked goroutine
+// pool (target: within 2 times), starmap, the cost of a task with chunk
+// size 1 against Python's, the start of a pool against Python's fork
+// Pool (target: faster), proc-start against exec-start, each target
+// said to be met or not); a sentence whose rows were not measured or
+// failed is left out.
 //
 // A virtual machine's vCPUs share physical cores with other guests and
 // move between them: absolute figures drift between runs, sometimes by a
@@ -170,7 +207,7 @@
 //	              "go", "python": strings ("" when no python3)},
 //	  "config":  {"sizes": [ints], "duration_ns", "repetitions", "warmup": ints,
 //	              "patterns", "transports": [strings], "baseline": string,
-//	              "producers", "consumers", "contenders": ints},
+//	              "producers", "consumers", "contenders", "workers": ints},
 //	  "results": [ record, ... ],
 //	  "legend":  [ {"transport", "kind", "what", "batching": strings,
 //	               "batched": bool}, ... ] (the transports of the results),
@@ -181,22 +218,25 @@
 //
 //	transport         string  transport name (-list)
 //	kind              string  "shmkit", "ipc", "python", "in-process" or "reference"
-//	pattern           string  "throughput", "mpmc", "pingpong" or "contention"
-//	size              int     message size in bytes (8 for contention: one int64)
-//	producers         int     producer processes (0 where consumers work alone: memcpy, contention)
-//	consumers         int     consumer processes (contention: the contenders)
+//	pattern           string  "throughput", "mpmc", "pingpong", "contention" or "pool"
+//	size              int     message size in bytes (8 for contention: one int64; pool: 8,
+//	                          one int each way; 0 for the start-up rows)
+//	producers         int     producer processes (0 where consumers work alone: memcpy, contention, pool)
+//	consumers         int     consumer processes (contention: the contenders; pool: the workers)
 //	status            string  "ok", "skipped" (cannot run this pattern/size here),
 //	                          "unavailable" (cannot run at all here) or "failed"
 //	msgs_per_sec      number  median messages/s (pingpong: round trips/s;
-//	                          contention: updates/s, all processes together)
+//	                          contention: updates/s, all processes together;
+//	                          pool: tasks/s, or starts/s back to back for start-up rows)
 //	bytes_per_sec     number  msgs_per_sec * size (pingpong: * 2 * size)
 //	p50_ns, p90_ns,   int     round-trip percentiles over every measured round trip, nanoseconds (pingpong only; else 0)
-//	p99_ns, p999_ns
-//	max_ns            int     largest round trip seen (pingpong only; else 0)
+//	p99_ns, p999_ns           (pool start-up rows: of every measured start)
+//	max_ns            int     largest round trip seen (pingpong only; start-up: slowest start; else 0)
 //	repetitions       int     measured repetitions (the warm-up not counted)
 //	duration_ns       int     length of one repetition
 //	rep_msgs_per_sec  [number] each repetition's rate (empty unless measured)
-//	baseline          string  transport the ratio is against ("" when none)
+//	baseline          string  transport the ratio is against ("" when none; pool: py-pool,
+//	                          py-pool-c1 or py-pool-start)
 //	ratio             number  times better than baseline (see above); 0 when none
 //	pinned            bool    peers pinned to distinct CPUs
 //	wall_ns           int     time the measurement took, start-up and warm-up included

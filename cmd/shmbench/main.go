@@ -14,9 +14,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shmkit/shmkit/proc"
 )
 
 func main() {
+	if os.Getenv(envHello) != "" {
+		os.Exit(0) // exec-start: this binary as a hello-world program
+	}
+	// A pool's workers are this binary re-executed by package proc: they
+	// run their task here and exit, before anything of shmbench runs.
+	// (They also inherit SHMBENCH_PEER from the peer that started them,
+	// so this must come first.)
+	proc.Main()
 	if spec := os.Getenv(envPeer); spec != "" {
 		os.Exit(peerMain(spec))
 	}
@@ -169,13 +179,21 @@ func buildPlan(cfg *config) []planItem {
 	var plan []planItem
 	for _, p := range cfg.patterns {
 		sizes := cfg.sizes
-		if p == PatContention {
+		names := cfg.transports
+		switch p {
+		case PatContention:
 			sizes = []int{8} // one int64
+		case PatPool:
+			sizes = []int{8} // one int each way
+			names = poolOrder(names)
+			if cfg.quick {
+				names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !slices.Contains(poolQuick, n) })
+			}
 		}
 		seenFixed := map[string]bool{}
 		reportedUnavailable := map[string]bool{}
 		for _, size := range sizes {
-			for _, name := range cfg.transports {
+			for _, name := range names {
 				t, _ := lookup(name)
 				spec := t.Spec()
 				if !slices.Contains(spec.Patterns, p) {
@@ -196,6 +214,12 @@ func buildPlan(cfg *config) []planItem {
 					m.Producers, m.Consumers = cfg.producers, cfg.consumers
 				case PatContention:
 					m.Producers, m.Consumers = 0, cfg.contenders
+				case PatPool:
+					m.Producers, m.Consumers = 0, poolWorkers(spec, cfg)
+					m.Tasks = poolTasks(spec, cfg)
+					if spec.Startup {
+						m.Size, sz = 0, 0
+					}
 				}
 				base := Record{Transport: name, Kind: spec.Kind, Pattern: p, Size: sz,
 					Producers: m.Producers, Consumers: m.Consumers, Repetitions: m.Reps,
@@ -246,13 +270,20 @@ func planCost(plan []planItem) time.Duration {
 			continue // reported, not measured
 		}
 		m := it.m
-		total += time.Duration(m.Warmup+m.Reps) * m.Duration
 		spec := it.t.Spec()
+		rep := m.Duration
+		if spec.ExpectRate > 0 {
+			rep = max(rep, time.Duration(float64(m.Tasks)/spec.ExpectRate*1e9))
+		}
+		total += time.Duration(m.Warmup+m.Reps) * rep
 		switch {
 		case spec.External:
 			total += costPerPython + time.Duration(externalProcs(&m))*costPerPythonProc
 		default:
 			total += costPerMeasurement + time.Duration(len(layout(spec, &m)))*costPerGoPeer
+			if m.Pattern == PatPool {
+				total += time.Duration(m.Consumers) * costPerGoPeer // the workers
+			}
 		}
 	}
 	return total
@@ -260,9 +291,25 @@ func planCost(plan []planItem) time.Duration {
 
 // fallbackBaseline is the baseline of a record whose pattern the
 // -baseline transport does not run: for contention, Python's equivalent
-// (py-array for arrays, py-value otherwise).
+// (py-array for arrays, py-value otherwise); for pools, Python's
+// Pool.map with its default chunksize (py-pool), with chunksize 1 for
+// the rows that pay per task (py-pool-c1), and the start of a fork Pool
+// for the start-up rows (py-pool-start).
 func fallbackBaseline(r *Record) string {
-	if r.Pattern != PatContention {
+	switch r.Pattern {
+	case PatPool:
+		t, _ := lookup(r.Transport)
+		switch {
+		case t == nil:
+			return ""
+		case t.Spec().Startup:
+			return "py-pool-start"
+		case t.Spec().PerTask:
+			return "py-pool-c1"
+		}
+		return "py-pool"
+	case PatContention:
+	default:
 		return ""
 	}
 	if strings.Contains(r.Transport, "array") {
@@ -274,7 +321,8 @@ func fallbackBaseline(r *Record) string {
 // applyBaseline sets Baseline and Ratio on every measured record: the
 // ratio is how many times better than the baseline transport at the same
 // pattern, size and process counts (throughput: msgs_per_sec / baseline's;
-// ping-pong: baseline's p50 / p50). Ratio is 0 when there is no baseline.
+// ping-pong and start-up: baseline's p50 / p50). Ratio is 0 when there is
+// no baseline.
 func applyBaseline(recs []Record, baseline string) {
 	for i := range recs {
 		r := &recs[i]
@@ -287,12 +335,12 @@ func applyBaseline(recs []Record, baseline string) {
 		}
 		for _, b := range recs {
 			if b.Transport != name || b.Status != StatusOK || b.Pattern != r.Pattern ||
-				b.Size != r.Size || b.Consumers != r.Consumers {
-				continue
+				b.Size != r.Size || b.Consumers != r.Consumers && r.Pattern != PatPool {
+				continue // pools: one baseline for every worker count (the table shows each)
 			}
 			r.Baseline = name
 			switch {
-			case r.Pattern == PatPingPong && r.P50NS > 0 && b.P50NS > 0:
+			case (r.Pattern == PatPingPong || isStartup(r.Transport)) && r.P50NS > 0 && b.P50NS > 0:
 				r.Ratio = float64(b.P50NS) / float64(r.P50NS)
 			case r.Pattern != PatPingPong && b.MsgsPerSec > 0:
 				r.Ratio = r.MsgsPerSec / b.MsgsPerSec

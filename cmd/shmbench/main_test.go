@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/proc"
 )
 
 // envTestMain makes the test binary run shmbench's main with the
@@ -25,6 +27,10 @@ import (
 const envTestMain = "SHMBENCH_TEST_MAIN"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envHello) != "" {
+		os.Exit(0) // exec-start's hello-world program
+	}
+	proc.Main() // the pools' workers (before the peers: they inherit SHMBENCH_PEER)
 	if spec := os.Getenv(envPeer); spec != "" {
 		os.Exit(peerMain(spec))
 	}
@@ -262,12 +268,15 @@ func TestQuickJSON(t *testing.T) {
 		}
 		num := func(f string) float64 { v, _ := rec[f].(json.Number).Float64(); return v }
 		tr, _ := lookup(fmt.Sprint(rec["transport"]))
+		startup := tr.Spec().Startup
 		okSize := num("size") == 64 || num("size") == 65536 || num("size") == float64(tr.Spec().FixedSize) ||
-			rec["pattern"] == string(PatContention) && num("size") == 8
-		if num("msgs_per_sec") <= 0 || num("bytes_per_sec") <= 0 || num("repetitions") != defaultReps || !okSize {
+			rec["pattern"] == string(PatContention) && num("size") == 8 ||
+			rec["pattern"] == string(PatPool) && num("size") == 8 && !startup ||
+			rec["pattern"] == string(PatPool) && num("size") == 0 && startup
+		if num("msgs_per_sec") <= 0 || (num("bytes_per_sec") <= 0) != startup || num("repetitions") != defaultReps || !okSize {
 			t.Errorf("%s: implausible %v", what, rec)
 		}
-		if rec["pattern"] == string(PatPingPong) {
+		if rec["pattern"] == string(PatPingPong) || startup {
 			if !(0 < num("p50_ns") && num("p50_ns") <= num("p90_ns") && num("p90_ns") <= num("p99_ns") &&
 				num("p99_ns") <= num("p999_ns") && num("p999_ns") <= num("max_ns")) {
 				t.Errorf("%s: percentiles out of order: %v", what, rec)
@@ -280,7 +289,8 @@ func TestQuickJSON(t *testing.T) {
 	}
 	for _, want := range []string{"unix/throughput", "unix/mpmc", "unix/pingpong", "chan/throughput", "chan/pingpong",
 		"memcpy/throughput", "queue/throughput", "queue/mpmc", "queue/pingpong", "queue-zc/throughput",
-		"pipe/throughput", "pipe/pingpong", "value/contention"} {
+		"pipe/throughput", "pipe/pingpong", "value/contention",
+		"pool/pool", "gopool-batch/pool", "pool-c1/pool", "pool-start/pool"} {
 		if !seen[want] {
 			t.Errorf("no ok record for %s", want)
 		}

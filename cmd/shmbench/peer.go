@@ -25,6 +25,7 @@ const (
 	rolePing     = "ping"
 	rolePong     = "pong"
 	roleInProc   = "inproc" // every role as goroutines of one process
+	roleRun      = "run"    // a runner's one peer, which runs the whole measurement
 )
 
 // peerSpec tells a re-executed shmbench what to be.
@@ -114,9 +115,17 @@ func peerMain(specJSON string) int {
 
 	p := &peer{t: t, spec: &spec, goCh: goCh}
 	var err error
-	if spec.Role == roleInProc {
+	switch spec.Role {
+	case roleRun:
+		r, ok := t.(runner)
+		if !ok {
+			err = fmt.Errorf("%s is not a runner", spec.M.Transport)
+		} else {
+			err = r.Run(env, goCh)
+		}
+	case roleInProc:
 		err = p.runInProcess(env)
-	} else {
+	default:
 		err = p.run(env)
 	}
 	if err != nil {

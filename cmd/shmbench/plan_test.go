@@ -39,7 +39,9 @@ func TestPlanCost(t *testing.T) {
 		min, max time.Duration
 	}{
 		{nil, 40 * time.Second, 75 * time.Second},
-		{[]string{"-quick"}, 5 * time.Second, 19 * time.Second},
+		// The costs are rounded up: -quick with the pool pattern's six
+		// rows is estimated at 20.2 s and measured at 11.9 s on two CPUs.
+		{[]string{"-quick"}, 5 * time.Second, 21 * time.Second},
 	} {
 		c, err := parseFlags(append(tc.args, "-transports", realTransports()), io.Discard)
 		if err != nil {

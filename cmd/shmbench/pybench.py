@@ -1,12 +1,16 @@
-# shmbench's Python side: measures multiprocessing.Queue, multiprocessing.Pipe
-# and multiprocessing.Value(lock=True) the way shmbench measures its own
-# transports, and speaks the same line protocol on stdout/stdin:
+# shmbench's Python side: measures multiprocessing.Queue, multiprocessing.Pipe,
+# multiprocessing.Value(lock=True) and the pools (Pool.map, Pool.starmap,
+# ProcessPoolExecutor.map, the start of a fork Pool) the way shmbench
+# measures its own transports, and speaks the same line protocol on
+# stdout/stdin:
 #   {"ready": true}            once everything is set up
 #   (waits for "go" on stdin)
 #   {"rep": k, "msgs": n, "ns": t, ...}   one per measured repetition (a
 #   pinger's last one adds the percentiles of all measured round trips)
 # argv[1] is a JSON object: transport, pattern, size, producers, consumers,
-# duration (ns), reps, warmup, cpus, capacity (the Queue's maxsize).
+# duration (ns), reps, warmup, cpus, capacity (the Queue's maxsize); for the
+# pool pattern also tasks (inputs per map call) and chunksize (0: the default).
+import concurrent.futures
 import json
 import multiprocessing as mp
 import os
@@ -101,8 +105,118 @@ def pct(sorted_vals, q):
     return sorted_vals[i]
 
 
+def square(x):
+    return x * x
+
+
+def multiply(a, b):
+    return a * b
+
+
+def default_chunksize(n, workers):
+    # Pool.map's own rule (multiprocessing/pool.py, _map_async).
+    chunksize, extra = divmod(n, workers * 4)
+    return chunksize + 1 if extra else chunksize
+
+
+def pool_main(spec):
+    """The pool pattern: one line per measured repetition, as the others.
+
+    Map rows run map calls on the same inputs until the repetition's
+    duration has passed (at least one call); a repetition reports the
+    tasks done over the time spent inside the calls (the results are
+    checked outside it). py-pool-start starts a fork Pool and waits for the
+    result of one apply, as often as fits in the repetition: it reports the
+    starts over the time they took, and with the last repetition the
+    percentiles of every measured start.
+    """
+    kind = spec["transport"]
+    dur = spec["duration"]
+    warm = spec["warmup"]
+    windows = warm + spec["reps"]
+    workers = max(1, spec["consumers"])
+    n = max(1, spec.get("tasks") or 1)
+    cs = spec.get("chunksize") or None
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+
+    if kind == "py-pool-start":
+        emit({"ready": True})
+        if sys.stdin.readline().strip() != "go":
+            return 0
+        lat = []
+        for w in range(windows):
+            if w == warm:
+                lat = []
+            count, spent, t0 = 0, 0, now()
+            while count == 0 or now() - t0 < dur:
+                a = now()
+                p = ctx.Pool(workers)
+                if p.apply(square, (3,)) != 9:
+                    emit({"error": "apply(square, (3,)) != 9"})
+                    return 1
+                d = now() - a
+                p.terminate()
+                p.join()
+                lat.append(d)
+                spent += d
+                count += 1
+            if w >= warm:
+                rep = {"rep": w - warm + 1, "msgs": count, "ns": spent,
+                       "note": "%s Pool(%d) until apply's result" % (ctx.get_start_method(), workers)}
+                if w == windows - 1:
+                    lat.sort()
+                    rep.update({"p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99),
+                                "p999": pct(lat, 0.999), "max": lat[-1]})
+                emit(rep)
+        sys.stdout.flush()
+        os._exit(0)
+
+    inputs = range(n)
+    if kind == "py-starmap":
+        pairs = list(zip(range(n), range(n)))
+        want = [a * b for a, b in pairs]
+    else:
+        want = [x * x for x in inputs]
+    if kind == "py-executor":
+        ex = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx)
+        list(ex.map(square, range(4 * workers)))  # the workers are up
+        run = lambda: list(ex.map(square, inputs))  # chunksize=1, its default
+        note = "ProcessPoolExecutor(%d).map, chunksize 1 (its default)" % workers
+    else:
+        p = ctx.Pool(workers)
+        p.map(square, range(4 * workers))
+        if kind == "py-starmap":
+            run = lambda: p.starmap(multiply, pairs, cs)
+        else:
+            run = lambda: p.map(square, inputs, cs)
+        used = cs or default_chunksize(n, workers)
+        note = "chunksize %d%s" % (used, "" if cs else " (the default: len/(4*workers))")
+    note = "%d tasks a call, %s" % (n, note)
+    emit({"ready": True})
+    if sys.stdin.readline().strip() != "go":
+        return 0
+    for w in range(windows):
+        tasks, spent, t0, errs = 0, 0, now(), 0
+        while tasks == 0 or now() - t0 < dur:
+            a = now()
+            out = run()
+            spent += now() - a
+            tasks += n
+            if out != want:
+                errs += sum(1 for x, y in zip(out, want) if x != y) + abs(len(out) - len(want))
+        if w >= warm:
+            rep = {"rep": w - warm + 1, "msgs": tasks, "ns": spent, "note": note}
+            if errs:
+                rep["errs"] = errs
+            emit(rep)
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def main():
     spec = json.loads(sys.argv[1])
+    if spec["pattern"] == "pool":
+        return pool_main(spec)
     kind = {"py-queue": "queue", "py-pipe": "pipe", "py-value": "value", "py-array": "array"}[spec["transport"]]
     pattern = spec["pattern"]
     size = spec["size"]

@@ -53,6 +53,7 @@ type ConfigJSON struct {
 	Producers   int      `json:"producers"`
 	Consumers   int      `json:"consumers"`
 	Contenders  int      `json:"contenders"`
+	Workers     int      `json:"workers"`
 }
 
 func configJSON(c *config) ConfigJSON {
@@ -62,7 +63,7 @@ func configJSON(c *config) ConfigJSON {
 	}
 	return ConfigJSON{Sizes: c.sizes, DurationNS: int64(c.duration), Repetitions: c.reps, Warmup: warmupReps,
 		Patterns: ps, Transports: c.transports, Baseline: c.baseline,
-		Producers: c.producers, Consumers: c.consumers, Contenders: c.contenders}
+		Producers: c.producers, Consumers: c.consumers, Contenders: c.contenders, Workers: c.workers}
 }
 
 func writeJSON(w io.Writer, doc *Document) error {
@@ -133,6 +134,8 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			fmt.Fprintf(w, "Contention: %d processes incrementing shared int64s under one lock (value-atomic: lock-free);\n", cfg.contenders)
 			fmt.Fprintln(w, "vs python: against Python's equivalent (py-value, or py-array for array)")
 			contentionTable(w, recs)
+		case PatPool:
+			poolTables(w, recs, cfg)
 		}
 	}
 	writeLegend(w, doc.Legend)
@@ -312,7 +315,11 @@ func newProgress(stderr io.Writer, plan []planItem) *progress {
 
 // what names a measurement: "throughput  queue        64 B".
 func (p *progress) what(it planItem) string {
-	return fmt.Sprintf("%-10s %-12s %7s", it.m.Pattern, it.m.Transport, fmtSize(it.m.Size))
+	size := fmtSize(it.m.Size)
+	if it.m.Pattern == PatPool {
+		size = fmt.Sprintf("%dw", it.m.Consumers) // workers, not a message size
+	}
+	return fmt.Sprintf("%-10s %-12s %7s", it.m.Pattern, it.m.Transport, size)
 }
 
 // show announces the measurement it starts (live line only).
@@ -337,6 +344,10 @@ func resultText(r Record) string {
 	switch {
 	case r.Status != StatusOK:
 		return r.Status + ": " + r.Notes
+	case r.Pattern == PatPool && r.P50NS > 0:
+		return "start p50 " + fmtNS(r.P50NS)
+	case r.Pattern == PatPool:
+		return fmtRate(r.MsgsPerSec) + " tasks/s"
 	case r.Pattern == PatPingPong:
 		return "p50 " + fmtNS(r.P50NS)
 	case r.Pattern == PatContention:

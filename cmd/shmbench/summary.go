@@ -43,14 +43,30 @@ func writeLegend(w io.Writer, legend []LegendEntry) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Transports (what each row is, and how many messages one call moves):")
+	width := 12
 	for _, e := range legend {
-		fmt.Fprintf(w, "  %-12s %s; batching: %s\n", e.Transport, e.What, e.Batching)
+		width = max(width, len(e.Transport))
+	}
+	for _, e := range legend {
+		fmt.Fprintf(w, "  %-*s %s; batching: %s\n", width, e.Transport, e.What, e.Batching)
 	}
 	var single, batched, refs []string
+	var poolChunked, poolPerTask, poolStart []string
 	for _, e := range legend {
 		t, _ := lookup(e.Transport)
 		if t == nil || !slices.ContainsFunc(t.Spec().Patterns, func(p Pattern) bool { return p != PatContention }) {
 			continue // contention rows are compared with Python's own
+		}
+		if slices.Equal(t.Spec().Patterns, []Pattern{PatPool}) {
+			switch s := t.Spec(); {
+			case s.Startup:
+				poolStart = append(poolStart, e.Transport)
+			case s.Batched:
+				poolChunked = append(poolChunked, e.Transport)
+			default:
+				poolPerTask = append(poolPerTask, e.Transport)
+			}
+			continue
 		}
 		switch {
 		case e.Kind == KindReference:
@@ -70,6 +86,19 @@ func writeLegend(w io.Writer, legend []LegendEntry) {
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "Compare like with like: %s.\n", strings.Join(parts, "; "))
+	}
+	parts = nil
+	if len(poolChunked) > 0 {
+		parts = append(parts, "several tasks per message: "+strings.Join(poolChunked, ", "))
+	}
+	if len(poolPerTask) > 0 {
+		parts = append(parts, "one task per message: "+strings.Join(poolPerTask, ", "))
+	}
+	if len(poolStart) > 0 {
+		parts = append(parts, "start-up: "+strings.Join(poolStart, ", "))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "Compare like with like in pools: %s.\n", strings.Join(parts, "; "))
 	}
 	if len(refs) > 0 {
 		fmt.Fprintf(w, "%s: this machine's limits, measured in the same run; yardsticks, not competitors.\n", strings.Join(refs, ", "))
@@ -229,7 +258,7 @@ func summarize(recs []Record) []string {
 		}
 		add("%s.", s)
 	}
-	return out
+	return append(out, summarizePools(recs)...)
 }
 
 // firstOK returns the first ok record of transport tr for pattern p.

@@ -42,7 +42,7 @@ func TestLegendCoversPlan(t *testing.T) {
 	text := b.String()
 	var groups string
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "Compare like with like: ") || strings.Contains(line, "yardsticks") {
+		if strings.HasPrefix(line, "Compare like with like") || strings.Contains(line, "yardsticks") {
 			groups += line + "\n"
 		}
 	}
@@ -81,6 +81,23 @@ func TestLegendCoversPlan(t *testing.T) {
 	for _, n := range []string{"queue-batch", "unix-buf"} {
 		if !slices.Contains(batched, n) || slices.Contains(single, n) {
 			t.Errorf("%s: want it batched: %q, one per call %q", n, batched, single)
+		}
+	}
+	// Pools: chunked, one task per message and start-up rows apart.
+	chunked, perTask, startup := group("several tasks per message: "), group("one task per message: "), group("start-up: ")
+	for _, n := range []string{"pool", "pool-star", "py-pool", "py-pool-tuned", "py-starmap", "gopool-batch"} {
+		if !slices.Contains(chunked, n) {
+			t.Errorf("%s: want it with several tasks per message: %q", n, chunked)
+		}
+	}
+	for _, n := range []string{"pool-c1", "py-pool-c1", "py-executor", "gopool"} {
+		if !slices.Contains(perTask, n) {
+			t.Errorf("%s: want it with one task per message: %q", n, perTask)
+		}
+	}
+	for _, n := range []string{"pool-start", "pool-start-ncpu", "py-pool-start", "proc-start", "exec-start"} {
+		if !slices.Contains(startup, n) || slices.Contains(single, n) || slices.Contains(batched, n) {
+			t.Errorf("%s: want it with the start-up rows only: %q", n, startup)
 		}
 	}
 	// Only the transports of the run.

@@ -24,10 +24,14 @@ const (
 	// PatContention is several processes updating one shared value under
 	// its lock; the rate is updates per second, all processes together.
 	PatContention Pattern = "contention"
+	// PatPool is a pool of worker processes mapping a tiny task (the
+	// square of an int) over many inputs, in tasks per second, and the
+	// cost of starting one, until its first result.
+	PatPool Pattern = "pool"
 )
 
 // allPatterns is the order in which patterns run and are reported.
-var allPatterns = []Pattern{PatThroughput, PatMPMC, PatPingPong, PatContention}
+var allPatterns = []Pattern{PatThroughput, PatMPMC, PatPingPong, PatContention, PatPool}
 
 // patternDesc describes each pattern for -list.
 var patternDesc = map[Pattern]string{
@@ -35,6 +39,7 @@ var patternDesc = map[Pattern]string{
 	PatMPMC:       "n producer processes -> m consumer processes (-procs n:m), aggregate messages/s",
 	PatPingPong:   "round-trip latency between two processes, p50/p90/p99/p99.9 by size",
 	PatContention: "processes updating one shared value under its lock, updates/s",
+	PatPool:       "worker pools (-workers): Map of square(int) in tasks/s; start of a pool until its first result",
 }
 
 // Kinds group transports in the report.
@@ -81,6 +86,33 @@ type Spec struct {
 	// Batched: the transport groups several messages per call or per
 	// system call; the legend sets the batched transports apart.
 	Batched bool
+
+	// Runs: one peer process runs the whole measurement itself (the
+	// transport is a runner): it reports ready, waits for "go" and
+	// prints one report per measured repetition. The pool pattern's
+	// shmkit and goroutine rows are runners.
+	Runs bool
+	// NoPin: the measurement's processes are left to the scheduler and
+	// the record says so in Note, not as "unpinned": a pool's workers
+	// inherit their parent's CPU mask, so pinning the parent would put
+	// every worker on its CPU.
+	NoPin bool
+	// Startup: a pool row that times starts (of a pool until its first
+	// result, or of a process until it exits) rather than tasks; its
+	// record carries the percentiles of the starts in p50_ns.. max_ns and
+	// the starts per second (back to back) in msgs_per_sec.
+	Startup bool
+	// PerTask: a pool row that pays per task (chunk size 1), so its Map
+	// calls get fewer inputs (poolTasksPerTask) than the chunked rows'.
+	PerTask bool
+	// Workers is how many worker processes (or goroutines) a pool row
+	// has: 0 for the -workers flag, workersNumCPU for runtime.NumCPU(),
+	// else that many.
+	Workers int
+	// ExpectRate is the slowest rate (tasks/s) planCost expects of a
+	// pool row, whose repetition lasts at least one Map call: longer than
+	// -duration when a call of its inputs at that rate is (0: -duration).
+	ExpectRate float64
 }
 
 // Transport is one way to move messages between processes, measured by
@@ -141,6 +173,7 @@ type Measurement struct {
 	Duration  time.Duration `json:"duration"` // one repetition
 	Reps      int           `json:"reps"`     // measured repetitions
 	Warmup    int           `json:"warmup"`   // unreported repetitions first
+	Tasks     int           `json:"tasks"`    // pool pattern: inputs of one Map call
 	CPUs      []int         `json:"cpus"`     // CPUs the peers may be pinned to (external transports pin themselves)
 }
 
