@@ -1,7 +1,8 @@
 // Command shmbench measures what shmkit buys over the alternatives, on
 // the machine it runs on, in under a minute:
 //
-//	go run ./cmd/shmbench                  # the comparison table (~50 s)
+//	go run ./cmd/shmbench                  # the comparison table (~55 s)
+//	go run ./cmd/shmbench -patterns pool   # pools against Python's (~10 s)
 //	go run ./cmd/shmbench -quick -json     # machine-readable, under 20 s
 //	go run ./cmd/shmbench -svg chart.svg   # also a chart by message size
 //
@@ -111,9 +112,10 @@
 //
 // Each measurement starts its peers once, runs one warm-up repetition and
 // then -reps repetitions (default 3) of -duration each (default 60ms, at
-// sizes 8 B, 64 B, 4 KiB, 64 KiB and 1 MiB: about 160 measurements, 48
-// seconds measured on two CPUs, under a minute; -quick: 30ms at 64 B and
-// 64 KiB, under 20 seconds). A consumer counts the messages it receives within each
+// sizes 8 B, 64 B, 4 KiB, 64 KiB and 1 MiB, and the pool pattern's 15
+// rows: about 175 measurements, 55 seconds measured on two CPUs, about a
+// minute; -quick: 30ms at 64 B and 64 KiB and six pool rows, 12 seconds
+// measured, under 20). A consumer counts the messages it receives within each
 // repetition's window and its own clock gives the window's length; the
 // rates of all consumers of a repetition are added; the report gives the
 // median over repetitions (and, in JSON, every repetition's rate).

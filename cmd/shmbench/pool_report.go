@@ -38,7 +38,7 @@ func poolTables(w io.Writer, recs []Record, cfg *config) {
 				continue
 			}
 			fmt.Fprintf(w, "  %-16s %-10s %7d %10s %7s %10s %11s  %s\n", r.Transport, r.Kind, r.Consumers,
-				fmtRate(r.MsgsPerSec), fmtSpread(r), fmtNS(int64(1e9/r.MsgsPerSec)), fmtRatio(r.Ratio), r.Notes)
+				fmtRate(r.MsgsPerSec), fmtSpread(r), fmtNSf(1e9/r.MsgsPerSec), fmtRatio(r.Ratio), r.Notes)
 		}
 	}
 	if len(starts) > 0 {
@@ -112,13 +112,13 @@ func summarizePools(recs []Record) []string {
 	}
 	if p, ok := poolRecord(recs, "pool-c1"); ok {
 		s := fmt.Sprintf("One task a message (chunk size 1): a task costs %s through shmkit's pool (pool-c1, %s tasks/s)",
-			fmtNS(int64(1e9/p.MsgsPerSec)), fmtRate(p.MsgsPerSec))
+			fmtNSf(1e9/p.MsgsPerSec), fmtRate(p.MsgsPerSec))
 		var vs []string
 		if py, ok := poolRecord(recs, "py-pool-c1"); ok {
-			vs = append(vs, fmt.Sprintf("%s through Python's Pool.map(chunksize=1) (pool-c1 runs %s its tasks/s)", fmtNS(int64(1e9/py.MsgsPerSec)), times(p.MsgsPerSec, py.MsgsPerSec)))
+			vs = append(vs, fmt.Sprintf("%s through Python's Pool.map(chunksize=1) (pool-c1 runs %s its tasks/s)", fmtNSf(1e9/py.MsgsPerSec), times(p.MsgsPerSec, py.MsgsPerSec)))
 		}
 		if py, ok := poolRecord(recs, "py-executor"); ok {
-			vs = append(vs, fmt.Sprintf("%s through ProcessPoolExecutor.map (%s)", fmtNS(int64(1e9/py.MsgsPerSec)), times(p.MsgsPerSec, py.MsgsPerSec)))
+			vs = append(vs, fmt.Sprintf("%s through ProcessPoolExecutor.map (%s)", fmtNSf(1e9/py.MsgsPerSec), times(p.MsgsPerSec, py.MsgsPerSec)))
 		}
 		if len(vs) > 0 {
 			s += ", " + strings.Join(vs, ", ")

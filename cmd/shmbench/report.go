@@ -250,8 +250,10 @@ func fmtBytes(v float64) string {
 }
 
 // fmtNS prints a duration in ns, µs or ms with three significant digits.
-func fmtNS(ns int64) string {
-	v := float64(ns)
+func fmtNS(ns int64) string { return fmtNSf(float64(ns)) }
+
+// fmtNSf is fmtNS for a fraction of nanoseconds (2.51ns).
+func fmtNSf(v float64) string {
 	switch {
 	case v >= 1e6:
 		return sig3(v/1e6) + "ms"
