@@ -6,6 +6,7 @@ package examples_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,5 +231,45 @@ func TestLogging(t *testing.T) {
 	}
 	if len(pids) == 3 && (pids[0] == pids[1] || pids[1] == pids[2] || pids[0] == pids[2]) {
 		t.Errorf("workers share pids: %v", pids)
+	}
+}
+
+func TestPoolMap(t *testing.T) {
+	t.Parallel()
+	exact(t, run(t, "poolmap", false), "[0 1 4 9 16 25 36 49 64 81]", "400")
+}
+
+func TestStarmap(t *testing.T) {
+	t.Parallel()
+	exact(t, run(t, "starmap", false), "[2 12 30]", `["cube: 8" "slab: 12"]`)
+}
+
+func TestCPUPool(t *testing.T) {
+	t.Parallel()
+	n := runtime.NumCPU() // the example's process sees the same CPUs
+	exact(t, run(t, "cpupool", false),
+		fmt.Sprintf("%d workers (runtime.NumCPU() is %d)", n, n),
+		"100 328350",
+		"328350")
+}
+
+// TestKilledWorker checks that the worker killed while holding the chunk
+// of tasks 5 to 9 fails exactly those, all naming the same pid, while
+// tasks 0 to 4 complete and the pool takes the next Map.
+func TestKilledWorker(t *testing.T) {
+	t.Parallel()
+	pat := []string{`\[0 1 4 9 16 0 0 0 0 0\]`}
+	for i := 5; i < 10; i++ {
+		pat = append(pat, fmt.Sprintf(`proc: task %d: proc: worker pid (\d+) killed by signal killed while holding task %d`, i, i))
+	}
+	pat = append(pat,
+		`first failed: task 5, worker pid (\d+), signal 9 \(killed\), attempt 1`,
+		`next Map: \[1 4 9\]`)
+	subs := match(t, run(t, "killedworker", false), pat...)
+	pid := subs[1][1]
+	for _, s := range subs[2:7] {
+		if s[1] != pid {
+			t.Errorf("%q: not the pid of task 5's worker (%s)", s[0], pid)
+		}
 	}
 }
