@@ -59,11 +59,11 @@ func (t *poolTransport) Spec() Spec {
 	case t.star:
 		s.Batched = true
 		s.Desc = "shmkit proc.Pool.Map(multiply, []proc.Pair[int, int]), automatic chunking: Python's starmap"
-		s.Batching = "automatic chunks: len/(4*workers) pairs per job message, at most 1024 (raw bytes)"
+		s.Batching = "automatic chunks: len/(4*workers) pairs per job message, at most 8192 for plain values (raw bytes)"
 	default:
 		s.Batched = true
 		s.Desc = "shmkit proc.Pool.Map(square, inputs []int), automatic chunking, workers = this binary re-executed"
-		s.Batching = "automatic chunks: len/(4*workers) tasks per job message, at most 1024 (raw ints)"
+		s.Batching = "automatic chunks: len/(4*workers) tasks per job message, at most 8192 for plain values (raw ints)"
 	}
 	return s
 }
@@ -84,9 +84,10 @@ func poolConfig(workers, chunk int) proc.PoolConfig {
 		Process: proc.Config{Stdout: os.Stderr, Stderr: os.Stderr}}
 }
 
-// autoChunk is the chunk size PoolConfig.ChunkSize 0 gives n inputs, by
-// its documented rule (for the row's note).
-func autoChunk(n, workers int) int { return max(1, min(1024, n/(4*workers))) }
+// autoChunk is the chunk size PoolConfig.ChunkSize 0 gives n plain
+// inputs (ints, pairs of ints), by its documented rule (for the row's
+// note).
+func autoChunk(n, workers int) int { return max(1, min(8192, n/(4*workers))) }
 
 // Run implements runner.
 func (t *poolTransport) Run(env *PeerEnv, start <-chan struct{}) error {
