@@ -11,33 +11,42 @@ import (
 	"github.com/shmkit/shmkit/ring"
 )
 
-// The messages of a pool's rings (docs/format/pool.md has the bytes).
+// The messages of a pool's rings (docs/format/pool.md has every byte).
 //
 // A job message (parent to worker) carries the inputs of one chunk; a
 // result message (worker to parent) the outcomes of some consecutive tasks
 // of one chunk (a worker splits a chunk's results over several messages
 // when they do not fit in one). Both have the same shape:
 //
-//	header   24 bytes: magic u32, n u32, seq u64, off u32, strLen u32
-//	status   n bytes, one per task
-//	strings  strLen bytes: the texts of the tasks whose status carries one
-//	payload  the values of the tasks whose status is stOK, in task order:
-//	         plain types as their raw bytes, others as one Codec message
-//	         of a []T
+//	header      32 bytes: magic u32, n u32, seq u64, off u32, nExc u32,
+//	            excLen u32, size u32
+//	payload     plain values (size > 0): n*size bytes, every task's value
+//	            in task order (an exception's bytes are zero), or none
+//	            when every task is an exception; others (size 0): one
+//	            Codec message of a []T of the values of the tasks that are
+//	            not exceptions, in task order, or none when all are
+//	exceptions  the last excLen bytes: nExc records, one per task without
+//	            a value, by increasing index: index u32, status u8, then
+//	            the status's strings (u32 length, bytes)
 //
-// Everything is little-endian. A message read from a ring is untrusted:
-// every count and length is checked against the message's own size before
-// use, and a message that does not add up is errCorruptMsg.
+// So the success path of plain types is one memmove each way and no
+// per-task byte; only the failed tasks cost more. Everything is
+// little-endian. A message read from a ring is untrusted: every count,
+// index and length is checked against the message's own size before use
+// (and before any allocation sized by it), and a message that does not
+// add up is errCorruptMsg.
 const (
-	magicJob    = 0x314a4b53 // "SKJ1"
-	magicResult = 0x31524b53 // "SKR1"
-	headerSize  = 24
+	magicJob    = 0x324a4b53 // "SKJ2"
+	magicResult = 0x32524b53 // "SKR2"
+	headerSize  = 32
+	excMin      = 5 // the smallest exception record: index and status
 )
 
-// Task statuses in a message.
+// Task statuses in an exception record (0, stOK, is never in one: it is
+// the status of every task not listed).
 const (
 	stOK       = 0 // a value, in the payload
-	stZero     = 1 // the zero value, not in the payload (nil pointers and maps do not encode)
+	stZero     = 1 // the zero value (nil pointers and maps do not encode)
 	stError    = 2 // the function returned an error: one string, its message
 	stPanic    = 3 // the function panicked: two strings, the value and the stack
 	stEncode   = 4 // the worker could not encode the result: one string, why
@@ -53,62 +62,167 @@ var errCorruptMsg = errors.New("proc: corrupt pool message")
 // header is a message's fixed part.
 type header struct {
 	magic  uint32
-	n      uint32
-	seq    uint64
-	off    uint32
-	strLen uint32
+	n      uint32 // tasks in the message
+	seq    uint64 // the job's sequence number on its worker
+	off    uint32 // the first task's position in the job (0 in jobs)
+	nExc   uint32 // exception records
+	excLen uint32 // bytes of exception records, at the end
+	size   uint32 // bytes of one plain value; 0: a codec payload
 }
 
 func putHeader(b []byte, h header) {
-	binary.LittleEndian.PutUint32(b[0:], h.magic)
-	binary.LittleEndian.PutUint32(b[4:], h.n)
-	binary.LittleEndian.PutUint64(b[8:], h.seq)
-	binary.LittleEndian.PutUint32(b[16:], h.off)
-	binary.LittleEndian.PutUint32(b[20:], h.strLen)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], h.magic)
+	le.PutUint32(b[4:], h.n)
+	le.PutUint64(b[8:], h.seq)
+	le.PutUint32(b[16:], h.off)
+	le.PutUint32(b[20:], h.nExc)
+	le.PutUint32(b[24:], h.excLen)
+	le.PutUint32(b[28:], h.size)
 }
 
-// message is a decoded message whose parts still alias the buffer.
+// message is a parsed message whose parts still alias the buffer.
 type message struct {
 	header
-	status  []byte
-	strs    []byte
 	payload []byte
+	exc     []byte
 }
 
-// parseMessage checks msg's framing (not its payload, which the value
-// codec checks) against want, the expected magic.
-func parseMessage(msg []byte, want uint32) (message, error) {
+// parseMessage checks msg's framing against want (the expected magic) and
+// size (the receiver's plain value size, 0 for a codec), but not the
+// exception records (parseExceptions) nor a codec payload (decodeValues).
+func parseMessage(msg []byte, want uint32, size int) (message, error) {
 	var m message
 	if len(msg) < headerSize {
 		return m, fmt.Errorf("%w: %d bytes, shorter than a header", errCorruptMsg, len(msg))
 	}
-	m.magic = binary.LittleEndian.Uint32(msg[0:])
-	m.n = binary.LittleEndian.Uint32(msg[4:])
-	m.seq = binary.LittleEndian.Uint64(msg[8:])
-	m.off = binary.LittleEndian.Uint32(msg[16:])
-	m.strLen = binary.LittleEndian.Uint32(msg[20:])
-	if m.magic != want {
+	le := binary.LittleEndian
+	m.magic = le.Uint32(msg[0:])
+	m.n = le.Uint32(msg[4:])
+	m.seq = le.Uint64(msg[8:])
+	m.off = le.Uint32(msg[16:])
+	m.nExc = le.Uint32(msg[20:])
+	m.excLen = le.Uint32(msg[24:])
+	m.size = le.Uint32(msg[28:])
+	switch {
+	case m.magic != want:
 		return m, fmt.Errorf("%w: magic %#x, want %#x", errCorruptMsg, m.magic, want)
+	case uint64(m.size) != uint64(size):
+		return m, fmt.Errorf("%w: values of %d bytes, want %d", errCorruptMsg, m.size, size)
+	case uint64(m.excLen) > uint64(len(msg)-headerSize):
+		return m, fmt.Errorf("%w: %d bytes of exceptions in %d", errCorruptMsg, m.excLen, len(msg))
+	case m.nExc > m.n || uint64(m.nExc)*excMin > uint64(m.excLen):
+		return m, fmt.Errorf("%w: %d exceptions of %d tasks in %d bytes", errCorruptMsg, m.nExc, m.n, m.excLen)
 	}
-	rest := msg[headerSize:]
-	if uint64(m.n) > uint64(len(rest)) || uint64(m.strLen) > uint64(len(rest))-uint64(m.n) {
-		return m, fmt.Errorf("%w: %d tasks and %d bytes of text in %d bytes", errCorruptMsg, m.n, m.strLen, len(msg))
-	}
-	m.status = rest[:m.n]
-	m.strs = rest[m.n : uint64(m.n)+uint64(m.strLen)]
-	m.payload = rest[uint64(m.n)+uint64(m.strLen):]
-	for i, s := range m.status {
-		if s > stMax {
-			return m, fmt.Errorf("%w: task %d has status %d", errCorruptMsg, i, s)
-		}
+	end := len(msg) - int(m.excLen)
+	m.payload, m.exc = msg[headerSize:end:end], msg[end:]
+	switch {
+	case size > 0 && uint64(len(m.payload)) != uint64(m.n)*uint64(size) && !(m.nExc == m.n && len(m.payload) == 0):
+		return m, fmt.Errorf("%w: %d payload bytes for %d values of %d", errCorruptMsg, len(m.payload), m.n, size)
+	case size == 0 && m.nExc == m.n && len(m.payload) != 0:
+		return m, fmt.Errorf("%w: %d payload bytes for no value", errCorruptMsg, len(m.payload))
 	}
 	return m, nil
+}
+
+// exception is one task of a message without a value in the payload.
+type exception struct {
+	i      int  // the task's index in the message
+	status byte // stZero..stMax
+	text   string
+	stack  string
+}
+
+// err is the task's error in the parent (nil for stZero).
+func (e *exception) err() error {
+	switch e.status {
+	case stError:
+		return &remoteError{e.text}
+	case stPanic:
+		return &PanicError{Value: e.text, Stack: e.stack}
+	case stEncode:
+		return fmt.Errorf("%w: the result: %s", ring.ErrEncode, e.text)
+	case stTooLarge:
+		return fmt.Errorf("%w: %s", ring.ErrTooLarge, e.text)
+	}
+	return nil
+}
+
+// size is the bytes of e's record.
+func (e *exception) size() int {
+	switch e.status {
+	case stError, stEncode, stTooLarge:
+		return excMin + 4 + min(len(e.text), maxText)
+	case stPanic:
+		return excMin + 8 + min(len(e.text), maxText) + min(len(e.stack), maxText)
+	}
+	return excMin
+}
+
+func appendException(b []byte, e *exception) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(e.i))
+	b = append(b, e.status)
+	switch e.status {
+	case stError, stEncode, stTooLarge:
+		b = appendString(b, e.text)
+	case stPanic:
+		b = appendString(b, e.text)
+		b = appendString(b, e.stack)
+	}
+	return b
+}
+
+func excBytes(exc []exception) int {
+	n := 0
+	for i := range exc {
+		n += exc[i].size()
+	}
+	return n
+}
+
+// parseExceptions appends m's exception records to dst, checked: nExc of
+// them, indexes increasing and below n, known statuses, strings inside the
+// section, no byte left over.
+func parseExceptions(m message, dst []exception) ([]exception, error) {
+	b := m.exc
+	prev := -1
+	for range m.nExc {
+		if len(b) < excMin {
+			return dst, fmt.Errorf("%w: exception records end early", errCorruptMsg)
+		}
+		e := exception{i: int(binary.LittleEndian.Uint32(b)), status: b[4]}
+		b = b[excMin:]
+		if e.i <= prev || e.i >= int(m.n) {
+			return dst, fmt.Errorf("%w: exception for task %d after %d, of %d", errCorruptMsg, e.i, prev, m.n)
+		}
+		prev = e.i
+		var err error
+		switch e.status {
+		case stZero:
+		case stError, stEncode, stTooLarge:
+			e.text, err = nextString(&b)
+		case stPanic:
+			if e.text, err = nextString(&b); err == nil {
+				e.stack, err = nextString(&b)
+			}
+		default:
+			err = fmt.Errorf("%w: task %d has status %d", errCorruptMsg, e.i, e.status)
+		}
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, e)
+	}
+	if len(b) != 0 {
+		return dst, fmt.Errorf("%w: %d bytes left after the exceptions", errCorruptMsg, len(b))
+	}
+	return dst, nil
 }
 
 // nextString takes one length-prefixed string off *b.
 func nextString(b *[]byte) (string, error) {
 	if len(*b) < 4 {
-		return "", fmt.Errorf("%w: strings section ends early", errCorruptMsg)
+		return "", fmt.Errorf("%w: a string's length is cut off", errCorruptMsg)
 	}
 	n := binary.LittleEndian.Uint32(*b)
 	if uint64(n) > uint64(len(*b)-4) {
@@ -127,209 +241,168 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// valueCodec turns a run of values into a payload and back.
-type valueCodec[T any] interface {
-	// appendValues appends the payload of vs to dst.
-	appendValues(dst []byte, vs []T) ([]byte, error)
-	// decodeValues decodes a payload of exactly n values into dst[:n].
-	decodeValues(payload []byte, dst []T) error
-	// size is the bytes of one value when fixed, 0 otherwise.
-	size() int
+// valueCodec carries T in a payload: as raw bytes when T is plain (n, its
+// size, > 0), through c otherwise.
+type valueCodec[T any] struct {
+	n int
+	c ring.Codec
 }
 
-// codecFor picks the raw-bytes codec for a plain T and c otherwise.
+// codecFor picks the raw-bytes form for a plain T and c otherwise.
 func codecFor[T any](c ring.Codec) valueCodec[T] {
 	if size, _, _, err := typeinfo.Of[T](); err == nil {
-		return plainCodec[T]{n: int(size)}
+		return valueCodec[T]{n: int(size)}
 	}
-	return encCodec[T]{c: c}
+	return valueCodec[T]{c: c}
 }
 
-// plainCodec carries fixed-size pointer-free values as their bytes: both
-// ends run the same binary, so the layout is the same.
-type plainCodec[T any] struct{ n int }
+// size is the bytes of one value when plain, 0 otherwise.
+func (vc valueCodec[T]) size() int { return vc.n }
 
-func (p plainCodec[T]) size() int { return p.n }
-
-func (p plainCodec[T]) appendValues(dst []byte, vs []T) ([]byte, error) {
+// rawBytes is the memory of a plain vs. Both ends run the same binary, so
+// the layout is the same.
+func rawBytes[T any](vs []T) []byte {
 	if len(vs) == 0 {
-		return dst, nil
-	}
-	return append(dst, unsafe.Slice((*byte)(unsafe.Pointer(&vs[0])), len(vs)*p.n)...), nil
-}
-
-func (p plainCodec[T]) decodeValues(payload []byte, dst []T) error {
-	if len(payload) != len(dst)*p.n {
-		return fmt.Errorf("%w: %d bytes for %d values of %d", errCorruptMsg, len(payload), len(dst), p.n)
-	}
-	if len(dst) > 0 {
-		// Any bytes are a valid T: T holds no pointer (typeinfo checked).
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(payload)), payload)
-	}
-	return nil
-}
-
-// encCodec carries values through a ring.Codec, a whole run as one []T.
-type encCodec[T any] struct{ c ring.Codec }
-
-func (encCodec[T]) size() int { return 0 }
-
-func (e encCodec[T]) appendValues(dst []byte, vs []T) ([]byte, error) {
-	if len(vs) == 0 {
-		return dst, nil
-	}
-	b, err := e.c.Marshal(vs)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, b...), nil
-}
-
-func (e encCodec[T]) decodeValues(payload []byte, dst []T) error {
-	if len(dst) == 0 {
-		if len(payload) != 0 {
-			return fmt.Errorf("%w: %d payload bytes for no value", errCorruptMsg, len(payload))
-		}
 		return nil
 	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vs))), len(vs)*int(unsafe.Sizeof(vs[0])))
+}
+
+// viewPlain returns the n plain values of payload (n*size bytes): the
+// payload itself when it is aligned for T (a ring message is 8-aligned and
+// the payload follows a 32-byte header), else a copy in *scratch. Any
+// bytes are a valid T: T holds no pointer (typeinfo checked).
+func viewPlain[T any](payload []byte, n int, scratch *[]T) []T {
+	if n == 0 {
+		return nil
+	}
+	p := unsafe.Pointer(unsafe.SliceData(payload))
+	var zero T
+	if uintptr(p)%unsafe.Alignof(zero) == 0 {
+		return unsafe.Slice((*T)(p), n)
+	}
+	*scratch = grow(*scratch, n)
+	copy(rawBytes(*scratch), payload)
+	return *scratch
+}
+
+// appendMessage appends the message of the tasks vs to dst: h with its
+// counts filled in, the payload, then exc (the tasks without a value, by
+// increasing index; their entries of a plain vs must be zero). A codec
+// that refuses the run as a whole is tried value by value: a zero value
+// it refuses becomes stZero and any other stEncode with its error (for a
+// job, the caller fails those tasks and sends the others). The exceptions
+// sent are returned.
+func appendMessage[T any](vc valueCodec[T], dst []byte, h header, vs []T, exc []exception) ([]byte, []exception, error) {
+	h.n, h.size = uint32(len(vs)), uint32(vc.n)
+	start := len(dst)
+	build := func(exc []exception) ([]byte, error) {
+		h.nExc, h.excLen = uint32(len(exc)), uint32(excBytes(exc))
+		b := append(dst[:start], make([]byte, headerSize)...)
+		putHeader(b[start:], h)
+		if vc.n > 0 {
+			if len(exc) < len(vs) {
+				b = append(b, rawBytes(vs)...)
+			}
+		} else if len(exc) < len(vs) {
+			ok := vs
+			if len(exc) > 0 {
+				ok = make([]T, 0, len(vs)-len(exc))
+				k := 0
+				for i := range vs {
+					if k < len(exc) && exc[k].i == i {
+						k++
+						continue
+					}
+					ok = append(ok, vs[i])
+				}
+			}
+			enc, err := vc.c.Marshal(ok)
+			if err != nil {
+				return dst[:start], err
+			}
+			b = append(b, enc...)
+		}
+		for i := range exc {
+			b = appendException(b, &exc[i])
+		}
+		return b, nil
+	}
+	b, err := build(exc)
+	if err == nil || vc.n > 0 {
+		return b, exc, err
+	}
+	// Find the values the codec refuses, one by one.
+	var fixed []exception
+	k := 0
+	for i := range vs {
+		if k < len(exc) && exc[k].i == i {
+			fixed = append(fixed, exc[k])
+			k++
+			continue
+		}
+		if _, err := vc.c.Marshal(vs[i : i+1]); err != nil {
+			if isZero(&vs[i]) {
+				fixed = append(fixed, exception{i: i, status: stZero})
+			} else {
+				fixed = append(fixed, exception{i: i, status: stEncode, text: err.Error()})
+			}
+		}
+	}
+	b, err = build(fixed)
+	return b, fixed, err // err: values that encode alone but not together
+}
+
+// decodeValues decodes the n values of a message whose exceptions are exc
+// into dst, grown to m.n and returned; exceptions' entries are zero. A
+// codec payload is decoded before dst is sized, so that a hostile n cannot
+// make it allocate beyond what the codec produced.
+func decodeValues[T any](vc valueCodec[T], m message, exc []exception, dst []T) ([]T, error) {
+	n := int(m.n)
+	if vc.n > 0 {
+		dst = grow(dst, n)
+		if len(m.payload) == 0 {
+			clear(dst)
+			return dst, nil
+		}
+		copy(rawBytes(dst), m.payload)
+		for i := range exc {
+			var zero T
+			dst[exc[i].i] = zero
+		}
+		return dst, nil
+	}
 	var vs []T
-	if err := e.c.Unmarshal(payload, &vs); err != nil {
-		return fmt.Errorf("%w: %w", ring.ErrDecode, err)
+	if len(exc) < n {
+		if err := vc.c.Unmarshal(m.payload, &vs); err != nil {
+			return dst, fmt.Errorf("%w: %w", ring.ErrDecode, err)
+		}
 	}
-	if len(vs) != len(dst) {
-		return fmt.Errorf("%w: %d values decoded, want %d", errCorruptMsg, len(vs), len(dst))
+	if len(vs) != n-len(exc) {
+		return dst, fmt.Errorf("%w: %d values decoded, want %d", errCorruptMsg, len(vs), n-len(exc))
 	}
-	copy(dst, vs)
-	return nil
+	dst = grow(dst, n)
+	k, j := 0, 0
+	for i := range dst {
+		if k < len(exc) && exc[k].i == i {
+			var zero T
+			dst[i] = zero
+			k++
+			continue
+		}
+		dst[i] = vs[j]
+		j++
+	}
+	return dst, nil
 }
 
 // isZero reports whether v is T's zero value (for values a codec may not
 // encode, such as nil pointers).
 func isZero[T any](v *T) bool { return reflect.ValueOf(v).Elem().IsZero() }
 
-// outcome is one task's result as a worker reports it.
-type outcome struct {
-	status byte
-	text   string // stError, stEncode, stTooLarge: the message; stPanic: the value
-	stack  string // stPanic
-}
-
-// encodeValues appends header, statuses and payload for vs to dst. A run
-// the codec refuses as a whole is encoded value by value: zero values are
-// sent as stZero and values that cannot be encoded get stEncode with the
-// codec's error (jobs: the caller turns those into task errors). outs may
-// be nil (all stOK) or give each value's outcome; values whose outcome is
-// not stOK are not encoded.
-func encodeValues[T any](vc valueCodec[T], dst []byte, h header, vs []T, outs []outcome) ([]byte, []outcome, error) {
-	n := len(vs)
-	h.n = uint32(n)
-	ok := vs
-	if outs != nil {
-		ok = nil
-		for i := range vs {
-			if outs[i].status == stOK {
-				ok = append(ok, vs[i])
-			}
-		}
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
 	}
-	start := len(dst)
-	build := func(outs []outcome, ok []T) ([]byte, error) {
-		b := append(dst[:start], make([]byte, headerSize)...)
-		var strs []byte
-		for i := range n {
-			st := byte(stOK)
-			if outs != nil {
-				st = outs[i].status
-			}
-			b = append(b, st)
-			switch st {
-			case stError, stEncode, stTooLarge:
-				strs = appendString(strs, outs[i].text)
-			case stPanic:
-				strs = appendString(strs, outs[i].text)
-				strs = appendString(strs, outs[i].stack)
-			}
-		}
-		b = append(b, strs...)
-		h.strLen = uint32(len(strs))
-		putHeader(b[start:], h)
-		return vc.appendValues(b, ok)
-	}
-	b, err := build(outs, ok)
-	if err == nil {
-		return b, outs, nil
-	}
-	// Find the values the codec refuses, one by one.
-	fixed := make([]outcome, n)
-	if outs != nil {
-		copy(fixed, outs)
-	}
-	ok = ok[:0:0]
-	for i := range vs {
-		if fixed[i].status != stOK {
-			continue
-		}
-		if _, err := vc.appendValues(nil, vs[i:i+1]); err != nil {
-			if isZero(&vs[i]) {
-				fixed[i] = outcome{status: stZero}
-			} else {
-				fixed[i] = outcome{status: stEncode, text: err.Error()}
-			}
-			continue
-		}
-		ok = append(ok, vs[i])
-	}
-	b, err = build(fixed, ok)
-	if err != nil {
-		return dst[:start], fixed, err // values that encode alone but not together
-	}
-	return b, fixed, nil
-}
-
-// decodeValues decodes a message's outcomes and values into dst[:m.n] and
-// outs[:m.n]; values whose status is not stOK are left zero.
-func decodeValues[T any](vc valueCodec[T], m message, dst []T, outs []outcome) error {
-	if len(dst) != int(m.n) || len(outs) != int(m.n) {
-		return fmt.Errorf("%w: %d tasks, want %d", errCorruptMsg, m.n, len(dst))
-	}
-	strs := m.strs
-	k := 0
-	var err error
-	for i, st := range m.status {
-		outs[i] = outcome{status: st}
-		switch st {
-		case stOK:
-			k++
-		case stError, stEncode, stTooLarge:
-			outs[i].text, err = nextString(&strs)
-		case stPanic:
-			if outs[i].text, err = nextString(&strs); err == nil {
-				outs[i].stack, err = nextString(&strs)
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if len(strs) != 0 {
-		return fmt.Errorf("%w: %d bytes left in the strings section", errCorruptMsg, len(strs))
-	}
-	var zero T
-	if k == len(dst) {
-		return vc.decodeValues(m.payload, dst)
-	}
-	vals := make([]T, k)
-	if err := vc.decodeValues(m.payload, vals); err != nil {
-		return err
-	}
-	k = 0
-	for i, st := range m.status {
-		if st == stOK {
-			dst[i] = vals[k]
-			k++
-		} else {
-			dst[i] = zero
-		}
-	}
-	return nil
+	return s[:n]
 }

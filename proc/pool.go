@@ -75,14 +75,14 @@ const (
 // exactly those end with a *WorkerDiedError (or are retried), it is
 // replaced, and everything else goes on.
 type Pool[In, Out any] struct {
-	t        *Task[In, Out]
-	cfg      PoolConfig
-	inC      valueCodec[In]
-	params   taskParams
-	ctx      context.Context // the pool's life: cancelling it kills the workers
-	cancel   context.CancelFunc
-	stopCtx  func() bool
-	outCodec ring.Codec
+	t       *Task[In, Out]
+	cfg     PoolConfig
+	inC     valueCodec[In]
+	outC    valueCodec[Out]
+	params  taskParams
+	ctx     context.Context // the pool's life: cancelling it kills the workers
+	cancel  context.CancelFunc
+	stopCtx func() bool
 
 	mu         sync.Mutex
 	runs       []run[In, Out]     // pending work, first come first served
@@ -152,7 +152,7 @@ func NewPool[In, Out any](ctx context.Context, t *Task[In, Out], cfg PoolConfig)
 		t:         t,
 		cfg:       cfg,
 		inC:       codecFor[In](codec),
-		outCodec:  codec,
+		outC:      codecFor[Out](codec),
 		params:    taskParams{Codec: name},
 		workAvail: make(chan struct{}),
 		tokens:    restartBurst,
@@ -411,7 +411,8 @@ func (p *Pool[In, Out]) takeLocked(limit int) work[In, Out] {
 		}
 		k := min(limit, r.b.chunk, r.hi-r.lo)
 		if sz := p.inC.size(); sz > 0 {
-			k = min(k, max(1, (p.cfg.MaxMessage-headerSize-64)/(sz+1)))
+			// Inputs and (plain) results fit in a message each.
+			k = min(k, max(1, (p.cfg.MaxMessage-headerSize)/max(sz, p.outC.size())))
 		}
 		w := work[In, Out]{b: r.b, lo: r.lo, hi: r.lo + k}
 		r.lo += k
@@ -678,29 +679,74 @@ type Pair[A, B any] struct {
 	B B
 }
 
-// bulkLocked is finishLocked for the successful results of tasks lo.. of
-// a Map batch, all at once. It returns false (doing nothing) when the
-// general path must handle them.
-func (p *Pool[In, Out]) bulkLocked(b *batch[In, Out], lo int, vals []Out) bool {
-	if b.mode != mapAll {
-		return false
-	}
+// bulkLocked is finishLocked for tasks lo..lo+n of b all at once: vals
+// are their values (nil: none), exc the tasks among them that have none
+// (indexed from lo). The bitmap is handled a word at a time, the values
+// copied in one go, and no per-task channel operation is made. It returns
+// false (doing nothing) when a task was answered already: the general path
+// then counts the duplicate.
+func (p *Pool[In, Out]) bulkLocked(b *batch[In, Out], lo, n int, vals []Out, exc []exception) bool {
 	if b.finished {
 		return true
 	}
-	hi := lo + len(vals)
-	for i := lo; i < hi; i++ {
-		if b.answered[i/64]&(1<<(i%64)) != 0 {
-			return false // a duplicate: let finishLocked count it
+	hi := lo + n
+	if anyBit(b.answered, lo, hi) {
+		return false
+	}
+	setBits(b.answered, lo, hi)
+	dst := b.out[lo:hi]
+	if vals != nil {
+		copy(dst, vals)
+	} else {
+		clear(dst)
+	}
+	for i := range exc {
+		var zero Out
+		dst[exc[i].i] = zero
+		if err := exc[i].err(); err != nil {
+			if b.errs == nil {
+				b.errs = map[int]error{}
+			}
+			b.errs[lo+exc[i].i] = &TaskError{Index: lo + exc[i].i, Err: err}
 		}
 	}
-	for i := lo; i < hi; i++ {
-		b.answered[i/64] |= 1 << (i % 64)
+	if b.mode == unordered {
+		for i := lo; i < hi; i++ {
+			b.completed = append(b.completed, i)
+		}
 	}
-	copy(b.out[lo:hi], vals)
-	b.remaining -= len(vals)
+	b.remaining -= n
 	if b.remaining == 0 {
 		b.closeLocked()
+	} else if b.mode != mapAll {
+		select {
+		case b.notify <- struct{}{}:
+		default:
+		}
 	}
 	return true
+}
+
+// anyBit reports whether any of bits lo..hi-1 of bm is set.
+func anyBit(bm []uint64, lo, hi int) bool {
+	for lo < hi {
+		w, b := lo/64, lo%64
+		k := min(64-b, hi-lo)
+		mask := ^uint64(0) >> (64 - k) << b
+		if bm[w]&mask != 0 {
+			return true
+		}
+		lo += k
+	}
+	return false
+}
+
+// setBits sets bits lo..hi-1 of bm.
+func setBits(bm []uint64, lo, hi int) {
+	for lo < hi {
+		w, b := lo/64, lo%64
+		k := min(64-b, hi-lo)
+		bm[w] |= ^uint64(0) >> (64 - k) << b
+		lo += k
+	}
 }

@@ -215,20 +215,18 @@ func (w *worker[In, Out]) close() {
 }
 
 // read takes w's result messages until stopped (and drained) or broken.
+// A message is read in place and released once delivered: plain results
+// go from the ring to the batch's results in one memmove.
 func (s *slot[In, Out]) read(ctx context.Context, w *worker[In, Out]) {
 	defer close(w.readerDone)
-	p := s.p
-	outC := codecFor[Out](p.outCodec)
-	buf := make([]byte, w.results.MaxMessage())
-	var vals []Out
-	var outs []outcome
+	var r resultReader[Out]
 	for {
-		n, err := w.results.Get(ctx, buf)
+		msg, err := w.results.Next(ctx)
 		if err != nil && ctx.Err() != nil {
-			// Stopped (the worker exited): a Get woken by the stop may
+			// Stopped (the worker exited): a Next woken by the stop may
 			// not look again, so take what is left without waiting.
 			var ok bool
-			if n, ok, err = w.results.TryGet(buf); !ok && err == nil {
+			if msg, ok, err = w.results.TryNext(); !ok && err == nil {
 				return
 			}
 		}
@@ -238,22 +236,48 @@ func (s *slot[In, Out]) read(ctx context.Context, w *worker[In, Out]) {
 			}
 			return
 		}
-		m, err := parseMessage(buf[:n], magicResult)
-		if err == nil {
-			vals, outs = grow(vals, int(m.n)), grow(outs, int(m.n))
-			err = decodeValues(outC, m, vals, outs)
+		err = s.handle(w, &r, msg)
+		if rerr := w.results.Release(); err == nil {
+			err = rerr
 		}
-		if err == nil {
-			p.mu.Lock()
-			err = s.deliverLocked(w, m, vals, outs)
-			p.mu.Unlock()
-		}
-		clear(vals)
 		if err != nil {
 			s.broken(w, err)
 			return
 		}
 	}
+}
+
+// resultReader is a reader goroutine's scratch space.
+type resultReader[Out any] struct {
+	vals []Out
+	exc  []exception
+}
+
+// handle parses and delivers one result message.
+func (s *slot[In, Out]) handle(w *worker[In, Out], r *resultReader[Out], msg []byte) error {
+	p := s.p
+	m, err := parseMessage(msg, magicResult, p.outC.n)
+	if err != nil {
+		return err
+	}
+	if r.exc, err = parseExceptions(m, r.exc[:0]); err != nil {
+		return err
+	}
+	defer clear(r.exc)
+	var vals []Out // nil: every task is an exception
+	switch {
+	case p.outC.n > 0 && len(m.payload) > 0:
+		vals = viewPlain(m.payload, int(m.n), &r.vals)
+	case p.outC.n == 0:
+		if r.vals, err = decodeValues(p.outC, m, r.exc, r.vals); err != nil {
+			return err
+		}
+		vals = r.vals
+		defer clear(r.vals)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.deliverLocked(w, m, vals, r.exc)
 }
 
 // broken kills a worker whose result ring cannot be read (a corrupt
@@ -264,8 +288,9 @@ func (s *slot[In, Out]) broken(w *worker[In, Out], err error) {
 	_ = w.proc.Kill()
 }
 
-// deliverLocked hands the results of message m to their tasks.
-func (s *slot[In, Out]) deliverLocked(w *worker[In, Out], m message, vals []Out, outs []outcome) error {
+// deliverLocked hands the results of message m to their tasks: vals (nil
+// when every task is an exception) and exc.
+func (s *slot[In, Out]) deliverLocked(w *worker[In, Out], m message, vals []Out, exc []exception) error {
 	if len(w.inflight) == 0 {
 		return fmt.Errorf("%w: result for job %d, none in flight", errCorruptMsg, m.seq)
 	}
@@ -275,33 +300,20 @@ func (s *slot[In, Out]) deliverLocked(w *worker[In, Out], m message, vals []Out,
 		return fmt.Errorf("%w: results %d..%d of job %d, want from %d of job %d (%d tasks)",
 			errCorruptMsg, m.off, int(m.off)+n, m.seq, c.answered, c.seq, c.work.len())
 	}
-	if c.work.refs == nil && allOK(outs[:n]) && s.p.bulkLocked(c.work.b, c.work.lo+c.answered, vals[:n]) {
-		c.answered += n
-		if c.answered == c.work.len() {
-			w.inflight[0] = nil
-			w.inflight = w.inflight[1:]
-			select {
-			case w.wake <- struct{}{}:
-			default:
+	if c.work.refs != nil || !s.p.bulkLocked(c.work.b, c.work.lo+c.answered, n, vals, exc) {
+		k := 0
+		for j := range n {
+			ref := c.work.at(c.answered + j)
+			if k < len(exc) && exc[k].i == j {
+				s.p.finishLocked(ref, nil, exc[k].err())
+				k++
+				continue
 			}
-		}
-		return nil
-	}
-	for j := range n {
-		ref := c.work.at(c.answered + j)
-		switch o := outs[j]; o.status {
-		case stOK:
-			s.p.finishLocked(ref, &vals[j], nil)
-		case stZero:
-			s.p.finishLocked(ref, nil, nil)
-		case stError:
-			s.p.finishLocked(ref, nil, &remoteError{o.text})
-		case stPanic:
-			s.p.finishLocked(ref, nil, &PanicError{Value: o.text, Stack: o.stack})
-		case stEncode:
-			s.p.finishLocked(ref, nil, fmt.Errorf("%w: the result: %s", ring.ErrEncode, o.text))
-		default:
-			s.p.finishLocked(ref, nil, fmt.Errorf("%w: %s", ring.ErrTooLarge, o.text))
+			if vals == nil {
+				s.p.finishLocked(ref, nil, nil)
+			} else {
+				s.p.finishLocked(ref, &vals[j], nil)
+			}
 		}
 	}
 	c.answered += n
@@ -472,22 +484,24 @@ func (s *slot[In, Out]) encode(seq uint64, c work[In, Out]) (msg []byte, sent, r
 			}
 			vs = s.ins
 		}
-		b, outs, err := encodeValues(p.inC, s.buf[:0], header{magic: magicJob, seq: seq}, vs, nil)
+		b, exc, err := appendMessage(p.inC, s.buf[:0], header{magic: magicJob, seq: seq}, vs, nil)
 		clear(s.ins)
-		if outs != nil {
+		if hasStatus(exc, stEncode) {
 			// Some inputs cannot be encoded: fail them, try the others.
 			keep := []taskRef[In, Out]{}
-			for j, o := range outs {
-				if o.status == stEncode {
-					failed = append(failed, encErr(c.at(j), errors.New(o.text)))
-				} else {
-					keep = append(keep, c.at(j))
+			k := 0
+			for j := range c.len() {
+				if k < len(exc) && exc[k].i == j {
+					k++
+					if exc[k-1].status == stEncode {
+						failed = append(failed, encErr(c.at(j), errors.New(exc[k-1].text)))
+						continue
+					}
 				}
+				keep = append(keep, c.at(j))
 			}
-			if len(keep) < c.len() {
-				c = work[In, Out]{refs: keep}
-				continue
-			}
+			c = work[In, Out]{refs: keep}
+			continue
 		}
 		if err == nil && len(b) <= p.cfg.MaxMessage {
 			s.buf = b[:0]
@@ -496,7 +510,7 @@ func (s *slot[In, Out]) encode(seq uint64, c work[In, Out]) (msg []byte, sent, r
 		if c.len() == 1 {
 			if err == nil {
 				failed = append(failed, failedTask[In, Out]{c.at(0), fmt.Errorf("%w: an input of %d bytes encoded (PoolConfig.MaxMessage %d)",
-					ring.ErrTooLarge, len(b)-headerSize-1, p.cfg.MaxMessage)})
+					ring.ErrTooLarge, len(b)-headerSize, p.cfg.MaxMessage)})
 			} else {
 				failed = append(failed, encErr(c.at(0), err))
 			}
@@ -587,11 +601,11 @@ func poolLogger(c Config) *slog.Logger {
 	return slog.Default()
 }
 
-func allOK(outs []outcome) bool {
-	for _, o := range outs {
-		if o.status != stOK {
-			return false
+func hasStatus(exc []exception, st byte) bool {
+	for i := range exc {
+		if exc[i].status == st {
+			return true
 		}
 	}
-	return true
+	return false
 }

@@ -132,16 +132,21 @@ func (t *Task[In, Out]) serve(ctx context.Context, a *Args) error {
 		results: results,
 		max:     results.MaxMessage(),
 	}
-	buf := make([]byte, jobs.MaxMessage())
 	for {
-		n, err := jobs.Get(ctx, buf)
+		// The job is read in place and released once its results are
+		// sent: plain inputs are not even copied.
+		msg, err := jobs.Next(ctx)
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := w.job(ctx, buf[:n]); err != nil {
+		err = w.job(ctx, msg)
+		if rerr := jobs.Release(); err == nil {
+			err = rerr
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -154,61 +159,81 @@ type taskWorker[In, Out any] struct {
 	results *ring.Queue
 	max     int
 
-	ins   []In
-	inSt  []outcome
-	outs  []Out
-	outSt []outcome
-	buf   []byte
+	ins  []In
+	outs []Out
+	exc  []exception // the job's failed tasks, by increasing index
+	buf  []byte
 }
 
-// job runs the tasks of one job message and sends their results.
+// job runs the tasks of one job message and sends their results. The
+// success path is a tight loop over the inputs writing the outputs in
+// place: no per-task record, allocation or byte; a failed task adds an
+// exception.
 func (w *taskWorker[In, Out]) job(ctx context.Context, msg []byte) error {
-	m, err := parseMessage(msg, magicJob)
+	m, err := parseMessage(msg, magicJob, w.inC.n)
 	if err != nil {
 		return err
 	}
-	n := int(m.n)
-	w.ins = grow(w.ins, n)
-	w.inSt = grow(w.inSt, n)
-	if err := decodeValues(w.inC, m, w.ins, w.inSt); err != nil {
+	if w.exc, err = parseExceptions(m, w.exc[:0]); err != nil {
 		return fmt.Errorf("proc: job %d: %w", m.seq, err)
 	}
-	w.outs = grow(w.outs, n)
-	w.outSt = grow(w.outSt, n)
-	for i := range n {
-		if st := w.inSt[i].status; st != stOK && st != stZero {
-			return fmt.Errorf("%w: job %d task %d has status %d", errCorruptMsg, m.seq, i, st)
+	for i := range w.exc {
+		if w.exc[i].status != stZero {
+			return fmt.Errorf("%w: job %d task %d has status %d", errCorruptMsg, m.seq, w.exc[i].i, w.exc[i].status)
 		}
 	}
-	for i := 0; i < n; {
-		i = w.runFrom(ctx, i)
+	n := int(m.n)
+	var ins []In
+	if w.inC.n > 0 {
+		ins = viewPlain(m.payload, n, &w.ins)
+	} else {
+		// stZero inputs decode as the zero value and run as any other.
+		if w.ins, err = decodeValues(w.inC, m, w.exc, w.ins); err != nil {
+			return fmt.Errorf("proc: job %d: %w", m.seq, err)
+		}
+		ins = w.ins
 	}
-	clear(w.ins) // drop references to the inputs
-	err = w.send(ctx, m.seq, 0, w.outs, w.outSt)
-	clear(w.outs)
+	w.outs = grow(w.outs, n)
+	w.exc = w.exc[:0]
+	for i := 0; i < n; {
+		i = w.runFrom(ctx, ins, i)
+	}
+	if w.inC.n == 0 {
+		clear(w.ins) // drop references to the inputs
+	}
+	err = w.send(ctx, m.seq, 0, w.outs, w.exc)
+	if w.outC.n == 0 {
+		clear(w.outs)
+	}
+	for i := range w.exc {
+		w.exc[i] = exception{}
+	}
 	return err
 }
 
 // runFrom runs tasks i.. of the job under one recover (a defer per task
-// would cost more than a tiny task): a panic ends task i with its
-// *PanicError outcome and returns i+1 for the caller to go on from.
-func (w *taskWorker[In, Out]) runFrom(ctx context.Context, i int) (next int) {
+// would cost more than a tiny task): a panic ends task i with a stPanic
+// exception and returns i+1 for the caller to go on from.
+func (w *taskWorker[In, Out]) runFrom(ctx context.Context, ins []In, i int) (next int) {
+	outs := w.outs[:len(ins)]
 	defer func() {
 		if r := recover(); r != nil {
 			var zero Out
-			w.outs[i], w.outSt[i] = zero, outcome{status: stPanic, text: panicText(r), stack: string(debug.Stack())}
+			outs[i] = zero
+			w.exc = append(w.exc, exception{i: i, status: stPanic, text: panicText(r), stack: string(debug.Stack())})
 			next = i + 1
 		}
 	}()
 	fn := w.t.fn
-	for ; i < len(w.outs); i++ {
-		out, err := fn(ctx, w.ins[i])
+	for ; i < len(outs); i++ {
+		out, err := fn(ctx, ins[i])
 		if err != nil {
 			var zero Out
-			w.outs[i], w.outSt[i] = zero, outcome{status: stError, text: err.Error()}
+			outs[i] = zero
+			w.exc = append(w.exc, exception{i: i, status: stError, text: err.Error()})
 			continue
 		}
-		w.outs[i], w.outSt[i] = out, outcome{}
+		outs[i] = out
 	}
 	return i
 }
@@ -220,47 +245,86 @@ func panicText(r any) string {
 	return fmt.Sprint(r)
 }
 
-// send puts the results of tasks off.. of job seq, in as many messages as
-// it takes: a run that does not fit is split in halves, and a single
-// result that does not fit becomes a stTooLarge outcome.
-func (w *taskWorker[In, Out]) send(ctx context.Context, seq uint64, off int, outs []Out, st []outcome) error {
-	b, st2, err := encodeValues(w.outC, w.buf[:0], header{magic: magicResult, seq: seq, off: uint32(off)}, outs, st)
-	if err == nil && len(b) <= w.max {
-		w.buf = b[:0]
-		return w.results.Put(ctx, b)
-	}
-	if b != nil {
-		w.buf = b[:0]
+// send puts the results of tasks off.. of job seq (exc indexed from off),
+// in as many messages as it takes: a run that does not fit is split in
+// halves, and a single result that does not fit becomes a stTooLarge
+// exception. Plain results are written in place in the ring: one memmove.
+func (w *taskWorker[In, Out]) send(ctx context.Context, seq uint64, off int, outs []Out, exc []exception) error {
+	h := header{magic: magicResult, seq: seq, off: uint32(off)}
+	if sz := w.outC.n; sz > 0 {
+		size := headerSize + excBytes(exc)
+		if len(exc) < len(outs) {
+			size += len(outs) * sz
+		}
+		if size <= w.max {
+			b, err := w.results.Reserve(ctx, size)
+			if err != nil {
+				return err
+			}
+			b, _, _ = appendMessage(w.outC, b[:0], h, outs, exc)
+			if len(b) != size {
+				return fmt.Errorf("proc: result message of %d bytes, reserved %d", len(b), size)
+			}
+			return w.results.Commit(size)
+		}
+	} else {
+		b, exc2, err := appendMessage(w.outC, w.buf[:0], h, outs, exc)
+		if b != nil {
+			w.buf = b[:0]
+		}
+		if err == nil && len(b) <= w.max {
+			return w.results.Put(ctx, b)
+		}
+		exc = exc2 // with the values the codec refused
+		if len(outs) == 1 {
+			why := fmt.Sprintf("result of %d bytes exceeds the pool's MaxMessage (%d)", len(b), w.max)
+			if err != nil {
+				why = "cannot encode the result: " + err.Error()
+			}
+			return w.sendOne(ctx, h, exception{status: stTooLarge, text: why})
+		}
 	}
 	if len(outs) > 1 {
-		h := len(outs) / 2
-		if st2 == nil {
-			st2 = st
+		k := len(outs) / 2
+		j := 0
+		for j < len(exc) && exc[j].i < k {
+			j++
 		}
-		if err := w.send(ctx, seq, off, outs[:h], st2[:h]); err != nil {
+		if err := w.send(ctx, seq, off, outs[:k], exc[:j]); err != nil {
 			return err
 		}
-		return w.send(ctx, seq, off+h, outs[h:], st2[h:])
+		rest := make([]exception, len(exc)-j)
+		for i, e := range exc[j:] {
+			e.i -= k
+			rest[i] = e
+		}
+		return w.send(ctx, seq, off+k, outs[k:], rest)
 	}
-	why := fmt.Sprintf("result of %d bytes exceeds the pool's MaxMessage (%d)", len(b), w.max)
-	if err != nil {
-		why = "cannot encode the result: " + err.Error()
+	if len(exc) == 1 {
+		return w.sendOne(ctx, h, exc[0])
+	}
+	return w.sendOne(ctx, h, exception{status: stTooLarge,
+		text: fmt.Sprintf("a result of %d bytes exceeds the pool's MaxMessage (%d)", w.outC.n, w.max)})
+}
+
+// sendOne sends the result of one task that has no value, its texts cut
+// to fit in a message.
+func (w *taskWorker[In, Out]) sendOne(ctx context.Context, h header, e exception) error {
+	e.i = 0
+	room := max(0, (w.max-headerSize-excMin-8)/2)
+	if len(e.text) > room {
+		e.text = e.text[:room]
+	}
+	if len(e.stack) > room {
+		e.stack = e.stack[:room]
 	}
 	var zero [1]Out
-	b, _, err = encodeValues(w.outC, w.buf[:0], header{magic: magicResult, seq: seq, off: uint32(off)},
-		zero[:], []outcome{{status: stTooLarge, text: why}})
+	b, _, err := appendMessage(w.outC, w.buf[:0], h, zero[:], []exception{e})
 	if err != nil {
 		return err
 	}
 	w.buf = b[:0]
 	return w.results.Put(ctx, b)
-}
-
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
 }
 
 var errStopped = errors.New("proc: iteration stopped early")
