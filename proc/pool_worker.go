@@ -422,6 +422,25 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 			}
 			return
 		}
+		if sz := p.inC.n; sz > 0 && c.refs == nil && headerSize+c.len()*sz <= p.cfg.MaxMessage {
+			// Plain inputs of one batch: the message is written in place
+			// in the job ring, one memmove. The chunk is in flight first,
+			// so that a death or a cancellation meanwhile accounts for it.
+			w.given += c.len()
+			w.inflight = append(w.inflight, &chunk[In, Out]{seq: w.seq, work: c})
+			seq := w.seq
+			w.seq++
+			p.mu.Unlock()
+			err := s.putPlain(w, seq, c)
+			p.mu.Lock()
+			if err != nil {
+				poolLogger(p.cfg.Process).Error("proc: pool job ring refused a job; killing the worker",
+					"pid", w.proc.Pid(), "err", err)
+				_ = w.proc.Kill()
+				return
+			}
+			continue
+		}
 		p.mu.Unlock()
 		msg, c, rest, failed := s.encode(w.seq, c)
 		p.mu.Lock()
@@ -441,8 +460,7 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 		w.given += c.len()
 		w.inflight = append(w.inflight, &chunk[In, Out]{seq: w.seq, work: c})
 		w.seq++
-		// The ring has room: it holds at most inFlight messages of
-		// MaxMessage and has twice that.
+		// The ring has room (see putPlain).
 		if ok, err := w.jobs.TryPut(msg); !ok || err != nil {
 			poolLogger(p.cfg.Process).Error("proc: pool job ring refused a job; killing the worker",
 				"pid", w.proc.Pid(), "ok", ok, "err", err)
@@ -450,6 +468,24 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 			return
 		}
 	}
+}
+
+// putPlain writes the job message of c, a range of plain inputs that fits
+// in a message, in place in w's job ring. The ring has room: it holds at
+// most inFlight+1 messages of MaxMessage (the worker releases a job after
+// its results are sent) and Cap is at least 2*inFlight.
+func (s *slot[In, Out]) putPlain(w *worker[In, Out], seq uint64, c work[In, Out]) error {
+	p := s.p
+	size := headerSize + c.len()*p.inC.n
+	b, err := w.jobs.Reserve(p.ctx, size)
+	if err != nil {
+		return err
+	}
+	b, _, _ = appendMessage(p.inC, b[:0], header{magic: magicJob, seq: seq}, c.b.in[c.lo:c.hi], nil)
+	if len(b) != size {
+		return fmt.Errorf("proc: job message of %d bytes, reserved %d", len(b), size)
+	}
+	return w.jobs.Commit(size)
 }
 
 // retireLocked closes w's job ring: it finishes what it holds and exits.
