@@ -20,10 +20,11 @@ type PoolConfig struct {
 
 	// ChunkSize is how many tasks travel in one job message. 0 chooses
 	// one per call: len(inputs)/(4*Workers) (Python's rule), at least 1
-	// and at most 1024, or 32768 for plain inputs (as many as fit in
-	// MaxMessage), so that a million tiny tasks are a few dozen ring
-	// round trips, not a million. A chunk is also cut where its encoding
-	// would exceed MaxMessage.
+	// and at most 1024, or 8192 for plain inputs (as many as fit in
+	// MaxMessage), so that a million tiny tasks are a hundred ring
+	// round trips, not a million, while a worker's death costs at most
+	// two chunks. A chunk is also cut where its encoding would exceed
+	// MaxMessage.
 	ChunkSize int
 
 	// MaxTasksPerWorker, when positive, retires a worker after it has been
@@ -57,9 +58,9 @@ type PoolConfig struct {
 
 const (
 	defaultMaxMessage = 256 << 10
-	maxAutoChunk      = 1024  // encoded values
-	maxAutoChunkPlain = 32768 // raw bytes: cheap to cut and copy
-	inFlight          = 2     // chunks a worker holds at once: one running, one queued
+	maxAutoChunk      = 1024 // encoded values
+	maxAutoChunkPlain = 8192 // raw bytes: cheap to cut and copy
+	inFlight          = 2    // chunks a worker holds at once: one running, one queued
 	killGrace         = 20 * time.Millisecond
 	restartBurst      = 10
 	restartEvery      = 100 * time.Millisecond // 10 restarts a second after the burst

@@ -422,7 +422,14 @@ func poolSleepOps(n int, us int64) []poolOp {
 	return in
 }
 
+// TestPoolWorkersKilled SIGKILLs workers at random during a Map of
+// 10,000 tasks (5 kills); SHMKIT_STRESS=1 makes it 100,000 tasks and 40
+// kills.
 func TestPoolWorkersKilled(t *testing.T) {
+	tasks, kills := 10000, 5
+	if os.Getenv("SHMKIT_STRESS") == "1" {
+		tasks, kills = 100000, 40
+	}
 	for _, retries := range []int{0, 50} {
 		t.Run(fmt.Sprintf("retries=%d", retries), func(t *testing.T) {
 			cfg := proc.PoolConfig{Workers: 3, Retries: retries}
@@ -431,9 +438,9 @@ func TestPoolWorkersKilled(t *testing.T) {
 			}
 			p := poolNew(t, poolBehave, cfg)
 			ctx := context.Background()
-			in := poolSleepOps(10000, 50)
+			in := poolSleepOps(tasks, 50)
 			stop := make(chan struct{})
-			killed := poolKillDuring(p, 5, stop)
+			killed := poolKillDuring(p, kills, stop)
 			out, err := p.Map(ctx, in)
 			close(stop)
 			k := <-killed
