@@ -729,3 +729,38 @@ type poolOtherCodec struct{}
 
 func (poolOtherCodec) Marshal(v any) ([]byte, error)      { return nil, nil }
 func (poolOtherCodec) Unmarshal(data []byte, v any) error { return nil }
+
+// TestPoolResultSplit: the failures of a chunk do not fit in one result
+// message of a small MaxMessage, so the worker splits them (and cuts a
+// stack that alone would not fit); every task still gets its own outcome.
+func TestPoolResultSplit(t *testing.T) {
+	p := poolNew(t, poolBehave, proc.PoolConfig{Workers: 2, ChunkSize: 150, MaxMessage: 4096})
+	in := make([]poolOp, 600)
+	for i := range in {
+		in[i] = poolOp{X: int64(i)}
+		if i%3 == 1 {
+			in[i].Op = opPanic
+		}
+	}
+	out, err := p.Map(context.Background(), in)
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(joined.Unwrap()) != 200 {
+		t.Fatalf("want 200 task errors, got %v", err)
+	}
+	for _, e := range joined.Unwrap() {
+		var te *proc.TaskError
+		var pe *proc.PanicError
+		if !errors.As(e, &te) || !errors.As(e, &pe) || te.Index%3 != 1 || pe.Value != fmt.Sprintf("boom %d", te.Index) {
+			t.Fatalf("unexpected error %v", e)
+		}
+	}
+	for i, o := range out {
+		want := int64(i * i)
+		if i%3 == 1 {
+			want = 0
+		}
+		if o.Y != want {
+			t.Fatalf("out[%d] = %+v", i, o)
+		}
+	}
+}
