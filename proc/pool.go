@@ -35,8 +35,11 @@ type PoolConfig struct {
 	// Retries is how many more times a task is started after the worker
 	// running it died (only for idempotent functions: the task may have
 	// run partly, or wholly, before the death). A retried task travels
-	// alone, so a task that kills its worker does not drag its chunk
-	// with it. 0 (the default): the task ends with a *WorkerDiedError.
+	// alone, to a worker that holds nothing else until it answers, so a
+	// task that kills its worker every time takes only itself down: the
+	// tasks that shared the worker with its first attempt lose that
+	// attempt, never a retry. 0 (the default): the task ends with a
+	// *WorkerDiedError.
 	Retries int
 
 	// Codec encodes inputs and outputs that are not fixed-size plain
@@ -395,14 +398,24 @@ func (w work[In, Out]) slice(j, k int) work[In, Out] {
 }
 
 // takeLocked removes the next chunk of pending work, at most limit tasks,
-// and returns it (empty when there is none).
-func (p *Pool[In, Out]) takeLocked(limit int) work[In, Out] {
+// and returns it (empty when there is none). Retried tasks come first,
+// one per chunk, and only for an idle worker (one that holds nothing):
+// retried is true for such a chunk, which its worker must hold alone
+// until it is answered, so that a task that kills its worker only ever
+// takes itself down again. A busy worker gets nothing while a retry
+// waits: it drains, and takes the retry once idle.
+func (p *Pool[In, Out]) takeLocked(limit int, idle bool) (w work[In, Out], retried bool) {
 	for len(p.retry) > 0 {
 		ref := p.retry[0]
-		p.retry = p.retry[1:]
-		if !ref.b.finished {
-			return work[In, Out]{refs: []taskRef[In, Out]{ref}}
+		if ref.b.finished {
+			p.retry = p.retry[1:]
+			continue
 		}
+		if !idle {
+			return work[In, Out]{}, false
+		}
+		p.retry = p.retry[1:]
+		return work[In, Out]{refs: []taskRef[In, Out]{ref}}, true
 	}
 	for len(p.runs) > 0 {
 		r := &p.runs[0]
@@ -422,9 +435,9 @@ func (p *Pool[In, Out]) takeLocked(limit int) work[In, Out] {
 			p.runs[0] = run[In, Out]{}
 			p.runs = p.runs[1:]
 		}
-		return w
+		return w, false
 	}
-	return work[In, Out]{}
+	return work[In, Out]{}, false
 }
 
 // pendingLocked reports whether work waits for a worker.

@@ -44,6 +44,7 @@ const (
 	opError
 	opExit  // os.Exit(Arg)
 	opSleep // sleep Arg µs, then square
+	opKill  // SIGKILL the worker itself
 )
 
 var poolBehave = proc.RegisterTask("pooltest.behave", func(ctx context.Context, o poolOp) (poolOpOut, error) {
@@ -56,6 +57,9 @@ var poolBehave = proc.RegisterTask("pooltest.behave", func(ctx context.Context, 
 		os.Exit(int(o.Arg))
 	case opSleep:
 		time.Sleep(time.Duration(o.Arg) * time.Microsecond)
+	case opKill:
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Hour)
 	}
 	return poolOpOut{Y: o.X * o.X, Pid: int32(os.Getpid())}, nil
 })

@@ -156,7 +156,8 @@ type worker[In, Out any] struct {
 type chunk[In, Out any] struct {
 	seq      uint64
 	work     work[In, Out]
-	answered int // tasks answered, a prefix (results come in order)
+	answered int  // tasks answered, a prefix (results come in order)
+	retry    bool // a retried task: its worker holds nothing else
 }
 
 // holds reports whether w holds unanswered tasks of b.
@@ -388,7 +389,7 @@ func (s *slot[In, Out]) restart() bool {
 		// Fail one chunk with the reason, so that callers hear of it
 		// rather than wait for a worker that cannot start.
 		s.needToken = true
-		c := p.takeLocked(math.MaxInt)
+		c, _ := p.takeLocked(math.MaxInt, true)
 		for j := range c.len() {
 			p.finishLocked(c.at(j), nil, fmt.Errorf("proc: start a pool worker: %w", err))
 		}
@@ -407,6 +408,9 @@ func (s *slot[In, Out]) restart() bool {
 func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 	p := s.p
 	for !w.retiring && !w.deliberate && p.terminated == nil && len(w.inflight) < inFlight {
+		if len(w.inflight) > 0 && w.inflight[0].retry {
+			return // a retried task is held alone
+		}
 		limit := math.MaxInt
 		if m := p.cfg.MaxTasksPerWorker; m > 0 {
 			limit = m - w.given
@@ -415,7 +419,7 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 				return
 			}
 		}
-		c := p.takeLocked(limit)
+		c, retried := p.takeLocked(limit, len(w.inflight) == 0)
 		if c.len() == 0 {
 			if p.closed && len(w.inflight) == 0 && !p.pendingLocked() {
 				s.retireLocked(w)
@@ -458,7 +462,7 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 			return
 		}
 		w.given += c.len()
-		w.inflight = append(w.inflight, &chunk[In, Out]{seq: w.seq, work: c})
+		w.inflight = append(w.inflight, &chunk[In, Out]{seq: w.seq, work: c, retry: retried})
 		w.seq++
 		// The ring has room (see putPlain).
 		if ok, err := w.jobs.TryPut(msg); !ok || err != nil {

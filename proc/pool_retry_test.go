@@ -1,0 +1,94 @@
+package proc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/shmkit/shmkit/proc"
+)
+
+// TestPoolRetryIsolatesKiller: task 5 SIGKILLs its worker every time it
+// runs. Its first death takes the tasks that shared the worker with it
+// (that counts as their attempt), but retries travel alone on a worker
+// that holds nothing else, so with Retries 1 only task 5 fails (after 2
+// attempts) and every bystander gets its result; with Retries 0 exactly
+// the tasks of task 5's chunk fail.
+func TestPoolRetryIsolatesKiller(t *testing.T) {
+	const killer = 5
+	for _, tc := range []struct {
+		retries, tasks int
+		fail           []int
+	}{
+		// 10 tasks in chunks of 5: the worker holding 5..9 holds nothing
+		// else when task 5 runs (0..4 ran before it, or elsewhere).
+		{retries: 0, tasks: 10, fail: []int{5, 6, 7, 8, 9}},
+		// More tasks: the chunk queued behind 5..9 dies too, and is retried.
+		{retries: 1, tasks: 10, fail: []int{killer}},
+		{retries: 1, tasks: 60, fail: []int{killer}},
+		{retries: 3, tasks: 60, fail: []int{killer}},
+	} {
+		t.Run(fmt.Sprintf("retries=%d,tasks=%d", tc.retries, tc.tasks), func(t *testing.T) {
+			p := poolNew(t, poolBehave, proc.PoolConfig{Workers: 2, ChunkSize: 5, Retries: tc.retries})
+			ctx := context.Background()
+			for run := range 3 {
+				in := make([]poolOp, tc.tasks)
+				for i := range in {
+					in[i] = poolOp{X: int64(i)}
+				}
+				in[killer].Op = opKill
+				out, err := p.Map(ctx, in)
+				var failed []int
+				for _, te := range poolTaskErrs(t, err) {
+					var wd *proc.WorkerDiedError
+					if !errors.As(te, &wd) || wd.Index != te.Index || wd.Signal != syscall.SIGKILL {
+						t.Fatalf("run %d: task %d: unexpected error %v", run, te.Index, te)
+					}
+					want := tc.retries + 1
+					if te.Index != killer {
+						want = 1 // only when it is not retried
+					}
+					if wd.Attempts != want {
+						t.Errorf("run %d: task %d: %v: attempts %d, want %d", run, te.Index, te, wd.Attempts, want)
+					}
+					failed = append(failed, te.Index)
+				}
+				if !slices.Equal(failed, tc.fail) {
+					t.Fatalf("run %d: failed tasks %v, want %v (error %v)", run, failed, tc.fail, err)
+				}
+				for i, o := range out {
+					want := int64(i * i)
+					if slices.Contains(tc.fail, i) {
+						want = 0
+					}
+					if o.Y != want {
+						t.Fatalf("run %d: out[%d] = %+v, want %d", run, i, o, want)
+					}
+				}
+			}
+			if n := proc.PoolDuplicates(p); n != 0 {
+				t.Fatalf("%d duplicate results", n)
+			}
+		})
+	}
+}
+
+// poolTaskErrs unwraps Map's error into its *TaskError values.
+func poolTaskErrs(t *testing.T, err error) []*proc.TaskError {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var tes []*proc.TaskError
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var te *proc.TaskError
+		if !errors.As(e, &te) {
+			t.Fatalf("not a TaskError: %v", e)
+		}
+		tes = append(tes, te)
+	}
+	return tes
+}
