@@ -55,7 +55,7 @@ func (e *WorkerDiedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "proc: worker pid %d ", e.Pid)
 	if e.Signal != 0 {
-		fmt.Fprintf(&b, "killed by signal %v", e.Signal)
+		fmt.Fprintf(&b, "killed by %s", signalName(e.Signal))
 	} else {
 		fmt.Fprintf(&b, "exited with code %d", e.Code)
 	}

@@ -92,3 +92,23 @@ func poolTaskErrs(t *testing.T, err error) []*proc.TaskError {
 	}
 	return tes
 }
+
+func TestWorkerDiedErrorMessage(t *testing.T) {
+	for _, tc := range []struct {
+		e    proc.WorkerDiedError
+		want string
+	}{
+		{proc.WorkerDiedError{Pid: 42, Code: -1, Signal: syscall.SIGKILL, Index: 7, Attempts: 1},
+			"proc: worker pid 42 killed by SIGKILL while holding task 7"},
+		{proc.WorkerDiedError{Pid: 42, Code: -1, Signal: syscall.SIGSEGV, Index: 0, Attempts: 3},
+			"proc: worker pid 42 killed by SIGSEGV while holding task 0 (attempt 3)"},
+		{proc.WorkerDiedError{Pid: 42, Code: -1, Signal: syscall.Signal(200), Index: 1, Attempts: 1},
+			"proc: worker pid 42 killed by signal 200 while holding task 1"},
+		{proc.WorkerDiedError{Pid: 42, Code: 3, Index: 1, Attempts: 2},
+			"proc: worker pid 42 exited with code 3 while holding task 1 (attempt 2)"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
