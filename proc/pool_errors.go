@@ -85,3 +85,36 @@ func (e *PanicError) Unwrap() error { return ErrPanic }
 type remoteError struct{ msg string }
 
 func (e *remoteError) Error() string { return e.msg }
+
+// TaskErrors returns the *TaskError values of err, the error of Map (an
+// errors.Join of one per failed task), in index order, so that a caller
+// need not unwrap the join:
+//
+//	out, err := pool.Map(ctx, in)
+//	for _, te := range proc.TaskErrors(err) {
+//		log.Printf("input %d: %v", te.Index, te.Err)
+//	}
+//
+// It is nil when err is nil or holds no *TaskError (the context's error
+// of a canceled Map, ErrClosed). err may also be a single *TaskError, or
+// wrap Map's error (fmt.Errorf with %w); the values are listed in the
+// order err holds them, which for Map's error is index order.
+func TaskErrors(err error) []*TaskError {
+	var tes []*TaskError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *TaskError:
+			tes = append(tes, e)
+		case interface{ Unwrap() []error }:
+			for _, e := range e.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return tes
+}

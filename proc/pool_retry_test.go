@@ -42,7 +42,7 @@ func TestPoolRetryIsolatesKiller(t *testing.T) {
 				in[killer].Op = opKill
 				out, err := p.Map(ctx, in)
 				var failed []int
-				for _, te := range poolTaskErrs(t, err) {
+				for _, te := range proc.TaskErrors(err) {
 					var wd *proc.WorkerDiedError
 					if !errors.As(te, &wd) || wd.Index != te.Index || wd.Signal != syscall.SIGKILL {
 						t.Fatalf("run %d: task %d: unexpected error %v", run, te.Index, te)
@@ -76,23 +76,6 @@ func TestPoolRetryIsolatesKiller(t *testing.T) {
 	}
 }
 
-// poolTaskErrs unwraps Map's error into its *TaskError values.
-func poolTaskErrs(t *testing.T, err error) []*proc.TaskError {
-	t.Helper()
-	if err == nil {
-		return nil
-	}
-	var tes []*proc.TaskError
-	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var te *proc.TaskError
-		if !errors.As(e, &te) {
-			t.Fatalf("not a TaskError: %v", e)
-		}
-		tes = append(tes, te)
-	}
-	return tes
-}
-
 func TestWorkerDiedErrorMessage(t *testing.T) {
 	for _, tc := range []struct {
 		e    proc.WorkerDiedError
@@ -110,5 +93,55 @@ func TestWorkerDiedErrorMessage(t *testing.T) {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
 		}
+	}
+}
+
+func TestTaskErrors(t *testing.T) {
+	if tes := proc.TaskErrors(nil); tes != nil {
+		t.Fatalf("TaskErrors(nil) = %v", tes)
+	}
+	if tes := proc.TaskErrors(context.Canceled); tes != nil {
+		t.Fatalf("TaskErrors(context.Canceled) = %v", tes)
+	}
+	one := &proc.TaskError{Index: 3, Err: proc.ErrClosed}
+	if tes := proc.TaskErrors(one); len(tes) != 1 || tes[0] != one {
+		t.Fatalf("TaskErrors(one) = %v", tes)
+	}
+	if tes := proc.TaskErrors(fmt.Errorf("wrapped: %w", errors.Join(one, one))); len(tes) != 2 || tes[0] != one || tes[1] != one {
+		t.Fatalf("TaskErrors(wrapped join) = %v", tes)
+	}
+
+	// Map's own error: the failed tasks in index order, the same values.
+	p := poolNew(t, poolBehave, proc.PoolConfig{Workers: 2, ChunkSize: 4})
+	ctx := context.Background()
+	in := make([]poolOp, 50)
+	var want []int
+	for i := range in {
+		in[i] = poolOp{X: int64(i)}
+		switch i % 7 {
+		case 2:
+			in[i].Op = opPanic
+			want = append(want, i)
+		case 5:
+			in[i].Op = opError
+			want = append(want, i)
+		}
+	}
+	_, err := p.Map(ctx, in)
+	tes := proc.TaskErrors(err)
+	joined := err.(interface{ Unwrap() []error }).Unwrap()
+	if len(tes) != len(joined) {
+		t.Fatalf("%d TaskErrors, the join has %d", len(tes), len(joined))
+	}
+	for k, te := range tes {
+		if te != joined[k] || te.Index != want[k] {
+			t.Fatalf("TaskErrors[%d] = %v (index %d), want the join's, index %d", k, te, te.Index, want[k])
+		}
+		if (te.Index%7 == 2) != errors.Is(te, proc.ErrPanic) {
+			t.Fatalf("task %d: %v", te.Index, te)
+		}
+	}
+	if _, err := p.Map(ctx, []poolOp{{X: 1}}); err != nil || proc.TaskErrors(err) != nil {
+		t.Fatalf("a Map without failures: %v, %v", err, proc.TaskErrors(err))
 	}
 }
