@@ -260,7 +260,7 @@ func TestKilledWorker(t *testing.T) {
 	t.Parallel()
 	pat := []string{`\[0 1 4 9 16 0 0 0 0 0\]`}
 	for i := 5; i < 10; i++ {
-		pat = append(pat, fmt.Sprintf(`proc: task %d: proc: worker pid (\d+) killed by SIGKILL while holding task %d`, i, i))
+		pat = append(pat, fmt.Sprintf(`proc: task %d: worker pid (\d+) killed by SIGKILL while holding task %d`, i, i))
 	}
 	pat = append(pat,
 		`first failed: task 5, worker pid (\d+), signal 9 \(killed\), attempt 1`,

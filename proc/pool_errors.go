@@ -33,7 +33,11 @@ type TaskError struct {
 	Err   error
 }
 
-func (e *TaskError) Error() string { return fmt.Sprintf("proc: task %d: %v", e.Index, e.Err) }
+// The "proc: " of an error of this package is not repeated ("proc: task
+// 5: worker pid 42 killed by SIGKILL ...").
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("proc: task %d: %s", e.Index, strings.TrimPrefix(fmt.Sprint(e.Err), "proc: "))
+}
 
 // Unwrap returns Err.
 func (e *TaskError) Unwrap() error { return e.Err }
