@@ -87,8 +87,10 @@ func handoffCases() []handoffCase {
 				return errors.Join(err, q.Close())
 			}})
 		}
-		add("put-get", func(q *Queue) error {
-			return handoff(func(vals []int) error {
+		// putEach puts message i for each value, which it sets first;
+		// getEach gets as many and checks each against the values.
+		putEach := func(q *Queue) func(vals []int) error {
+			return func(vals []int) error {
 				for i := range vals {
 					vals[i] = i + 1
 					if err := q.Put(ctx, msgOf(i)); err != nil {
@@ -96,7 +98,10 @@ func handoffCases() []handoffCase {
 					}
 				}
 				return nil
-			}, func(vals []int) error {
+			}
+		}
+		getEach := func(q *Queue) func(vals []int) error {
+			return func(vals []int) error {
 				buf := make([]byte, 16)
 				for range vals {
 					n, err := q.Get(ctx, buf)
@@ -108,7 +113,10 @@ func handoffCases() []handoffCase {
 					}
 				}
 				return nil
-			})
+			}
+		}
+		add("put-get", func(q *Queue) error {
+			return handoff(putEach(q), getEach(q))
 		})
 		add("tryput-tryget", func(q *Queue) error {
 			return handoff(func(vals []int) error {
@@ -266,27 +274,7 @@ func handoffCases() []handoffCase {
 				return err
 			}
 			defer q2.Close()
-			return handoff(func(vals []int) error {
-				for i := range vals {
-					vals[i] = i + 1
-					if err := q.Put(ctx, msgOf(i)); err != nil {
-						return err
-					}
-				}
-				return nil
-			}, func(vals []int) error {
-				buf := make([]byte, 16)
-				for range vals {
-					n, err := q2.Get(ctx, buf)
-					if err != nil {
-						return err
-					}
-					if err := checkVal(vals, buf[:n]); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			return handoff(putEach(q), getEach(q2))
 		})
 		add("closewrite-eof", func(q *Queue) error {
 			return handoff(func(vals []int) error {
