@@ -158,7 +158,7 @@ func NewPool[In, Out any](ctx context.Context, t *Task[In, Out], cfg PoolConfig)
 		cfg:       cfg,
 		inC:       codecFor[In](codec),
 		outC:      codecFor[Out](codec),
-		params:    taskParams{Codec: name},
+		params:    taskParams{Codec: name, NoSpin: cfg.Workers+1 > runtime.NumCPU()},
 		workAvail: make(chan struct{}),
 		tokens:    restartBurst,
 		tokensAt:  time.Now(),
@@ -332,6 +332,16 @@ func (p *Pool[In, Out]) submit(ctx context.Context, in []In, mode batchMode) (*b
 	p.broadcastLocked()
 	p.mu.Unlock()
 	b.stop = context.AfterFunc(ctx, func() { p.cancelBatch(b, context.Cause(ctx)) })
+	// The results are allocated (and zeroed) now, while the workers run
+	// the first chunks, not before: for a large Map that is tens of
+	// microseconds off the critical path. A result that arrives first
+	// allocates them itself (outLocked).
+	out := make([]Out, len(in))
+	p.mu.Lock()
+	if b.out == nil {
+		b.out = out
+	}
+	p.mu.Unlock()
 	return b, nil
 }
 
@@ -494,7 +504,7 @@ func (p *Pool[In, Out]) finishLocked(ref taskRef[In, Out], v *Out, err error) {
 	}
 	b.answered[ref.i/64] |= 1 << (ref.i % 64)
 	if v != nil {
-		b.out[ref.i] = *v
+		b.outLocked()[ref.i] = *v
 	}
 	if err != nil {
 		if b.errs == nil {
@@ -535,19 +545,20 @@ func (p *Pool[In, Out]) Map(ctx context.Context, in []In) ([]Out, error) {
 	b.stopWatch()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	out := b.outLocked()
 	if b.canceled != nil {
-		return b.out, b.canceled
+		return out, b.canceled
 	}
 	if len(b.errs) == 0 {
-		return b.out, nil
+		return out, nil
 	}
 	errs := make([]error, 0, len(b.errs))
-	for i := range b.out {
+	for i := range out {
 		if e, ok := b.errs[i]; ok {
 			errs = append(errs, e)
 		}
 	}
-	return b.out, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // Imap runs the task on every input and yields the results in input order
@@ -640,7 +651,7 @@ func (p *Pool[In, Out]) Submit(ctx context.Context, in In) *Future[Out] {
 		case b.errs[0] != nil:
 			f.err = b.errs[0].(*TaskError).Err
 		default:
-			f.v = b.out[0]
+			f.v = b.outLocked()[0]
 		}
 		p.mu.Unlock()
 		close(f.done)
@@ -709,7 +720,7 @@ func (p *Pool[In, Out]) bulkLocked(b *batch[In, Out], lo, n int, vals []Out, exc
 		return false
 	}
 	setBits(b.answered, lo, hi)
-	dst := b.out[lo:hi]
+	dst := b.outLocked()[lo:hi]
 	if vals != nil {
 		copy(dst, vals)
 	} else {

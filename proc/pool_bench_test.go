@@ -115,3 +115,9 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// BenchmarkPoolMap100k maps 100,000 squares a call over two workers: the
+// per-call overhead (result slice, first and last chunk) shows here.
+func BenchmarkPoolMap100k(b *testing.B) {
+	benchMap(b, 2, 0, 100000)
+}

@@ -26,7 +26,7 @@ const (
 // channels.
 type batch[In, Out any] struct {
 	in        []In
-	out       []Out
+	out       []Out         // allocated after the tasks are queued: use outLocked
 	errs      map[int]error // *TaskError by index
 	answered  []uint64      // bit per task: its result arrived
 	attempts  map[int]int   // starts that ended with the worker's death
@@ -46,7 +46,6 @@ type batch[In, Out any] struct {
 func newBatch[In, Out any](p *Pool[In, Out], in []In, mode batchMode) *batch[In, Out] {
 	b := &batch[In, Out]{
 		in:         in,
-		out:        make([]Out, len(in)),
 		answered:   make([]uint64, (len(in)+63)/64),
 		chunk:      p.chunkFor(len(in)),
 		mode:       mode,
@@ -56,7 +55,19 @@ func newBatch[In, Out any](p *Pool[In, Out], in []In, mode batchMode) *batch[In,
 	if mode != mapAll {
 		b.notify = make(chan struct{}, 1)
 	}
+	if len(in) == 0 {
+		b.out = []Out{}
+	}
 	return b
+}
+
+// outLocked returns the batch's results, allocating them if submit has
+// not yet.
+func (b *batch[In, Out]) outLocked() []Out {
+	if b.out == nil {
+		b.out = make([]Out, len(b.in))
+	}
+	return b.out
 }
 
 func (b *batch[In, Out]) closeLocked() {
@@ -83,9 +94,10 @@ func (b *batch[In, Out]) waitIndex(p *Pool[In, Out], i int) (v Out, err error, o
 			return v, err, false
 		}
 		if b.answered[i/64]&(1<<(i%64)) != 0 {
-			v, err = b.out[i], b.errs[i]
+			out := b.outLocked()
+			v, err = out[i], b.errs[i]
 			var zero Out
-			b.out[i] = zero // the consumer has it now
+			out[i] = zero // the consumer has it now
 			p.mu.Unlock()
 			return v, err, true
 		}
@@ -109,9 +121,10 @@ func (b *batch[In, Out]) waitNext(p *Pool[In, Out]) (i int, v Out, err error, ok
 		if b.next < len(b.completed) {
 			i = b.completed[b.next]
 			b.next++
-			v, err = b.out[i], b.errs[i]
+			out := b.outLocked()
+			v, err = out[i], b.errs[i]
 			var zero Out
-			b.out[i] = zero
+			out[i] = zero
 			p.mu.Unlock()
 			return i, v, err, true
 		}
@@ -146,6 +159,7 @@ type worker[In, Out any] struct {
 	given      int               // tasks given (MaxTasksPerWorker)
 	retiring   bool              // its job ring is closed: it exits when done
 	deliberate bool              // the pool killed it: its tasks are not to blame
+	feeding    bool              // a goroutine is in feedLocked (it may unlock p.mu): the job ring's one producer
 
 	wake       chan struct{} // a chunk was answered
 	readerStop context.CancelFunc
@@ -321,9 +335,17 @@ func (s *slot[In, Out]) deliverLocked(w *worker[In, Out], m message, vals []Out,
 	if c.answered == c.work.len() {
 		w.inflight[0] = nil
 		w.inflight = w.inflight[1:]
-		select {
-		case w.wake <- struct{}{}:
-		default:
+		// Refill the worker from here, the reader goroutine, while it
+		// runs its other chunk: a hand-off to the slot goroutine would
+		// cost a scheduling delay per chunk, during which the worker may
+		// run dry. The slot goroutine is woken only when the worker still
+		// has room (it then waits for work, or retires it).
+		s.feedLocked(w)
+		if len(w.inflight) < inFlight || w.retiring {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 	return nil
@@ -404,8 +426,16 @@ func (s *slot[In, Out]) restart() bool {
 	return true
 }
 
-// feedLocked gives w chunks of pending work until it holds inFlight.
+// feedLocked gives w chunks of pending work until it holds inFlight. The
+// slot goroutine and w's reader both call it; it may unlock p.mu, so only
+// one of them at a time writes w's job ring (w.feeding), and the one
+// inside sees any work that arrives meanwhile when it takes the next chunk.
 func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
+	if w.feeding {
+		return
+	}
+	w.feeding = true
+	defer func() { w.feeding = false }()
 	p := s.p
 	for !w.retiring && !w.deliberate && p.terminated == nil && len(w.inflight) < inFlight {
 		if len(w.inflight) > 0 && w.inflight[0].retry {

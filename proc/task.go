@@ -62,6 +62,13 @@ func (t *Task[In, Out]) WithCodec(c ring.Codec) *Task[In, Out] {
 // taskParams is the worker's third argument.
 type taskParams struct {
 	Codec string // "gob", "json" or "task" (the codec set with WithCodec)
+
+	// NoSpin: the worker sleeps at once when its job ring is empty
+	// instead of polling it first (ring.DefaultSpinTime). The pool sets
+	// it when its workers and the parent outnumber the CPUs: a worker
+	// waits for a job only while the parent is sending it, and polling
+	// would take the CPU the parent needs to do so.
+	NoSpin bool
 }
 
 // codecName names c for a worker, which must find the same codec: one of
@@ -120,6 +127,9 @@ func (t *Task[In, Out]) serve(ctx context.Context, a *Args) error {
 	var params taskParams
 	if err := a.Decode(2, &params); err != nil {
 		return err
+	}
+	if params.NoSpin {
+		jobs.SetSpinTime(0)
 	}
 	codec, err := t.codecNamed(params.Codec)
 	if err != nil {
