@@ -430,9 +430,16 @@ func (s *slot[In, Out]) restart() bool {
 // slot goroutine and w's reader both call it; it may unlock p.mu, so only
 // one of them at a time writes w's job ring (w.feeding), and the one
 // inside sees any work that arrives meanwhile when it takes the next chunk.
+// A worker that has exited is not fed: the slot goroutine is about to
+// account for what it held.
 func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 	if w.feeding {
 		return
+	}
+	select {
+	case <-w.proc.Done():
+		return
+	default:
 	}
 	w.feeding = true
 	defer func() { w.feeding = false }()
