@@ -331,7 +331,9 @@ func (p *Pool[In, Out]) submit(ctx context.Context, in []In, mode batchMode) (*b
 	p.runs = append(p.runs, run[In, Out]{b: b, lo: 0, hi: len(in)})
 	p.broadcastLocked()
 	p.mu.Unlock()
-	b.stop = context.AfterFunc(ctx, func() { p.cancelBatch(b, context.Cause(ctx)) })
+	if ctx.Done() != nil { // a context that is never done needs no watch
+		b.stop = context.AfterFunc(ctx, func() { p.cancelBatch(b, context.Cause(ctx)) })
+	}
 	// The results are allocated (and zeroed) now, while the workers run
 	// the first chunks, not before: for a large Map that is tens of
 	// microseconds off the critical path. A result that arrives first
