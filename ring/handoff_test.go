@@ -154,15 +154,7 @@ func handoffCases() []handoffCase {
 			})
 		})
 		add("getappend", func(q *Queue) error {
-			return handoff(func(vals []int) error {
-				for i := range vals {
-					vals[i] = i + 1
-					if err := q.Put(ctx, msgOf(i)); err != nil {
-						return err
-					}
-				}
-				return nil
-			}, func(vals []int) error {
+			return handoff(putEach(q), func(vals []int) error {
 				for range vals {
 					m, err := q.GetAppend(ctx, nil)
 					if err != nil {
@@ -239,15 +231,7 @@ func handoffCases() []handoffCase {
 			})
 		})
 		add("trynext", func(q *Queue) error {
-			return handoff(func(vals []int) error {
-				for i := range vals {
-					vals[i] = i + 1
-					if err := q.Put(ctx, msgOf(i)); err != nil {
-						return err
-					}
-				}
-				return nil
-			}, func(vals []int) error {
+			return handoff(putEach(q), func(vals []int) error {
 				for got := 0; got < len(vals); {
 					m, ok, err := q.TryNext()
 					if err != nil {
