@@ -517,7 +517,14 @@ func (p *Pool[In, Out]) finishLocked(ref taskRef[In, Out], v *Out, err error) {
 	if b.mode == unordered {
 		b.completed = append(b.completed, ref.i)
 	}
-	b.remaining--
+	b.doneLocked(1)
+}
+
+// doneLocked counts n tasks of b as answered: the batch closes with its
+// last one, and a streaming caller (Imap, MapUnordered, Submit) is told
+// that there is something to take.
+func (b *batch[In, Out]) doneLocked(n int) {
+	b.remaining -= n
 	if b.remaining == 0 {
 		b.closeLocked()
 	} else if b.mode != mapAll {
@@ -743,15 +750,7 @@ func (p *Pool[In, Out]) bulkLocked(b *batch[In, Out], lo, n int, vals []Out, exc
 			b.completed = append(b.completed, i)
 		}
 	}
-	b.remaining -= n
-	if b.remaining == 0 {
-		b.closeLocked()
-	} else if b.mode != mapAll {
-		select {
-		case b.notify <- struct{}{}:
-		default:
-		}
-	}
+	b.doneLocked(n)
 	return true
 }
 
