@@ -42,6 +42,8 @@ const (
 	KindPipe
 	KindBarrier
 	KindCond
+	KindDict
+	KindList
 )
 
 var kindNames = [...]string{
@@ -55,6 +57,8 @@ var kindNames = [...]string{
 	KindPipe:      "pipe",
 	KindBarrier:   "barrier",
 	KindCond:      "cond",
+	KindDict:      "dict",
+	KindList:      "list",
 }
 
 // String returns the kind's lower-case name, or "Kind(N)" for an unknown one.

@@ -1,0 +1,171 @@
+package dict
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/shmkit/shmkit/internal/kv"
+	"github.com/shmkit/shmkit/internal/object"
+	"github.com/shmkit/shmkit/internal/typeinfo"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Errors. Each matches with errors.Is.
+var (
+	// ErrFull is returned by a write that needs a larger space for its
+	// shard than the segment has left (a *FullError). Nothing was changed;
+	// the map stays usable for writes that fit (overwrites of same-size
+	// values, deletes) and reads.
+	ErrFull = kv.ErrFull
+	// ErrTooLarge is returned for a key or value longer than the limits
+	// the map was created with (a *SizeError).
+	ErrTooLarge = kv.ErrTooLarge
+	// ErrCorrupt is returned when something read from the segment does
+	// not make sense: a hostile or broken peer. It matches shm.ErrCorrupt.
+	ErrCorrupt = shm.ErrCorrupt
+	// ErrClosed is returned by calls on a closed map (fs.ErrClosed).
+	ErrClosed = kv.ErrClosed
+	// ErrNotPlain is returned for a key or value type that is not
+	// fixed-size and pointer-free, or a key type with padding.
+	ErrNotPlain = typeinfo.ErrNotPlain
+	// ErrType is returned when opening a map created with other key or
+	// value types (a *shm.MismatchError).
+	ErrType = shm.ErrType
+	// ErrNotSupported is returned on systems other than Linux.
+	ErrNotSupported = shm.ErrNotSupported
+)
+
+// FullError is ErrFull's detail: the bytes a shard's next space needs and
+// those left.
+type FullError = kv.FullError
+
+// SizeError is ErrTooLarge's detail: which of key or value, its length
+// and the limit.
+type SizeError = kv.SizeError
+
+// Option configures Create, CreateAnonymous and OpenOrCreate (and, for
+// segment options, every Open).
+type Option func(*options)
+
+type options struct {
+	maxBytes uint64
+	capacity uint64
+	shards   uint32
+	maxKey   uint32
+	maxVal   uint32
+	shm      []shm.Option
+}
+
+// WithMaxBytes sets the most memory the map may use (its segment's
+// payload; default kv.DefaultMaxBytes: 256 MiB, or a quarter of /dev/shm's
+// free space if less). The segment file is sparse: only what the map
+// writes takes memory. A write that needs more gets ErrFull.
+func WithMaxBytes(n int) Option { return func(o *options) { o.maxBytes = uint64(max(n, 0)) } }
+
+// WithCapacity makes room for n entries at creation, so that the first n
+// inserts do not grow the table (default 0: shards start small and grow by
+// doubling).
+func WithCapacity(n int) Option { return func(o *options) { o.capacity = uint64(max(n, 0)) } }
+
+// WithShards sets the number of shards (a power of two, default 64): each
+// has its own lock, so writers of keys in different shards do not wait for
+// each other.
+func WithShards(n int) Option { return func(o *options) { o.shards = uint32(max(n, 0)) } }
+
+// WithMaxKey sets the longest key of a Bytes map (default 1 KiB).
+func WithMaxKey(n int) Option { return func(o *options) { o.maxKey = uint32(max(n, 0)) } }
+
+// WithMaxValue sets the longest value of a Bytes map (default 1 MiB).
+func WithMaxValue(n int) Option { return func(o *options) { o.maxVal = uint32(max(n, 0)) } }
+
+// WithSegment passes options to the segment (package shm): its mode,
+// WithPopulate, WithLockedPages.
+func WithSegment(opts ...shm.Option) Option {
+	return func(o *options) { o.shm = append(o.shm, opts...) }
+}
+
+// Defaults.
+const (
+	DefaultShards   = 64
+	DefaultMaxKey   = 1 << 10
+	DefaultMaxValue = 1 << 20
+)
+
+func collect(opts []Option) options {
+	o := options{shards: DefaultShards, maxKey: DefaultMaxKey, maxVal: DefaultMaxValue}
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
+// spec returns the store spec of a map with the given fixed key and value
+// types (nil for bytes) and type name.
+func spec(kt, vt reflect.Type, name string, opts []Option) (*kv.Spec, error) {
+	o := collect(opts)
+	c := kv.Config{Magic: kv.MagicDict, Shards: o.shards, Capacity: o.capacity, MaxKey: o.maxKey, MaxVal: o.maxVal}
+	if o.shards == 0 || o.shards&(o.shards-1) != 0 || o.shards > 1<<16 {
+		return nil, fmt.Errorf("dict: %d shards: want a power of two up to 65536", o.shards)
+	}
+	if kt != nil {
+		ki, err := typeinfo.OfType(kt)
+		if err != nil {
+			return nil, fmt.Errorf("dict: key type: %w", err)
+		}
+		if p := padding(kt); p != "" {
+			return nil, fmt.Errorf("dict: key type %v: %w: %s has padding bytes, which would make equal keys differ (add explicit fields)", kt, ErrNotPlain, p)
+		}
+		vi, err := typeinfo.OfType(vt)
+		if err != nil {
+			return nil, fmt.Errorf("dict: value type: %w", err)
+		}
+		if ki.Align > 8 || vi.Align > 8 {
+			return nil, fmt.Errorf("dict: %w: alignment above 8", ErrNotPlain)
+		}
+		c.KeySize, c.KeyFP, c.MaxKey = ki.Size, ki.Fingerprint, ki.Size
+		c.ValSize, c.ValFP, c.MaxVal = vi.Size, vi.Fingerprint, vi.Size
+		if ki.Size == 0 {
+			return nil, fmt.Errorf("dict: key type %v: %w: empty", kt, ErrNotPlain)
+		}
+	}
+	return &kv.Spec{Cfg: c, Kind: shm.KindDict, TypeName: name, MaxBytes: o.maxBytes, Shm: o.shm}, nil
+}
+
+// padding returns the path of the first padding in t, or "".
+func padding(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Array:
+		if t.Len() == 0 {
+			return ""
+		}
+		return padding(t.Elem())
+	case reflect.Struct:
+		var end uintptr
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Offset != end {
+				return t.String() + " before ." + f.Name
+			}
+			if p := padding(f.Type); p != "" {
+				return p
+			}
+			end = f.Offset + f.Type.Size()
+		}
+		if end != t.Size() {
+			return t.String() + " at its end"
+		}
+	}
+	return ""
+}
+
+func wrap(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if name != "" {
+		op += " " + name
+	}
+	return object.Wrap("dict: "+op, err)
+}

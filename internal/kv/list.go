@@ -1,0 +1,223 @@
+package kv
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/race"
+)
+
+// ErrIndex is returned for a list index out of range, and by Pop on an
+// empty list.
+var ErrIndex = errors.New("index out of range")
+
+// Index reads element i of a list without a lock, copying it into dst
+// like Get. n is the list's length when read.
+func (s *Store) Index(i uint64, dst []byte) (vlen int, n uint64, err error) {
+	d := s.desc(0)
+	cnt := s.u64(s.shards[0].hdr + shCount)
+	for try := 0; ; try++ {
+		d1 := atomic.LoadUint64(d)
+		n = atomic.LoadUint64(cnt)
+		vlen, err = s.index(d1, i, n, dst)
+		loadFence()
+		if atomic.LoadUint64(d) == d1 {
+			if err == nil {
+				race.Acquire(s.shards[0].proxy)
+			}
+			return vlen, n, err
+		}
+		if err := retry(try); err != nil {
+			return 0, 0, s.corrupt("%w", err)
+		}
+	}
+}
+
+func (s *Store) index(d, i, n uint64, dst []byte) (int, error) {
+	if i >= n {
+		return 0, ErrIndex
+	}
+	sp, err := s.spaceOf(d)
+	if err != nil {
+		return 0, err
+	}
+	if n > sp.slots {
+		return 0, s.corrupt("list length %d, capacity %d", n, sp.slots)
+	}
+	w := atomic.LoadUint64(s.slot(sp, i))
+	r := w & offMask
+	klen, vlen, _, ok := s.record(sp, r)
+	if w == SlotFree || w == SlotTomb || !ok {
+		return 0, s.corrupt("list slot %d: bad record at %d", i, r)
+	}
+	copy(dst, s.recVal(sp, r, klen, vlen))
+	return int(vlen), nil
+}
+
+// Len returns the list's length as the Tx sees it.
+func (tx *Tx) Len() uint64 { return atomic.LoadUint64(tx.hdr(shCount)) }
+
+// listLen returns the length, checked against the space.
+func (tx *Tx) listLen() (uint64, error) {
+	n := tx.Len()
+	if n > tx.sp.slots {
+		return 0, tx.s.corrupt("list length %d, capacity %d", n, tx.sp.slots)
+	}
+	return n, nil
+}
+
+// At returns element i's bytes (the record's, valid until End).
+func (tx *Tx) At(i uint64) ([]byte, error) {
+	n, err := tx.listLen()
+	if err != nil {
+		return nil, err
+	}
+	if i >= n {
+		return nil, ErrIndex
+	}
+	w := atomic.LoadUint64(tx.s.slot(tx.sp, i))
+	r := w & offMask
+	klen, vlen, _, ok := tx.s.record(tx.sp, r)
+	if w == SlotFree || w == SlotTomb || !ok {
+		return nil, tx.s.corrupt("list slot %d: bad record at %d", i, r)
+	}
+	return tx.s.recVal(tx.sp, r, klen, vlen), nil
+}
+
+// Append adds val at the end of the list and returns its index. The
+// length's store is the commit.
+func (tx *Tx) Append(val []byte) (uint64, error) {
+	if err := tx.s.checkSizes(0, len(val)); err != nil {
+		return 0, err
+	}
+	rs := RecSize(0, uint32(len(val)))
+	if err := tx.room(rs, true); err != nil {
+		return 0, err
+	}
+	n, err := tx.listLen()
+	if err != nil {
+		return 0, err
+	}
+	if n >= tx.sp.slots {
+		return 0, tx.s.corrupt("list full after making room (internal)")
+	}
+	r, err := tx.write(nil, 0, val)
+	if err != nil {
+		return 0, err
+	}
+	atomic.StoreUint64(tx.s.slot(tx.sp, n), r)
+	race.ReleaseMerge(tx.s.shards[tx.i].proxy)
+	atomic.StoreUint64(tx.hdr(shCount), n+1) // the commit
+	atomic.AddUint64(tx.hdr(shLive), rs)
+	return n, nil
+}
+
+// Set replaces element i.
+func (tx *Tx) Set(i uint64, val []byte) error {
+	if err := tx.s.checkSizes(0, len(val)); err != nil {
+		return err
+	}
+	old, err := tx.At(i)
+	if err != nil {
+		return err
+	}
+	oldSize := RecSize(0, uint32(len(old)))
+	rs := RecSize(0, uint32(len(val)))
+	if err := tx.room(rs, false); err != nil {
+		return err
+	}
+	r, err := tx.write(nil, 0, val)
+	if err != nil {
+		return err
+	}
+	race.ReleaseMerge(tx.s.shards[tx.i].proxy)
+	atomic.StoreUint64(tx.s.slot(tx.sp, i), r) // the commit
+	atomic.AddUint64(tx.hdr(shLive), rs-oldSize)
+	return nil
+}
+
+// Pop removes the last element and returns its bytes (the record's, valid
+// until End).
+func (tx *Tx) Pop() ([]byte, error) {
+	n, err := tx.listLen()
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, ErrIndex
+	}
+	v, err := tx.At(n - 1)
+	if err != nil {
+		return nil, err
+	}
+	atomic.StoreUint64(tx.hdr(shCount), n-1) // the commit
+	atomic.AddUint64(tx.hdr(shLive), -RecSize(0, uint32(len(v))))
+	return v, nil
+}
+
+// Snapshot copies the entries of shard i without a lock, as one
+// consistent view of that shard: for a dict, keys and values; for a list,
+// the elements from index lo (keys empty). It appends to buf and returns
+// the entries as offsets into it.
+func (s *Store) Snapshot(i int, lo uint64, buf []byte, ents []Entry) ([]byte, []Entry, error) {
+	d := s.desc(i)
+	buf0, ents0 := len(buf), len(ents)
+	for try := 0; ; try++ {
+		buf, ents = buf[:buf0], ents[:ents0]
+		d1 := atomic.LoadUint64(d)
+		var err error
+		buf, ents, err = s.snapshot(i, d1, lo, buf, ents)
+		loadFence()
+		if atomic.LoadUint64(d) == d1 {
+			if err == nil {
+				race.Acquire(s.shards[i].proxy)
+			}
+			return buf, ents, err
+		}
+		if err := retry(try); err != nil {
+			return buf[:buf0], ents[:ents0], s.corrupt("%w", err)
+		}
+	}
+}
+
+// Entry locates one entry of a Snapshot in its buffer.
+type Entry struct {
+	Key, Val [2]uint64 // [start, end) in the buffer
+}
+
+func (s *Store) snapshot(i int, d, lo uint64, buf []byte, ents []Entry) ([]byte, []Entry, error) {
+	sp, err := s.spaceOf(d)
+	if err != nil {
+		return buf, ents, err
+	}
+	list := s.Cfg.Magic == MagicList
+	n := sp.slots
+	if list {
+		n = atomic.LoadUint64(s.u64(s.shards[i].hdr + shCount))
+		if n > sp.slots {
+			return buf, ents, s.corrupt("list length %d, capacity %d", n, sp.slots)
+		}
+	}
+	for j := lo; j < n; j++ {
+		w := atomic.LoadUint64(s.slot(sp, j))
+		if !list && (w == SlotFree || w == SlotTomb) {
+			continue
+		}
+		r := w & offMask
+		klen, vlen, _, ok := s.record(sp, r)
+		if !ok || w == SlotFree || w == SlotTomb {
+			return buf, ents, s.corrupt("slot %d: bad record at %d", j, r)
+		}
+		var e Entry
+		e.Key[0] = uint64(len(buf))
+		buf = append(buf, s.recKey(sp, r, klen)...)
+		e.Key[1] = uint64(len(buf))
+		buf = append(buf, s.recVal(sp, r, klen, vlen)...)
+		e.Val = [2]uint64{e.Key[1], uint64(len(buf))}
+		ents = append(ents, e)
+	}
+	return buf, ents, nil
+}
+
+// Shards returns the number of shards.
+func (s *Store) Shards() int { return len(s.shards) }

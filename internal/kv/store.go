@@ -1,0 +1,292 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/sem"
+)
+
+// ErrClosed is returned by calls on a closed store.
+var ErrClosed = fs.ErrClosed
+
+// Store is an attached dict or list: the payload of its segment.
+type Store struct {
+	mem        []byte
+	base       unsafe.Pointer
+	Cfg        Config
+	arena, end uint64
+	shardBits  uint
+	shards     []shard
+
+	// life makes Close wait for writers in flight (they hold it shared);
+	// readers take no lock and check closed instead.
+	life   sync.RWMutex
+	closed atomic.Bool
+}
+
+type shard struct {
+	mu    *sem.Mutex
+	hdr   uint64 // offset of the shard header
+	proxy unsafe.Pointer
+}
+
+// Init lays out a new, empty store for c in mem (fresh memory nobody
+// reads yet, 64-byte aligned) and returns it attached.
+func Init(mem []byte, c Config) (*Store, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%64 != 0 {
+		return nil, errors.New("kv: memory not 64-byte aligned")
+	}
+	first, slots := firstSpace(&c)
+	if need := MinSize(&c); uint64(len(mem)) < need {
+		return nil, fmt.Errorf("%w: %d bytes, the first spaces need %d", ErrFull, len(mem), need)
+	}
+	writeHeader(mem, &c)
+	le := binary.LittleEndian
+	brk := arenaStart(c.Shards)
+	for i := range c.Shards {
+		h := HeaderSize + uint64(i)*ShardSize
+		if _, err := sem.InitMutex(mem[h : h+MutexSize]); err != nil {
+			return nil, err
+		}
+		formatSpace(mem[brk:brk+first], first, slots)
+		le.PutUint64(mem[h+shDesc:], brk/64)
+		brk += first
+	}
+	le.PutUint64(mem[offBrk:], brk)
+	// Publish: the magic last.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&mem[offMagic])), c.Magic)
+	return Attach(mem)
+}
+
+// formatSpace writes the header of an empty space of size bytes and
+// slots slots at sp and clears its slots.
+func formatSpace(sp []byte, size, slots uint64) {
+	le := binary.LittleEndian
+	le.PutUint64(sp[spSize:], size)
+	le.PutUint64(sp[spSlots:], slots)
+	le.PutUint64(sp[spTop:], SpaceHdr+8*slots)
+	le.PutUint32(sp[spMagic:], spaceMagic)
+	clear(sp[spUnused:SpaceHdr])
+	clear(sp[SpaceHdr : SpaceHdr+8*slots])
+}
+
+// Attach validates the store header in mem and returns a handle.
+func Attach(mem []byte) (*Store, error) {
+	c, arena, end, err := readHeader(mem)
+	if err != nil {
+		return nil, err
+	}
+	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%64 != 0 {
+		return nil, fmt.Errorf("%w: memory not 64-byte aligned", ErrCorrupt)
+	}
+	s := &Store{mem: mem[:end:end], base: unsafe.Pointer(unsafe.SliceData(mem)), Cfg: c, arena: arena, end: end}
+	for c.Shards>>s.shardBits > 1 {
+		s.shardBits++
+	}
+	s.shards = make([]shard, c.Shards)
+	for i := range s.shards {
+		h := HeaderSize + uint64(i)*ShardSize
+		mu, err := sem.MutexAt(mem[h : h+MutexSize])
+		if err != nil {
+			s.closeLocks()
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		s.shards[i] = shard{mu: mu, hdr: h, proxy: race.Proxy(unsafe.Add(s.base, h))}
+	}
+	return s, nil
+}
+
+func (s *Store) closeLocks() {
+	for _, sh := range s.shards {
+		if sh.mu != nil {
+			_ = sh.mu.Close()
+		}
+	}
+}
+
+// Close waits for writers in flight and releases the locks' handles. The
+// caller unmaps the memory afterwards.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	s.closeLocks()
+	return nil
+}
+
+// Closed reports whether Close was called.
+func (s *Store) Closed() bool { return s.closed.Load() }
+
+func (s *Store) u64(off uint64) *uint64 { return (*uint64)(unsafe.Add(s.base, off)) }
+func (s *Store) u32(off uint64) *uint32 { return (*uint32)(unsafe.Add(s.base, off)) }
+
+// bytes returns mem[off:off+n] without bounds checks; callers validated.
+func (s *Store) bytes(off, n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(s.base, off)), n)
+}
+
+// ShardOf returns the shard of a hash.
+func (s *Store) ShardOf(h uint64) int { return int(h & uint64(len(s.shards)-1)) }
+
+// space is a validated view of a space.
+type space struct {
+	off, size, slots uint64
+}
+
+func (sp space) heapStart() uint64 { return SpaceHdr + 8*sp.slots }
+
+// slot returns the address of slot i (i < sp.slots).
+func (s *Store) slot(sp space, i uint64) *uint64 { return s.u64(sp.off + SpaceHdr + 8*i) }
+
+// spaceOf validates the space a descriptor word names.
+func (s *Store) spaceOf(d uint64) (space, error) {
+	off := (d & descOffMask) * 64
+	if off < s.arena || off >= s.end || s.end-off < SpaceHdr {
+		return space{}, s.corrupt("space at %d outside the arena [%d, %d)", off, s.arena, s.end)
+	}
+	return s.spaceAt(off)
+}
+
+func (s *Store) spaceAt(off uint64) (space, error) {
+	size := atomic.LoadUint64(s.u64(off + spSize))
+	slots := atomic.LoadUint64(s.u64(off + spSlots))
+	if size < SpaceHdr || size > s.end-off || slots == 0 || slots&(slots-1) != 0 || slots > (size-SpaceHdr)/8 {
+		return space{}, s.corrupt("space at %d: %d bytes, %d slots", off, size, slots)
+	}
+	return space{off: off, size: size, slots: slots}, nil
+}
+
+// corrupt returns ErrCorrupt with detail, or ErrClosed when the store was
+// closed meanwhile (a closed mapping reads as zeros).
+func (s *Store) corrupt(format string, args ...any) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// record validates the record at r in sp and returns its key and value
+// lengths and its hash.
+func (s *Store) record(sp space, r uint64) (klen, vlen uint32, h uint64, ok bool) {
+	if r&7 != 0 || r < sp.heapStart() || r > sp.size-RecHdr {
+		return 0, 0, 0, false
+	}
+	a := sp.off + r
+	klen = *s.u32(a)
+	vlen = *s.u32(a + 4)
+	h = *s.u64(a + 8)
+	c := &s.Cfg
+	if klen > c.MaxKey || vlen > c.MaxVal || c.KeySize != 0 && klen != c.KeySize || c.ValSize != 0 && vlen != c.ValSize {
+		return 0, 0, 0, false
+	}
+	if RecSize(klen, vlen) > sp.size-r {
+		return 0, 0, 0, false
+	}
+	return klen, vlen, h, true
+}
+
+func (s *Store) recKey(sp space, r uint64, klen uint32) []byte {
+	return s.bytes(sp.off+r+RecHdr, uint64(klen))
+}
+
+func (s *Store) recVal(sp space, r uint64, klen, vlen uint32) []byte {
+	return s.bytes(sp.off+r+RecHdr+pad8(uint64(klen)), uint64(vlen))
+}
+
+// desc returns the address of shard i's descriptor word.
+func (s *Store) desc(i int) *uint64 { return s.u64(s.shards[i].hdr + shDesc) }
+
+// maxRetries bounds a reader's retries while writers keep rebuilding the
+// shard under it; past it the reader reports ErrBusy.
+const maxRetries = 1 << 16
+
+// ErrBusy is returned by a reader that found its shard rebuilt under it
+// maxRetries times in a row: a hostile or broken writer.
+var ErrBusy = errors.New("shard rebuilt continuously under the reader")
+
+// retry backs off before a reader's next attempt.
+func retry(n int) error {
+	if n >= maxRetries {
+		return ErrBusy
+	}
+	if n > 4 {
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// Get looks key (hash h) up without a lock and copies its value into dst.
+// It returns the value's length (which may exceed len(dst): then only
+// len(dst) bytes were copied, and the caller retries with room) and
+// whether the key was present.
+func (s *Store) Get(key []byte, h uint64, dst []byte) (int, bool, error) {
+	i := s.ShardOf(h)
+	d := s.desc(i)
+	for n := 0; ; n++ {
+		d1 := atomic.LoadUint64(d)
+		vlen, found, err := s.lookup(d1, key, h, dst)
+		loadFence()
+		if atomic.LoadUint64(d) == d1 {
+			if found {
+				race.Acquire(s.shards[i].proxy)
+			}
+			return vlen, found, err
+		}
+		if err := retry(n); err != nil {
+			return 0, false, s.corrupt("%w", err)
+		}
+	}
+}
+
+// lookup is Get's work on the space descriptor d names.
+func (s *Store) lookup(d uint64, key []byte, h uint64, dst []byte) (int, bool, error) {
+	sp, err := s.spaceOf(d)
+	if err != nil {
+		return 0, false, err
+	}
+	mask := sp.slots - 1
+	j := (h >> s.shardBits) & mask
+	t := tag(h)
+	for range sp.slots {
+		w := atomic.LoadUint64(s.slot(sp, j))
+		switch {
+		case w == SlotFree:
+			return 0, false, nil
+		case w == SlotTomb || w>>offBits != t:
+		default:
+			r := w & offMask
+			klen, vlen, rh, ok := s.record(sp, r)
+			if !ok {
+				return 0, false, s.corrupt("slot %d of the space at %d: bad record at %d", j, sp.off, r)
+			}
+			if rh == h && int(klen) == len(key) && string(s.recKey(sp, r, klen)) == string(key) {
+				copy(dst, s.recVal(sp, r, klen, vlen))
+				return int(vlen), true, nil
+			}
+		}
+		j = (j + 1) & mask
+	}
+	return 0, false, nil
+}
+
+// Len returns the number of entries (dict) or the length (list).
+func (s *Store) Len() int {
+	var n uint64
+	for i := range s.shards {
+		n += atomic.LoadUint64(s.u64(s.shards[i].hdr + shCount))
+	}
+	return int(min(n, 1<<62))
+}
