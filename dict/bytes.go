@@ -146,7 +146,7 @@ func (b *Bytes) do(ctx context.Context, op, key string, fn func(tx *kv.Tx, k []b
 	if err != nil {
 		return b.err(op, err)
 	}
-	err = fn(tx, k, h)
+	err = fn(&tx, k, h)
 	tx.End()
 	return b.err(op, err)
 }

@@ -167,16 +167,23 @@ func (m *Map[K, V]) do(ctx context.Context, op string, k *K, fn func(tx *kv.Tx, 
 	if err != nil {
 		return m.err(op, err)
 	}
-	err = fn(tx, key, h)
+	err = fn(&tx, key, h)
 	tx.End()
 	return m.err(op, err)
 }
 
 // Store sets the value of k.
 func (m *Map[K, V]) Store(ctx context.Context, k K, v V) error {
-	return m.do(ctx, "store", &k, func(tx *kv.Tx, key []byte, h uint64) error {
-		return tx.Put(key, h, bytesOf(&v))
-	})
+	// Not through do: a closure would move k and v to the heap.
+	key := bytesOf(&k)
+	h := m.hash(&k)
+	tx, err := m.st.Begin(ctx, m.st.ShardOf(h))
+	if err != nil {
+		return m.err("store", err)
+	}
+	err = tx.Put(key, h, bytesOf(&v))
+	tx.End()
+	return m.err("store", err)
 }
 
 // LoadOrStore returns the value of k if present (loaded true); otherwise

@@ -63,7 +63,7 @@ func (c *core) do(ctx context.Context, op string, fn func(tx *kv.Tx) error) erro
 	if err != nil {
 		return c.err(op, err)
 	}
-	err = fn(tx)
+	err = fn(&tx)
 	tx.End()
 	return c.err(op, err)
 }

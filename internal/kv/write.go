@@ -25,14 +25,14 @@ type Tx struct {
 // Begin locks shard i (ctx bounds the wait; nil means no bound), repairs
 // it if its last writer died holding the lock, and returns the Tx. The
 // caller must call End.
-func (s *Store) Begin(ctx context.Context, i int) (*Tx, error) {
+func (s *Store) Begin(ctx context.Context, i int) (Tx, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	s.life.RLock()
 	if s.closed.Load() {
 		s.life.RUnlock()
-		return nil, ErrClosed
+		return Tx{}, ErrClosed
 	}
 	mu := s.shards[i].mu
 	err := mu.Lock(ctx)
@@ -49,14 +49,14 @@ func (s *Store) Begin(ctx context.Context, i int) (*Tx, error) {
 	if err != nil {
 		s.life.RUnlock()
 		if errors.Is(err, sem.ErrClosed) {
-			return nil, ErrClosed
+			return Tx{}, ErrClosed
 		}
-		return nil, err
+		return Tx{}, err
 	}
-	tx := &Tx{s: s, i: i, Repaired: repaired}
+	tx := Tx{s: s, i: i, Repaired: repaired}
 	if tx.sp, err = s.spaceOf(atomic.LoadUint64(s.desc(i))); err != nil {
 		tx.End()
-		return nil, err
+		return Tx{}, err
 	}
 	return tx, nil
 }
