@@ -22,6 +22,10 @@ type Tx struct {
 	Repaired bool
 }
 
+// Repairs counts the shards this process repaired after a dead writer
+// (for tests and diagnostics).
+var Repairs atomic.Int64
+
 // Begin locks shard i (ctx bounds the wait; nil means no bound), repairs
 // it if its last writer died holding the lock, and returns the Tx. The
 // caller must call End.
@@ -38,6 +42,7 @@ func (s *Store) Begin(ctx context.Context, i int) (Tx, error) {
 	err := mu.Lock(ctx)
 	repaired := false
 	if errors.Is(err, sem.ErrOwnerDead) {
+		Repairs.Add(1)
 		if err = s.repair(i); err == nil {
 			err = mu.MarkConsistent()
 		}
