@@ -106,6 +106,7 @@ func (tx *Tx) Append(val []byte) (uint64, error) {
 		return 0, err
 	}
 	atomic.StoreUint64(tx.s.slot(tx.sp, n), r)
+	hook("append-slot")
 	race.ReleaseMerge(tx.s.shards[tx.i].proxy)
 	atomic.StoreUint64(tx.hdr(shCount), n+1) // the commit
 	atomic.AddUint64(tx.hdr(shLive), rs)
@@ -151,6 +152,7 @@ func (tx *Tx) Pop() ([]byte, error) {
 		return nil, err
 	}
 	atomic.StoreUint64(tx.hdr(shCount), n-1) // the commit
+	hook("pop-committed")
 	atomic.AddUint64(tx.hdr(shLive), -RecSize(0, uint32(len(v))))
 	return v, nil
 }

@@ -79,11 +79,15 @@ func (tx *Tx) rebuildWith(n, need uint64, keep bool) error {
 			top += rs
 			count++
 			live += rs
+			if count == max(1, atomic.LoadUint64(tx.hdr(shCount))/2) {
+				hook("rebuild-copying")
+			}
 		}
 	}
 	*s.u64(target + spTop) = top
 	gen := (old>>descOffBits + 1) << descOffBits
 	atomic.StoreUint64(d, gen|target/64) // the commit: even, the new space
+	hook("rebuild-published")
 	// A spare that is the current space is ignored (rebuild killed here).
 	atomic.StoreUint64(tx.hdr(shOther), tx.sp.off)
 	if !list {

@@ -22,6 +22,22 @@ type Tx struct {
 	Repaired bool
 }
 
+// Hook, when set (by tests, before any store is used), is called at the
+// named points of the write path, so that a test can SIGKILL a writer
+// exactly there: "put-written" (a record written, not yet committed),
+// "put-committed" (committed, counts not yet updated), "delete-committed",
+// "rebuild-copying" (half the records copied into the new space),
+// "rebuild-published" (the new space published, counts not updated),
+// "append-slot" (a list element's slot stored, the length not yet) and
+// "pop-committed".
+var Hook func(point string)
+
+func hook(point string) {
+	if Hook != nil {
+		Hook(point)
+	}
+}
+
 // Repairs counts the shards this process repaired after a dead writer
 // (for tests and diagnostics).
 var Repairs atomic.Int64
@@ -291,8 +307,10 @@ func (tx *Tx) Put(key []byte, h uint64, val []byte) error {
 		slot = ins
 	}
 	wasTomb := at < 0 && atomic.LoadUint64(tx.s.slot(tx.sp, uint64(slot))) == SlotTomb
+	hook("put-written")
 	race.ReleaseMerge(tx.s.shards[tx.i].proxy)
 	atomic.StoreUint64(tx.s.slot(tx.sp, uint64(slot)), tag(h)<<offBits|r) // the commit
+	hook("put-committed")
 	atomic.AddUint64(tx.hdr(shLive), rs-old)
 	if at < 0 {
 		atomic.AddUint64(tx.hdr(shCount), 1)
@@ -312,6 +330,7 @@ func (tx *Tx) Delete(key []byte, h uint64) (bool, error) {
 	p := tx.s.slot(tx.sp, uint64(at))
 	klen, vlen, _, _ := tx.s.record(tx.sp, atomic.LoadUint64(p)&offMask)
 	atomic.StoreUint64(p, SlotTomb) // the commit
+	hook("delete-committed")
 	atomic.AddUint64(tx.hdr(shLive), -RecSize(klen, vlen))
 	atomic.AddUint64(tx.hdr(shCount), ^uint64(0))
 	atomic.AddUint64(tx.hdr(shTombs), 1)
