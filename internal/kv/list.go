@@ -91,7 +91,7 @@ func (tx *Tx) Append(val []byte) (uint64, error) {
 		return 0, err
 	}
 	rs := RecSize(0, uint32(len(val)))
-	if err := tx.room(rs, true); err != nil {
+	if _, err := tx.room(rs, true); err != nil {
 		return 0, err
 	}
 	n, err := tx.listLen()
@@ -124,7 +124,7 @@ func (tx *Tx) Set(i uint64, val []byte) error {
 	}
 	oldSize := RecSize(0, uint32(len(old)))
 	rs := RecSize(0, uint32(len(val)))
-	if err := tx.room(rs, false); err != nil {
+	if _, err := tx.room(rs, false); err != nil {
 		return err
 	}
 	r, err := tx.write(nil, 0, val)

@@ -19,7 +19,7 @@ func (tx *Tx) rebuildWith(n, need uint64, keep bool) error {
 	list := s.Cfg.Magic == MagicList
 	slots := pow2(max(minSlots, 2*n))
 	heap := max(minHeap, 2*need)
-	size := pow2(SpaceHdr + 8*slots + heap)
+	size := (SpaceHdr + 8*slots + heap + 63) &^ 63
 	// The smallest space that would do, if the arena cannot give size.
 	least := (SpaceHdr + 8*pow2(max(minSlots, n*4/3+1)) + need + 63) &^ 63
 	if list {

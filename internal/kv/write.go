@@ -251,28 +251,29 @@ func (tx *Tx) write(key []byte, h uint64, val []byte) (uint64, error) {
 }
 
 // room makes sure the current space has a free slot (when insert) and
-// heap for a record of rs bytes, rebuilding the shard if not.
-func (tx *Tx) room(rs uint64, insert bool) error {
+// heap for a record of rs bytes, rebuilding the shard if not; rebuilt
+// says it did (slots found before are then stale).
+func (tx *Tx) room(rs uint64, insert bool) (rebuilt bool, err error) {
 	count, tombs, live, err := tx.counts()
 	if err != nil {
-		return err
+		return false, err
 	}
 	top, err := tx.top()
 	if err != nil {
-		return err
+		return false, err
 	}
 	slotsOK := !insert || (count+tombs+1)*4 <= tx.sp.slots*3
 	if tx.s.Cfg.Magic == MagicList {
 		slotsOK = !insert || count+1 <= tx.sp.slots
 	}
 	if slotsOK && rs <= tx.sp.size-top {
-		return nil
+		return false, nil
 	}
 	n := count
 	if insert {
 		n++
 	}
-	return tx.rebuild(n, live+rs)
+	return true, tx.rebuild(n, live+rs)
 }
 
 // Put stores val under key (hash h), replacing any value.
@@ -285,11 +286,14 @@ func (tx *Tx) Put(key []byte, h uint64, val []byte) error {
 		return err
 	}
 	rs := RecSize(uint32(len(key)), uint32(len(val)))
-	if err := tx.room(rs, at < 0); err != nil {
+	rebuilt, err := tx.room(rs, at < 0)
+	if err != nil {
 		return err
 	}
-	if at, ins, err = tx.find(key, h); err != nil { // the space may be new
-		return err
+	if rebuilt {
+		if at, ins, err = tx.find(key, h); err != nil { // in the new space
+			return err
+		}
 	}
 	var old uint64
 	if at >= 0 {
