@@ -200,6 +200,7 @@ func (s *Store) snapshot(i int, d, lo uint64, buf []byte, ents []Entry) ([]byte,
 			return buf, ents, s.corrupt("list length %d, capacity %d", n, sp.slots)
 		}
 	}
+	start := len(buf)
 	for j := lo; j < n; j++ {
 		w := atomic.LoadUint64(s.slot(sp, j))
 		if !list && (w == SlotFree || w == SlotTomb) {
@@ -209,6 +210,10 @@ func (s *Store) snapshot(i int, d, lo uint64, buf []byte, ents []Entry) ([]byte,
 		klen, vlen, _, ok := s.record(sp, r)
 		if !ok || w == SlotFree || w == SlotTomb {
 			return buf, ents, s.corrupt("slot %d: bad record at %d", j, r)
+		}
+		if uint64(len(buf)-start)+RecSize(klen, vlen) > sp.size {
+			// Distinct records fit in the space: slots sharing records.
+			return buf, ents, s.corrupt("shard %d: slots reference more record bytes than the space holds", i)
 		}
 		var e Entry
 		e.Key[0] = uint64(len(buf))
