@@ -341,8 +341,15 @@ func (tx *Tx) Delete(key []byte, h uint64) (bool, error) {
 	return true, nil
 }
 
-// Clear empties the shard: an empty space is published in one store.
+// Clear empties the shard: an empty space is published in one store
+// (for a list, the length is set to zero first).
 func (tx *Tx) Clear() error {
+	if tx.s.Cfg.Magic == MagicList {
+		// The length's store is the commit, as for Pop: a reader that
+		// loaded the old length must not find it beyond the new, empty
+		// space's capacity.
+		atomic.StoreUint64(tx.hdr(shCount), 0)
+	}
 	return tx.rebuildWith(0, 0, false)
 }
 
