@@ -98,3 +98,55 @@ func TestBytesList(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClearUnderReaders: readers racing Append, Pop and Clear see whole
+// elements or ErrIndex, never ErrCorrupt.
+func TestClearUnderReaders(t *testing.T) {
+	ctx := context.Background()
+	l, err := CreateAnonymous[[4]uint64]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			v, err := l.Get(i % 64)
+			if err != nil && !errors.Is(err, ErrIndex) {
+				errc <- err
+				return
+			}
+			if err == nil && (v[1] != v[0]*3 || v[2] != v[0]*5 || v[3] != v[0]*7) {
+				errc <- errors.New("torn element")
+				return
+			}
+		}
+	}()
+	for round := range 300 {
+		for i := range 40 + round%30 {
+			x := uint64(round*100 + i)
+			if _, err := l.Append(ctx, [4]uint64{x, x * 3, x * 5, x * 7}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round%3 == 0 {
+			if _, err := l.Pop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Clear(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
