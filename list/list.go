@@ -203,6 +203,25 @@ func OpenBytes(ctx context.Context, name string, opts ...Option) (*Bytes, error)
 	return newBytes(open(sp, err, "open", name, func(sp *kv.Spec) (*kv.Handle, error) { return sp.Open(ctx, name) }))
 }
 
+// OpenOrCreateBytes opens the named Bytes list or creates it empty, and
+// reports whether it created it.
+func OpenOrCreateBytes(ctx context.Context, name string, opts ...Option) (*Bytes, bool, error) {
+	sp, err := spec(nil, bytesType, opts)
+	created := false
+	c, err := open(sp, err, "open", name, func(sp *kv.Spec) (h *kv.Handle, err error) {
+		h, created, err = sp.OpenOrCreate(ctx, name)
+		return h, err
+	})
+	b, err := newBytes(c, err)
+	return b, created, err
+}
+
+// ReceiveBytes attaches to a Bytes list whose segment was sent over conn.
+func ReceiveBytes(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Bytes, error) {
+	sp, err := spec(nil, bytesType, opts)
+	return newBytes(open(sp, err, "receive", "", func(sp *kv.Spec) (*kv.Handle, error) { return sp.Receive(ctx, conn) }))
+}
+
 // OpenBytesFile attaches to the Bytes list behind f.
 func OpenBytesFile(ctx context.Context, f *os.File, opts ...Option) (*Bytes, error) {
 	sp, err := spec(nil, bytesType, opts)
