@@ -81,8 +81,8 @@ func OpenOrCreateBytes(ctx context.Context, name string, opts ...Option) (*Bytes
 }
 
 // OpenBytesFile attaches to the Bytes map behind f.
-func OpenBytesFile(ctx context.Context, f *os.File, opts ...Option) (*Bytes, error) {
-	sp, err := bytesSpec(opts)
+func OpenBytesFile(ctx context.Context, f *os.File, opts ...shm.Option) (*Bytes, error) {
+	sp, err := bytesSpec([]Option{WithSegment(opts...)})
 	if err != nil {
 		return nil, err
 	}

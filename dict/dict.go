@@ -98,9 +98,10 @@ func OpenOrCreate[K, V any](ctx context.Context, name string, opts ...Option) (*
 }
 
 // OpenFile attaches to the map behind f (a descriptor received from
-// another process; f stays the caller's).
-func OpenFile[K, V any](ctx context.Context, f *os.File, opts ...Option) (*Map[K, V], error) {
-	sp, err := mapSpec[K, V](opts)
+// another process; f stays the caller's). It takes segment options, so
+// that it fits proc.Object as the other packages' OpenFile functions do.
+func OpenFile[K, V any](ctx context.Context, f *os.File, opts ...shm.Option) (*Map[K, V], error) {
+	sp, err := mapSpec[K, V]([]Option{WithSegment(opts...)})
 	if err != nil {
 		return nil, err
 	}

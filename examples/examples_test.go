@@ -172,6 +172,11 @@ func TestValueArray(t *testing.T) {
 	exact(t, run(t, "valuearray", false), "3.14 [42 1 2]")
 }
 
+func TestManagerList(t *testing.T) {
+	t.Parallel()
+	exact(t, run(t, "managerlist", false), "[1 2 3 100]")
+}
+
 func TestPipe(t *testing.T) {
 	t.Parallel()
 	exact(t, run(t, "pipe", false), "HELLO", "child closed its end: io.EOF")

@@ -77,9 +77,10 @@ func OpenOrCreate[T any](ctx context.Context, name string, opts ...Option) (*Lis
 	return l, created, err
 }
 
-// OpenFile attaches to the list behind f (f stays the caller's).
-func OpenFile[T any](ctx context.Context, f *os.File, opts ...Option) (*List[T], error) {
-	sp, err := listSpec[T](opts)
+// OpenFile attaches to the list behind f (f stays the caller's). It
+// takes segment options, so that it fits proc.Object.
+func OpenFile[T any](ctx context.Context, f *os.File, opts ...shm.Option) (*List[T], error) {
+	sp, err := listSpec[T]([]Option{WithSegment(opts...)})
 	c, err := open(sp, err, "open", "", func(sp *kv.Spec) (*kv.Handle, error) { return sp.OpenFile(ctx, f) })
 	return newList[T](c, err)
 }
@@ -223,8 +224,8 @@ func ReceiveBytes(ctx context.Context, conn *net.UnixConn, opts ...Option) (*Byt
 }
 
 // OpenBytesFile attaches to the Bytes list behind f.
-func OpenBytesFile(ctx context.Context, f *os.File, opts ...Option) (*Bytes, error) {
-	sp, err := spec(nil, bytesType, opts)
+func OpenBytesFile(ctx context.Context, f *os.File, opts ...shm.Option) (*Bytes, error) {
+	sp, err := spec(nil, bytesType, []Option{WithSegment(opts...)})
 	return newBytes(open(sp, err, "open", "", func(sp *kv.Spec) (*kv.Handle, error) { return sp.OpenFile(ctx, f) }))
 }
 
