@@ -2,6 +2,7 @@ package dict
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 
 	"github.com/shmkit/shmkit/internal/kv"
@@ -47,41 +48,38 @@ type SizeError = kv.SizeError
 // segment options, every Open).
 type Option func(*options)
 
-type options struct {
-	maxBytes uint64
-	capacity uint64
-	shards   uint32
-	maxKey   uint32
-	maxVal   uint32
-	shm      []shm.Option
-}
+type options = kv.Options
 
 // WithMaxBytes sets the most memory the map may use (its segment's
 // payload; default kv.DefaultMaxBytes: 256 MiB, or a quarter of /dev/shm's
 // free space if less). The segment file is sparse: only what the map
 // writes takes memory. A write that needs more gets ErrFull.
-func WithMaxBytes(n int) Option { return func(o *options) { o.maxBytes = uint64(max(n, 0)) } }
+func WithMaxBytes(n int) Option {
+	return func(o *options) { o.MaxBytes = o.Size("WithMaxBytes", n, math.MaxInt64) }
+}
 
 // WithCapacity makes room for n entries at creation, so that the first n
 // inserts do not grow the table (default 0: shards start small and grow by
 // doubling).
-func WithCapacity(n int) Option { return func(o *options) { o.capacity = uint64(max(n, 0)) } }
+func WithCapacity(n int) Option {
+	return func(o *options) { o.Capacity = o.Size("WithCapacity", n, math.MaxUint32) }
+}
 
 // WithShards sets the number of shards (a power of two, default 64): each
 // has its own lock, so writers of keys in different shards do not wait for
 // each other.
-func WithShards(n int) Option { return func(o *options) { o.shards = uint32(max(n, 0)) } }
+func WithShards(n int) Option { return func(o *options) { o.Shards = o.Size32("WithShards", n) } }
 
 // WithMaxKey sets the longest key of a Bytes map (default 1 KiB).
-func WithMaxKey(n int) Option { return func(o *options) { o.maxKey = uint32(max(n, 0)) } }
+func WithMaxKey(n int) Option { return func(o *options) { o.MaxKey = o.Size32("WithMaxKey", n) } }
 
 // WithMaxValue sets the longest value of a Bytes map (default 1 MiB).
-func WithMaxValue(n int) Option { return func(o *options) { o.maxVal = uint32(max(n, 0)) } }
+func WithMaxValue(n int) Option { return func(o *options) { o.MaxVal = o.Size32("WithMaxValue", n) } }
 
 // WithSegment passes options to the segment (package shm): its mode,
 // WithPopulate, WithLockedPages.
 func WithSegment(opts ...shm.Option) Option {
-	return func(o *options) { o.shm = append(o.shm, opts...) }
+	return func(o *options) { o.Shm = append(o.Shm, opts...) }
 }
 
 // Defaults.
@@ -91,23 +89,16 @@ const (
 	DefaultMaxValue = 1 << 20
 )
 
-func collect(opts []Option) options {
-	o := options{shards: DefaultShards, maxKey: DefaultMaxKey, maxVal: DefaultMaxValue}
-	for _, f := range opts {
-		if f != nil {
-			f(&o)
-		}
-	}
-	return o
-}
-
 // spec returns the store spec of a map with the given fixed key and value
 // types (nil for bytes) and type name.
 func spec(kt, vt reflect.Type, name string, opts []Option) (*kv.Spec, error) {
-	o := collect(opts)
-	c := kv.Config{Magic: kv.MagicDict, Shards: o.shards, Capacity: o.capacity, MaxKey: o.maxKey, MaxVal: o.maxVal}
-	if o.shards == 0 || o.shards&(o.shards-1) != 0 || o.shards > 1<<16 {
-		return nil, fmt.Errorf("dict: %d shards: want a power of two up to 65536", o.shards)
+	o := kv.Collect(options{Shards: DefaultShards, MaxKey: DefaultMaxKey, MaxVal: DefaultMaxValue}, opts)
+	if o.Err != nil {
+		return nil, fmt.Errorf("dict: %w", o.Err)
+	}
+	c := kv.Config{Magic: kv.MagicDict, Shards: o.Shards, Capacity: o.Capacity, MaxKey: o.MaxKey, MaxVal: o.MaxVal}
+	if o.Shards == 0 || o.Shards&(o.Shards-1) != 0 || o.Shards > 1<<16 {
+		return nil, fmt.Errorf("dict: %w: WithShards(%d): want a power of two up to 65536", shm.ErrInvalidSize, o.Shards)
 	}
 	if kt != nil {
 		ki, err := typeinfo.OfType(kt)
@@ -130,7 +121,7 @@ func spec(kt, vt reflect.Type, name string, opts []Option) (*kv.Spec, error) {
 			return nil, fmt.Errorf("dict: key type %v: %w: empty", kt, ErrNotPlain)
 		}
 	}
-	return &kv.Spec{Cfg: c, Kind: shm.KindDict, TypeName: name, MaxBytes: o.maxBytes, Shm: o.shm}, nil
+	return &kv.Spec{Cfg: c, Kind: shm.KindDict, TypeName: name, MaxBytes: o.MaxBytes, Shm: o.Shm}, nil
 }
 
 // padding returns the path of the first padding in t, or "".

@@ -71,16 +71,11 @@ func (c *core) do(ctx context.Context, op string, fn func(tx *kv.Tx) error) erro
 func (c *core) append(ctx context.Context, vals ...[]byte) (int, error) {
 	first := -1
 	err := c.do(ctx, "append", func(tx *kv.Tx) error {
-		for _, v := range vals {
-			i, err := tx.Append(v)
-			if err != nil {
-				return err
-			}
-			if first < 0 {
-				first = int(i)
-			}
+		i, err := tx.Append(vals...)
+		if err == nil {
+			first = int(i)
 		}
-		return nil
+		return err
 	})
 	return first, err
 }

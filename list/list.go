@@ -106,8 +106,9 @@ func (l *List[T]) Get(i int) (T, error) {
 }
 
 // Append adds vs at the end, in order, and returns the index of the first.
-// Each element's append is one atomic step: a writer killed in the middle
-// leaves a prefix of vs appended, each element whole.
+// The whole call is one atomic step: one store of the length commits
+// every element, so a writer killed in the middle leaves all of vs
+// appended or none, and an error (ErrFull, ErrTooLarge) appends none.
 func (l *List[T]) Append(ctx context.Context, vs ...T) (int, error) {
 	bs := make([][]byte, len(vs))
 	for i := range vs {
@@ -249,7 +250,7 @@ func (b *Bytes) AppendGet(dst []byte, i int) ([]byte, error) {
 }
 
 // Append adds copies of vs at the end, in order, and returns the index of
-// the first; as List.Append, each element is one atomic step.
+// the first; as List.Append, all of vs or none.
 func (b *Bytes) Append(ctx context.Context, vs ...[]byte) (int, error) { return b.append(ctx, vs...) }
 
 // Set replaces element i with a copy of v.

@@ -2,6 +2,7 @@ package list
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 
 	"github.com/shmkit/shmkit/internal/kv"
@@ -46,41 +47,38 @@ type SizeError = kv.SizeError
 // segment options, every Open).
 type Option func(*options)
 
-type options struct {
-	maxBytes uint64
-	capacity uint64
-	maxVal   uint32
-	shm      []shm.Option
-}
+type options = kv.Options
 
 // WithMaxBytes sets the most memory the list may use (its segment's
 // payload; default kv.DefaultMaxBytes: 256 MiB, or a quarter of /dev/shm's
 // free space if less). The file is sparse: only what the list writes
 // takes memory. An Append that needs more gets ErrFull.
-func WithMaxBytes(n int) Option { return func(o *options) { o.maxBytes = uint64(max(n, 0)) } }
+func WithMaxBytes(n int) Option {
+	return func(o *options) { o.MaxBytes = o.Size("WithMaxBytes", n, math.MaxInt64) }
+}
 
 // WithCapacity makes room for n elements at creation.
-func WithCapacity(n int) Option { return func(o *options) { o.capacity = uint64(max(n, 0)) } }
+func WithCapacity(n int) Option {
+	return func(o *options) { o.Capacity = o.Size("WithCapacity", n, math.MaxUint32) }
+}
 
 // WithMaxValue sets the longest element of a Bytes list (default 1 MiB).
-func WithMaxValue(n int) Option { return func(o *options) { o.maxVal = uint32(max(n, 0)) } }
+func WithMaxValue(n int) Option { return func(o *options) { o.MaxVal = o.Size32("WithMaxValue", n) } }
 
 // WithSegment passes options to the segment (package shm).
 func WithSegment(opts ...shm.Option) Option {
-	return func(o *options) { o.shm = append(o.shm, opts...) }
+	return func(o *options) { o.Shm = append(o.Shm, opts...) }
 }
 
 // DefaultMaxValue is the longest element of a Bytes list by default.
 const DefaultMaxValue = 1 << 20
 
 func spec(t reflect.Type, name string, opts []Option) (*kv.Spec, error) {
-	o := options{maxVal: DefaultMaxValue}
-	for _, f := range opts {
-		if f != nil {
-			f(&o)
-		}
+	o := kv.Collect(options{MaxVal: DefaultMaxValue}, opts)
+	if o.Err != nil {
+		return nil, fmt.Errorf("list: %w", o.Err)
 	}
-	c := kv.Config{Magic: kv.MagicList, Shards: 1, Capacity: o.capacity, MaxVal: o.maxVal}
+	c := kv.Config{Magic: kv.MagicList, Shards: 1, Capacity: o.Capacity, MaxVal: o.MaxVal}
 	if t != nil {
 		ti, err := typeinfo.OfType(t)
 		if err != nil {
@@ -94,7 +92,7 @@ func spec(t reflect.Type, name string, opts []Option) (*kv.Spec, error) {
 		}
 		c.ValSize, c.ValFP, c.MaxVal = ti.Size, ti.Fingerprint, ti.Size
 	}
-	return &kv.Spec{Cfg: c, Kind: shm.KindList, TypeName: name, MaxBytes: o.maxBytes, Shm: o.shm}, nil
+	return &kv.Spec{Cfg: c, Kind: shm.KindList, TypeName: name, MaxBytes: o.MaxBytes, Shm: o.Shm}, nil
 }
 
 func wrap(op, name string, err error) error {

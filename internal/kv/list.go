@@ -84,31 +84,38 @@ func (tx *Tx) At(i uint64) ([]byte, error) {
 	return tx.s.recVal(tx.sp, r, klen, vlen), nil
 }
 
-// Append adds val at the end of the list and returns its index. The
-// length's store is the commit.
-func (tx *Tx) Append(val []byte) (uint64, error) {
-	if err := tx.s.checkSizes(0, len(val)); err != nil {
-		return 0, err
+// Append adds vals at the end of the list, in order, and returns the
+// index of the first. One store of the length commits them all: a writer
+// killed before it leaves none appended, after it all.
+func (tx *Tx) Append(vals ...[]byte) (uint64, error) {
+	var rs uint64
+	for _, v := range vals {
+		if err := tx.s.checkSizes(0, len(v)); err != nil {
+			return 0, err
+		}
+		rs += RecSize(0, uint32(len(v)))
 	}
-	rs := RecSize(0, uint32(len(val)))
-	if _, err := tx.room(rs, true); err != nil {
+	k := uint64(len(vals))
+	if _, err := tx.room(rs, k); err != nil {
 		return 0, err
 	}
 	n, err := tx.listLen()
 	if err != nil {
 		return 0, err
 	}
-	if n >= tx.sp.slots {
+	if n+k > tx.sp.slots {
 		return 0, tx.s.corrupt("list full after making room (internal)")
 	}
-	r, err := tx.write(nil, 0, val)
-	if err != nil {
-		return 0, err
+	for j, v := range vals {
+		r, err := tx.write(nil, 0, v)
+		if err != nil {
+			return 0, err
+		}
+		atomic.StoreUint64(tx.s.slot(tx.sp, n+uint64(j)), r)
 	}
-	atomic.StoreUint64(tx.s.slot(tx.sp, n), r)
 	hook("append-slot")
 	race.ReleaseMerge(tx.s.shards[tx.i].proxy)
-	atomic.StoreUint64(tx.hdr(shCount), n+1) // the commit
+	atomic.StoreUint64(tx.hdr(shCount), n+k) // the commit
 	atomic.AddUint64(tx.hdr(shLive), rs)
 	return n, nil
 }
@@ -124,7 +131,7 @@ func (tx *Tx) Set(i uint64, val []byte) error {
 	}
 	oldSize := RecSize(0, uint32(len(old)))
 	rs := RecSize(0, uint32(len(val)))
-	if _, err := tx.room(rs, false); err != nil {
+	if _, err := tx.room(rs, 0); err != nil {
 		return err
 	}
 	r, err := tx.write(nil, 0, val)

@@ -253,7 +253,7 @@ func (tx *Tx) write(key []byte, h uint64, val []byte) (uint64, error) {
 // room makes sure the current space has a free slot (when insert) and
 // heap for a record of rs bytes, rebuilding the shard if not; rebuilt
 // says it did (slots found before are then stale).
-func (tx *Tx) room(rs uint64, insert bool) (rebuilt bool, err error) {
+func (tx *Tx) room(rs, inserts uint64) (rebuilt bool, err error) {
 	count, tombs, live, err := tx.counts()
 	if err != nil {
 		return false, err
@@ -262,18 +262,14 @@ func (tx *Tx) room(rs uint64, insert bool) (rebuilt bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	slotsOK := !insert || (count+tombs+1)*4 <= tx.sp.slots*3
+	slotsOK := inserts == 0 || (count+tombs+inserts)*4 <= tx.sp.slots*3
 	if tx.s.Cfg.Magic == MagicList {
-		slotsOK = !insert || count+1 <= tx.sp.slots
+		slotsOK = count+inserts <= tx.sp.slots
 	}
 	if slotsOK && rs <= tx.sp.size-top {
 		return false, nil
 	}
-	n := count
-	if insert {
-		n++
-	}
-	return true, tx.rebuild(n, live+rs)
+	return true, tx.rebuild(count+inserts, live+rs)
 }
 
 // Put stores val under key (hash h), replacing any value.
@@ -286,7 +282,11 @@ func (tx *Tx) Put(key []byte, h uint64, val []byte) error {
 		return err
 	}
 	rs := RecSize(uint32(len(key)), uint32(len(val)))
-	rebuilt, err := tx.room(rs, at < 0)
+	var inserts uint64
+	if at < 0 {
+		inserts = 1
+	}
+	rebuilt, err := tx.room(rs, inserts)
 	if err != nil {
 		return err
 	}
