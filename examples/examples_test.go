@@ -177,6 +177,11 @@ func TestManagerList(t *testing.T) {
 	exact(t, run(t, "managerlist", false), "[1 2 3 100]")
 }
 
+func TestManagerDict(t *testing.T) {
+	t.Parallel()
+	exact(t, run(t, "managerdict", false), "map[0.25:None 1:1 2:2]", "[9 8 7 6 5 4 3 2 1 0]")
+}
+
 func TestPipe(t *testing.T) {
 	t.Parallel()
 	exact(t, run(t, "pipe", false), "HELLO", "child closed its end: io.EOF")
