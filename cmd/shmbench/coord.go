@@ -131,7 +131,7 @@ func externalProcs(m *Measurement) int {
 	switch m.Pattern {
 	case PatPingPong:
 		return 2
-	case PatContention, PatPool:
+	case PatContention, PatDict, PatPool:
 		return m.Consumers
 	}
 	return m.Producers + m.Consumers

@@ -35,6 +35,24 @@
 //     multiprocessing.Value(lock=True), array.Array.Update (contender i on
 //     element i of 16, one lock) beside multiprocessing.Array(lock=True),
 //     and lock-free value.AtomicOf(v).Add.
+//   - dict: 1 and then 2 processes on one shared map of 4096 entries, in
+//     two shapes named by the value size: 64 B values under 8-byte keys
+//     (shmkit dict.Map[uint64, [8]uint64]) and 1 KiB values under 32-byte
+//     string keys (dict.Bytes). Each process loops on one operation, in
+//     operations/s, all processes together, and checks every value it
+//     reads (its first 8 bytes name its key): dict-load (Load of present
+//     keys), dict-miss (absent keys), dict-store (Store over present
+//     keys, each process its own); beside Redis on localhost through
+//     go-redis, one connection per process (redis-get, redis-get-p64: in
+//     pipelines of 64, redis-set; shmbench starts redis-server from PATH
+//     for the run, persistence off, and stops it; it installs nothing,
+//     and without redis-server the rows say "skipped: redis-server not
+//     found"), Python's Manager().dict() (py-manager-get, py-manager-set;
+//     the manager is a process of its own, as in Python), and sync.Map and
+//     a map under sync.RWMutex in one process (syncmap-load, rwmap-load:
+//     goroutines). -quick runs the 64 B shape with dict-load,
+//     syncmap-load, redis-get-p64 and py-manager-get. The ratio is
+//     against redis-get-p64 with as many processes.
 //   - pool: worker pools (-workers, default 2) mapping a tiny task, the
 //     square of an int, over many inputs, in tasks/s: Map calls of the
 //     same inputs (100,000 for the chunked rows, 1,000 for the rows of
@@ -152,7 +170,9 @@
 // (queue against unix and unix-buf at 64 B, queue-batch against unix-buf,
 // against Python, refring and chan; at the largest size against unix and
 // memcpy; the round trip against unix and cacheline; mpmc; contention
-// against Python; pools: pool against Python's Pool.map with its default
+// against Python; the shared map's Load against pipelined Redis (target:
+// 100 times), Manager().dict() (target: 1000 times) and sync.Map (target:
+// within 3 times), from one process and two; pools: pool against Python's Pool.map with its default
 // chunksize (target: 20 times), a tuned one and the chunked goroutine
 // pool (target: within 2 times), starmap, the cost of a task with chunk
 // size 1 against Python's, the start of a pool against Python's fork
@@ -220,15 +240,16 @@
 //
 //	transport         string  transport name (-list)
 //	kind              string  "shmkit", "ipc", "python", "in-process" or "reference"
-//	pattern           string  "throughput", "mpmc", "pingpong", "contention" or "pool"
-//	size              int     message size in bytes (8 for contention: one int64; pool: 8,
+//	pattern           string  "throughput", "mpmc", "pingpong", "contention", "dict" or "pool"
+//	size              int     message size in bytes (8 for contention: one int64; dict: the value size; pool: 8,
 //	                          one int each way; 0 for the start-up rows)
 //	producers         int     producer processes (0 where consumers work alone: memcpy, contention, pool)
-//	consumers         int     consumer processes (contention: the contenders; pool: the workers)
+//	consumers         int     consumer processes (contention: the contenders; dict: the processes on the map; pool: the workers)
 //	status            string  "ok", "skipped" (cannot run this pattern/size here),
 //	                          "unavailable" (cannot run at all here) or "failed"
 //	msgs_per_sec      number  median messages/s (pingpong: round trips/s;
 //	                          contention: updates/s, all processes together;
+//	                          dict: operations/s, all processes together;
 //	                          pool: tasks/s, or starts/s back to back for start-up rows)
 //	bytes_per_sec     number  msgs_per_sec * size (pingpong: * 2 * size)
 //	p50_ns, p90_ns,   int     round-trip percentiles over every measured round trip, nanoseconds (pingpong only; else 0)

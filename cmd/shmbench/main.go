@@ -96,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer removeScript()
+	defer stopRedis()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -183,6 +184,12 @@ func buildPlan(cfg *config) []planItem {
 		switch p {
 		case PatContention:
 			sizes = []int{8} // one int64
+		case PatDict:
+			sizes = dictSizes
+			if cfg.quick {
+				sizes = dictQuickSizes
+				names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !slices.Contains(dictQuick, n) })
+			}
 		case PatPool:
 			sizes = []int{8} // one int each way
 			names = poolOrder(names)
@@ -192,55 +199,64 @@ func buildPlan(cfg *config) []planItem {
 		}
 		seenFixed := map[string]bool{}
 		reportedUnavailable := map[string]bool{}
+		procs := []int{0} // the pattern's own count
+		if p == PatDict {
+			procs = dictProcs
+		}
 		for _, size := range sizes {
-			for _, name := range names {
-				t, _ := lookup(name)
-				spec := t.Spec()
-				if !slices.Contains(spec.Patterns, p) {
-					continue
-				}
-				sz := size
-				if spec.FixedSize > 0 {
-					if seenFixed[name] {
+			for _, np := range procs {
+				for _, name := range names {
+					t, _ := lookup(name)
+					spec := t.Spec()
+					if !slices.Contains(spec.Patterns, p) {
 						continue
 					}
-					seenFixed[name] = true
-					sz = spec.FixedSize
-				}
-				m := Measurement{Transport: name, Pattern: p, Size: sz, Producers: 1, Consumers: 1,
-					Duration: cfg.duration, Reps: cfg.reps, Warmup: warmupReps}
-				switch p {
-				case PatMPMC:
-					m.Producers, m.Consumers = cfg.producers, cfg.consumers
-				case PatContention:
-					m.Producers, m.Consumers = 0, cfg.contenders
-				case PatPool:
-					m.Producers, m.Consumers = 0, poolWorkers(spec, cfg)
-					m.Tasks = poolTasks(spec, cfg)
-					if spec.Startup {
-						m.Size, sz = 0, 0
+					sz := size
+					if spec.FixedSize > 0 {
+						if seenFixed[name] {
+							continue
+						}
+						seenFixed[name] = true
+						sz = spec.FixedSize
 					}
-				}
-				base := Record{Transport: name, Kind: spec.Kind, Pattern: p, Size: sz,
-					Producers: m.Producers, Consumers: m.Consumers, Repetitions: m.Reps,
-					DurationNS: int64(m.Duration)}
-				if spec.NoProducer {
-					base.Producers = 0
-				}
-				if why := t.Unavailable(); why != "" {
-					if !reportedUnavailable[name] {
-						reportedUnavailable[name] = true
-						base.Status, base.Notes = StatusUnavailable, why
+					m := Measurement{Transport: name, Pattern: p, Size: sz, Producers: 1, Consumers: 1,
+						Duration: cfg.duration, Reps: cfg.reps, Warmup: warmupReps}
+					switch p {
+					case PatMPMC:
+						m.Producers, m.Consumers = cfg.producers, cfg.consumers
+					case PatContention:
+						m.Producers, m.Consumers = 0, cfg.contenders
+					case PatDict:
+						m.Producers, m.Consumers = 0, np
+					case PatPool:
+						m.Producers, m.Consumers = 0, poolWorkers(spec, cfg)
+						m.Tasks = poolTasks(spec, cfg)
+						if spec.Startup {
+							m.Size, sz = 0, 0
+						}
+					}
+					base := Record{Transport: name, Kind: spec.Kind, Pattern: p, Size: sz,
+						Producers: m.Producers, Consumers: m.Consumers, Repetitions: m.Reps,
+						DurationNS: int64(m.Duration)}
+					if spec.NoProducer {
+						base.Producers = 0
+					}
+					if why := t.Unavailable(); why != "" {
+						if !reportedUnavailable[name] {
+							base.Consumers = max(base.Consumers, 1)
+							reportedUnavailable[name] = true
+							base.Status, base.Notes = StatusUnavailable, why
+							plan = append(plan, planItem{rec: &base})
+						}
+						continue
+					}
+					if err := supports(t, p, sz); err != nil {
+						base.Status, base.Notes = StatusSkipped, err.Error()
 						plan = append(plan, planItem{rec: &base})
+						continue
 					}
-					continue
+					plan = append(plan, planItem{t: t, m: m})
 				}
-				if err := supports(t, p, sz); err != nil {
-					base.Status, base.Notes = StatusSkipped, err.Error()
-					plan = append(plan, planItem{rec: &base})
-					continue
-				}
-				plan = append(plan, planItem{t: t, m: m})
 			}
 		}
 	}
@@ -297,6 +313,8 @@ func planCost(plan []planItem) time.Duration {
 // for the start-up rows (py-pool-start).
 func fallbackBaseline(r *Record) string {
 	switch r.Pattern {
+	case PatDict:
+		return "redis-get-p64"
 	case PatPool:
 		t, _ := lookup(r.Transport)
 		switch {

@@ -290,7 +290,7 @@ func TestQuickJSON(t *testing.T) {
 	for _, want := range []string{"unix/throughput", "unix/mpmc", "unix/pingpong", "chan/throughput", "chan/pingpong",
 		"memcpy/throughput", "queue/throughput", "queue/mpmc", "queue/pingpong", "queue-zc/throughput",
 		"pipe/throughput", "pipe/pingpong", "value/contention",
-		"pool/pool", "gopool-batch/pool", "pool-c1/pool", "pool-start/pool"} {
+		"pool/pool", "gopool-batch/pool", "pool-c1/pool", "pool-start/pool", "dict-load/dict", "syncmap-load/dict"} {
 		if !seen[want] {
 			t.Errorf("no ok record for %s", want)
 		}
@@ -595,5 +595,64 @@ func TestPython(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no record for %s", want)
 		}
+	}
+}
+
+// TestDict runs the dict pattern's rows briefly: every row measured (or,
+// for Redis and Python, unavailable with the reason), every value read
+// checked by the rows themselves, the ratios against pipelined Redis.
+func TestDict(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"-json", "-patterns", "dict", "-duration", "10ms", "-reps", "1"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var doc Document
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	_, redisErr := exec.LookPath("redis-server")
+	got := map[string]int{}
+	for _, r := range doc.Results {
+		if r.Pattern != PatDict {
+			t.Errorf("%s: pattern %s", r.Transport, r.Pattern)
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r.Transport, "redis") && redisErr != nil:
+			if r.Status != StatusUnavailable || !strings.Contains(r.Notes, "skipped: redis-server not found") {
+				t.Errorf("%s without redis-server: %s %q", r.Transport, r.Status, r.Notes)
+			}
+		case strings.HasPrefix(r.Transport, "py-") && pythonPath == "":
+		case r.Status != StatusOK || r.MsgsPerSec <= 0:
+			t.Errorf("%s %d B x%d: %s %v: %s", r.Transport, r.Size, r.Consumers, r.Status, r.MsgsPerSec, r.Notes)
+		default:
+			got[r.Transport]++
+			if redisErr == nil && r.Baseline != "redis-get-p64" {
+				t.Errorf("%s: baseline %q", r.Transport, r.Baseline)
+			}
+		}
+	}
+	for _, tr := range []string{"dict-load", "dict-miss", "dict-store", "syncmap-load", "rwmap-load"} {
+		if got[tr] != len(dictSizes)*len(dictProcs) {
+			t.Errorf("%s: %d rows, want %d", tr, got[tr], len(dictSizes)*len(dictProcs))
+		}
+	}
+	if s := strings.Join(doc.Summary, "\n"); !strings.Contains(s, "Shared map (8 B keys, 64 B values): dict Load makes") {
+		t.Errorf("summary:\n%s", s)
+	}
+}
+
+// TestDictNoRedis checks what a machine without redis-server reports.
+func TestDictNoRedis(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var out, errb bytes.Buffer
+	code := run([]string{"-patterns", "dict", "-transports", "dict-load,redis-get,redis-get-p64", "-sizes", "64",
+		"-duration", "5ms", "-reps", "1", "-python", ""}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if n := strings.Count(out.String(), "skipped: redis-server not found"); n != 2 {
+		t.Errorf("%d rows say redis-server is missing, want 2:\n%s", n, out.String())
 	}
 }

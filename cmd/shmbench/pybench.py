@@ -87,6 +87,90 @@ def contender(v, idx, windows, dur, start, results, cpu):
         results.put((w, idx, n, t - t0))
 
 
+def dict_key(size, i):
+    # shmbench's dictKey: 8 bytes little-endian, or "key-" and 28 digits.
+    if size <= 64:
+        return i.to_bytes(8, "little")
+    return ("key-%028d" % i).encode()
+
+
+def dict_value(size, i, ver):
+    return i.to_bytes(8, "little") + ver.to_bytes(8, "little") + bytes(size - 16)
+
+
+def dict_worker(d, op, size, keys, idx, procs, windows, dur, start, results, cpu):
+    pin(cpu)
+    if op == "set":
+        mine = list(range(idx, keys, procs))
+    else:
+        mine = [(idx * 977 + j) % keys for j in range(keys)]
+    names = [dict_key(size, i) for i in range(keys)]
+    start.wait()
+    ver = 0
+    j = 0
+    for w in range(windows):
+        n = 0
+        t0 = now()
+        deadline = t0 + dur
+        t = t0
+        while t < deadline:
+            i = mine[j]
+            j = j + 1 if j + 1 < len(mine) else 0
+            if op == "set":
+                ver += 1
+                d[names[i]] = dict_value(size, i, ver)
+            else:
+                v = d[names[i]]
+                if len(v) != size or int.from_bytes(v[:8], "little") != i:
+                    results.put(("error", "key %d: bad value" % i))
+                    return
+            n += 1
+            t = now()
+        results.put((w, idx, n, t - t0))
+
+
+def dict_main(spec):
+    op = {"py-manager-get": "get", "py-manager-set": "set"}[spec["transport"]]
+    size, keys, m = spec["size"], spec["keys"], spec["consumers"]
+    warm, reps = spec["warmup"], spec["reps"]
+    windows = warm + reps
+    dur = spec["duration"]
+    cpus = spec.get("cpus") or []
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    manager = ctx.Manager()
+    d = manager.dict()
+    d.update({dict_key(size, i): dict_value(size, i, 0) for i in range(keys)})
+    start = ctx.Event()
+    results = ctx.Queue()
+    procs = []
+    for j in range(m):
+        cpu = cpus[len(cpus) - m + j] if len(cpus) >= m else None
+        procs.append(ctx.Process(target=dict_worker, args=(d, op, size, keys, j, m, windows, dur, start, results, cpu), daemon=True))
+    for p in procs:
+        p.start()
+    emit({"ready": True})
+    if sys.stdin.readline().strip() != "go":
+        return 0
+    start.set()
+    got = {}
+    for _ in range(windows * m):
+        r = results.get(timeout=60 + windows * dur / 1e9)
+        if r[0] == "error":
+            emit({"error": r[1]})
+            break
+        w, idx, n, ns = r
+        got.setdefault(w, []).append((n, ns))
+        if len(got[w]) == m and w >= warm:
+            rate = sum(n / ns for n, ns in got[w] if ns > 0)
+            ns = max(ns for _, ns in got[w])
+            emit({"rep": w - warm + 1, "msgs": int(rate * ns), "ns": ns})
+    for p in procs:
+        p.terminate()
+    manager.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def ponger(kind, a, b, cpu):
     pin(cpu)
     if kind == "queue":
@@ -217,6 +301,8 @@ def main():
     spec = json.loads(sys.argv[1])
     if spec["pattern"] == "pool":
         return pool_main(spec)
+    if spec["pattern"] == "dict":
+        return dict_main(spec)
     kind = {"py-queue": "queue", "py-pipe": "pipe", "py-value": "value", "py-array": "array"}[spec["transport"]]
     pattern = spec["pattern"]
     size = spec["size"]

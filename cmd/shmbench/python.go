@@ -34,6 +34,12 @@ func init() {
 	register(&pyTransport{name: "py-value", patterns: []Pattern{PatContention},
 		desc:     "Python multiprocessing.Value('q', lock=True): with v.get_lock(): v.value += 1",
 		batching: "none: one locked update per iteration"})
+	register(&pyTransport{name: "py-manager-get", patterns: []Pattern{PatDict},
+		desc:     "Python multiprocessing.Manager().dict(), d[key] from each process (a proxy: one round trip to the manager process)",
+		batching: "none: one proxy call (a request and a reply over a socket, pickled) per get"})
+	register(&pyTransport{name: "py-manager-set", patterns: []Pattern{PatDict},
+		desc:     "Python multiprocessing.Manager().dict(), d[key] = value from each process (each its own keys)",
+		batching: "none: one proxy call per set"})
 	register(&pyTransport{name: "py-array", patterns: []Pattern{PatContention},
 		desc:     "Python multiprocessing.Array('q', 16, lock=True): with a.get_lock(): a[i] += 1",
 		batching: "none: one locked update per iteration"})
@@ -93,7 +99,7 @@ func (t *pyTransport) Setup(m *Measurement) (*Setup, error) {
 		"transport": t.name, "pattern": m.Pattern, "size": m.Size,
 		"producers": m.Producers, "consumers": m.Consumers,
 		"duration": m.Duration.Nanoseconds(), "reps": m.Reps, "warmup": m.Warmup, "cpus": m.CPUs,
-		"capacity": inFlight(m.Size),
+		"capacity": inFlight(m.Size), "keys": dictKeys,
 	})
 	if err != nil {
 		return nil, err

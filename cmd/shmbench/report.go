@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -134,6 +135,10 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			fmt.Fprintf(w, "Contention: %d processes incrementing shared int64s under one lock (value-atomic: lock-free);\n", cfg.contenders)
 			fmt.Fprintln(w, "vs python: against Python's equivalent (py-value, or py-array for array)")
 			contentionTable(w, recs)
+		case PatDict:
+			fmt.Fprintln(w, "Shared map: processes on one map of 4096 entries, each value checked; 64 B: 8 B keys (dict.Map),")
+			fmt.Fprintln(w, "1 KiB: 32 B string keys (dict.Bytes); in-process rows are goroutines of one process")
+			dictTable(w, recs)
 		case PatPool:
 			poolTables(w, recs, cfg)
 		}
@@ -209,6 +214,31 @@ func contentionTable(w io.Writer, recs []Record) {
 			continue
 		}
 		fmt.Fprintf(w, "  %-12s %-10s %6d %12s %11s  %s\n", r.Transport, r.Kind, r.Consumers, fmtRate(r.MsgsPerSec), fmtRatio(r.Ratio), r.Notes)
+	}
+}
+
+// dictTable prints the dict rows: by shape, then process count.
+func dictTable(w io.Writer, recs []Record) {
+	slices.SortStableFunc(recs, func(a, b Record) int { return cmp.Or(a.Size-b.Size, a.Consumers-b.Consumers) })
+	fmt.Fprintf(w, "  %7s  %-14s %-10s %5s %10s %7s %11s  %s\n", "value", "transport", "kind", "procs", "ops/s", "spread", ratioHeader(recs, "redis-get-p64"), "notes")
+	last := [2]int{-1, -1}
+	for _, r := range recs {
+		if k := [2]int{r.Size, r.Consumers}; k != last {
+			if last[0] != -1 {
+				fmt.Fprintln(w)
+			}
+			last = k
+		}
+		if r.Status != StatusOK {
+			why := r.Status + ": " + r.Notes
+			if r.Status == StatusUnavailable {
+				why = r.Notes
+			}
+			fmt.Fprintf(w, "  %7s  %-14s %-10s %5d %10s %7s %11s  %s\n", fmtSize(r.Size), r.Transport, r.Kind, r.Consumers, "-", "-", "-", why)
+			continue
+		}
+		fmt.Fprintf(w, "  %7s  %-14s %-10s %5d %10s %7s %11s  %s\n", fmtSize(r.Size), r.Transport, r.Kind, r.Consumers,
+			fmtRate(r.MsgsPerSec), fmtSpread(r), fmtRatio(r.Ratio), r.Notes)
 	}
 }
 
@@ -318,8 +348,11 @@ func newProgress(stderr io.Writer, plan []planItem) *progress {
 // what names a measurement: "throughput  queue        64 B".
 func (p *progress) what(it planItem) string {
 	size := fmtSize(it.m.Size)
-	if it.m.Pattern == PatPool {
+	switch it.m.Pattern {
+	case PatPool:
 		size = fmt.Sprintf("%dw", it.m.Consumers) // workers, not a message size
+	case PatDict:
+		size = fmt.Sprintf("%s x%d", size, it.m.Consumers)
 	}
 	return fmt.Sprintf("%-10s %-12s %7s", it.m.Pattern, it.m.Transport, size)
 }
@@ -354,6 +387,8 @@ func resultText(r Record) string {
 		return "p50 " + fmtNS(r.P50NS)
 	case r.Pattern == PatContention:
 		return fmtRate(r.MsgsPerSec) + " updates/s"
+	case r.Pattern == PatDict:
+		return fmtRate(r.MsgsPerSec) + " ops/s"
 	}
 	return fmtRate(r.MsgsPerSec) + " msgs/s, " + fmtBytes(r.BytesPerSec)
 }

@@ -258,6 +258,7 @@ func summarize(recs []Record) []string {
 		}
 		add("%s.", s)
 	}
+	out = append(out, summarizeDict(recs)...)
 	return append(out, summarizePools(recs)...)
 }
 

@@ -24,6 +24,9 @@ const (
 	// PatContention is several processes updating one shared value under
 	// its lock; the rate is updates per second, all processes together.
 	PatContention Pattern = "contention"
+	// PatDict is 1 and 2 processes reading or writing one shared map;
+	// the rate is operations per second, all processes together.
+	PatDict Pattern = "dict"
 	// PatPool is a pool of worker processes mapping a tiny task (the
 	// square of an int) over many inputs, in tasks per second, and the
 	// cost of starting one, until its first result.
@@ -31,7 +34,7 @@ const (
 )
 
 // allPatterns is the order in which patterns run and are reported.
-var allPatterns = []Pattern{PatThroughput, PatMPMC, PatPingPong, PatContention, PatPool}
+var allPatterns = []Pattern{PatThroughput, PatMPMC, PatPingPong, PatContention, PatDict, PatPool}
 
 // patternDesc describes each pattern for -list.
 var patternDesc = map[Pattern]string{
@@ -39,6 +42,7 @@ var patternDesc = map[Pattern]string{
 	PatMPMC:       "n producer processes -> m consumer processes (-procs n:m), aggregate messages/s",
 	PatPingPong:   "round-trip latency between two processes, p50/p90/p99/p99.9 by size",
 	PatContention: "processes updating one shared value under its lock, updates/s",
+	PatDict:       "1 and 2 processes on one shared map (8 B keys/64 B values, 32 B keys/1 KiB values): Load hit and miss, Store, operations/s",
 	PatPool:       "worker pools (-workers): Map of square(int) in tasks/s; start of a pool until its first result",
 }
 
