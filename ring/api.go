@@ -2,7 +2,6 @@ package ring
 
 import (
 	"context"
-	"io"
 )
 
 // Put appends a copy of p to the queue, waiting while it is full. It
@@ -44,7 +43,9 @@ func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 // does, and returns how many it put. In SPSC mode the messages that fit
 // are published together, with one atomic operation per quarter of the
 // ring's capacity (so that a consumer starts on a batch of large messages
-// before all of it is written).
+// before all of it is written). In MPMC mode each run of free slots (up
+// to a quarter of them, at most 64) is claimed with one atomic operation
+// and the consumers are woken once per run.
 func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
@@ -67,12 +68,7 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			}
 		}
 	}
-	for i, m := range msgs {
-		if _, err := q.mpmcPut(ctx, m, true); err != nil {
-			return i, err
-		}
-	}
-	return len(msgs), nil
+	return q.mpmcPutBatch(ctx, msgs)
 }
 
 // Reserve claims room for a message of n bytes and returns it for the
@@ -157,7 +153,9 @@ func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 // and dst[i] is resliced to its length. It returns how many it took; it
 // stops early at a message that does not fit (io.ErrShortBuffer if that is
 // the first). In SPSC mode the batch is released with one atomic store
-// per quarter of the ring's capacity.
+// per quarter of the ring's capacity; in MPMC mode each run of published
+// slots (up to a quarter of them, at most 64) is claimed with one atomic
+// operation and released after its messages are copied.
 func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
@@ -168,17 +166,7 @@ func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 		}
 		return q.spscGetBatch(ctx, dst)
 	}
-	for i := range dst {
-		b, n, ok, err := q.mpmcGet(ctx, dst[i][:cap(dst[i])], i == 0, false)
-		if err != nil || !ok {
-			if i > 0 && (err == io.EOF || err == io.ErrShortBuffer) {
-				err = nil
-			}
-			return i, err
-		}
-		dst[i] = b[:n]
-	}
-	return len(dst), nil
+	return q.mpmcGetBatch(ctx, dst)
 }
 
 // Next returns the next message in place, waiting as Get does; the slice

@@ -91,7 +91,12 @@
 // message held by a consumer that died before releasing it (between
 // claiming the slot and Release, or inside Get before it returned) is
 // recovered by the producer that needs its slot and counted in Stats.Lost
-// together with that consumer's identity (Stats.LastLost). Every message
+// together with that consumer's identity (Stats.LastLost). In MPMC mode
+// PutBatch and GetBatch claim runs of up to a quarter of the slots (at
+// most 64) with one atomic operation each: a producer killed inside
+// PutBatch leaves the run's unpublished slots skipped; a consumer killed
+// inside GetBatch, before it released its run, loses the whole run (each
+// message counted in Stats.Lost). Every message
 // whose Put returned nil is delivered exactly once to a live consumer or
 // counted as lost; nothing else is lost. Blocked calls and runs of
 // failing Try calls alike check for dead participants every few

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,9 +131,16 @@ func fail(format string, args ...any) int {
 }
 
 // openChild attaches a helper to the queue on fd 3 and the board on fd 4.
+// childQueueFile returns a helper's descriptor 3, the queue, as one
+// *os.File kept for the process's life: OpenFile leaves the file the
+// caller's, and a second os.NewFile(3) for a reopen after the first was
+// garbage-collected (its finalizer closing descriptor 3) would find
+// nothing there.
+var childQueueFile = sync.OnceValue(func() *os.File { return os.NewFile(3, "queue") })
+
 func openChild(np, per int) (*Queue, *board, error) {
 	ctx := context.Background()
-	q, err := OpenFile(ctx, os.NewFile(3, "queue"))
+	q, err := OpenFile(ctx, childQueueFile())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,8 +181,10 @@ func init() {
 						stopForever()
 					}
 				}
-			} else if seq == killAt {
+			} else if killAt >= 0 && seq >= killAt {
+				// (A batch may step over killAt: the first seq past it.)
 				testproc.Printf("kill-me")
+				killAt = -1
 			}
 			switch how {
 			case "put":
@@ -270,7 +280,7 @@ func init() {
 					break
 				}
 				q.Close()
-				if q, err = OpenFile(context.Background(), os.NewFile(3, "queue")); err != nil {
+				if q, err = OpenFile(context.Background(), childQueueFile()); err != nil {
 					return fail("reopen: %v", err)
 				}
 				q.SetSpin(spin)
@@ -284,6 +294,27 @@ func init() {
 		bufs := make([][]byte, 8)
 		for i := range bufs {
 			bufs[i] = make([]byte, q.MaxMessage())
+		}
+		// poll runs get; for a victim that may never get killAt messages
+		// (others may take them all) it polls, and once every producer is
+		// done asks to be killed anyway. It reports false when get timed
+		// out and the loop should go round again.
+		poll := func(get func(ctx context.Context) error) bool {
+			if killAt < got {
+				_ = get(ctx)
+				return true
+			}
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+			err := get(pctx)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				return true
+			}
+			if b.allAcked() {
+				testproc.Printf("kill-me")
+				killAt = -1
+			}
+			return false
 		}
 		for {
 			var err error
@@ -320,22 +351,8 @@ func init() {
 				}
 			case "next":
 				var m []byte
-				if killAt >= got {
-					// A victim that may not get killAt messages (others
-					// may take them all): poll, and once every producer
-					// is done, ask to be killed anyway.
-					pctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
-					m, err = q.Next(pctx)
-					cancel()
-					if errors.Is(err, context.DeadlineExceeded) {
-						if b.allAcked() {
-							testproc.Printf("kill-me")
-							killAt = -1
-						}
-						continue
-					}
-				} else {
-					m, err = q.Next(ctx)
+				if !poll(func(ctx context.Context) error { m, err = q.Next(ctx); return err }) {
+					continue
 				}
 				if err == nil {
 					err = take(m)
@@ -345,7 +362,10 @@ func init() {
 				}
 			case "batch":
 				var n int
-				if n, err = q.GetBatch(ctx, bufs); err == nil {
+				if !poll(func(ctx context.Context) error { n, err = q.GetBatch(ctx, bufs); return err }) {
+					continue
+				}
+				if err == nil {
 					for i := 0; i < n && err == nil; i++ {
 						err = take(bufs[i])
 					}

@@ -14,7 +14,7 @@ import (
 // payload), which must be 64-byte aligned.
 const (
 	magic   = 0x31474e52_6b6d6873 // "shmkRNG1" little-endian
-	version = 1
+	version = 2                   // 2: intents name ranges (prodCount, consCount)
 
 	// line 0: immutable configuration, written once before the ring is
 	// published and covered by the checksum.
@@ -66,6 +66,8 @@ const (
 	entConsIntent = 24 // u64 position+1 being claimed or read; 0 none
 	entPuts       = 32 // u64 messages put through this entry
 	entGets       = 40 // u64 messages taken through this entry
+	entProdCount  = 48 // u64 positions prodIntent names (a batch); 0 or 1: one
+	entConsCount  = 56 // u64 positions consIntent names (a batch); 0 or 1: one
 	entrySize     = 64
 
 	// MPMC slot: header then payload.

@@ -39,7 +39,7 @@ func TestLayoutGolden(t *testing.T) {
 		if string(mem[0:8]) != "shmkRNG1" {
 			t.Errorf("magic bytes %q", mem[0:8])
 		}
-		want("version", uint64(u32(mem, 8)), 1)
+		want("version", uint64(u32(mem, 8)), 2)
 		want("mode", uint64(u32(mem, 12)), 1)
 		want("maxMessage", uint64(u32(mem, 16)), 20)
 		want("slotSize", uint64(u32(mem, 20)), 0)
@@ -95,6 +95,7 @@ func TestLayoutGolden(t *testing.T) {
 	t.Run("MPMC", func(t *testing.T) {
 		q, mem := newInMem(t, Config{Mode: MPMC, MaxMessage: 40, Capacity: 4, Participants: 2})
 		size := len(mem)
+		want("version", uint64(u32(mem, 8)), 2)
 		want("mode", uint64(u32(mem, 12)), 2)
 		want("slotSize", uint64(u32(mem, 20)), 64) // align64(16 + 40)
 		want("capacity", u64(mem, 24), 4)
@@ -111,6 +112,7 @@ func TestLayoutGolden(t *testing.T) {
 		}
 		want("entry owner pid", u64(mem, 256)&^0xffff_ffff, me)
 		want("entry prodIntent", u64(mem, 256+16), 1)
+		want("entry prodCount", u64(mem, 256+48), 1)
 		want("entry puts", u64(mem, 256+32), 1)
 		want("tail", u64(mem, 64), 1)
 		want("slot 0 seq (published)", u64(mem, slots), 1)
@@ -125,6 +127,7 @@ func TestLayoutGolden(t *testing.T) {
 		want("head", u64(mem, 128), 1)
 		want("slot 0 seq (released for position 4)", u64(mem, slots), 4)
 		want("entry consIntent", u64(mem, 256+24), 1)
+		want("entry consCount", u64(mem, 256+56), 1)
 		want("entry gets", u64(mem, 256+40), 1)
 
 		q.CloseWrite()

@@ -55,6 +55,9 @@ func (q *Queue) claimEntry() (int, error) {
 				atomic.StoreUint64(q.ent(i, entStart), q.self.Start)
 				atomic.StoreUint64(q.ent(i, entProdIntent), 0)
 				atomic.StoreUint64(q.ent(i, entConsIntent), 0)
+				atomic.StoreUint64(q.ent(i, entProdCount), 0)
+				atomic.StoreUint64(q.ent(i, entConsCount), 0)
+				q.prodCount, q.consCount = 0, 0
 				q.mpPuts = atomic.LoadUint64(q.ent(i, entPuts))
 				q.mpGets = atomic.LoadUint64(q.ent(i, entGets))
 				return i, nil
@@ -70,27 +73,65 @@ func (q *Queue) claimEntry() (int, error) {
 // Atomic loads throughout: the words are written by other processes.
 func (q *Queue) entryStale(i int) bool {
 	if v := atomic.LoadUint64(q.ent(i, entProdIntent)); v != 0 {
-		p := v - 1
-		if atomic.LoadUint64(q.tail)&^closedBit > p && q.loadSeq(p) == p {
-			return false // p claimed (maybe by this entry) and never published
+		tail := atomic.LoadUint64(q.tail) &^ closedBit
+		for p := v - 1; p < v-1+q.intentCount(i, entProdCount); p++ {
+			if tail > p && q.loadSeq(p) == p {
+				return false // p claimed (maybe by this entry) and never published
+			}
 		}
 	}
 	if v := atomic.LoadUint64(q.ent(i, entConsIntent)); v != 0 {
-		c := v - 1
-		if atomic.LoadUint64(q.head) > c && q.loadSeq(c)&^skipBit == c+1 {
-			return false // c claimed (maybe by this entry) and never released
+		head := atomic.LoadUint64(q.head)
+		for c := v - 1; c < v-1+q.intentCount(i, entConsCount); c++ {
+			if head > c && q.loadSeq(c)&^skipBit == c+1 {
+				return false // c claimed (maybe by this entry) and never released
+			}
 		}
 	}
 	return true
 }
 
-// findIntent looks for the participants whose intent word (field) is v:
-// alive reports a live one; otherwise dead is a dead one, or -1.
-func (q *Queue) findIntent(field, v uint64) (alive bool, dead int) {
+// intentCount reads how many positions entry i's intent names (field is
+// entProdCount or entConsCount): 1 for 0, at most the capacity, so that a
+// hostile count cannot make a scan long.
+func (q *Queue) intentCount(i int, field uint64) uint64 {
+	n := atomic.LoadUint64(q.ent(i, field)) // atomic: written by the entry's owner
+	return min(max(n, 1), q.g.capacity)
+}
+
+// setIntent records in this handle's entry that it claims the k positions
+// from pos (field is entProdIntent or entConsIntent). The count is stored
+// first, and only when it changes: a reader that sees the new intent sees
+// its count too (both seq-cst), and the handle's previous range, all
+// published or released before it claims again, is never the subject of
+// a recovery check.
+func (q *Queue) setIntent(field, pos, k uint64) {
+	countField, last := uint64(entProdCount), &q.prodCount
+	if field == entConsIntent {
+		countField, last = entConsCount, &q.consCount
+	}
+	if *last != k {
+		atomic.StoreUint64(q.ent(q.entIdx, countField), k) // atomic: read by findIntent in other processes
+		*last = k
+	}
+	// Seq-cst store before the claiming CAS: whoever later sees the tail
+	// (head) past pos also sees that we may hold pos.
+	atomic.StoreUint64(q.ent(q.entIdx, field), pos+1)
+}
+
+// findIntent looks for the participants whose intent (field, with its
+// count) names position pos: alive reports a live one; otherwise dead is
+// a dead one, or -1.
+func (q *Queue) findIntent(field, pos uint64) (alive bool, dead int) {
 	dead = -1
+	countField := uint64(entProdCount)
+	if field == entConsIntent {
+		countField = entConsCount
+	}
 	// Atomic loads: intents and owners are written by other processes.
 	for i := range int(q.g.parts) {
-		if atomic.LoadUint64(q.ent(i, field)) != v {
+		v := atomic.LoadUint64(q.ent(i, field))
+		if v == 0 || pos < v-1 || pos-(v-1) >= q.intentCount(i, countField) {
 			continue
 		}
 		w := atomic.LoadUint64(q.ent(i, entOwner))
@@ -128,7 +169,7 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 	if atomic.LoadUint64(q.head) <= c {
 		return false, nil // nobody claimed it: the queue is just full
 	}
-	alive, dead := q.findIntent(entConsIntent, c+1)
+	alive, dead := q.findIntent(entConsIntent, c)
 	if alive {
 		return false, nil
 	}
@@ -152,9 +193,12 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 			atomic.StoreUint64(q.u64(offLostStart), start)
 			atomic.StoreUint64(q.u64(offLostPos), c)
 		}
-		// CAS: clear the dead entry's intent only if it still names c, so
-		// the entry can be reused.
-		atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
+		// CAS: clear the dead entry's intent only if it still names c
+		// alone, so the entry can be reused (a batch's intent stays until
+		// every slot it names is recovered: entryStale).
+		if q.intentCount(dead, entConsCount) == 1 {
+			atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
+		}
 		wake(q.spaceSeq, q.putWaiters, true)
 	}
 	return true, nil
@@ -163,7 +207,7 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 // skipDead marks position p (claimed, never published) skipped when the
 // producer that claimed it is dead. It reports whether the slot changed.
 func (q *Queue) skipDead(p uint64) (bool, error) {
-	alive, dead := q.findIntent(entProdIntent, p+1)
+	alive, dead := q.findIntent(entProdIntent, p)
 	if alive {
 		return false, nil
 	}
@@ -176,7 +220,9 @@ func (q *Queue) skipDead(p uint64) (bool, error) {
 	// CAS: only if still unpublished; the skip bit tells the consumer
 	// that claims it that it carries no message.
 	if atomic.CompareAndSwapUint64(q.u64(q.slot(p)+slotSeq), p, (p+1)|skipBit) {
-		atomic.CompareAndSwapUint64(q.ent(dead, entProdIntent), p+1, 0) // CAS: only if it still names p
+		if q.intentCount(dead, entProdCount) == 1 {
+			atomic.CompareAndSwapUint64(q.ent(dead, entProdIntent), p+1, 0) // CAS: only if it still names p alone
+		}
 	}
 	return true, nil
 }
@@ -195,9 +241,7 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 		s := seq &^ skipBit
 		switch {
 		case seq == t:
-			// Seq-cst store before the CAS: whoever later sees the tail
-			// past t also sees that we may hold t.
-			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), t+1)
+			q.setIntent(entProdIntent, t, 1)
 			if testHook != nil {
 				testHook("put-intent")
 			}
@@ -339,8 +383,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 		s := seq &^ skipBit
 		switch {
 		case s == h+1:
-			// Seq-cst store before the CAS, as in mpmcClaimPut.
-			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), h+1)
+			q.setIntent(entConsIntent, h, 1)
 			if testHook != nil {
 				testHook("get-intent")
 			}
@@ -477,6 +520,11 @@ func (q *Queue) mpmcGet(ctx context.Context, buf []byte, wait bool, grow bool) (
 	}
 	q.getMu.Lock()
 	defer q.getMu.Unlock()
+	return q.mpmcGetLocked(ctx, buf, wait, grow)
+}
+
+// mpmcGetLocked is mpmcGet's work, under getMu.
+func (q *Queue) mpmcGetLocked(ctx context.Context, buf []byte, wait bool, grow bool) ([]byte, int, bool, error) {
 	var pos uint64
 	switch {
 	case q.mpHeld && q.mpShort:

@@ -185,6 +185,8 @@ type Queue struct {
 	tryPut     tryStall // TryPut/TryReserve: when to run the slow checks
 	tryGet     tryStall // TryGet/TryNext, likewise
 	mpEOF      bool     // io.EOF returned: sticky (closed and drained for good)
+	prodCount  uint64   // the count last stored in this entry's prodCount (0: unknown)
+	consCount  uint64   // likewise consCount
 	closeOnce  sync.Once
 	closeError error
 }

@@ -1,0 +1,102 @@
+package ring
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// TestKillAtRun kills a participant at each crash point of an MPMC batch
+// (a run of four positions claimed with one CAS) and checks the exact
+// accounting: a producer's unpublished slots are skipped and its published
+// ones delivered; a consumer's claimed run is counted lost, all of it,
+// against that consumer; the survivors get past whatever is left.
+func TestKillAtRun(t *testing.T) {
+	for _, tc := range []struct {
+		point         string
+		skipped, lost uint64
+		delivered     []string // of the dead producer's, or the parent's first four
+	}{
+		{"putrun-intent", 0, 0, nil},
+		{"putrun-claimed", 4, 0, nil},
+		{"putrun-partial", 3, 0, []string{"dead-0"}},
+		{"getrun-intent", 0, 0, []string{"first-0", "first-1", "first-2", "first-3"}},
+		{"getrun-claimed", 0, 4, nil},
+		{"getrun-copied", 0, 4, nil},
+	} {
+		t.Run(tc.point, func(t *testing.T) {
+			const n = 16 // maxRun: 4
+			q := newQueue(t, Config{Mode: MPMC, MaxMessage: 32, Capacity: n})
+			ctx := context.Background()
+			isGet := tc.point[:3] == "get"
+			if isGet {
+				for i := range 4 {
+					if err := q.Put(ctx, fmt.Appendf(nil, "first-%d", i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			p := startWith(t, q, newBoard(t, 1, 1), "die-at", tc.point)
+			p.Expect(t, "at "+tc.point)
+			pid := p.Pid()
+			p.Kill()
+			// Fill the ring three times over and drain it, in batches
+			// and one by one.
+			var got []string
+			dst := make([][]byte, 3)
+			for i := range dst {
+				dst[i] = make([]byte, 32)
+			}
+			for i := range 3 * n {
+				if i%3 == 0 {
+					if _, err := q.PutBatch(ctx, [][]byte{{byte('a' + i)}}); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := q.Put(ctx, []byte{byte('a' + i)}); err != nil {
+					t.Fatal(err)
+				}
+				if i%3 == 2 {
+					k, err := q.GetBatch(ctx, dst)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, m := range dst[:k] {
+						got = append(got, string(m))
+					}
+					for i := range dst {
+						dst[i] = dst[i][:cap(dst[i])]
+					}
+				}
+			}
+			if err := q.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				k, err := q.GetBatch(ctx, dst)
+				if err != nil {
+					break
+				}
+				for _, m := range dst[:k] {
+					got = append(got, string(m))
+				}
+				for i := range dst {
+					dst[i] = dst[i][:cap(dst[i])]
+				}
+			}
+			s := q.Stats()
+			if s.Lost != tc.lost || s.Skipped != tc.skipped {
+				t.Fatalf("stats %+v, want lost %d skipped %d", s, tc.lost, tc.skipped)
+			}
+			if tc.lost > 0 && s.LastLost.Pid != pid {
+				t.Fatalf("lost by %+v, want pid %d", s.LastLost, pid)
+			}
+			want := append([]string(nil), tc.delivered...)
+			for i := range 3 * n {
+				want = append(want, string([]byte{byte('a' + i)}))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
