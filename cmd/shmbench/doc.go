@@ -73,7 +73,7 @@
 //     Reserve gives and Commits it; the consumer reads the message where
 //     Next shows it, one word per 64-byte line, and Releases it), pipe
 //     (ring.Conn Send/Recv), value, value-atomic and array. A queue holds
-//     about 2 MiB of messages (8 to 4096 of them). For pools (package
+//     about 2 MiB of messages (8 to 65536 of them). For pools (package
 //     proc; the workers are this binary re-executed, dispatched by
 //     proc.Main at the top of main): pool (Pool.Map of square, automatic
 //     chunking), pool-star (Map of multiply over proc.Pair[int, int]:

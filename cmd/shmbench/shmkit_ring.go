@@ -34,7 +34,7 @@ func init() {
 	register(&ringTransport{name: "queue", variant: ringSingle,
 		desc: "shmkit ring.Queue, one Put and one Get per message (copy in, copy out)"})
 	register(&ringTransport{name: "queue-batch", variant: ringBatch,
-		desc: "shmkit ring.Queue, PutBatch/GetBatch of up to 64 messages (256 KiB)"})
+		desc: "shmkit ring.Queue, PutBatch/GetBatch of 64 KiB of messages (one message when larger), as unix-buf's bufio"})
 	register(&ringTransport{name: "queue-zc", variant: ringZeroCopy,
 		desc: "shmkit ring.Queue zero-copy: Reserve, payload copied in place, Commit; Next, payload read in place (a word per 64-byte line), Release"})
 	register(&ringTransport{name: "pipe", variant: ringPipe,
@@ -47,7 +47,7 @@ func (t *ringTransport) Spec() Spec {
 	switch t.variant {
 	case ringBatch:
 		s.Patterns = []Pattern{PatThroughput, PatMPMC} // a ping-pong has nothing to batch
-		s.Batching, s.Batched = "up to 64 messages (256 KiB) per PutBatch and per GetBatch", true
+		s.Batching, s.Batched = "64 KiB of messages per PutBatch and per GetBatch (one message when larger): the bytes unix-buf's bufio gathers per system call", true
 	case ringPipe:
 		s.Patterns = []Pattern{PatThroughput, PatPingPong} // one writer, one reader per direction
 		s.StartInOrder = true
@@ -68,7 +68,7 @@ func (t *ringTransport) Unavailable() string { return shmUnavailable() }
 // ringConfig sizes a queue for messages of size bytes: about 2 MiB of
 // ring, between 8 and 4096 messages.
 func ringConfig(m *Measurement) ring.Config {
-	c := ring.Config{Mode: ring.SPSC, MaxMessage: m.Size, Capacity: max(8, min(4096, (2<<20)/m.Size))}
+	c := ring.Config{Mode: ring.SPSC, MaxMessage: m.Size, Capacity: max(8, min(1<<16, (2<<20)/m.Size))}
 	if m.Pattern == PatMPMC {
 		c.Mode = ring.MPMC
 		c.Participants = max(8, m.Producers+m.Consumers+2)
@@ -76,8 +76,10 @@ func ringConfig(m *Measurement) ring.Config {
 	return c
 }
 
-// batchLen is how many messages queue-batch moves per call.
-func batchLen(size int) int { return max(1, min(64, (256<<10)/size)) }
+// batchLen is how many messages queue-batch moves per call: 64 KiB of
+// them, the bytes unix-buf's bufio buffers gather before a system call,
+// so that the two batched rows compare like with like.
+func batchLen(size int) int { return max(1, (64<<10)/max(size, 1)) }
 
 // Setup implements Transport.
 func (t *ringTransport) Setup(m *Measurement) (*Setup, error) {
