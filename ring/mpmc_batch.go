@@ -17,8 +17,8 @@ import (
 
 // maxRun bounds the positions one claim takes: a quarter of the ring (at
 // least one), so that other producers and consumers are not starved, and
-// at most 64.
-func (q *Queue) maxRun() int { return int(min(max(q.g.capacity/4, 1), 64)) }
+// at most 1024 (which a consumer killed holding them loses, counted).
+func (q *Queue) maxRun() int { return int(min(max(q.g.capacity/4, 1), 1024)) }
 
 // mpmcClaimPutRun claims up to want free slots from the tail, without
 // waiting and without the recovery checks: ok is false when the slot at
@@ -113,10 +113,17 @@ func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 		off := q.slot(pos + uint64(i))
 		copy(q.bytesAt(off+slotHeader, uint64(len(m))), m)
 		*q.u32(off + slotLen) = uint32(len(m)) // plain: published by the store below
-		// Atomic store (release): payload and length become visible with
-		// the sequence, slot by slot, so consumers start on the first
-		// message while the rest are written.
-		atomic.StoreUint64(q.u64(off+slotSeq), pos+uint64(i)+1)
+		// Release store: payload and length become visible with the
+		// sequence, slot by slot, so consumers start on the first message
+		// while the rest are written. The last one is sequentially
+		// consistent: it orders every publication before wake's load of
+		// the sleeper count (the Dekker pairing in block).
+		seqWord := q.u64(off + slotSeq)
+		if i == len(msgs)-1 {
+			atomic.StoreUint64(seqWord, pos+uint64(i)+1)
+		} else {
+			storeRelease(seqWord, pos+uint64(i)+1)
+		}
 		if i == 0 && testHook != nil {
 			testHook("putrun-partial")
 		}
@@ -247,9 +254,14 @@ func (q *Queue) mpmcTakeRun(pos uint64, k int, dst [][]byte) (int, error) {
 		if q.loadSeq(p)&skipBit != 0 {
 			skipped++
 		}
-		// Atomic store (release): we finished reading before a producer
-		// may reuse the slot.
-		atomic.StoreUint64(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
+		// Release store: we finished reading before a producer may reuse
+		// the slot. The last one is sequentially consistent, before wake's
+		// load of the sleeper count, as in mpmcPublishRun.
+		if i == k-1 {
+			atomic.StoreUint64(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
+		} else {
+			storeRelease(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
+		}
 	}
 	if skipped > 0 {
 		atomic.AddUint64(q.u64(offSkipped), skipped) // atomic RMW: any consumer may count
