@@ -115,3 +115,8 @@ func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Dur
 	}
 	return err
 }
+
+// Yield gives the CPU to another runnable thread, if any (sched_yield): a
+// spinning waiter calls it so that the process it waits for, when it
+// shares the CPU, gets to run.
+func Yield() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

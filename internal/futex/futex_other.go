@@ -26,3 +26,6 @@ func WakeAll(addr *uint32) (int, error) { return 0, ErrNotSupported }
 func WaitContext(ctx context.Context, addr *uint32, val uint32, timeout time.Duration) error {
 	return ErrNotSupported
 }
+
+// Yield does nothing on systems other than Linux.
+func Yield() {}
