@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 )
 
@@ -27,6 +28,8 @@ func TestKillAtRun(t *testing.T) {
 		t.Run(tc.point, func(t *testing.T) {
 			const n = 16 // maxRun: 4
 			q := newQueue(t, Config{Mode: MPMC, MaxMessage: 32, Capacity: n})
+			var lost []Lost
+			q.SetLostHandler(func(l Lost) { lost = append(lost, l) })
 			ctx := context.Background()
 			isGet := tc.point[:3] == "get"
 			if isGet {
@@ -89,6 +92,18 @@ func TestKillAtRun(t *testing.T) {
 			}
 			if tc.lost > 0 && s.LastLost.Pid != pid {
 				t.Fatalf("lost by %+v, want pid %d", s.LastLost, pid)
+			}
+			// The handler saw each lost message: the parent's first four,
+			// held by the victim, with their bytes and their producer.
+			if uint64(len(lost)) != tc.lost {
+				t.Fatalf("%d messages reported lost, want %d: %+v", len(lost), tc.lost, lost)
+			}
+			for i, l := range lost {
+				if l.Position != uint64(i) || string(l.Message) != fmt.Sprintf("first-%d", i) ||
+					l.Consumer.Pid != pid || l.ProducerPid != os.Getpid() {
+					t.Errorf("lost[%d] = %+v (%q), want position %d, first-%d, consumer %d, producer %d",
+						i, l, l.Message, i, i, pid, os.Getpid())
+				}
 			}
 			want := append([]string(nil), tc.delivered...)
 			for i := range 3 * n {

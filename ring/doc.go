@@ -96,7 +96,9 @@
 // most 64) with one atomic operation each: a producer killed inside
 // PutBatch leaves the run's unpublished slots skipped; a consumer killed
 // inside GetBatch, before it released its run, loses the whole run (each
-// message counted in Stats.Lost). Every message
+// message counted in Stats.Lost). Queue.SetLostHandler reports each lost
+// message, with its bytes and its producer, to the process that recovers
+// it, so that an application can put again exactly what was lost. Every message
 // whose Put returned nil is delivered exactly once to a live consumer or
 // counted as lost; nothing else is lost. Blocked calls and runs of
 // failing Try calls alike check for dead participants every few

@@ -71,8 +71,9 @@ const (
 	entrySize     = 64
 
 	// MPMC slot: header then payload.
-	slotSeq    = 0 // u64 sequence (bit 63: skipped)
-	slotLen    = 8 // u32 payload length
+	slotSeq    = 0  // u64 sequence (bit 63: skipped)
+	slotLen    = 8  // u32 payload length
+	slotPid    = 12 // u32 pid of the producer that published it (0: unknown)
 	slotHeader = 16
 
 	// SPSC record header: u32 length (padLen for a wrap pad), u32 span.

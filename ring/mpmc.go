@@ -182,6 +182,11 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 	// Atomic loads: entries are rewritten by processes that take them over.
 	w := atomic.LoadUint64(q.ent(dead, entOwner))
 	start := atomic.LoadUint64(q.ent(dead, entStart))
+	var lost Lost
+	if q.lostFn != nil && seq&skipBit == 0 {
+		// Copy the message before the CAS frees the slot for a producer.
+		lost = q.lostMessage(c, w, start)
+	}
 	// CAS: only one recoverer wins, and only if the slot is still in the
 	// state we judged; the new sequence frees it for position c+N.
 	if atomic.CompareAndSwapUint64(q.u64(q.slot(c)+slotSeq), seq, c+q.g.capacity) {
@@ -192,6 +197,9 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 			atomic.StoreUint64(q.u64(offLostOwner), w)
 			atomic.StoreUint64(q.u64(offLostStart), start)
 			atomic.StoreUint64(q.u64(offLostPos), c)
+			if q.lostFn != nil {
+				q.lostFn(lost)
+			}
 		}
 		// CAS: clear the dead entry's intent only if it still names c
 		// alone, so the entry can be reused (a batch's intent stays until
@@ -202,6 +210,19 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 		wake(q.spaceSeq, q.putWaiters, true)
 	}
 	return true, nil
+}
+
+// lostMessage describes the message at position c, held by the dead
+// consumer whose owner word and start time are w and start, with a copy
+// of its bytes (empty if its length is corrupt).
+func (q *Queue) lostMessage(c, w, start uint64) Lost {
+	off := q.slot(c)
+	l := Lost{Position: c, Consumer: Participant{Pid: ownerPid(w), Start: start, Position: c},
+		ProducerPid: int(*q.u32(off + slotPid))} // plain: ordered by the acquire of the sequence
+	if n := uint64(*q.u32(off + slotLen)); n <= q.g.maxMsg {
+		l.Message = append([]byte(nil), q.bytesAt(off+slotHeader, n)...)
+	}
+	return l
 }
 
 // skipDead marks position p (claimed, never published) skipped when the
@@ -290,7 +311,8 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 // written.
 func (q *Queue) mpmcPublish(pos uint64, n int) {
 	off := q.slot(pos)
-	*q.u32(off + slotLen) = uint32(n) // plain: published by the store below
+	*q.u32(off + slotLen) = uint32(n)          // plain: published by the store below
+	*q.u32(off + slotPid) = uint32(q.self.Pid) // plain, likewise
 	// Atomic store (release): the payload and length become visible with
 	// the sequence; seq-cst also orders it before wake's waiter check.
 	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get

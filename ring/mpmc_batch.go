@@ -112,7 +112,8 @@ func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 	for i, m := range msgs {
 		off := q.slot(pos + uint64(i))
 		copy(q.bytesAt(off+slotHeader, uint64(len(m))), m)
-		*q.u32(off + slotLen) = uint32(len(m)) // plain: published by the store below
+		*q.u32(off + slotLen) = uint32(len(m))     // plain: published by the store below
+		*q.u32(off + slotPid) = uint32(q.self.Pid) // plain, likewise
 		// Release store: payload and length become visible with the
 		// sequence, slot by slot, so consumers start on the first message
 		// while the rest are written. The last one is sequentially

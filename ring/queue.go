@@ -93,6 +93,15 @@ type Stats struct {
 	Closed   bool        // closed for writing
 }
 
+// Lost describes a message lost because the consumer that held it died
+// (MPMC), as given to the function set with SetLostHandler.
+type Lost struct {
+	Position    uint64      // the message's position in the queue
+	Consumer    Participant // the dead consumer that held it
+	ProducerPid int         // the process that put it (0 if unknown)
+	Message     []byte      // a copy of the message, the caller's to keep
+}
+
 // Participant identifies a process attached to a queue.
 type Participant struct {
 	Pid      int    // process id; 0 if none is recorded
@@ -185,8 +194,9 @@ type Queue struct {
 	tryPut     tryStall // TryPut/TryReserve: when to run the slow checks
 	tryGet     tryStall // TryGet/TryNext, likewise
 	mpEOF      bool     // io.EOF returned: sticky (closed and drained for good)
-	prodCount  uint64   // the count last stored in this entry's prodCount (0: unknown)
-	consCount  uint64   // likewise consCount
+	lostFn     func(Lost)
+	prodCount  uint64 // the count last stored in this entry's prodCount (0: unknown)
+	consCount  uint64 // likewise consCount
 	closeOnce  sync.Once
 	closeError error
 }
@@ -585,6 +595,23 @@ func (q *Queue) SetSpinTime(d time.Duration) {
 		q.spin = 0
 	}
 }
+
+// SetLostHandler sets fn to be called, in this process, for each message
+// that this handle recovers from a dead consumer in MPMC mode (the
+// messages counted in Stats.Lost): with its position, the consumer that
+// held it, the producer that put it and a copy of its bytes, so that an
+// application can put again exactly what was lost. Recovery happens
+// inside the Put-side calls that need the dead consumer's slot and in the
+// Get-side calls that reach the end of a closed queue, so the handler
+// runs in whichever process recovers the slot (Stats.Lost counts them all;
+// the handler sees the ones its handle recovered). It runs on the
+// goroutine of that call and must not call the queue. Call SetLostHandler
+// before the handle is shared between goroutines; nil removes it.
+//
+// A lost message was delivered to a consumer that died before it
+// released it: it may have been processed in part, so whether to resend
+// it is the application's decision.
+func (q *Queue) SetLostHandler(fn func(Lost)) { q.lostFn = fn }
 
 // Stats returns the queue's counters.
 func (q *Queue) Stats() Stats {
