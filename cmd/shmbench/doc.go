@@ -27,6 +27,12 @@
 //     connection i is written by producer i mod n (a producer with several
 //     writes to them in turn) and read by consumer i mod m (a goroutine per
 //     connection).
+//   - scaling: the mpmc pattern at 64 B with n producer and n consumer
+//     processes for n = 1, 2, 4, 8 and 16 (queue, queue-batch, unix-buf),
+//     on any machine: where there are fewer CPUs than processes the rows
+//     say so and run anyway. The table adds the rate per CPU in use
+//     (msgs/s over min(2n, CPUs)) and the ratio to the row's own 1:1, so
+//     a bigger machine shows the curve. Not in -quick.
 //   - pingpong: one process sends a message, the other sends it back; the
 //     latency is the round trip, timed one by one and reported as p50,
 //     p90, p99 and p99.9 (see "Repetitions and medians" for how).
@@ -240,7 +246,7 @@
 //
 //	transport         string  transport name (-list)
 //	kind              string  "shmkit", "ipc", "python", "in-process" or "reference"
-//	pattern           string  "throughput", "mpmc", "pingpong", "contention", "dict" or "pool"
+//	pattern           string  "throughput", "mpmc", "pingpong", "contention", "dict", "scaling" or "pool"
 //	size              int     message size in bytes (8 for contention: one int64; dict: the value size; pool: 8,
 //	                          one int each way; 0 for the start-up rows)
 //	producers         int     producer processes (0 where consumers work alone: memcpy, contention, pool)

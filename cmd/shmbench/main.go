@@ -184,6 +184,11 @@ func buildPlan(cfg *config) []planItem {
 		switch p {
 		case PatContention:
 			sizes = []int{8} // one int64
+		case PatScaling:
+			sizes = []int{64}
+			if cfg.quick {
+				names = nil // a minute's curve: not in a short run
+			}
 		case PatDict:
 			sizes = dictSizes
 			if cfg.quick {
@@ -200,8 +205,11 @@ func buildPlan(cfg *config) []planItem {
 		seenFixed := map[string]bool{}
 		reportedUnavailable := map[string]bool{}
 		procs := []int{0} // the pattern's own count
-		if p == PatDict {
+		switch p {
+		case PatDict:
 			procs = dictProcs
+		case PatScaling:
+			procs = scalingProcs
 		}
 		for _, size := range sizes {
 			for _, np := range procs {
@@ -228,6 +236,8 @@ func buildPlan(cfg *config) []planItem {
 						m.Producers, m.Consumers = 0, cfg.contenders
 					case PatDict:
 						m.Producers, m.Consumers = 0, np
+					case PatScaling:
+						m.Producers, m.Consumers = np, np
 					case PatPool:
 						m.Producers, m.Consumers = 0, poolWorkers(spec, cfg)
 						m.Tasks = poolTasks(spec, cfg)

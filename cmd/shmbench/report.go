@@ -135,6 +135,9 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 			fmt.Fprintf(w, "Contention: %d processes incrementing shared int64s under one lock (value-atomic: lock-free);\n", cfg.contenders)
 			fmt.Fprintln(w, "vs python: against Python's equivalent (py-value, or py-array for array)")
 			contentionTable(w, recs)
+		case PatScaling:
+			fmt.Fprintf(w, "Scaling: n producer processes -> n consumer processes at 64 B on %d CPUs; per CPU: msgs/s over min(2n, CPUs)\n", len(doc.Host.CPUs))
+			scalingTable(w, recs, len(doc.Host.CPUs))
 		case PatDict:
 			fmt.Fprintln(w, "Shared map: processes on one map of 4096 entries, each value checked; 64 B: 8 B keys (dict.Map),")
 			fmt.Fprintln(w, "1 KiB: 32 B string keys (dict.Bytes); in-process rows are goroutines of one process")
@@ -215,6 +218,47 @@ func contentionTable(w io.Writer, recs []Record) {
 		}
 		fmt.Fprintf(w, "  %-12s %-10s %6d %12s %11s  %s\n", r.Transport, r.Kind, r.Consumers, fmtRate(r.MsgsPerSec), fmtRatio(r.Ratio), r.Notes)
 	}
+}
+
+// scalingProcs are the process counts of the scaling pattern (each side).
+var scalingProcs = []int{1, 2, 4, 8, 16}
+
+// scalingTable prints the scaling rows: by transport, then n, with the
+// rate per CPU in use and against the transport's own 1:1 row.
+func scalingTable(w io.Writer, recs []Record, cpus int) {
+	slices.SortStableFunc(recs, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(transportRank(a.Transport), transportRank(b.Transport)), a.Producers-b.Producers)
+	})
+	fmt.Fprintf(w, "  %-12s %-10s %7s %10s %7s %10s %8s  %s\n", "transport", "kind", "n:n", "msgs/s", "spread", "per CPU", "vs 1:1", "notes")
+	one := map[string]float64{}
+	last := ""
+	for _, r := range recs {
+		if r.Transport != last && last != "" {
+			fmt.Fprintln(w)
+		}
+		last = r.Transport
+		nn := fmt.Sprintf("%d:%d", r.Producers, r.Consumers)
+		if r.Status != StatusOK {
+			fmt.Fprintf(w, "  %-12s %-10s %7s %10s %7s %10s %8s  %s: %s\n", r.Transport, r.Kind, nn, "-", "-", "-", "-", r.Status, r.Notes)
+			continue
+		}
+		if r.Producers == 1 {
+			one[r.Transport] = r.MsgsPerSec
+		}
+		used := max(1, min(r.Producers+r.Consumers, cpus))
+		fmt.Fprintf(w, "  %-12s %-10s %7s %10s %7s %10s %8s  %s\n", r.Transport, r.Kind, nn, fmtRate(r.MsgsPerSec), fmtSpread(r),
+			fmtRate(r.MsgsPerSec/float64(used)), times(r.MsgsPerSec, one[r.Transport]), r.Notes)
+	}
+}
+
+// transportRank is a transport's place in the registry (report order).
+func transportRank(name string) int {
+	for i, t := range registry {
+		if t.Spec().Name == name {
+			return i
+		}
+	}
+	return len(registry)
 }
 
 // dictTable prints the dict rows: by shape, then process count.

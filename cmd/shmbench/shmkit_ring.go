@@ -46,7 +46,7 @@ func (t *ringTransport) Spec() Spec {
 	s := Spec{Name: t.name, Kind: KindShmkit, Desc: t.desc}
 	switch t.variant {
 	case ringBatch:
-		s.Patterns = []Pattern{PatThroughput, PatMPMC} // a ping-pong has nothing to batch
+		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatScaling} // a ping-pong has nothing to batch
 		s.Batching, s.Batched = "64 KiB of messages per PutBatch and per GetBatch (one message when larger): the bytes unix-buf's bufio gathers per system call", true
 	case ringPipe:
 		s.Patterns = []Pattern{PatThroughput, PatPingPong} // one writer, one reader per direction
@@ -56,7 +56,7 @@ func (t *ringTransport) Spec() Spec {
 		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatPingPong}
 		s.Batching = "none: one Reserve/Commit and one Next/Release per message"
 	default:
-		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatPingPong}
+		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatScaling, PatPingPong}
 		s.Batching = "none: one Put and one Get per message"
 	}
 	return s
@@ -69,7 +69,7 @@ func (t *ringTransport) Unavailable() string { return shmUnavailable() }
 // ring, between 8 and 4096 messages.
 func ringConfig(m *Measurement) ring.Config {
 	c := ring.Config{Mode: ring.SPSC, MaxMessage: m.Size, Capacity: max(8, min(1<<16, (2<<20)/m.Size))}
-	if m.Pattern == PatMPMC {
+	if isMPMC(m.Pattern) {
 		c.Mode = ring.MPMC
 		c.Participants = max(8, m.Producers+m.Consumers+2)
 	}

@@ -53,7 +53,7 @@ func (t *streamTransport) Spec() Spec {
 		Batching: "none: one write(2) per message (length and payload), two read(2)s (length, then payload)"}
 	if t.buffered {
 		// A ping-pong must flush every message: that is "unix" again.
-		s.Patterns = []Pattern{PatThroughput, PatMPMC}
+		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatScaling}
 		s.Batching = "64 KiB bufio buffers: a write(2) when the writer's buffer fills, a read(2) fills the reader's (many messages per system call)"
 		s.Batched = true
 	}
@@ -130,7 +130,7 @@ func (t *streamTransport) newPair(duplex bool) (pair, error) {
 // Setup implements Transport.
 func (t *streamTransport) Setup(m *Measurement) (*Setup, error) {
 	n := 1
-	if m.Pattern == PatMPMC {
+	if isMPMC(m.Pattern) {
 		n = max(m.Producers, m.Consumers, 1)
 	}
 	var pairs []pair

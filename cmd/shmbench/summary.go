@@ -258,8 +258,28 @@ func summarize(recs []Record) []string {
 		}
 		add("%s.", s)
 	}
+	if a, ok := scalingRecord(recs, "queue-batch", 1); ok {
+		if b, ok := scalingRecord(recs, "queue-batch", 16); ok {
+			s := fmt.Sprintf("From 1:1 to 16:16 processes at 64 B (on %d CPUs), queue-batch moves %s then %s msgs/s (%s)",
+				len(allowedCPUs()), fmtRate(a.MsgsPerSec), fmtRate(b.MsgsPerSec), times(b.MsgsPerSec, a.MsgsPerSec))
+			if u, ok := scalingRecord(recs, "unix-buf", 16); ok {
+				s += fmt.Sprintf("; at 16:16, %s unix-buf's", times(b.MsgsPerSec, u.MsgsPerSec))
+			}
+			add("%s.", s)
+		}
+	}
 	out = append(out, summarizeDict(recs)...)
 	return append(out, summarizePools(recs)...)
+}
+
+// scalingRecord returns the ok scaling record of transport tr at n:n.
+func scalingRecord(recs []Record, tr string, n int) (Record, bool) {
+	for _, r := range recs {
+		if r.Transport == tr && r.Pattern == PatScaling && r.Producers == n && r.Status == StatusOK {
+			return r, true
+		}
+	}
+	return Record{}, false
 }
 
 // firstOK returns the first ok record of transport tr for pattern p.

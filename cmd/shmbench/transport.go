@@ -27,14 +27,22 @@ const (
 	// PatDict is 1 and 2 processes reading or writing one shared map;
 	// the rate is operations per second, all processes together.
 	PatDict Pattern = "dict"
+	// PatScaling is the mpmc pattern at 1:1, 2:2, 4:4, 8:8 and 16:16
+	// processes, at 64 B, whatever the machine's CPU count: the curve a
+	// bigger machine shows.
+	PatScaling Pattern = "scaling"
 	// PatPool is a pool of worker processes mapping a tiny task (the
 	// square of an int) over many inputs, in tasks per second, and the
 	// cost of starting one, until its first result.
 	PatPool Pattern = "pool"
 )
 
+// isMPMC reports whether p runs producer and consumer processes on one
+// queue (or one stream each), as the mpmc pattern does.
+func isMPMC(p Pattern) bool { return p == PatMPMC || p == PatScaling }
+
 // allPatterns is the order in which patterns run and are reported.
-var allPatterns = []Pattern{PatThroughput, PatMPMC, PatPingPong, PatContention, PatDict, PatPool}
+var allPatterns = []Pattern{PatThroughput, PatMPMC, PatScaling, PatPingPong, PatContention, PatDict, PatPool}
 
 // patternDesc describes each pattern for -list.
 var patternDesc = map[Pattern]string{
@@ -42,6 +50,7 @@ var patternDesc = map[Pattern]string{
 	PatMPMC:       "n producer processes -> m consumer processes (-procs n:m), aggregate messages/s",
 	PatPingPong:   "round-trip latency between two processes, p50/p90/p99/p99.9 by size",
 	PatContention: "processes updating one shared value under its lock, updates/s",
+	PatScaling:    "n producer processes -> n consumer processes for n = 1, 2, 4, 8, 16 at 64 B: aggregate and per-CPU messages/s",
 	PatDict:       "1 and 2 processes on one shared map (8 B keys/64 B values, 32 B keys/1 KiB values): Load hit and miss, Store, operations/s",
 	PatPool:       "worker pools (-workers): Map of square(int) in tasks/s; start of a pool until its first result",
 }
