@@ -48,7 +48,7 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	*q.tail = t                               // plain: the tail hint (see spscPublish)
 	*q.putsW = q.p.puts                       // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
-		wake(q.dataSeq, q.getWaiters, false)
+		wake(q.dataSeq, q.getWaiters, 1)
 	}
 	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
 		raceAcquire(q.raceProxy)
@@ -100,7 +100,7 @@ func (q *Queue) spscGetFast(buf []byte) (int, bool) {
 	q.c.gets++
 	*q.getsW = q.c.gets                       // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
-		wake(q.spaceSeq, q.putWaiters, false)
+		wake(q.spaceSeq, q.putWaiters, 1)
 	}
 	return int(n), true
 }
@@ -192,7 +192,7 @@ func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 	*q.tail = t                               // plain: the tail hint (see spscPublish)
 	*q.putsW = q.p.puts                       // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
-		wake(q.dataSeq, q.getWaiters, false)
+		wake(q.dataSeq, q.getWaiters, 1)
 	}
 	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
 		raceAcquire(q.raceProxy)
@@ -257,6 +257,6 @@ func (q *Queue) spscReleaseRun(v uint64, k int) {
 	q.c.gets += uint64(k)
 	*q.getsW = q.c.gets                       // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
-		wake(q.spaceSeq, q.putWaiters, false)
+		wake(q.spaceSeq, q.putWaiters, 1)
 	}
 }

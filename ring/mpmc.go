@@ -207,7 +207,7 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 		if q.intentCount(dead, entConsCount) == 1 {
 			atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
 		}
-		wake(q.spaceSeq, q.putWaiters, true)
+		wake(q.spaceSeq, q.putWaiters, 1)
 	}
 	return true, nil
 }
@@ -319,7 +319,7 @@ func (q *Queue) mpmcPublish(pos uint64, n int) {
 	atomic.StoreUint64(q.u64(off+slotSeq), pos+1)
 	q.mpPuts++
 	*q.ent(q.entIdx, entPuts) = q.mpPuts // plain: single-writer statistic (see spscPublish)
-	wake(q.dataSeq, q.getWaiters, true)
+	wake(q.dataSeq, q.getWaiters, 1)
 }
 
 func (q *Queue) mpmcWaitClaimPut(ctx context.Context, wait bool) (uint64, bool, error) {
@@ -474,7 +474,7 @@ func (q *Queue) releaseSlot(pos uint64) {
 	// Atomic store (release): we finished reading before a producer may
 	// reuse the slot; seq-cst also orders it before wake's waiter check.
 	atomic.StoreUint64(q.u64(q.slot(pos)+slotSeq), pos+q.g.capacity)
-	wake(q.spaceSeq, q.putWaiters, true)
+	wake(q.spaceSeq, q.putWaiters, 1)
 }
 
 // recoverAll recovers every slot in the last N positions that a dead

@@ -130,8 +130,8 @@ func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 		}
 	}
 	q.mpPuts += uint64(len(msgs))
-	*q.ent(q.entIdx, entPuts) = q.mpPuts // plain: single-writer statistic (see spscPublish)
-	wake(q.dataSeq, q.getWaiters, true)  // seq-cst: after the last publication
+	*q.ent(q.entIdx, entPuts) = q.mpPuts     // plain: single-writer statistic (see spscPublish)
+	wake(q.dataSeq, q.getWaiters, len(msgs)) // seq-cst: after the last publication; a sleeper per message
 }
 
 // mpmcClaimGetRun claims up to len(dst) published slots from the head
@@ -269,6 +269,6 @@ func (q *Queue) mpmcTakeRun(pos uint64, k int, dst [][]byte) (int, error) {
 	}
 	q.mpGets += uint64(j)
 	*q.ent(q.entIdx, entGets) = q.mpGets // plain: single-writer statistic (see spscPublish)
-	wake(q.spaceSeq, q.putWaiters, true) // seq-cst: after the last release
+	wake(q.spaceSeq, q.putWaiters, k)    // seq-cst: after the last release; a sleeper per slot
 	return j, bad
 }

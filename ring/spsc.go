@@ -231,7 +231,7 @@ func (q *Queue) spscPublish(k uint64) error {
 	// cost locked instructions per message.
 	*q.tail = q.p.tail
 	*q.u64(offPuts) = q.p.puts
-	wake(q.dataSeq, q.getWaiters, false)
+	wake(q.dataSeq, q.getWaiters, 1)
 	if q.closedForWrite() {
 		// Closed while we published: the consumer may have declared EOF
 		// already, so the message is not promised (it may still be
@@ -442,7 +442,7 @@ func (q *Queue) spscRelease(k uint64) {
 	atomic.StoreUint64(q.head, q.c.head)
 	q.c.gets += k
 	*q.u64(offGets) = q.c.gets // plain store: single-writer statistic (see spscPublish)
-	wake(q.spaceSeq, q.putWaiters, false)
+	wake(q.spaceSeq, q.putWaiters, 1)
 }
 
 func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, error) {

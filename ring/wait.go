@@ -28,10 +28,20 @@ import (
 // A nil ctx is context.Background(). A ctx that is done makes the call
 // fail once it must wait, after one more try: a call that can complete
 // at once still does (the package's context rule).
-func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, try func(slow bool) (bool, error)) error {
+func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, try func(slow bool) (bool, error)) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// Wakers wake one sleeper per message: one that was woken and leaves
+	// without taking what it was woken for (its ctx ended, the handle was
+	// closed) hands the wake-up on, so that another sleeper does not wait
+	// for its timeout.
+	woken := false
+	defer func() {
+		if woken && err != nil {
+			wake(seq, waiters, 1)
+		}
+	}()
 	slow := false
 	var lastSlow, spinEnd time.Time
 	spinning := q.spin != 0
@@ -107,6 +117,7 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		if werr != nil && werr != futex.ErrTimeout {
 			return werr
 		}
+		woken = woken || werr == nil
 		slow = true
 	}
 }
@@ -117,18 +128,16 @@ const spinTimed = -1 << 31
 // spinSlowPeriod is how often a spinning block runs try's slow checks.
 const spinSlowPeriod = 2 * time.Millisecond
 
-// wake wakes sleepers on seq if waiters says there are any. The load of
-// waiters is seq-cst and follows the caller's seq-cst publication (the
-// other half of the Dekker pairing in block); it is the only cost on the
-// fast path.
-func wake(seq, waiters *uint32, all bool) {
+// wake wakes up to n sleepers on seq if waiters says there are any: one
+// per message published or slot released (CloseWrite wakes every one,
+// wakeAll). The load of waiters is seq-cst and follows the
+// caller's seq-cst publication (the other half of the Dekker pairing in
+// block); it is the only cost on the fast path.
+func wake(seq, waiters *uint32, n int) {
 	if atomic.LoadUint32(waiters) == 0 {
 		return
 	}
 	atomic.AddUint32(seq, 1) // seq-cst: a sleeper that read the old value will not sleep
-	if all {
-		_, _ = futex.WakeAll(seq)
-	} else {
-		_, _ = futex.Wake(seq, 1)
-	}
+	_, _ = futex.Wake(seq, n)
 }
+
