@@ -140,4 +140,3 @@ func wake(seq, waiters *uint32, n int) {
 	atomic.AddUint32(seq, 1) // seq-cst: a sleeper that read the old value will not sleep
 	_, _ = futex.Wake(seq, n)
 }
-
