@@ -78,7 +78,9 @@
 //     queue-zc (zero-copy: the producer copies its message into the space
 //     Reserve gives and Commits it; the consumer reads the message where
 //     Next shows it, one word per 64-byte line, and Releases it), pipe
-//     (ring.Conn Send/Recv), value, value-atomic and array. A queue holds
+//     (ring.Conn Send/Recv), pipe-block (the same with SetSpin(0), so
+//     each blocked side sleeps on its futex at once; ping-pong only, beside
+//     the futex reference), value, value-atomic and array. A queue holds
 //     about 2 MiB of messages (8 to 65536 of them). For pools (package
 //     proc; the workers are this binary re-executed, dispatched by
 //     proc.Main at the top of main): pool (Pool.Map of square, automatic
@@ -116,7 +118,9 @@
 //   - reference, this machine's limits measured in the same run: refring
 //     (internal/refring, a bare ring of fixed 64-byte slots with no
 //     features, busy-spinning), cacheline (one shared cache line flipped
-//     between two processes: the floor of any round trip) and memcpy (the
+//     between two processes: the floor of any round trip), futex (two
+//     futex words, each side sleeping at once: the floor of a blocking
+//     round trip) and memcpy (the
 //     copy a queue's producer makes, alone: from one hot buffer of the
 //     message's size into a destination that walks through as many bytes
 //     as queue's ring for that size, record by record; a copying queue

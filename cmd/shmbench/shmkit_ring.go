@@ -13,10 +13,11 @@ import (
 type ringVariant int
 
 const (
-	ringSingle   ringVariant = iota // Queue.Put / Queue.Get
-	ringBatch                       // Queue.PutBatch / Queue.GetBatch
-	ringZeroCopy                    // Reserve+Commit / Next+Release
-	ringPipe                        // ring.Conn Send / Recv (CreatePipe, OpenPipe)
+	ringSingle    ringVariant = iota // Queue.Put / Queue.Get
+	ringBatch                        // Queue.PutBatch / Queue.GetBatch
+	ringZeroCopy                     // Reserve+Commit / Next+Release
+	ringPipe                         // ring.Conn Send / Recv (CreatePipe, OpenPipe)
+	ringPipeBlock                    // ringPipe with SetSpin(0): sleeps at once
 )
 
 // ringTransport measures package ring. The queue variants use a named
@@ -37,6 +38,8 @@ func init() {
 		desc: "shmkit ring.Queue, PutBatch/GetBatch of 64 KiB of messages (one message when larger), as unix-buf's bufio"})
 	register(&ringTransport{name: "queue-zc", variant: ringZeroCopy,
 		desc: "shmkit ring.Queue zero-copy: Reserve, payload copied in place, Commit; Next, payload read in place (a word per 64-byte line), Release"})
+	register(&ringTransport{name: "pipe-block", variant: ringPipeBlock,
+		desc: "shmkit ring.Conn Send/Recv with SetSpin(0): a blocked side sleeps on its futex at once (against the futex row)"})
 	register(&ringTransport{name: "pipe", variant: ringPipe,
 		desc: "shmkit ring.Conn (CreatePipe/OpenPipe), Send/Recv; duplex"})
 }
@@ -52,6 +55,10 @@ func (t *ringTransport) Spec() Spec {
 		s.Patterns = []Pattern{PatThroughput, PatPingPong} // one writer, one reader per direction
 		s.StartInOrder = true
 		s.Batching = "none: one Send and one Recv per message"
+	case ringPipeBlock:
+		s.Patterns = []Pattern{PatPingPong}
+		s.StartInOrder = true
+		s.Batching = "none: one Send and one Recv per message, each blocked side asleep on a futex"
 	case ringZeroCopy:
 		s.Patterns = []Pattern{PatThroughput, PatMPMC, PatPingPong}
 		s.Batching = "none: one Reserve/Commit and one Next/Release per message"
@@ -84,7 +91,7 @@ func batchLen(size int) int { return max(1, (64<<10)/max(size, 1)) }
 // Setup implements Transport.
 func (t *ringTransport) Setup(m *Measurement) (*Setup, error) {
 	cfg := ringConfig(m)
-	if t.variant == ringPipe {
+	if t.variant == ringPipe || t.variant == ringPipeBlock {
 		name := segName("pipe")
 		return &Setup{Args: map[string]string{"name": name}, Cleanup: func() { ring.Unlink(name) }}, nil
 	}
@@ -122,7 +129,7 @@ var prefault = shm.WithPopulate()
 func (t *ringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 	ctx := context.Background()
 	size := env.M.Size
-	if t.variant == ringPipe {
+	if t.variant == ringPipe || t.variant == ringPipeBlock {
 		var c *ring.Conn
 		var err error
 		// The first peer started (producer, or pong) creates end 0.
@@ -133,6 +140,9 @@ func (t *ringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if t.variant == ringPipeBlock {
+			c.SetSpin(0)
 		}
 		return []Endpoint{&pipeEndpoint{c: c, msg: make([]byte, size), buf: make([]byte, size)}}, nil
 	}

@@ -236,9 +236,17 @@ func summarize(recs []Record) []string {
 			s += fmt.Sprintf(", %s through unix: %s less", fmtNS(u.P50NS), times(float64(u.P50NS), float64(q.P50NS)))
 		}
 		if c, ok := firstOK(recs, "cacheline", PatPingPong); ok {
-			s += fmt.Sprintf("; the floor of any round trip here (cacheline) is %s", fmtNS(c.P50NS))
+			s += fmt.Sprintf("; the floor of any round trip here (cacheline) is %s (queue takes %s it; target within 1.3x)",
+				fmtNS(c.P50NS), times(float64(q.P50NS), float64(c.P50NS)))
 		}
 		add("%s.", s)
+	}
+	// Sleeping at once: the ring's futex handshake against a bare one.
+	if p, ok := okRecord(recs, "pipe-block", PatPingPong, 8); ok {
+		if f, ok := firstOK(recs, "futex", PatPingPong); ok {
+			add("Sleeping instead of spinning, an 8 B round trip through pipe-block takes %s (p50), a bare futex round trip %s: %s (target within 1.2x).",
+				fmtNS(p.P50NS), fmtNS(f.P50NS), times(float64(p.P50NS), float64(f.P50NS)))
+		}
 	}
 
 	if q, ok := smallOK(recs, "queue", PatMPMC); ok {
