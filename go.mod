@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/redis/go-redis/v9 v9.23.0
+	golang.org/x/net v0.63.0
 	golang.org/x/sys v0.50.0
 )
 

@@ -187,6 +187,20 @@ func (c *Conn) Recv(ctx context.Context, buf []byte) (int, error) {
 	return c.in.Get(ctx, buf)
 }
 
+// TryRecv is Recv that does not wait: ok is false when nothing is
+// queued. It returns io.EOF once the other end closed and everything it
+// sent was received.
+func (c *Conn) TryRecv(buf []byte) (n int, ok bool, err error) {
+	if c.rest != nil {
+		return 0, false, ErrPending
+	}
+	return c.in.TryGet(buf)
+}
+
+// MaxMessage returns the largest message Send accepts (the pipe's
+// MaxMessage, both directions).
+func (c *Conn) MaxMessage() int { return c.out.MaxMessage() }
+
 // RecvAppend receives one message, appending it to buf.
 func (c *Conn) RecvAppend(ctx context.Context, buf []byte) ([]byte, error) {
 	if c.rest != nil {

@@ -1,0 +1,352 @@
+package shmnet
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shmkit/shmkit/ring"
+)
+
+// Errors. Each matches with errors.Is.
+var (
+	// ErrPeerDied is returned by Read and Write when the process at the
+	// other end died without closing the connection (what it sent before
+	// dying is read first). It matches ring.ErrPeerDied and
+	// syscall.ECONNRESET.
+	ErrPeerDied error = peerDiedError{}
+
+	// ErrRefused is returned by Dial when nobody listens on the name, or
+	// the listener refused the connection (another user's, by default).
+	// It matches syscall.ECONNREFUSED.
+	ErrRefused error = refusedError{}
+)
+
+type peerDiedError struct{}
+
+func (peerDiedError) Error() string { return "shmnet: peer process died" }
+func (peerDiedError) Is(target error) bool {
+	return target == ring.ErrPeerDied || target == syscall.ECONNRESET
+}
+
+type refusedError struct{}
+
+func (refusedError) Error() string { return "shmnet: connection refused" }
+func (refusedError) Is(target error) bool {
+	return target == syscall.ECONNREFUSED
+}
+
+// errTimeout is a deadline's reason: os.ErrDeadlineExceeded, a net.Error
+// whose Timeout is true.
+var errTimeout = os.ErrDeadlineExceeded
+
+// Addr is the address of one end of a shmnet connection or listener.
+type Addr struct {
+	Name string // the listener's name
+	Pid  int    // the process at this end (0 for a listener)
+}
+
+// Network returns "shmkit".
+func (a Addr) Network() string { return "shmkit" }
+
+// String returns the name, with the pid of the process at that end.
+func (a Addr) String() string {
+	if a.Pid == 0 {
+		return a.Name
+	}
+	return a.Name + " (pid " + itoa(a.Pid) + ")"
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// Conn is a net.Conn over shared memory: a stream of bytes each way
+// through a ring, set up over a Unix socket that stays open so that the
+// death of the other process is noticed at once. It is safe for
+// concurrent use as net.Conn requires: one Read and one Write may run at
+// a time each, from different goroutines, with Close and the deadline
+// setters from any goroutine.
+type Conn struct {
+	pipe          *ring.Conn
+	sock          *net.UnixConn // the rendezvous; EOF on it without a goodbye: the peer died
+	local, remote Addr
+	maxMsg        int
+
+	rd, wd *deadline
+	rmu    sync.Mutex // one Read at a time; guards rbuf, rpend
+	wmu    sync.Mutex // one Write at a time
+	rbuf   []byte     // a message that did not fit the caller's buffer
+	rpend  []byte     // what of rbuf is still to be read
+
+	closed    atomic.Bool
+	peerDead  atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	watchDone chan struct{}
+}
+
+// goodbye is the byte a closing end writes on the socket: EOF after it is
+// a close, EOF without it the death of the process.
+const goodbye = 'B'
+
+func newConn(pipe *ring.Conn, sock *net.UnixConn, local, remote Addr, spin time.Duration) *Conn {
+	c := &Conn{pipe: pipe, sock: sock, local: local, remote: remote, maxMsg: pipe.MaxMessage(),
+		rd: newDeadline(), wd: newDeadline(), watchDone: make(chan struct{})}
+	if spin >= 0 {
+		pipe.SetSpinTime(spin)
+	}
+	go c.watch()
+	return c
+}
+
+// watch reads the socket until it ends: a goodbye means the peer closed
+// (the ring tells the rest); EOF or an error without one means the peer
+// process died, and the calls blocked on it fail at once.
+func (c *Conn) watch() {
+	defer close(c.watchDone)
+	var b [1]byte
+	for {
+		n, err := c.sock.Read(b[:])
+		if n == 1 && b[0] == goodbye {
+			return
+		}
+		if err != nil {
+			if !c.closed.Load() {
+				c.peerDead.Store(true)
+				c.rd.end(ErrPeerDied)
+				c.wd.end(ErrPeerDied)
+			}
+			return
+		}
+	}
+}
+
+// Read reads from the incoming stream. It returns io.EOF after the other
+// end closed (or CloseWrite) once everything it sent is read.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.closed.Load() {
+		return 0, c.opErr("read", net.ErrClosed)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(c.rpend) > 0 {
+		n := copy(p, c.rpend)
+		c.rpend = c.rpend[n:]
+		return n, nil
+	}
+	if err := c.rd.Err(); err != nil {
+		return c.readDead(p, err)
+	}
+	var n int
+	var err error
+	if len(p) >= c.maxMsg {
+		n, err = c.pipe.Recv(c.rd, p) // the message lands in p: no second copy
+	} else {
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, c.maxMsg)
+		}
+		n, err = c.pipe.Recv(c.rd, c.rbuf)
+		if err == nil {
+			k := copy(p, c.rbuf[:n])
+			c.rpend = c.rbuf[k:n]
+			n = k
+		}
+	}
+	if err != nil {
+		return c.readErr(p, err)
+	}
+	return n, nil
+}
+
+// readDead is Read once the read deadline has passed or the peer died:
+// a dead peer's last messages are still read.
+func (c *Conn) readDead(p []byte, why error) (int, error) {
+	if why == ErrPeerDied {
+		if n, ok := c.tryRead(p); ok {
+			return n, nil
+		}
+	}
+	return 0, c.opErr("read", why)
+}
+
+// tryRead reads a message already queued, without waiting.
+func (c *Conn) tryRead(p []byte) (int, bool) {
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, c.maxMsg)
+	}
+	n, ok, err := c.pipe.TryRecv(c.rbuf)
+	if err != nil || !ok {
+		return 0, false
+	}
+	k := copy(p, c.rbuf[:n])
+	c.rpend = c.rbuf[k:n]
+	return k, true
+}
+
+func (c *Conn) readErr(p []byte, err error) (int, error) {
+	switch {
+	case errors.Is(err, io.EOF):
+		return 0, io.EOF
+	case c.closed.Load():
+		return 0, c.opErr("read", net.ErrClosed)
+	case errors.Is(err, ring.ErrPeerDied):
+		return c.readDead(p, ErrPeerDied)
+	}
+	if e := c.rd.Err(); e != nil {
+		return c.readDead(p, e)
+	}
+	return 0, c.opErr("read", err)
+}
+
+// Write writes p to the outgoing stream, in messages of at most the
+// ring's MaxMessage bytes, waiting while the ring is full.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return 0, c.opErr("write", net.ErrClosed)
+	}
+	done := 0
+	for done < len(p) || len(p) == 0 {
+		if err := c.wd.Err(); err != nil {
+			return done, c.opErr("write", err)
+		}
+		end := min(len(p), done+c.maxMsg)
+		if err := c.pipe.Send(c.wd, p[done:end]); err != nil {
+			return done, c.writeErr(err)
+		}
+		done = end
+		if len(p) == 0 {
+			break
+		}
+	}
+	return done, nil
+}
+
+func (c *Conn) writeErr(err error) error {
+	switch {
+	case c.closed.Load():
+		return c.opErr("write", net.ErrClosed)
+	case c.peerDead.Load() || errors.Is(err, ring.ErrPeerDied):
+		return c.opErr("write", ErrPeerDied)
+	case errors.Is(err, ring.ErrClosed):
+		return c.opErr("write", syscall.EPIPE) // the other end closed, or CloseWrite
+	}
+	if e := c.wd.Err(); e != nil {
+		return c.opErr("write", e)
+	}
+	return c.opErr("write", err)
+}
+
+func (c *Conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "shmkit", Source: c.local, Addr: c.remote, Err: err}
+}
+
+// CloseWrite closes the outgoing direction: the other end reads what was
+// written and then io.EOF; this end can still read.
+func (c *Conn) CloseWrite() error {
+	if c.closed.Load() {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if err := c.pipe.CloseWrite(); err != nil && !errors.Is(err, ring.ErrClosed) {
+		return c.opErr("close", err)
+	}
+	return nil
+}
+
+// Close closes the connection: blocked Reads and Writes return
+// net.ErrClosed at once, the other end reads what was written and then
+// io.EOF, and its Writes fail.
+func (c *Conn) Close() error {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.closed.Store(true)
+		c.rd.end(net.ErrClosed)
+		c.wd.end(net.ErrClosed)
+		_ = c.pipe.CloseWrite() // the peer's reads end after our data
+		// Blocked calls are leaving (their contexts are done); the ring
+		// handle may be closed once they have.
+		c.rmu.Lock()
+		c.wmu.Lock()
+		err := c.pipe.Close()
+		c.wmu.Unlock()
+		c.rmu.Unlock()
+		_, _ = c.sock.Write([]byte{goodbye})
+		if cerr := c.sock.Close(); err == nil {
+			err = cerr
+		}
+		<-c.watchDone
+		c.closeErr = err
+	})
+	if !first {
+		return c.opErr("close", net.ErrClosed)
+	}
+	return c.closeErr
+}
+
+// LocalAddr returns this end's address.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the other end's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opErr("set deadline", net.ErrClosed)
+	}
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline of pending and future Reads: past it
+// they fail with an error that matches os.ErrDeadlineExceeded (a net.Error
+// whose Timeout is true). Zero means none.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opErr("set deadline", net.ErrClosed)
+	}
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline of pending and future Writes, as
+// SetReadDeadline does for Reads.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opErr("set deadline", net.ErrClosed)
+	}
+	c.wd.set(t)
+	return nil
+}
+
+var _ net.Conn = (*Conn)(nil)
