@@ -161,18 +161,19 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.rpend = c.rpend[n:]
 		return n, nil
 	}
-	if err := c.rd.Err(); err != nil {
+	ctx := c.rd.ctx()
+	if err := ctx.Err(); err != nil {
 		return c.readDead(p, err)
 	}
 	var n int
 	var err error
 	if len(p) >= c.maxMsg {
-		n, err = c.pipe.Recv(c.rd, p) // the message lands in p: no second copy
+		n, err = c.pipe.Recv(ctx, p) // the message lands in p: no second copy
 	} else {
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, c.maxMsg)
 		}
-		n, err = c.pipe.Recv(c.rd, c.rbuf)
+		n, err = c.pipe.Recv(ctx, c.rbuf)
 		if err == nil {
 			k := copy(p, c.rbuf[:n])
 			c.rpend = c.rbuf[k:n]
@@ -219,7 +220,7 @@ func (c *Conn) readErr(p []byte, err error) (int, error) {
 	case errors.Is(err, ring.ErrPeerDied):
 		return c.readDead(p, ErrPeerDied)
 	}
-	if e := c.rd.Err(); e != nil {
+	if e := c.rd.ctx().Err(); e != nil {
 		return c.readDead(p, e)
 	}
 	return 0, c.opErr("read", err)
@@ -235,11 +236,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	done := 0
 	for done < len(p) || len(p) == 0 {
-		if err := c.wd.Err(); err != nil {
+		ctx := c.wd.ctx()
+		if err := ctx.Err(); err != nil {
 			return done, c.opErr("write", err)
 		}
 		end := min(len(p), done+c.maxMsg)
-		if err := c.pipe.Send(c.wd, p[done:end]); err != nil {
+		if err := c.pipe.Send(ctx, p[done:end]); err != nil {
 			return done, c.writeErr(err)
 		}
 		done = end
@@ -259,7 +261,7 @@ func (c *Conn) writeErr(err error) error {
 	case errors.Is(err, ring.ErrClosed):
 		return c.opErr("write", syscall.EPIPE) // the other end closed, or CloseWrite
 	}
-	if e := c.wd.Err(); e != nil {
+	if e := c.wd.ctx().Err(); e != nil {
 		return c.opErr("write", e)
 	}
 	return c.opErr("write", err)

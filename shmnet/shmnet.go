@@ -257,12 +257,15 @@ func dialOver(ctx context.Context, uc *net.UnixConn, name string, o options) (*C
 		return nil, err
 	}
 	cred, err := peerCred(uc)
-	if err == nil {
-		err = pipe.Segment().Send(uc)
-	}
 	if err != nil {
 		pipe.Close()
 		return nil, err
+	}
+	if err := pipe.Segment().Send(uc); err != nil {
+		// A listener that refused us may have closed already: its reply
+		// byte, if any, says so; either way it did not take the pipe.
+		pipe.Close()
+		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = uc.SetReadDeadline(dl)
