@@ -345,3 +345,64 @@ func containsLine(out, line string) bool {
 	}
 	return false
 }
+
+func init() {
+	// scribble NAME: dial NAME, write a message, then overwrite every
+	// byte of the pipe's rings past their headers with garbage and wait
+	// to be killed: a hostile peer.
+	testproc.Register("scribble", func(args []string) int {
+		c, err := Dial(context.Background(), args[0])
+		if err != nil {
+			return fail("dial: %v", err)
+		}
+		if _, err := c.Write([]byte("hello")); err != nil {
+			return fail("write: %v", err)
+		}
+		mem := c.pipe.Segment().Bytes()
+		for i := range mem {
+			if i%4096 >= 256 { // leave the ring headers, spoil the records
+				mem[i] = byte(i*131 + 7)
+			}
+		}
+		testproc.Printf("scribbled")
+		select {}
+	})
+}
+
+// TestGarbage: a peer that writes garbage into the shared rings makes
+// this end's calls fail with an error, never a panic or a hang.
+func TestGarbage(t *testing.T) {
+	name := testName(t)
+	ln, err := Listen(name, WithRingSize(16<<10), WithMaxMessage(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := testproc.Start(t, "scribble", name)
+	defer p.Kill()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p.Expect(t, "scribbled")
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64<<10)
+	var rerr error
+	for range 100 {
+		if _, rerr = c.Read(buf); rerr != nil {
+			break
+		}
+	}
+	if rerr == nil || errors.Is(rerr, os.ErrDeadlineExceeded) {
+		t.Fatalf("reads over a scribbled ring: %v, want an error other than a timeout", rerr)
+	}
+	t.Logf("read: %v", rerr)
+	var werr error
+	for range 100 {
+		if _, werr = c.Write(make([]byte, 4096)); werr != nil {
+			break
+		}
+	}
+	t.Logf("write: %v", werr)
+}
