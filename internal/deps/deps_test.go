@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// core are the packages that must import nothing but the standard
+// core are the packages (shmnet with them) that must import nothing but the standard
 // library, golang.org/x/sys and each other.
-var core = []string{"shm", "sem", "value", "array", "ring", "proc", "dict", "list"}
+var core = []string{"shm", "sem", "value", "array", "ring", "proc", "dict", "list", "shmnet"}
 
 func TestCoreDependencies(t *testing.T) {
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
