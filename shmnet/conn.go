@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -92,6 +93,7 @@ func itoa(n int) string {
 // setters from any goroutine.
 type Conn struct {
 	pipe          *ring.Conn
+	note          *notifier
 	sock          *net.UnixConn // the rendezvous; EOF on it without a goodbye: the peer died
 	local, remote Addr
 	maxMsg        int
@@ -102,6 +104,7 @@ type Conn struct {
 	rbuf   []byte     // a message that did not fit the caller's buffer
 	rpend  []byte     // what of rbuf is still to be read
 
+	spin      time.Duration // how long a blocked Read polls before it parks
 	closed    atomic.Bool
 	peerDead  atomic.Bool
 	closeOnce sync.Once
@@ -113,9 +116,9 @@ type Conn struct {
 // a close, EOF without it the death of the process.
 const goodbye = 'B'
 
-func newConn(pipe *ring.Conn, sock *net.UnixConn, local, remote Addr, spin time.Duration) *Conn {
-	c := &Conn{pipe: pipe, sock: sock, local: local, remote: remote, maxMsg: pipe.MaxMessage(),
-		rd: newDeadline(), wd: newDeadline(), watchDone: make(chan struct{})}
+func newConn(pipe *ring.Conn, note *notifier, sock *net.UnixConn, local, remote Addr, spin time.Duration) *Conn {
+	c := &Conn{pipe: pipe, note: note, sock: sock, local: local, remote: remote, maxMsg: pipe.MaxMessage(),
+		rd: newDeadline(), wd: newDeadline(), watchDone: make(chan struct{}), spin: spin}
 	if spin >= 0 {
 		pipe.SetSpinTime(spin)
 	}
@@ -139,6 +142,7 @@ func (c *Conn) watch() {
 				c.peerDead.Store(true)
 				c.rd.end(ErrPeerDied)
 				c.wd.end(ErrPeerDied)
+				_ = c.note.in.SetReadDeadline(pastDeadline) // a parked Read looks again
 			}
 			return
 		}
@@ -168,12 +172,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	var n int
 	var err error
 	if len(p) >= c.maxMsg {
-		n, err = c.pipe.Recv(ctx, p) // the message lands in p: no second copy
+		n, err = c.recv(ctx, p) // the message lands in p: no second copy
 	} else {
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, c.maxMsg)
 		}
-		n, err = c.pipe.Recv(ctx, c.rbuf)
+		n, err = c.recv(ctx, c.rbuf)
 		if err == nil {
 			k := copy(p, c.rbuf[:n])
 			c.rpend = c.rbuf[k:n]
@@ -184,6 +188,68 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return c.readErr(p, err)
 	}
 	return n, nil
+}
+
+// pastDeadline is a deadline long gone, to wake a parked Read.
+var pastDeadline = time.Unix(1, 0)
+
+// recv receives one message into buf: it polls the ring for c.spin, then
+// parks in the netpoller on this end's eventfd (see notifier) until the
+// other end writes, the deadline passes, or the connection ends.
+func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
+	var end time.Time
+	for i := 0; ; i++ {
+		n, ok, err := c.pipe.TryRecv(buf)
+		if ok || err != nil {
+			return n, err
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if i&63 != 63 {
+			continue
+		}
+		now := time.Now()
+		if end.IsZero() {
+			end = now.Add(c.spin)
+		}
+		if !now.Before(end) {
+			break
+		}
+		runtime.Gosched()
+	}
+	var scratch [8]byte
+	for {
+		atomic.StoreUint32(c.note.inAsleep, 1) // seq-cst: before our last look at the ring
+		n, ok, err := c.pipe.TryRecv(buf)
+		if ok || err != nil {
+			atomic.StoreUint32(c.note.inAsleep, 0)
+			return n, err
+		}
+		if err := ctx.Err(); err != nil {
+			atomic.StoreUint32(c.note.inAsleep, 0)
+			return 0, err
+		}
+		_, rerr := c.note.in.Read(scratch[:])
+		atomic.StoreUint32(c.note.inAsleep, 0)
+		switch {
+		case rerr == nil:
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			// The read deadline, or a poke (the peer died, Close): the
+			// ring first, then the reason.
+			if n, ok, err := c.pipe.TryRecv(buf); ok || err != nil {
+				return n, err
+			}
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			if !c.peerDead.Load() && !c.closed.Load() {
+				return 0, errTimeout
+			}
+		default:
+			return 0, rerr
+		}
+	}
 }
 
 // readDead is Read once the read deadline has passed or the peer died:
@@ -244,6 +310,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if err := c.pipe.Send(ctx, p[done:end]); err != nil {
 			return done, c.writeErr(err)
 		}
+		c.note.wake()
 		done = end
 		if len(p) == 0 {
 			break
@@ -280,6 +347,7 @@ func (c *Conn) CloseWrite() error {
 	if err := c.pipe.CloseWrite(); err != nil && !errors.Is(err, ring.ErrClosed) {
 		return c.opErr("close", err)
 	}
+	c.note.poke() // a parked Read at the other end looks again, and sees io.EOF
 	return nil
 }
 
@@ -293,7 +361,9 @@ func (c *Conn) Close() error {
 		c.closed.Store(true)
 		c.rd.end(net.ErrClosed)
 		c.wd.end(net.ErrClosed)
-		_ = c.pipe.CloseWrite() // the peer's reads end after our data
+		_ = c.note.in.SetReadDeadline(pastDeadline) // our parked Read leaves
+		_ = c.pipe.CloseWrite()                     // the peer's reads end after our data
+		c.note.poke()
 		// Blocked calls are leaving (their contexts are done); the ring
 		// handle may be closed once they have.
 		c.rmu.Lock()
@@ -306,6 +376,7 @@ func (c *Conn) Close() error {
 			err = cerr
 		}
 		<-c.watchDone
+		c.note.close()
 		c.closeErr = err
 	})
 	if !first {
@@ -327,7 +398,20 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	}
 	c.rd.set(t)
 	c.wd.set(t)
+	c.setParkDeadline(t)
 	return nil
+}
+
+// setParkDeadline gives a parked Read the read deadline t, unless the
+// connection has ended (then the parked Read is already woken for good).
+func (c *Conn) setParkDeadline(t time.Time) {
+	if c.peerDead.Load() || c.closed.Load() {
+		return
+	}
+	_ = c.note.in.SetReadDeadline(t)
+	if c.peerDead.Load() || c.closed.Load() { // ended meanwhile: wake it again
+		_ = c.note.in.SetReadDeadline(pastDeadline)
+	}
 }
 
 // SetReadDeadline sets the deadline of pending and future Reads: past it
@@ -338,6 +422,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.opErr("set deadline", net.ErrClosed)
 	}
 	c.rd.set(t)
+	c.setParkDeadline(t)
 	return nil
 }
 

@@ -179,15 +179,16 @@ func (l *Listener) handshake(uc *net.UnixConn) (*Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
-	pipe, err := ring.ReceivePipe(ctx, uc)
+	pipe, note, err := listenerSide(ctx, uc)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := uc.Write([]byte{replyOK}); err != nil {
 		pipe.Close()
+		note.close()
 		return nil, err
 	}
-	return newConn(pipe, uc, Addr{Name: l.name, Pid: os.Getpid()}, Addr{Name: l.name, Pid: cred.pid}, l.opts.spin), nil
+	return newConn(pipe, note, uc, Addr{Name: l.name, Pid: os.Getpid()}, Addr{Name: l.name, Pid: cred.pid}, l.opts.spin), nil
 }
 
 // Accept waits for the next connection. After Close it returns an error
@@ -252,20 +253,15 @@ func Dial(ctx context.Context, name string, opts ...Option) (*Conn, error) {
 
 func dialOver(ctx context.Context, uc *net.UnixConn, name string, o options) (*Conn, error) {
 	cfg := ring.Config{MaxMessage: o.maxMsg, Capacity: max(2, o.ringSize/max(o.maxMsg, 1))}
-	pipe, err := ring.NewPipe(cfg)
-	if err != nil {
-		return nil, err
-	}
 	cred, err := peerCred(uc)
 	if err != nil {
-		pipe.Close()
 		return nil, err
 	}
-	if err := pipe.Segment().Send(uc); err != nil {
-		// A listener that refused us may have closed already: its reply
-		// byte, if any, says so; either way it did not take the pipe.
-		pipe.Close()
-		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+	// A listener that refused us may have closed already; either way
+	// it did not take the pipe (dialerSide says ErrRefused).
+	pipe, note, err := dialerSide(uc, cfg)
+	if err != nil {
+		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = uc.SetReadDeadline(dl)
@@ -285,9 +281,10 @@ func dialOver(ctx context.Context, uc *net.UnixConn, name string, o options) (*C
 	}
 	if err != nil {
 		pipe.Close()
+		note.close()
 		return nil, err
 	}
-	return newConn(pipe, uc, Addr{Name: name, Pid: os.Getpid()}, Addr{Name: name, Pid: cred.pid}, o.spin), nil
+	return newConn(pipe, note, uc, Addr{Name: name, Pid: os.Getpid()}, Addr{Name: name, Pid: cred.pid}, o.spin), nil
 }
 
 // Dialer returns a function of the shape http.Transport.DialContext

@@ -1,0 +1,194 @@
+package shmnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// A blocked Read parks its goroutine in Go's netpoller instead of a
+// futex system call, so that an idle connection holds no OS thread and
+// many connections share few CPUs: each end sleeps on an eventfd of its
+// own after raising its "asleep" word in a small shared page, and a
+// writer that sees the word raised after it published writes the
+// sleeper's eventfd. The word and the ring's publication are sequentially
+// consistent on both sides (a store, then a load), so either the writer
+// sees the sleeper or the sleeper's last look at the ring sees the data.
+//
+// Page layout (an anonymous shm segment, kind raw, 128 bytes): the
+// listener's asleep word (uint32) at offset 0, the dialer's at 64.
+const (
+	notifySize      = 128
+	offServerAsleep = 0
+	offClientAsleep = 64
+)
+
+// noDeadline clears a descriptor's deadline.
+var noDeadline time.Time
+
+// notifier is one end's half of that scheme.
+type notifier struct {
+	page     *shm.Segment
+	inAsleep *uint32  // ours: raised while we sleep on in
+	peerWord *uint32  // the other end's
+	in       *os.File // our eventfd, read (in the netpoller) to sleep
+	out      *os.File // the other end's, written to wake it
+}
+
+// newEventfd returns a non-blocking eventfd as an *os.File, which Go's
+// netpoller waits on.
+func newEventfd() (*os.File, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	return os.NewFile(uintptr(fd), "eventfd"), nil
+}
+
+// wake wakes the other end if it sleeps.
+func (n *notifier) wake() {
+	if atomic.LoadUint32(n.peerWord) != 0 { // seq-cst, after our publication
+		n.poke()
+	}
+}
+
+// poke writes the other end's eventfd unconditionally (a close, a
+// half-close: it must look at the ring again).
+func (n *notifier) poke() {
+	var one [8]byte
+	one[0] = 1
+	_, _ = n.out.Write(one[:])
+}
+
+func (n *notifier) close() {
+	n.in.Close()
+	n.out.Close()
+	n.page.Close()
+}
+
+// dialerSide creates the pipe, the page and both eventfds, and sends the
+// listener its four descriptors in one message.
+func dialerSide(uc *net.UnixConn, cfg ring.Config) (*ring.Conn, *notifier, error) {
+	pipe, err := ring.NewPipe(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	page, err := shm.CreateAnonymous(notifySize, shm.WithKind(shm.KindRaw))
+	if err != nil {
+		pipe.Close()
+		return nil, nil, err
+	}
+	evServer, err := newEventfd()
+	if err != nil {
+		pipe.Close()
+		page.Close()
+		return nil, nil, err
+	}
+	evClient, err := newEventfd()
+	if err != nil {
+		pipe.Close()
+		page.Close()
+		evServer.Close()
+		return nil, nil, err
+	}
+	n := &notifier{page: page, in: evClient, out: evServer,
+		inAsleep: word(page, offClientAsleep), peerWord: word(page, offServerAsleep)}
+	rights := unix.UnixRights(rawFd(pipe.File()), rawFd(page.File()), rawFd(evServer), rawFd(evClient))
+	if _, _, err := uc.WriteMsgUnix([]byte{'P'}, rights, nil); err != nil {
+		pipe.Close()
+		n.close()
+		return nil, nil, fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	return pipe, n, nil
+}
+
+// listenerSide receives what dialerSide sent and attaches to it,
+// validating each descriptor (a hostile client may send anything).
+func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = uc.SetReadDeadline(dl)
+		defer uc.SetReadDeadline(noDeadline)
+	}
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fds []int
+	if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range cmsgs {
+			if got, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, got...)
+			}
+		}
+	}
+	closeFds := func(fds []int) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	if n != 1 || buf[0] != 'P' || len(fds) != 4 {
+		closeFds(fds)
+		return nil, nil, fmt.Errorf("shmnet: bad handshake from the client (%d bytes, %d descriptors)", n, len(fds))
+	}
+	// The eventfds first: they must be eventfds, and non-blocking, for
+	// the netpoller (O_NONBLOCK is the client's too: the same file).
+	for _, fd := range fds[2:] {
+		link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil || link != "anon_inode:[eventfd]" {
+			closeFds(fds)
+			return nil, nil, errors.New("shmnet: the client's wake-up descriptors are not eventfds")
+		}
+		if err := unix.SetNonblock(fd, true); err != nil {
+			closeFds(fds)
+			return nil, nil, err
+		}
+	}
+	pf, gf := os.NewFile(uintptr(fds[0]), "pipe"), os.NewFile(uintptr(fds[1]), "page")
+	defer pf.Close() // the segments keep their own
+	defer gf.Close()
+	pipe, err := ring.OpenPipeFile(ctx, pf)
+	if err != nil {
+		closeFds(fds[2:])
+		return nil, nil, err
+	}
+	page, err := shm.OpenFile(ctx, gf, shm.WithKind(shm.KindRaw))
+	if err == nil && page.Size() < notifySize {
+		page.Close()
+		err = fmt.Errorf("%w: notification page of %d bytes", shm.ErrCorrupt, page.Size())
+	}
+	if err != nil {
+		pipe.Close()
+		closeFds(fds[2:])
+		return nil, nil, err
+	}
+	in, out := os.NewFile(uintptr(fds[2]), "eventfd"), os.NewFile(uintptr(fds[3]), "eventfd")
+	return pipe, &notifier{page: page, in: in, out: out,
+		inAsleep: word(page, offServerAsleep), peerWord: word(page, offClientAsleep)}, nil
+}
+
+// rawFd returns f's descriptor without f.Fd's side effect of making it
+// blocking (which, on a shared file description, the other process would
+// see too).
+func rawFd(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
+}
+
+func word(page *shm.Segment, off int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&page.Bytes()[off]))
+}

@@ -1,0 +1,31 @@
+//go:build !linux
+
+package shmnet
+
+import (
+	"context"
+	"net"
+	"os"
+
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// notifier is Linux-only (eventfd); shmnet as a whole is.
+type notifier struct {
+	inAsleep *uint32
+	in       *os.File
+}
+
+func (n *notifier) wake()  {}
+func (n *notifier) poke()  {}
+func (n *notifier) close() {}
+
+func dialerSide(*net.UnixConn, ring.Config) (*ring.Conn, *notifier, error) {
+	return nil, nil, shm.ErrNotSupported
+}
+
+func listenerSide(context.Context, *net.UnixConn) (*ring.Conn, *notifier, error) {
+	return nil, nil, shm.ErrNotSupported
+}
+
