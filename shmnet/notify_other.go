@@ -28,4 +28,3 @@ func dialerSide(*net.UnixConn, ring.Config) (*ring.Conn, *notifier, error) {
 func listenerSide(context.Context, *net.UnixConn) (*ring.Conn, *notifier, error) {
 	return nil, nil, shm.ErrNotSupported
 }
-
