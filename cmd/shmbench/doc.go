@@ -59,6 +59,16 @@
 //     goroutines). -quick runs the 64 B shape with dict-load,
 //     syncmap-load, redis-get-p64 and py-manager-get. The ratio is
 //     against redis-get-p64 with as many processes.
+//   - rpc: net/http GETs of a 2-byte body (http-shmnet, http-unix,
+//     http-tcp) and gRPC unary calls, the health service's Check
+//     (grpc-shmnet, grpc-unix, grpc-tcp), from 1 and then 8 client
+//     processes, each with one connection, to one server process per row
+//     kind (started for the run, stopped at its end), in requests/s, all
+//     clients together; every reply is checked. The code is the same for
+//     the three: only the listener and the dialer differ (package shmnet
+//     for the shmnet rows). The ratio is against the same protocol over
+//     the Unix socket with as many clients. -quick: one client, shmnet and
+//     unix.
 //   - pool: worker pools (-workers, default 2) mapping a tiny task, the
 //     square of an int, over many inputs, in tasks/s: Map calls of the
 //     same inputs (100,000 for the chunked rows, 1,000 for the rows of
@@ -78,7 +88,8 @@
 //     queue-zc (zero-copy: the producer copies its message into the space
 //     Reserve gives and Commits it; the consumer reads the message where
 //     Next shows it, one word per 64-byte line, and Releases it), pipe
-//     (ring.Conn Send/Recv), pipe-block (the same with SetSpin(0), so
+//     (ring.Conn Send/Recv), shmnet (a shmnet.Conn, the net.Conn over a
+//     pipe: Write and io.ReadFull; ping-pong only), pipe-block (the same with SetSpin(0), so
 //     each blocked side sleeps on its futex at once; ping-pong only, beside
 //     the futex reference), value, value-atomic and array. A queue holds
 //     about 2 MiB of messages (8 to 65536 of them). For pools (package
@@ -250,7 +261,7 @@
 //
 //	transport         string  transport name (-list)
 //	kind              string  "shmkit", "ipc", "python", "in-process" or "reference"
-//	pattern           string  "throughput", "mpmc", "pingpong", "contention", "dict", "scaling" or "pool"
+//	pattern           string  "throughput", "mpmc", "pingpong", "contention", "dict", "scaling", "rpc" or "pool"
 //	size              int     message size in bytes (8 for contention: one int64; dict: the value size; pool: 8,
 //	                          one int each way; 0 for the start-up rows)
 //	producers         int     producer processes (0 where consumers work alone: memcpy, contention, pool)

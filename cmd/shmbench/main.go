@@ -27,6 +27,9 @@ func main() {
 	// (They also inherit SHMBENCH_PEER from the peer that started them,
 	// so this must come first.)
 	proc.Main()
+	if spec := os.Getenv(envRPCServer); spec != "" {
+		os.Exit(rpcServerMain(spec))
+	}
 	if spec := os.Getenv(envPeer); spec != "" {
 		os.Exit(peerMain(spec))
 	}
@@ -97,6 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer removeScript()
 	defer stopRedis()
+	defer stopRPCServers()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -189,6 +193,11 @@ func buildPlan(cfg *config) []planItem {
 			if cfg.quick {
 				names = nil // a minute's curve: not in a short run
 			}
+		case PatRPC:
+			sizes = []int{2} // the body's bytes
+			if cfg.quick {
+				names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !slices.Contains(rpcQuick, n) })
+			}
 		case PatDict:
 			sizes = dictSizes
 			if cfg.quick {
@@ -210,6 +219,11 @@ func buildPlan(cfg *config) []planItem {
 			procs = dictProcs
 		case PatScaling:
 			procs = scalingProcs
+		case PatRPC:
+			procs = rpcClients
+			if cfg.quick {
+				procs = []int{1}
+			}
 		}
 		for _, size := range sizes {
 			for _, np := range procs {
@@ -238,6 +252,8 @@ func buildPlan(cfg *config) []planItem {
 						m.Producers, m.Consumers = 0, np
 					case PatScaling:
 						m.Producers, m.Consumers = np, np
+					case PatRPC:
+						m.Producers, m.Consumers = 0, np
 					case PatPool:
 						m.Producers, m.Consumers = 0, poolWorkers(spec, cfg)
 						m.Tasks = poolTasks(spec, cfg)
@@ -325,6 +341,11 @@ func fallbackBaseline(r *Record) string {
 	switch r.Pattern {
 	case PatDict:
 		return "redis-get-p64"
+	case PatRPC:
+		if strings.HasPrefix(r.Transport, "grpc-") {
+			return "grpc-unix"
+		}
+		return "http-unix"
 	case PatPool:
 		t, _ := lookup(r.Transport)
 		switch {

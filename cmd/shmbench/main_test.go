@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		os.Exit(0) // exec-start's hello-world program
 	}
 	proc.Main() // the pools' workers (before the peers: they inherit SHMBENCH_PEER)
+	if spec := os.Getenv(envRPCServer); spec != "" {
+		os.Exit(rpcServerMain(spec))
+	}
 	if spec := os.Getenv(envPeer); spec != "" {
 		os.Exit(peerMain(spec))
 	}
@@ -271,6 +274,7 @@ func TestQuickJSON(t *testing.T) {
 		startup := tr.Spec().Startup
 		okSize := num("size") == 64 || num("size") == 65536 || num("size") == float64(tr.Spec().FixedSize) ||
 			rec["pattern"] == string(PatContention) && num("size") == 8 ||
+			rec["pattern"] == string(PatRPC) && num("size") == 2 ||
 			rec["pattern"] == string(PatPool) && num("size") == 8 && !startup ||
 			rec["pattern"] == string(PatPool) && num("size") == 0 && startup
 		if num("msgs_per_sec") <= 0 || (num("bytes_per_sec") <= 0) != startup || num("repetitions") != defaultReps || !okSize {
@@ -290,7 +294,7 @@ func TestQuickJSON(t *testing.T) {
 	for _, want := range []string{"unix/throughput", "unix/mpmc", "unix/pingpong", "chan/throughput", "chan/pingpong",
 		"memcpy/throughput", "queue/throughput", "queue/mpmc", "queue/pingpong", "queue-zc/throughput",
 		"pipe/throughput", "pipe/pingpong", "value/contention",
-		"pool/pool", "gopool-batch/pool", "pool-c1/pool", "pool-start/pool", "dict-load/dict", "syncmap-load/dict"} {
+		"pool/pool", "gopool-batch/pool", "pool-c1/pool", "pool-start/pool", "dict-load/dict", "syncmap-load/dict", "http-shmnet/rpc", "grpc-unix/rpc"} {
 		if !seen[want] {
 			t.Errorf("no ok record for %s", want)
 		}

@@ -138,6 +138,10 @@ func writeTable(w io.Writer, doc *Document, cfg *config) {
 		case PatScaling:
 			fmt.Fprintf(w, "Scaling: n producer processes -> n consumer processes at 64 B on %d CPUs; per CPU: msgs/s over min(2n, CPUs)\n", len(doc.Host.CPUs))
 			scalingTable(w, recs, len(doc.Host.CPUs))
+		case PatRPC:
+			fmt.Fprintln(w, "RPC: net/http GETs (2-byte body) and gRPC unary calls from client processes to a server process;")
+			fmt.Fprintln(w, "vs unix: against the same protocol over a Unix socket with as many clients")
+			rpcTable(w, recs)
 		case PatDict:
 			fmt.Fprintln(w, "Shared map: processes on one map of 4096 entries, each value checked; 64 B: 8 B keys (dict.Map),")
 			fmt.Fprintln(w, "1 KiB: 32 B string keys (dict.Bytes); in-process rows are goroutines of one process")
@@ -217,6 +221,28 @@ func contentionTable(w io.Writer, recs []Record) {
 			continue
 		}
 		fmt.Fprintf(w, "  %-12s %-10s %6d %12s %11s  %s\n", r.Transport, r.Kind, r.Consumers, fmtRate(r.MsgsPerSec), fmtRatio(r.Ratio), r.Notes)
+	}
+}
+
+// rpcTable prints the rpc rows: by protocol and client count.
+func rpcTable(w io.Writer, recs []Record) {
+	slices.SortStableFunc(recs, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.Transport[:4], b.Transport[:4]), a.Consumers-b.Consumers)
+	})
+	fmt.Fprintf(w, "  %-12s %-10s %7s %12s %7s %8s  %s\n", "transport", "kind", "clients", "requests/s", "spread", "vs unix", "notes")
+	last := ""
+	for _, r := range recs {
+		if k := fmt.Sprint(r.Transport[:4], r.Consumers); k != last {
+			if last != "" {
+				fmt.Fprintln(w)
+			}
+			last = k
+		}
+		if r.Status != StatusOK {
+			fmt.Fprintf(w, "  %-12s %-10s %7d %12s %7s %8s  %s: %s\n", r.Transport, r.Kind, r.Consumers, "-", "-", "-", r.Status, r.Notes)
+			continue
+		}
+		fmt.Fprintf(w, "  %-12s %-10s %7d %12s %7s %8s  %s\n", r.Transport, r.Kind, r.Consumers, fmtRate(r.MsgsPerSec), fmtSpread(r), fmtRatio(r.Ratio), r.Notes)
 	}
 }
 
@@ -397,6 +423,8 @@ func (p *progress) what(it planItem) string {
 		size = fmt.Sprintf("%dw", it.m.Consumers) // workers, not a message size
 	case PatDict:
 		size = fmt.Sprintf("%s x%d", size, it.m.Consumers)
+	case PatRPC:
+		size = fmt.Sprintf("x%d", it.m.Consumers)
 	}
 	return fmt.Sprintf("%-10s %-12s %7s", it.m.Pattern, it.m.Transport, size)
 }
@@ -433,6 +461,8 @@ func resultText(r Record) string {
 		return fmtRate(r.MsgsPerSec) + " updates/s"
 	case r.Pattern == PatDict:
 		return fmtRate(r.MsgsPerSec) + " ops/s"
+	case r.Pattern == PatRPC:
+		return fmtRate(r.MsgsPerSec) + " requests/s"
 	}
 	return fmtRate(r.MsgsPerSec) + " msgs/s, " + fmtBytes(r.BytesPerSec)
 }

@@ -276,8 +276,42 @@ func summarize(recs []Record) []string {
 			add("%s.", s)
 		}
 	}
+	if r, ok := okRecord(recs, "shmnet", PatPingPong, 64); ok {
+		if u, ok := okRecord(recs, "unix", PatPingPong, 64); ok {
+			x := float64(u.P50NS) / float64(r.P50NS)
+			add("A 64 B round trip over a shmnet.Conn (net.Conn) takes %s (p50), %s less than a Unix socket's %s (target at least 30x: %s).",
+				fmtNS(r.P50NS), fmtRatio(x), fmtNS(u.P50NS), met(x >= 30))
+		}
+	}
+	for _, proto := range []string{"http", "grpc"} {
+		what := map[string]string{"http": "net/http serves", "grpc": "gRPC answers"}[proto]
+		unit := map[string]string{"http": "requests", "grpc": "unary calls"}[proto]
+		var parts []string
+		for _, n := range rpcClients {
+			r, ok1 := rpcRecord(recs, proto+"-shmnet", n)
+			u, ok2 := rpcRecord(recs, proto+"-unix", n)
+			if ok1 && ok2 {
+				x := r.MsgsPerSec / u.MsgsPerSec
+				parts = append(parts, fmt.Sprintf("%s %s/s with %s, %s a Unix socket's (target at least 1.5x: %s)",
+					fmtRate(r.MsgsPerSec), unit, processes(n, "client"), fmtRatio(x), met(x >= 1.5)))
+			}
+		}
+		if len(parts) > 0 {
+			add("Over shmnet, %s %s.", what, strings.Join(parts, "; "))
+		}
+	}
 	out = append(out, summarizeDict(recs)...)
 	return append(out, summarizePools(recs)...)
+}
+
+// rpcRecord returns the ok rpc record of transport tr with n clients.
+func rpcRecord(recs []Record, tr string, n int) (Record, bool) {
+	for _, r := range recs {
+		if r.Transport == tr && r.Pattern == PatRPC && r.Consumers == n && r.Status == StatusOK {
+			return r, true
+		}
+	}
+	return Record{}, false
 }
 
 // scalingRecord returns the ok scaling record of transport tr at n:n.

@@ -31,6 +31,11 @@ const (
 	// processes, at 64 B, whatever the machine's CPU count: the curve a
 	// bigger machine shows.
 	PatScaling Pattern = "scaling"
+	// PatRPC is HTTP requests and gRPC unary calls from 1 and 8 client
+	// processes to a server process, over shmnet, a Unix socket and
+	// loopback TCP; the rate is requests per second, all clients
+	// together.
+	PatRPC Pattern = "rpc"
 	// PatPool is a pool of worker processes mapping a tiny task (the
 	// square of an int) over many inputs, in tasks per second, and the
 	// cost of starting one, until its first result.
@@ -42,7 +47,7 @@ const (
 func isMPMC(p Pattern) bool { return p == PatMPMC || p == PatScaling }
 
 // allPatterns is the order in which patterns run and are reported.
-var allPatterns = []Pattern{PatThroughput, PatMPMC, PatScaling, PatPingPong, PatContention, PatDict, PatPool}
+var allPatterns = []Pattern{PatThroughput, PatMPMC, PatScaling, PatPingPong, PatContention, PatDict, PatRPC, PatPool}
 
 // patternDesc describes each pattern for -list.
 var patternDesc = map[Pattern]string{
@@ -52,6 +57,7 @@ var patternDesc = map[Pattern]string{
 	PatContention: "processes updating one shared value under its lock, updates/s",
 	PatScaling:    "n producer processes -> n consumer processes for n = 1, 2, 4, 8, 16 at 64 B: aggregate and per-CPU messages/s",
 	PatDict:       "1 and 2 processes on one shared map (8 B keys/64 B values, 32 B keys/1 KiB values): Load hit and miss, Store, operations/s",
+	PatRPC:        "net/http GETs and gRPC unary calls from 1 and 8 client processes over shmnet, a Unix socket and TCP, requests/s",
 	PatPool:       "worker pools (-workers): Map of square(int) in tasks/s; start of a pool until its first result",
 }
 
