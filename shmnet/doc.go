@@ -24,7 +24,15 @@
 // rings, and the socket stays open only so that each end learns at once
 // when the other process dies: its blocked and later Reads and Writes
 // then fail with ErrPeerDied (after reading what the dead process had
-// sent) instead of waiting for a deadline.
+// sent) instead of waiting for a deadline; the kernel closes a dead
+// process's socket as it reaps it, and the tests measure the survivor's
+// error within a millisecond of the SIGKILL (they allow 500 ms).
+//
+// A blocked Read polls its ring for WithSpinTime (50 µs by default) and
+// then parks its goroutine in Go's netpoller on an eventfd, which the
+// writer signals when it sees the reader asleep (docs/format/shmnet.md):
+// an idle connection holds no OS thread, and many connections share the
+// CPUs as sockets do.
 //
 // Conn has net.Conn's semantics: deadlines (SetDeadline and friends; past
 // them calls fail with an error that matches os.ErrDeadlineExceeded and is
