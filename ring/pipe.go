@@ -212,18 +212,40 @@ func (c *Conn) RecvAppend(ctx context.Context, buf []byte) ([]byte, error) {
 // Read reads from the stream of incoming messages: it returns bytes of
 // the current message, keeping what does not fit in p for the next Read,
 // and io.EOF after the other end closed.
-func (c *Conn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) { return c.ReadContext(context.Background(), p) }
+
+// ReadContext is Read bounded by ctx (nil: no bound).
+func (c *Conn) ReadContext(ctx context.Context, p []byte) (int, error) {
+	n, _, err := c.read(ctx, p, true)
+	return n, err
+}
+
+// TryRead is Read that does not wait: ok is false when nothing is
+// queued. It returns io.EOF once the other end closed and everything it
+// sent was read.
+func (c *Conn) TryRead(p []byte) (n int, ok bool, err error) { return c.read(nil, p, false) }
+
+// read copies bytes of the current message straight from the ring into
+// p (the only copy out), holding the message (Next) until it is all read.
+func (c *Conn) read(ctx context.Context, p []byte, wait bool) (int, bool, error) {
 	if len(p) == 0 {
-		return 0, nil
+		return 0, true, nil
 	}
 	for c.rest == nil {
-		m, err := c.in.Next(context.Background())
-		if err != nil {
-			return 0, err
+		var m []byte
+		var err error
+		ok := true
+		if wait {
+			m, err = c.in.Next(ctx)
+		} else {
+			m, ok, err = c.in.TryNext()
+		}
+		if err != nil || !ok {
+			return 0, false, err
 		}
 		if len(m) == 0 {
 			if err := c.in.Release(); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			continue // an empty message carries no stream bytes
 		}
@@ -234,10 +256,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(c.rest) == 0 {
 		c.rest = nil
 		if err := c.in.Release(); err != nil {
-			return n, err
+			return n, true, err
 		}
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // Write sends p as messages of at most MaxMessage bytes each, waiting

@@ -99,10 +99,8 @@ type Conn struct {
 	maxMsg        int
 
 	rd, wd *deadline
-	rmu    sync.Mutex // one Read at a time; guards rbuf, rpend
+	rmu    sync.Mutex // one Read at a time
 	wmu    sync.Mutex // one Write at a time
-	rbuf   []byte     // a message that did not fit the caller's buffer
-	rpend  []byte     // what of rbuf is still to be read
 
 	spin      time.Duration // how long a blocked Read polls before it parks
 	closed    atomic.Bool
@@ -149,8 +147,9 @@ func (c *Conn) watch() {
 	}
 }
 
-// Read reads from the incoming stream. It returns io.EOF after the other
-// end closed (or CloseWrite) once everything it sent is read.
+// Read reads from the incoming stream, straight from the ring into p. It
+// returns io.EOF after the other end closed (or CloseWrite) once
+// everything it sent is read.
 func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -160,30 +159,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if len(c.rpend) > 0 {
-		n := copy(p, c.rpend)
-		c.rpend = c.rpend[n:]
-		return n, nil
-	}
 	ctx := c.rd.ctx()
 	if err := ctx.Err(); err != nil {
 		return c.readDead(p, err)
 	}
-	var n int
-	var err error
-	if len(p) >= c.maxMsg {
-		n, err = c.recv(ctx, p) // the message lands in p: no second copy
-	} else {
-		if c.rbuf == nil {
-			c.rbuf = make([]byte, c.maxMsg)
-		}
-		n, err = c.recv(ctx, c.rbuf)
-		if err == nil {
-			k := copy(p, c.rbuf[:n])
-			c.rpend = c.rbuf[k:n]
-			n = k
-		}
-	}
+	n, err := c.recv(ctx, p)
 	if err != nil {
 		return c.readErr(p, err)
 	}
@@ -193,13 +173,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 // pastDeadline is a deadline long gone, to wake a parked Read.
 var pastDeadline = time.Unix(1, 0)
 
-// recv receives one message into buf: it polls the ring for c.spin, then
-// parks in the netpoller on this end's eventfd (see notifier) until the
-// other end writes, the deadline passes, or the connection ends.
+// recv reads into buf: it polls the ring for c.spin, then parks in the
+// netpoller on this end's eventfd (see notifier) until the other end
+// writes, the deadline passes, or the connection ends.
 func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 	var end time.Time
 	for i := 0; ; i++ {
-		n, ok, err := c.pipe.TryRecv(buf)
+		n, ok, err := c.pipe.TryRead(buf)
 		if ok || err != nil {
 			return n, err
 		}
@@ -221,7 +201,7 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 	var scratch [8]byte
 	for {
 		atomic.StoreUint32(c.note.inAsleep, 1) // seq-cst: before our last look at the ring
-		n, ok, err := c.pipe.TryRecv(buf)
+		n, ok, err := c.pipe.TryRead(buf)
 		if ok || err != nil {
 			atomic.StoreUint32(c.note.inAsleep, 0)
 			return n, err
@@ -237,7 +217,7 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 		case errors.Is(rerr, os.ErrDeadlineExceeded):
 			// The read deadline, or a poke (the peer died, Close): the
 			// ring first, then the reason.
-			if n, ok, err := c.pipe.TryRecv(buf); ok || err != nil {
+			if n, ok, err := c.pipe.TryRead(buf); ok || err != nil {
 				return n, err
 			}
 			if err := ctx.Err(); err != nil {
@@ -256,25 +236,11 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 // a dead peer's last messages are still read.
 func (c *Conn) readDead(p []byte, why error) (int, error) {
 	if why == ErrPeerDied {
-		if n, ok := c.tryRead(p); ok {
+		if n, ok, err := c.pipe.TryRead(p); ok && err == nil {
 			return n, nil
 		}
 	}
 	return 0, c.opErr("read", why)
-}
-
-// tryRead reads a message already queued, without waiting.
-func (c *Conn) tryRead(p []byte) (int, bool) {
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, c.maxMsg)
-	}
-	n, ok, err := c.pipe.TryRecv(c.rbuf)
-	if err != nil || !ok {
-		return 0, false
-	}
-	k := copy(p, c.rbuf[:n])
-	c.rpend = c.rbuf[k:n]
-	return k, true
 }
 
 func (c *Conn) readErr(p []byte, err error) (int, error) {
