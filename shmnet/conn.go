@@ -99,8 +99,9 @@ type Conn struct {
 	maxMsg        int
 
 	rd, wd *deadline
-	rmu    sync.Mutex // one Read at a time
-	wmu    sync.Mutex // one Write at a time
+	rmu    sync.Mutex   // one Read at a time
+	wmu    sync.Mutex   // one Write at a time
+	life   sync.RWMutex // CloseWrite (read) against the end of Close (write)
 
 	spin      time.Duration // how long a blocked Read polls before it parks
 	closed    atomic.Bool
@@ -116,7 +117,11 @@ const goodbye = 'B'
 
 func newConn(pipe *ring.Conn, note *notifier, sock *net.UnixConn, local, remote Addr, spin time.Duration) *Conn {
 	c := &Conn{pipe: pipe, note: note, sock: sock, local: local, remote: remote, maxMsg: pipe.MaxMessage(),
-		rd: newDeadline(), wd: newDeadline(), watchDone: make(chan struct{}), spin: spin}
+		watchDone: make(chan struct{}), spin: spin}
+	// A read epoch that finishes (its deadline, Close, the peer's death)
+	// writes our own eventfd, so that a parked Read looks again whatever
+	// the other process did to the descriptor's flags or counter.
+	c.rd, c.wd = newDeadline(note.self), newDeadline(nil)
 	if spin >= 0 {
 		pipe.SetSpinTime(spin)
 	}
@@ -138,9 +143,8 @@ func (c *Conn) watch() {
 		if err != nil {
 			if !c.closed.Load() {
 				c.peerDead.Store(true)
-				c.rd.end(ErrPeerDied)
+				c.rd.end(ErrPeerDied) // wakes a parked Read
 				c.wd.end(ErrPeerDied)
-				_ = c.note.in.SetReadDeadline(pastDeadline) // a parked Read looks again
 			}
 			return
 		}
@@ -169,9 +173,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// pastDeadline is a deadline long gone, to wake a parked Read.
-var pastDeadline = time.Unix(1, 0)
 
 // recv reads into buf: it polls the ring for c.spin, then parks in the
 // netpoller on this end's eventfd (see notifier) until the other end
@@ -210,23 +211,15 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 			atomic.StoreUint32(c.note.inAsleep, 0)
 			return 0, err
 		}
+		// Woken by the writer, or by our own epoch finishing (the
+		// deadline, Close, the peer's death: deadline.onFinish); either
+		// way the loop looks at the ring, then at the epoch.
 		_, rerr := c.note.in.Read(scratch[:])
 		atomic.StoreUint32(c.note.inAsleep, 0)
-		switch {
-		case rerr == nil:
-		case errors.Is(rerr, os.ErrDeadlineExceeded):
-			// The read deadline, or a poke (the peer died, Close): the
-			// ring first, then the reason.
-			if n, ok, err := c.pipe.TryRead(buf); ok || err != nil {
-				return n, err
-			}
+		if rerr != nil {
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
-			if !c.peerDead.Load() && !c.closed.Load() {
-				return 0, errTimeout
-			}
-		default:
 			return 0, rerr
 		}
 	}
@@ -307,6 +300,8 @@ func (c *Conn) opErr(op string, err error) error {
 // CloseWrite closes the outgoing direction: the other end reads what was
 // written and then io.EOF; this end can still read.
 func (c *Conn) CloseWrite() error {
+	c.life.RLock()
+	defer c.life.RUnlock()
 	if c.closed.Load() {
 		return c.opErr("close", net.ErrClosed)
 	}
@@ -325,15 +320,15 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		first = true
 		c.closed.Store(true)
-		c.rd.end(net.ErrClosed)
+		c.rd.end(net.ErrClosed) // wakes our parked Read
 		c.wd.end(net.ErrClosed)
-		_ = c.note.in.SetReadDeadline(pastDeadline) // our parked Read leaves
-		_ = c.pipe.CloseWrite()                     // the peer's reads end after our data
+		_ = c.pipe.CloseWrite() // the peer's reads end after our data
 		c.note.poke()
 		// Blocked calls are leaving (their contexts are done); the ring
 		// handle may be closed once they have.
 		c.rmu.Lock()
 		c.wmu.Lock()
+		c.life.Lock() // no CloseWrite in flight on the ring or the eventfds
 		err := c.pipe.Close()
 		c.wmu.Unlock()
 		c.rmu.Unlock()
@@ -343,6 +338,7 @@ func (c *Conn) Close() error {
 		}
 		<-c.watchDone
 		c.note.close()
+		c.life.Unlock()
 		c.closeErr = err
 	})
 	if !first {
@@ -364,20 +360,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	}
 	c.rd.set(t)
 	c.wd.set(t)
-	c.setParkDeadline(t)
 	return nil
-}
-
-// setParkDeadline gives a parked Read the read deadline t, unless the
-// connection has ended (then the parked Read is already woken for good).
-func (c *Conn) setParkDeadline(t time.Time) {
-	if c.peerDead.Load() || c.closed.Load() {
-		return
-	}
-	_ = c.note.in.SetReadDeadline(t)
-	if c.peerDead.Load() || c.closed.Load() { // ended meanwhile: wake it again
-		_ = c.note.in.SetReadDeadline(pastDeadline)
-	}
 }
 
 // SetReadDeadline sets the deadline of pending and future Reads: past it
@@ -388,7 +371,6 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.opErr("set deadline", net.ErrClosed)
 	}
 	c.rd.set(t)
-	c.setParkDeadline(t)
 	return nil
 }
 

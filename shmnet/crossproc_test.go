@@ -246,7 +246,7 @@ func TestBadInput(t *testing.T) {
 }
 
 // TestOtherUserRefused connects from a process of another user: refused
-// by default, accepted with AllowAnyUser.
+// by default, accepted when both sides say AllowAnyUser.
 func TestOtherUserRefused(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root, to start a client as another user")
@@ -273,7 +273,7 @@ func TestOtherUserRefused(t *testing.T) {
 				c.Close()
 			}
 		}()
-		cmd := testproc.Command(t, "dial-as-nobody", name)
+		cmd := testproc.Command(t, "dial-as-nobody", name, fmt.Sprint(any))
 		cmd.Path = exe
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		out, err := cmd.CombinedOutput()
@@ -290,7 +290,11 @@ func TestOtherUserRefused(t *testing.T) {
 
 func init() {
 	testproc.Register("dial-as-nobody", func(args []string) int {
-		c, err := Dial(context.Background(), args[0])
+		var opts []Option
+		if args[1] == "true" {
+			opts = append(opts, AllowAnyUser()) // the listener is root's
+		}
+		c, err := Dial(context.Background(), args[0], opts...)
 		switch {
 		case errors.Is(err, ErrRefused):
 			testproc.Printf("refused")
@@ -405,4 +409,23 @@ func TestGarbage(t *testing.T) {
 		}
 	}
 	t.Logf("write: %v", werr)
+}
+
+// TestDialOtherUsersListener: a listener of another user (anyone may
+// bind an abstract name) is refused by Dial unless it says AllowAnyUser.
+func TestDialOtherUsersListener(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to start a listener as another user")
+	}
+	name := testName(t)
+	cmd := testproc.Command(t, "listen-and-die", name)
+	cmd.Path = worldExecutable(t)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	p := testproc.StartCmd(t, "listen-and-die", cmd)
+	defer p.Kill()
+	p.Expect(t, "listening")
+	ctx := context.Background()
+	if _, err := Dial(ctx, name); !errors.Is(err, ErrRefused) {
+		t.Errorf("Dial of another user's listener: %v, want ErrRefused", err)
+	}
 }

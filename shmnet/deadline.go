@@ -2,6 +2,7 @@ package shmnet
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,11 +15,12 @@ import (
 // context, once done, stays done. It allocates only when a deadline is
 // set.
 type deadline struct {
-	mu    sync.Mutex
-	cur   *epoch
-	final bool   // ended for good: the connection ended
-	gen   uint64 // of the armed timer, so that a stale one does nothing
-	timer *time.Timer
+	mu       sync.Mutex
+	cur      atomic.Pointer[epoch] // read without the lock on every call
+	final    bool                  // ended for good: the connection ended
+	at       time.Time             // the deadline the timer is armed for (zero: none)
+	timer    *time.Timer
+	onFinish func() // called (locked) whenever an epoch finishes: wakes a parked Read
 }
 
 // epoch is a context.Context that is done once its channel is closed,
@@ -65,13 +67,21 @@ func (e *epoch) Err() error {
 // Value implements context.Context.
 func (e *epoch) Value(any) any { return nil }
 
-func newDeadline() *deadline { return &deadline{cur: newEpoch()} }
+func newDeadline(onFinish func()) *deadline {
+	d := &deadline{onFinish: onFinish}
+	d.cur.Store(newEpoch())
+	return d
+}
 
 // ctx returns the context a call in this direction waits with.
-func (d *deadline) ctx() *epoch {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cur
+func (d *deadline) ctx() *epoch { return d.cur.Load() }
+
+// finish ends the current epoch with err; the caller holds the lock.
+func (d *deadline) finish(err error) {
+	d.cur.Load().finish(err)
+	if d.onFinish != nil {
+		d.onFinish()
+	}
 }
 
 // set arms the deadline at t (zero: none).
@@ -81,36 +91,44 @@ func (d *deadline) set(t time.Time) {
 	if d.final {
 		return
 	}
-	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
-		d.timer = nil
 	}
-	expired := d.cur.done()
+	d.at = time.Time{}
+	expired := d.cur.Load().done()
 	if t.IsZero() {
 		if expired {
-			d.cur = newEpoch()
+			d.cur.Store(newEpoch())
 		}
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
 		if !expired {
-			d.cur.finish(errTimeout)
+			d.finish(errTimeout)
 		}
 		return
 	}
 	if expired {
-		d.cur = newEpoch()
+		d.cur.Store(newEpoch())
 	}
-	gen, e := d.gen, d.cur
-	d.timer = time.AfterFunc(dur, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.gen == gen && !e.done() {
-			e.finish(errTimeout)
-		}
-	})
+	d.at = t
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.fire)
+	} else {
+		d.timer.Reset(dur) // one timer for the connection's life (net/http sets a deadline per request)
+	}
+}
+
+// fire ends the current epoch if its deadline has come: a firing left
+// over from a deadline since moved later finds it has not, and does
+// nothing (the timer is armed again for the new one).
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.final && !d.at.IsZero() && !time.Now().Before(d.at) && !d.cur.Load().done() {
+		d.finish(errTimeout)
+	}
 }
 
 // end closes the deadline for good with err (the connection closed, or
@@ -125,8 +143,8 @@ func (d *deadline) end(err error) {
 	if d.timer != nil {
 		d.timer.Stop()
 	}
-	if d.cur.done() {
-		d.cur = newEpoch()
+	if d.cur.Load().done() {
+		d.cur.Store(newEpoch())
 	}
-	d.cur.finish(err)
+	d.finish(err)
 }

@@ -43,6 +43,14 @@ type notifier struct {
 	peerWord *uint32  // the other end's
 	in       *os.File // our eventfd, read (in the netpoller) to sleep
 	out      *os.File // the other end's, written to wake it
+	inFd     int      // in's and out's descriptors, for the raw writes
+	outFd    int
+}
+
+// newNotifier completes n's descriptors.
+func newNotifier(n *notifier) *notifier {
+	n.inFd, n.outFd = rawFd(n.in), rawFd(n.out)
+	return n
 }
 
 // newEventfd returns a non-blocking eventfd as an *os.File, which Go's
@@ -55,19 +63,30 @@ func newEventfd() (*os.File, error) {
 	return os.NewFile(uintptr(fd), "eventfd"), nil
 }
 
-// wake wakes the other end if it sleeps.
+// wake wakes the other end if it sleeps: the first writer to see its
+// asleep word raised lowers it and writes its eventfd, so that one
+// wake-up costs one system call, not one per message until it runs.
 func (n *notifier) wake() {
-	if atomic.LoadUint32(n.peerWord) != 0 { // seq-cst, after our publication
-		n.poke()
+	// Seq-cst load and CAS, after our publication.
+	if atomic.LoadUint32(n.peerWord) != 0 && atomic.CompareAndSwapUint32(n.peerWord, 1, 0) {
+		signal(n.outFd)
 	}
 }
 
 // poke writes the other end's eventfd unconditionally (a close, a
 // half-close: it must look at the ring again).
-func (n *notifier) poke() {
-	var one [8]byte
-	one[0] = 1
-	_, _ = n.out.Write(one[:])
+func (n *notifier) poke() { signal(n.outFd) }
+
+// self wakes our own parked Read (a deadline passed, the connection
+// ended).
+func (n *notifier) self() { signal(n.inFd) }
+
+// signal adds 1 to the eventfd fd with a raw, non-blocking write: a
+// counter the other process filled (EAGAIN) already means "wake up", and
+// must not make us wait in the poller.
+func signal(fd int) {
+	one := [8]byte{1}
+	_, _ = unix.Write(fd, one[:])
 }
 
 func (n *notifier) close() {
@@ -101,8 +120,8 @@ func dialerSide(uc *net.UnixConn, cfg ring.Config) (*ring.Conn, *notifier, error
 		evServer.Close()
 		return nil, nil, err
 	}
-	n := &notifier{page: page, in: evClient, out: evServer,
-		inAsleep: word(page, offClientAsleep), peerWord: word(page, offServerAsleep)}
+	n := newNotifier(&notifier{page: page, in: evClient, out: evServer,
+		inAsleep: word(page, offClientAsleep), peerWord: word(page, offServerAsleep)})
 	rights := unix.UnixRights(rawFd(pipe.File()), rawFd(page.File()), rawFd(evServer), rawFd(evClient))
 	if _, _, err := uc.WriteMsgUnix([]byte{'P'}, rights, nil); err != nil {
 		pipe.Close()
@@ -121,7 +140,7 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 	}
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+	n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,7 +157,7 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 			unix.Close(fd)
 		}
 	}
-	if n != 1 || buf[0] != 'P' || len(fds) != 4 {
+	if n != 1 || buf[0] != 'P' || len(fds) != 4 || flags&unix.MSG_CTRUNC != 0 {
 		closeFds(fds)
 		return nil, nil, fmt.Errorf("shmnet: bad handshake from the client (%d bytes, %d descriptors)", n, len(fds))
 	}
@@ -163,10 +182,17 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 		closeFds(fds[2:])
 		return nil, nil, err
 	}
+	if !pipe.Segment().Sealed() {
+		// A segment the client may still shrink would fault us (SIGBUS)
+		// when it does.
+		pipe.Close()
+		closeFds(fds[2:])
+		return nil, nil, errors.New("shmnet: the client's pipe segment is not size-sealed")
+	}
 	page, err := shm.OpenFile(ctx, gf, shm.WithKind(shm.KindRaw))
-	if err == nil && page.Size() < notifySize {
+	if err == nil && (page.Size() < notifySize || !page.Sealed()) {
 		page.Close()
-		err = fmt.Errorf("%w: notification page of %d bytes", shm.ErrCorrupt, page.Size())
+		err = fmt.Errorf("%w: notification page of %d bytes (sealed: a must)", shm.ErrCorrupt, page.Size())
 	}
 	if err != nil {
 		pipe.Close()
@@ -174,8 +200,8 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 		return nil, nil, err
 	}
 	in, out := os.NewFile(uintptr(fds[2]), "eventfd"), os.NewFile(uintptr(fds[3]), "eventfd")
-	return pipe, &notifier{page: page, in: in, out: out,
-		inAsleep: word(page, offServerAsleep), peerWord: word(page, offClientAsleep)}, nil
+	return pipe, newNotifier(&notifier{page: page, in: in, out: out,
+		inAsleep: word(page, offServerAsleep), peerWord: word(page, offClientAsleep)}), nil
 }
 
 // rawFd returns f's descriptor without f.Fd's side effect of making it

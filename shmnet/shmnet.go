@@ -70,9 +70,10 @@ func WithRingSize(n int) Option {
 // before it sleeps on a futex (default DefaultSpinTime; 0 sleeps at once).
 func WithSpinTime(d time.Duration) Option { return func(o *options) { o.spin = max(d, 0) } }
 
-// AllowAnyUser lets processes of other users connect to a listener
-// (default: only the listener's own user; the peer's credentials are
-// checked with SO_PEERCRED).
+// AllowAnyUser lets processes of other users connect to a listener, and
+// a Dial connect to another user's listener (default: only the same
+// user, both ways; the peer's credentials are checked with SO_PEERCRED,
+// since anyone may bind an abstract socket name).
 func AllowAnyUser() Option { return func(o *options) { o.anyUser = true } }
 
 func collect(opts []Option) (options, error) {
@@ -110,6 +111,8 @@ type Listener struct {
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
+	mu    sync.Mutex
+	shake map[*net.UnixConn]bool // connections in their handshake, closed by Close
 }
 
 // Listen listens on name (any string of 1 to 90 bytes without NUL; one
@@ -128,7 +131,8 @@ func Listen(name string, opts ...Option) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shmnet: listen %s: %w", name, err)
 	}
-	l := &Listener{name: name, ln: ln, opts: o, conns: make(chan *Conn), done: make(chan struct{})}
+	l := &Listener{name: name, ln: ln, opts: o, conns: make(chan *Conn), done: make(chan struct{}),
+		shake: map[*net.UnixConn]bool{}}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l, nil
@@ -149,10 +153,23 @@ func (l *Listener) acceptLoop() {
 			}
 			continue
 		}
+		l.mu.Lock()
+		select {
+		case <-l.done:
+			l.mu.Unlock()
+			uc.Close()
+			return
+		default:
+		}
+		l.shake[uc] = true
+		l.mu.Unlock()
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			c, err := l.handshake(uc)
+			l.mu.Lock()
+			delete(l.shake, uc)
+			l.mu.Unlock()
 			if err != nil {
 				uc.Close()
 				return
@@ -207,7 +224,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) Close() error {
 	err := error(&net.OpError{Op: "close", Net: "shmkit", Addr: l.Addr(), Err: net.ErrClosed})
 	l.once.Do(func() {
+		l.mu.Lock()
 		close(l.done)
+		for uc := range l.shake {
+			uc.Close() // its handshake fails at once
+		}
+		l.mu.Unlock()
 		err = l.ln.Close()
 		l.wg.Wait()
 	})
@@ -256,6 +278,11 @@ func dialOver(ctx context.Context, uc *net.UnixConn, name string, o options) (*C
 	cred, err := peerCred(uc)
 	if err != nil {
 		return nil, err
+	}
+	// Anyone may bind an abstract name: the listener must be our own
+	// user's, unless told otherwise, or it would read our traffic.
+	if !o.anyUser && cred.uid != os.Getuid() {
+		return nil, fmt.Errorf("%w: the listener on %s is user %d's", ErrRefused, name, cred.uid)
 	}
 	// A listener that refused us may have closed already; either way
 	// it did not take the pipe (dialerSide says ErrRefused).
