@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 )
 
 // TestKillAtRun kills a participant at each crash point of an MPMC batch
@@ -113,5 +114,42 @@ func TestKillAtRun(t *testing.T) {
 				t.Fatalf("got %q\nwant %q", got, want)
 			}
 		})
+	}
+}
+
+// TestKillRunRecoveryFast kills a consumer holding a run of 1024 slots
+// and times the producers that need them: the whole run is recovered in
+// one pass, not one slot per slow check (which took 20 s).
+func TestKillRunRecoveryFast(t *testing.T) {
+	const n, run = 4096, 1024
+	q := newQueue(t, Config{Mode: MPMC, MaxMessage: 16, Capacity: n})
+	ctx := context.Background()
+	for i := range n {
+		if err := q.Put(ctx, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startWith(t, q, newBoard(t, 1, 1), "die-at", "getrun-claimed", fmt.Sprint(run))
+	p.Expect(t, "at getrun-claimed")
+	p.Kill()
+	buf := make([]byte, 16)
+	for range n - run { // positions 1024..4095
+		if _, err := q.Get(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := range run { // each needs a slot the dead consumer held
+		if err := q.Put(ctx, []byte("again")); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	d := time.Since(start)
+	if s := q.Stats(); s.Lost != run {
+		t.Fatalf("lost %d, want %d", s.Lost, run)
+	}
+	t.Logf("%d puts past a dead consumer's run of %d in %v", run, run, d.Round(time.Millisecond))
+	if d > 2*time.Second {
+		t.Errorf("recovering the run took %v", d)
 	}
 }

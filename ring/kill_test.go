@@ -80,7 +80,11 @@ func killOnce(t *testing.T, rng *rand.Rand, it int, batch bool) {
 	if batch {
 		per = 20000 // batches run fast: enough for a random kill to land mid-run
 	}
-	q := newQueue(t, Config{Mode: MPMC, MaxMessage: hi, Capacity: 8, Participants: np + nc})
+	capacity := 8
+	if batch {
+		capacity = 64 // runs of up to 16 slots (consumers take 8 at a time)
+	}
+	q := newQueue(t, Config{Mode: MPMC, MaxMessage: hi, Capacity: capacity, Participants: np + nc})
 	b := newBoard(t, np, per)
 	exact := it%2 == 0 && !batch
 	putHow, getHow := "put", "next"
@@ -301,7 +305,11 @@ func init() {
 		case strings.HasPrefix(point, "putrun"):
 			_, err = q.PutBatch(ctx, [][]byte{[]byte("dead-0"), []byte("dead-1"), []byte("dead-2"), []byte("dead-3")})
 		case strings.HasPrefix(point, "getrun"):
-			dst := make([][]byte, 4)
+			k := 4
+			if len(args) > 1 {
+				k = atoi(args[1])
+			}
+			dst := make([][]byte, k)
 			for i := range dst {
 				dst[i] = make([]byte, q.MaxMessage())
 			}

@@ -74,7 +74,8 @@ func (q *Queue) claimEntry() (int, error) {
 func (q *Queue) entryStale(i int) bool {
 	if v := atomic.LoadUint64(q.ent(i, entProdIntent)); v != 0 {
 		tail := atomic.LoadUint64(q.tail) &^ closedBit
-		for p := v - 1; p < v-1+q.intentCount(i, entProdCount); p++ {
+		for k := range q.intentCount(i, entProdCount) {
+			p := v - 1 + k
 			if tail > p && q.loadSeq(p) == p {
 				return false // p claimed (maybe by this entry) and never published
 			}
@@ -82,7 +83,8 @@ func (q *Queue) entryStale(i int) bool {
 	}
 	if v := atomic.LoadUint64(q.ent(i, entConsIntent)); v != 0 {
 		head := atomic.LoadUint64(q.head)
-		for c := v - 1; c < v-1+q.intentCount(i, entConsCount); c++ {
+		for k := range q.intentCount(i, entConsCount) {
+			c := v - 1 + k
 			if head > c && q.loadSeq(c)&^skipBit == c+1 {
 				return false // c claimed (maybe by this entry) and never released
 			}
@@ -92,11 +94,11 @@ func (q *Queue) entryStale(i int) bool {
 }
 
 // intentCount reads how many positions entry i's intent names (field is
-// entProdCount or entConsCount): 1 for 0, at most the capacity, so that a
-// hostile count cannot make a scan long.
+// entProdCount or entConsCount): 1 for 0, at most the longest run a
+// claim takes (maxRun), so that a hostile count cannot make a scan long.
 func (q *Queue) intentCount(i int, field uint64) uint64 {
 	n := atomic.LoadUint64(q.ent(i, field)) // atomic: written by the entry's owner
-	return min(max(n, 1), q.g.capacity)
+	return min(max(n, 1), uint64(q.maxRun()))
 }
 
 // setIntent records in this handle's entry that it claims the k positions
@@ -179,6 +181,33 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 		}
 		return false, st.check(c, seq)
 	}
+	q.releaseDead(dead, c, seq)
+	// The rest of the dead consumer's run, in the same pass: otherwise
+	// each of its slots would cost the producer that needs it one more
+	// slow check (20 ms), a run of 1024 twenty seconds.
+	if v := atomic.LoadUint64(q.ent(dead, entConsIntent)); v != 0 {
+		head := atomic.LoadUint64(q.head)
+		for k := range q.intentCount(dead, entConsCount) {
+			x := v - 1 + k
+			if x == c || head <= x {
+				continue
+			}
+			s := q.loadSeq(x)
+			if s&^skipBit != x+1 {
+				continue // released, or not this round's
+			}
+			if alive, d := q.findIntent(entConsIntent, x); !alive && d >= 0 {
+				q.releaseDead(d, x, s)
+			}
+		}
+	}
+	return true, nil
+}
+
+// releaseDead frees slot c (seen with sequence seq), held by the dead
+// entry dead, counting the message lost (unless the slot was a skipped
+// one) with that consumer's identity.
+func (q *Queue) releaseDead(dead int, c, seq uint64) {
 	// Atomic loads: entries are rewritten by processes that take them over.
 	w := atomic.LoadUint64(q.ent(dead, entOwner))
 	start := atomic.LoadUint64(q.ent(dead, entStart))
@@ -189,27 +218,27 @@ func (q *Queue) recoverHeld(c, seq uint64, st *stuck) (bool, error) {
 	}
 	// CAS: only one recoverer wins, and only if the slot is still in the
 	// state we judged; the new sequence frees it for position c+N.
-	if atomic.CompareAndSwapUint64(q.u64(q.slot(c)+slotSeq), seq, c+q.g.capacity) {
-		if seq&skipBit == 0 {
-			// Atomic RMW and stores: recovery is rare and any process may
-			// do it concurrently for different slots.
-			atomic.AddUint64(q.u64(offLost), 1)
-			atomic.StoreUint64(q.u64(offLostOwner), w)
-			atomic.StoreUint64(q.u64(offLostStart), start)
-			atomic.StoreUint64(q.u64(offLostPos), c)
-			if q.lostFn != nil {
-				q.lostFn(lost)
-			}
-		}
-		// CAS: clear the dead entry's intent only if it still names c
-		// alone, so the entry can be reused (a batch's intent stays until
-		// every slot it names is recovered: entryStale).
-		if q.intentCount(dead, entConsCount) == 1 {
-			atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
-		}
-		wake(q.spaceSeq, q.putWaiters, 1)
+	if !atomic.CompareAndSwapUint64(q.u64(q.slot(c)+slotSeq), seq, c+q.g.capacity) {
+		return
 	}
-	return true, nil
+	if seq&skipBit == 0 {
+		// Atomic RMW and stores: recovery is rare and any process may do
+		// it concurrently for different slots.
+		atomic.AddUint64(q.u64(offLost), 1)
+		atomic.StoreUint64(q.u64(offLostOwner), w)
+		atomic.StoreUint64(q.u64(offLostStart), start)
+		atomic.StoreUint64(q.u64(offLostPos), c)
+		if q.lostFn != nil {
+			q.lostFn(lost)
+		}
+	}
+	// CAS: clear the dead entry's intent only if it still names c alone,
+	// so the entry can be reused (a run's intent stays until every slot it
+	// names is recovered: entryStale).
+	if q.intentCount(dead, entConsCount) == 1 {
+		atomic.CompareAndSwapUint64(q.ent(dead, entConsIntent), c+1, 0)
+	}
+	wake(q.spaceSeq, q.putWaiters, 1)
 }
 
 // lostMessage describes the message at position c, held by the dead
@@ -238,6 +267,26 @@ func (q *Queue) skipDead(p uint64) (bool, error) {
 		}
 		return false, q.stuckGet.check(p, p)
 	}
+	q.skipSlot(dead, p)
+	// The rest of the dead producer's run, in the same pass.
+	if v := atomic.LoadUint64(q.ent(dead, entProdIntent)); v != 0 {
+		tail := atomic.LoadUint64(q.tail) &^ closedBit
+		for k := range q.intentCount(dead, entProdCount) {
+			x := v - 1 + k
+			if x == p || tail <= x || q.loadSeq(x) != x {
+				continue
+			}
+			if alive, d := q.findIntent(entProdIntent, x); !alive && d >= 0 {
+				q.skipSlot(d, x)
+			}
+		}
+	}
+	return true, nil
+}
+
+// skipSlot marks position p, claimed by the dead producer entry dead and
+// never published, skipped.
+func (q *Queue) skipSlot(dead int, p uint64) {
 	// CAS: only if still unpublished; the skip bit tells the consumer
 	// that claims it that it carries no message.
 	if atomic.CompareAndSwapUint64(q.u64(q.slot(p)+slotSeq), p, (p+1)|skipBit) {
@@ -245,7 +294,6 @@ func (q *Queue) skipDead(p uint64) (bool, error) {
 			atomic.CompareAndSwapUint64(q.ent(dead, entProdIntent), p+1, 0) // CAS: only if it still names p alone
 		}
 	}
-	return true, nil
 }
 
 // mpmcClaimPut claims the slot at the tail for a new message. ok is false

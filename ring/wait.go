@@ -36,10 +36,10 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 	// without taking what it was woken for (its ctx ended, the handle was
 	// closed) hands the wake-up on, so that another sleeper does not wait
 	// for its timeout.
-	woken := false
+	slept := false
 	defer func() {
-		if woken && err != nil {
-			wake(seq, waiters, 1)
+		if slept && err != nil {
+			wake(seq, waiters, 1) // maybe woken, maybe not: an extra wake-up is harmless
 		}
 	}()
 	slow := false
@@ -113,11 +113,11 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		}
 		atomic.AddUint64(waits, 1) // statistics only; the RMW keeps concurrent sleepers' counts
 		werr := futex.WaitContext(ctx, seq, s, q.sleep)
+		slept = true
 		atomic.AddUint32(waiters, ^uint32(0)) // RMW, as above
 		if werr != nil && werr != futex.ErrTimeout {
 			return werr
 		}
-		woken = woken || werr == nil
 		slow = true
 	}
 }
