@@ -178,6 +178,9 @@ func (c *Conn) Segment() *shm.Segment { return c.seg }
 // Send sends p as one message, waiting while the ring is full.
 func (c *Conn) Send(ctx context.Context, p []byte) error { return c.out.Put(ctx, p) }
 
+// TrySend is Send that does not wait: ok is false when the ring is full.
+func (c *Conn) TrySend(p []byte) (ok bool, err error) { return c.out.TryPut(p) }
+
 // Recv receives one message into buf (see Queue.Get); io.EOF once the
 // other end closed and everything it sent was received.
 func (c *Conn) Recv(ctx context.Context, buf []byte) (int, error) {

@@ -121,7 +121,7 @@ func newConn(pipe *ring.Conn, note *notifier, sock *net.UnixConn, local, remote 
 	// A read epoch that finishes (its deadline, Close, the peer's death)
 	// writes our own eventfd, so that a parked Read looks again whatever
 	// the other process did to the descriptor's flags or counter.
-	c.rd, c.wd = newDeadline(note.self), newDeadline(nil)
+	c.rd, c.wd = newDeadline(note.self), newDeadline(note.selfWriter)
 	if spin >= 0 {
 		pipe.SetSpinTime(spin)
 	}
@@ -171,6 +171,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if err != nil {
 		return c.readErr(p, err)
 	}
+	c.note.wakeWriter() // we may have freed room for a writer asleep on it
 	return n, nil
 }
 
@@ -266,7 +267,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return done, c.opErr("write", err)
 		}
 		end := min(len(p), done+c.maxMsg)
-		if err := c.pipe.Send(ctx, p[done:end]); err != nil {
+		if err := c.send(ctx, p[done:end]); err != nil {
 			return done, c.writeErr(err)
 		}
 		c.note.wake()
@@ -276,6 +277,55 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// send puts one message into the ring: when it is full it polls for
+// c.spin, then parks in the netpoller on this end's space eventfd until
+// the reader takes a message (it looks at our writer's asleep word after
+// each), the deadline passes or the connection ends, as recv does.
+func (c *Conn) send(ctx *epoch, m []byte) error {
+	var start time.Time
+	for i := 0; ; i++ {
+		ok, err := c.pipe.TrySend(m)
+		if ok || err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if i&63 != 63 {
+			continue
+		}
+		now := time.Now()
+		if start.IsZero() {
+			start = now
+		}
+		if now.Sub(start) >= c.spin {
+			break
+		}
+		runtime.Gosched()
+	}
+	var scratch [8]byte
+	for {
+		atomic.StoreUint32(c.note.wAsleep, 1) // seq-cst: before our last look at the ring
+		ok, err := c.pipe.TrySend(m)
+		if ok || err != nil {
+			atomic.StoreUint32(c.note.wAsleep, 0)
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			atomic.StoreUint32(c.note.wAsleep, 0)
+			return err
+		}
+		_, rerr := c.note.space.Read(scratch[:])
+		atomic.StoreUint32(c.note.wAsleep, 0)
+		if rerr != nil {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return rerr
+		}
+	}
 }
 
 func (c *Conn) writeErr(err error) error {
@@ -308,7 +358,8 @@ func (c *Conn) CloseWrite() error {
 	if err := c.pipe.CloseWrite(); err != nil && !errors.Is(err, ring.ErrClosed) {
 		return c.opErr("close", err)
 	}
-	c.note.poke() // a parked Read at the other end looks again, and sees io.EOF
+	c.note.poke()       // a parked Read at the other end looks again, and sees io.EOF
+	c.note.selfWriter() // a Write of ours parked on a full ring fails now
 	return nil
 }
 
@@ -328,8 +379,9 @@ func (c *Conn) Close() error {
 		// handle may be closed once they have.
 		c.rmu.Lock()
 		c.wmu.Lock()
-		c.life.Lock() // no CloseWrite in flight on the ring or the eventfds
-		err := c.pipe.Close()
+		c.life.Lock()         // no CloseWrite in flight on the ring or the eventfds
+		err := c.pipe.Close() // both directions: the peer's Writes fail too
+		c.note.pokeWriter()   // the peer's Write parked on a full ring looks again
 		c.wmu.Unlock()
 		c.rmu.Unlock()
 		_, _ = c.sock.Write([]byte{goodbye})

@@ -2,6 +2,7 @@ package shmnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -78,4 +79,47 @@ func TestEcho(t *testing.T) {
 // this process.
 func TestNettest(t *testing.T) {
 	nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return pipe(t) })
+}
+
+// TestBlockedWrite: a Write parked on a full ring goes on when the reader
+// reads, fails at its deadline, and fails when the other end closes.
+func TestBlockedWrite(t *testing.T) {
+	c1, c2, stop, err := pipe(t, WithRingSize(8<<10), WithMaxMessage(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	big := make([]byte, 1<<20)
+	done := make(chan error, 1)
+	go func() { _, err := c1.Write(big); done <- err }()
+	time.Sleep(20 * time.Millisecond) // the ring fills; the Write parks
+	if _, err := io.ReadFull(c2, make([]byte, len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Write once read: %v", err)
+	}
+
+	c1.SetWriteDeadline(time.Now().Add(30 * time.Millisecond))
+	start := time.Now()
+	_, err = c1.Write(big)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past its deadline: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the deadline took %v", d)
+	}
+	c1.SetWriteDeadline(time.Time{})
+
+	go func() { _, err := c1.Write(big); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	c2.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Write to a closed end succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write still parked 5 s after the other end closed")
+	}
 }

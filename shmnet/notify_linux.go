@@ -25,12 +25,20 @@ import (
 // consistent on both sides (a store, then a load), so either the writer
 // sees the sleeper or the sleeper's last look at the ring sees the data.
 //
-// Page layout (an anonymous shm segment, kind raw, 128 bytes): the
-// listener's asleep word (uint32) at offset 0, the dialer's at 64.
+// A Write blocked on a full ring parks the same way, on a second eventfd
+// of its end, with a second asleep word that the reader looks at after it
+// takes a message.
+//
+// Page layout (an anonymous shm segment, kind raw, 256 bytes), one word
+// (uint32) per cache line: the listener's reader asleep at 0, the
+// dialer's reader at 64, the listener's writer at 128, the dialer's
+// writer at 192.
 const (
-	notifySize      = 128
-	offServerAsleep = 0
-	offClientAsleep = 64
+	notifySize            = 256
+	offServerAsleep       = 0
+	offClientAsleep       = 64
+	offServerWriterAsleep = 128
+	offClientWriterAsleep = 192
 )
 
 // noDeadline clears a descriptor's deadline.
@@ -39,17 +47,25 @@ var noDeadline time.Time
 // notifier is one end's half of that scheme.
 type notifier struct {
 	page     *shm.Segment
-	inAsleep *uint32  // ours: raised while we sleep on in
-	peerWord *uint32  // the other end's
-	in       *os.File // our eventfd, read (in the netpoller) to sleep
-	out      *os.File // the other end's, written to wake it
+	inAsleep *uint32  // ours: raised while our reader sleeps on in
+	peerWord *uint32  // the other end's reader's
+	in       *os.File // our reader's eventfd, read (in the netpoller) to sleep
+	out      *os.File // the other end's reader's, written to wake it
 	inFd     int      // in's and out's descriptors, for the raw writes
 	outFd    int
+
+	wAsleep   *uint32  // ours: raised while our writer sleeps on space
+	peerWWord *uint32  // the other end's writer's
+	space     *os.File // our writer's eventfd
+	peerSpace *os.File // the other end's writer's
+	spaceFd   int
+	peerSpFd  int
 }
 
 // newNotifier completes n's descriptors.
 func newNotifier(n *notifier) *notifier {
 	n.inFd, n.outFd = rawFd(n.in), rawFd(n.out)
+	n.spaceFd, n.peerSpFd = rawFd(n.space), rawFd(n.peerSpace)
 	return n
 }
 
@@ -81,6 +97,21 @@ func (n *notifier) poke() { signal(n.outFd) }
 // ended).
 func (n *notifier) self() { signal(n.inFd) }
 
+// selfWriter wakes our own parked Write, likewise.
+func (n *notifier) selfWriter() { signal(n.spaceFd) }
+
+// pokeWriter wakes the other end's writer unconditionally (we closed:
+// its Write must fail now).
+func (n *notifier) pokeWriter() { signal(n.peerSpFd) }
+
+// wakeWriter wakes the other end's writer if it sleeps for room: called
+// after we took a message (freeing ring space).
+func (n *notifier) wakeWriter() {
+	if atomic.LoadUint32(n.peerWWord) != 0 && atomic.CompareAndSwapUint32(n.peerWWord, 1, 0) {
+		signal(n.peerSpFd)
+	}
+}
+
 // signal adds 1 to the eventfd fd with a raw, non-blocking write: a
 // counter the other process filled (EAGAIN) already means "wake up", and
 // must not make us wait in the poller.
@@ -92,6 +123,8 @@ func signal(fd int) {
 func (n *notifier) close() {
 	n.in.Close()
 	n.out.Close()
+	n.space.Close()
+	n.peerSpace.Close()
 	n.page.Close()
 }
 
@@ -107,22 +140,21 @@ func dialerSide(uc *net.UnixConn, cfg ring.Config) (*ring.Conn, *notifier, error
 		pipe.Close()
 		return nil, nil, err
 	}
-	evServer, err := newEventfd()
-	if err != nil {
-		pipe.Close()
-		page.Close()
-		return nil, nil, err
+	var evs [4]*os.File // listener reader, dialer reader, listener writer, dialer writer
+	for i := range evs {
+		if evs[i], err = newEventfd(); err != nil {
+			pipe.Close()
+			page.Close()
+			for _, f := range evs[:i] {
+				f.Close()
+			}
+			return nil, nil, err
+		}
 	}
-	evClient, err := newEventfd()
-	if err != nil {
-		pipe.Close()
-		page.Close()
-		evServer.Close()
-		return nil, nil, err
-	}
-	n := newNotifier(&notifier{page: page, in: evClient, out: evServer,
-		inAsleep: word(page, offClientAsleep), peerWord: word(page, offServerAsleep)})
-	rights := unix.UnixRights(rawFd(pipe.File()), rawFd(page.File()), rawFd(evServer), rawFd(evClient))
+	n := newNotifier(&notifier{page: page, in: evs[1], out: evs[0], space: evs[3], peerSpace: evs[2],
+		inAsleep: word(page, offClientAsleep), peerWord: word(page, offServerAsleep),
+		wAsleep: word(page, offClientWriterAsleep), peerWWord: word(page, offServerWriterAsleep)})
+	rights := unix.UnixRights(rawFd(pipe.File()), rawFd(page.File()), rawFd(evs[0]), rawFd(evs[1]), rawFd(evs[2]), rawFd(evs[3]))
 	if _, _, err := uc.WriteMsgUnix([]byte{'P'}, rights, nil); err != nil {
 		pipe.Close()
 		n.close()
@@ -139,7 +171,7 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 		defer uc.SetReadDeadline(noDeadline)
 	}
 	buf := make([]byte, 1)
-	oob := make([]byte, unix.CmsgSpace(4*4))
+	oob := make([]byte, unix.CmsgSpace(6*4))
 	n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, nil, err
@@ -157,7 +189,7 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 			unix.Close(fd)
 		}
 	}
-	if n != 1 || buf[0] != 'P' || len(fds) != 4 || flags&unix.MSG_CTRUNC != 0 {
+	if n != 1 || buf[0] != 'P' || len(fds) != 6 || flags&unix.MSG_CTRUNC != 0 {
 		closeFds(fds)
 		return nil, nil, fmt.Errorf("shmnet: bad handshake from the client (%d bytes, %d descriptors)", n, len(fds))
 	}
@@ -199,9 +231,10 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 		closeFds(fds[2:])
 		return nil, nil, err
 	}
-	in, out := os.NewFile(uintptr(fds[2]), "eventfd"), os.NewFile(uintptr(fds[3]), "eventfd")
-	return pipe, newNotifier(&notifier{page: page, in: in, out: out,
-		inAsleep: word(page, offServerAsleep), peerWord: word(page, offClientAsleep)}), nil
+	ev := func(i int) *os.File { return os.NewFile(uintptr(fds[i]), "eventfd") }
+	return pipe, newNotifier(&notifier{page: page, in: ev(2), out: ev(3), space: ev(4), peerSpace: ev(5),
+		inAsleep: word(page, offServerAsleep), peerWord: word(page, offClientAsleep),
+		wAsleep: word(page, offServerWriterAsleep), peerWWord: word(page, offClientWriterAsleep)}), nil
 }
 
 // rawFd returns f's descriptor without f.Fd's side effect of making it

@@ -13,14 +13,17 @@ import (
 
 // notifier is Linux-only (eventfd); shmnet as a whole is.
 type notifier struct {
-	inAsleep *uint32
-	in       *os.File
+	inAsleep, wAsleep *uint32
+	in, space         *os.File
 }
 
-func (n *notifier) wake()  {}
-func (n *notifier) poke()  {}
-func (n *notifier) self()  {}
-func (n *notifier) close() {}
+func (n *notifier) wake()       {}
+func (n *notifier) poke()       {}
+func (n *notifier) self()       {}
+func (n *notifier) selfWriter() {}
+func (n *notifier) wakeWriter() {}
+func (n *notifier) pokeWriter() {}
+func (n *notifier) close()      {}
 
 func dialerSide(*net.UnixConn, ring.Config) (*ring.Conn, *notifier, error) {
 	return nil, nil, shm.ErrNotSupported
