@@ -36,6 +36,18 @@ type shard struct {
 	mu    *sem.Mutex
 	hdr   uint64 // offset of the shard header
 	proxy unsafe.Pointer
+	// seen is the space the readers of this process last validated for
+	// the shard, with the descriptor that named it: while the descriptor
+	// is unchanged (generation included) the space header it names is
+	// not rewritten, so a reader skips spaceOf's loads and checks. The
+	// bounds used are the validated copy, whatever a hostile peer writes
+	// to the header afterwards.
+	seen atomic.Pointer[seenSpace]
+}
+
+type seenSpace struct {
+	desc uint64
+	sp   space
 }
 
 // Init lays out a new, empty store for c in mem (fresh memory nobody
@@ -108,9 +120,9 @@ func Attach(mem []byte) (*Store, error) {
 }
 
 func (s *Store) closeLocks() {
-	for _, sh := range s.shards {
-		if sh.mu != nil {
-			_ = sh.mu.Close()
+	for i := range s.shards {
+		if mu := s.shards[i].mu; mu != nil {
+			_ = mu.Close()
 		}
 	}
 }
@@ -198,6 +210,16 @@ func (s *Store) record(sp space, r uint64) (klen, vlen uint32, h uint64, ok bool
 	return klen, vlen, h, true
 }
 
+// keyEqual reports whether the key of the record at r (of len(key)
+// bytes, checked by the caller) is key: an 8-byte key, the common fixed
+// one, as one word, without memequal's call.
+func (s *Store) keyEqual(sp space, r uint64, key []byte) bool {
+	if len(key) == 8 {
+		return *s.u64(sp.off + r + RecHdr) == binary.LittleEndian.Uint64(key) // the record is 8-aligned
+	}
+	return string(s.recKey(sp, r, uint32(len(key)))) == string(key)
+}
+
 func (s *Store) recKey(sp space, r uint64, klen uint32) []byte {
 	return s.bytes(sp.off+r+RecHdr, uint64(klen))
 }
@@ -237,7 +259,12 @@ func (s *Store) Get(key []byte, h uint64, dst []byte) (int, bool, error) {
 	d := s.desc(i)
 	for n := 0; ; n++ {
 		d1 := atomic.LoadUint64(d)
-		vlen, found, err := s.lookup(d1, key, h, dst)
+		var vlen int
+		var found bool
+		sp, err := s.shardSpace(i, d1)
+		if err == nil {
+			vlen, found, err = s.lookup(sp, key, h, dst)
+		}
 		loadFence()
 		if atomic.LoadUint64(d) == d1 {
 			if found {
@@ -251,12 +278,22 @@ func (s *Store) Get(key []byte, h uint64, dst []byte) (int, bool, error) {
 	}
 }
 
-// lookup is Get's work on the space descriptor d names.
-func (s *Store) lookup(d uint64, key []byte, h uint64, dst []byte) (int, bool, error) {
-	sp, err := s.spaceOf(d)
-	if err != nil {
-		return 0, false, err
+// shardSpace is spaceOf(d) for shard i's readers, from the cache when d
+// is the descriptor last seen (it allocates only when the shard's space
+// changes).
+func (s *Store) shardSpace(i int, d uint64) (space, error) {
+	if c := s.shards[i].seen.Load(); c != nil && c.desc == d {
+		return c.sp, nil
 	}
+	sp, err := s.spaceOf(d)
+	if err == nil && d&genOne == 0 { // an even generation: the space is complete
+		s.shards[i].seen.Store(&seenSpace{desc: d, sp: sp})
+	}
+	return sp, err
+}
+
+// lookup is Get's work in space sp.
+func (s *Store) lookup(sp space, key []byte, h uint64, dst []byte) (int, bool, error) {
 	mask := sp.slots - 1
 	j := (h >> s.shardBits) & mask
 	t := tag(h)
@@ -272,7 +309,7 @@ func (s *Store) lookup(d uint64, key []byte, h uint64, dst []byte) (int, bool, e
 			if !ok {
 				return 0, false, s.corrupt("slot %d of the space at %d: bad record at %d", j, sp.off, r)
 			}
-			if rh == h && int(klen) == len(key) && string(s.recKey(sp, r, klen)) == string(key) {
+			if rh == h && int(klen) == len(key) && s.keyEqual(sp, r, key) {
 				copy(dst, s.recVal(sp, r, klen, vlen))
 				return int(vlen), true, nil
 			}
