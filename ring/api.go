@@ -78,6 +78,9 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if q.closed.Load() {
 		return nil, ErrClosed
 	}
+	if b, ok := q.spscReserveFast(n); ok {
+		return b, nil
+	}
 	if q.g.mode == SPSC {
 		return q.spscReserve(ctx, n)
 	}
@@ -91,6 +94,9 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 func (q *Queue) Commit(n int) error {
 	if q.closed.Load() {
 		return ErrClosed
+	}
+	if done, err := q.spscCommitFast(n); done {
+		return err
 	}
 	if q.g.mode == SPSC {
 		return q.spscCommit(n)

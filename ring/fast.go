@@ -15,28 +15,48 @@ import (
 // general code then handles and reports.
 
 // spscPutFast publishes p as one record when the role is owned, nothing
-// is reserved, p's size is right (checkSize), the record fits before the end of the data area and the
-// cached head says there is room (record plus terminator).
+// is reserved, p's size is right (checkSize), the record fits before the
+// end of the data area and the cached head says there is room (record
+// plus terminator): spscClaimFast, the copy, spscPublishFast. Reserve and
+// Commit take the same two steps around the caller's writing.
 func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	n := uint64(len(p))
+	off, span, ok := q.spscClaimFast(n)
+	if !ok {
+		return false, nil
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n), p) // plain: published below
+	return true, q.spscPublishFast(off, n, span)
+}
+
+// spscClaimFast finds room for a record of n payload bytes at the write
+// position in the common case (see spscPutFast) and returns its offset in
+// the data area and its span; ok is false, having changed nothing, for
+// every other case, which the general code (spscRoom) handles.
+func (q *Queue) spscClaimFast(n uint64) (off, span uint64, ok bool) {
 	// n-putLo > putSpan: n > MaxMessage, or in a typed queue n other than
 	// the element size (one comparison for both).
 	if !q.p.owned || q.p.resvNeed != 0 || n-q.putLo > q.putSpan {
-		return false, nil
+		return 0, 0, false
 	}
 	t := q.p.tail // == q.p.pub: no batch is open between calls
-	off := t & q.mask
-	span := recHeader + align8(n)
+	off = t & q.mask
+	span = recHeader + align8(n)
 	if off+span > q.g.capacity || t+span+recHeader-q.p.cachedHead > q.g.capacity {
-		return false, nil // a wrap, or the ring may be full: see spscRoom
+		return 0, 0, false // a wrap, or the ring may be full: see spscRoom
 	}
 	// Seq-cst load, as closedForWrite: a closed queue takes the general
 	// path, which abandons the record and returns ErrClosed.
 	if atomic.LoadUint32(q.closedWord) != 0 {
-		return false, nil
+		return 0, 0, false
 	}
-	copy(unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n), p) // plain: published below
-	t += span
+	return off, span, true
+}
+
+// spscPublishFast publishes the record of n payload bytes and the given
+// span that the caller wrote at data offset off, the write position.
+func (q *Queue) spscPublishFast(off, n, span uint64) error {
+	t := q.p.tail + span
 	*(*uint64)(unsafe.Add(q.data, t&q.mask)) = 0 // plain: the terminator, published below
 	// Atomic store, sequentially consistent: publishes the payload and the
 	// terminator, and is ordered before the loads of getWaiters and of the
@@ -52,9 +72,32 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	}
 	if atomic.LoadUint32(q.closedWord) != 0 { // seq-cst: closed while we published
 		raceAcquire(q.raceProxy)
-		return true, ErrClosed
+		return ErrClosed
 	}
-	return true, nil
+	return nil
+}
+
+// spscReserveFast is Reserve in spscClaimFast's common case: the
+// reservation is the record's payload, in place.
+func (q *Queue) spscReserveFast(n int) ([]byte, bool) {
+	off, span, ok := q.spscClaimFast(uint64(n))
+	if !ok {
+		return nil, false
+	}
+	q.p.resvOff, q.p.resvNeed, q.p.resvLen, q.p.resvFast = off, span, uint64(n), true
+	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true
+}
+
+// spscCommitFast is Commit of a reservation spscReserveFast made, with a
+// valid length: nothing was written since, so the record is published as
+// spscPutFast publishes one (the span stays the reserved one).
+func (q *Queue) spscCommitFast(n int) (done bool, err error) {
+	if !q.p.resvFast || n < 0 || uint64(n) > q.p.resvLen || q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
+		return false, nil // the general code reports what is wrong
+	}
+	off, span := q.p.resvOff, q.p.resvNeed
+	q.p.resvNeed, q.p.resvFast = 0, false
+	return true, q.spscPublishFast(off, uint64(n), span)
 }
 
 // spscPeekFast returns the record at the read position when the role is

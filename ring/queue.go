@@ -163,6 +163,7 @@ type Queue struct {
 		resvOff    uint64 // record offset of the pending reservation
 		resvNeed   uint64 // bytes it takes, pad included; 0: none
 		resvLen    uint64
+		resvFast   bool // the reservation was made by spscReserveFast
 	}
 	// SPSC consumer side; touched only by the goroutine getting.
 	c struct {

@@ -370,7 +370,7 @@ func (q *Queue) spscCommit(n int) error {
 	// than the length needs (up to the span of MaxMessage).
 	q.setHeader(q.p.resvOff, uint64(n)|(recHeader+align8(q.p.resvLen))<<32)
 	q.p.tail += q.p.resvNeed
-	q.p.resvNeed = 0
+	q.p.resvNeed, q.p.resvFast = 0, false
 	return q.spscPublish(1)
 }
 
