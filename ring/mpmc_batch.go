@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // MPMC batches: a PutBatch claims a run of free slots with one CAS on the
@@ -123,7 +125,7 @@ func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 		if i == len(msgs)-1 {
 			atomic.StoreUint64(seqWord, pos+uint64(i)+1)
 		} else {
-			storeRelease(seqWord, pos+uint64(i)+1)
+			atomicx.StoreRelease(seqWord, pos+uint64(i)+1)
 		}
 		if i == 0 && testHook != nil {
 			testHook("putrun-partial")
@@ -261,7 +263,7 @@ func (q *Queue) mpmcTakeRun(pos uint64, k int, dst [][]byte) (int, error) {
 		if i == k-1 {
 			atomic.StoreUint64(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
 		} else {
-			storeRelease(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
+			atomicx.StoreRelease(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
 		}
 	}
 	if skipped > 0 {

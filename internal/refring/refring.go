@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // SlotSize is the size of one message slot.
@@ -113,9 +115,11 @@ func (p *Producer) TryPut(msg []byte) bool {
 	slot := unsafe.Slice((*byte)(unsafe.Add(p.r.data, (p.tail&p.r.mask)*SlotSize)), SlotSize)
 	copy(slot, msg)
 	p.tail++
-	// Atomic store (release): the slot's bytes become visible before the
-	// consumer can see the new tail.
-	atomic.StoreUint64(p.r.tail, p.tail)
+	// Release store: the slot's bytes become visible before the consumer
+	// can see the new tail (a plain MOV on amd64, as a C ring's
+	// memory_order_release store; atomic.StoreUint64 would be a full
+	// barrier).
+	atomicx.StoreRelease(p.r.tail, p.tail)
 	return true
 }
 
@@ -147,7 +151,7 @@ func (p *Producer) PutBatch(msgs [][]byte) {
 			copy(unsafe.Slice((*byte)(unsafe.Add(p.r.data, (p.tail&p.r.mask)*SlotSize)), SlotSize), m)
 			p.tail++
 		}
-		atomic.StoreUint64(p.r.tail, p.tail) // release, as in TryPut
+		atomicx.StoreRelease(p.r.tail, p.tail) // release, as in TryPut
 		msgs = msgs[k:]
 	}
 }
@@ -166,7 +170,7 @@ func (c *Consumer) TryGet(buf []byte) bool {
 	c.head++
 	// Atomic store (release): we finished reading the slot before the
 	// producer may reuse it.
-	atomic.StoreUint64(c.r.head, c.head)
+	atomicx.StoreRelease(c.r.head, c.head)
 	return true
 }
 
@@ -197,7 +201,7 @@ func (c *Consumer) GetBatch(bufs [][]byte) int {
 			copy(bufs[j], unsafe.Slice((*byte)(unsafe.Add(c.r.data, (c.head&c.r.mask)*SlotSize)), SlotSize))
 			c.head++
 		}
-		atomic.StoreUint64(c.r.head, c.head) // release, as in TryGet
+		atomicx.StoreRelease(c.r.head, c.head) // release, as in TryGet
 		return int(k)
 	}
 }

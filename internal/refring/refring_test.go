@@ -1,7 +1,11 @@
 package refring
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -101,4 +105,36 @@ func BenchmarkRing64(b *testing.B) {
 			p.Expect(b, "done")
 		})
 	}
+}
+
+// BenchmarkCRing runs the same ring written in C (testdata/cring.c,
+// built with the system's C compiler; skipped without one) with b.N
+// messages of 64 bytes between two pinned processes, so that
+// BenchmarkRefRing in package ring can be compared with a bare C ring on
+// the same machine (ns/op per message).
+func BenchmarkCRing(b *testing.B) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		b.Skip("no C compiler (cc) to build testdata/cring.c")
+	}
+	exe := filepath.Join(b.TempDir(), "cring")
+	if out, err := exec.Command(cc, "-O2", "-o", exe, "testdata/cring.c").CombinedOutput(); err != nil {
+		b.Fatalf("cc: %v\n%s", err, out)
+	}
+	args := []string{strconv.Itoa(b.N)}
+	if runtime.NumCPU() >= 2 {
+		args = append(args, "0", "1")
+	}
+	b.SetBytes(SlotSize)
+	b.ResetTimer()
+	out, err := exec.Command(exe, args...).Output()
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("cring: %v", err)
+	}
+	var n, ns int64
+	if _, err := fmt.Sscanf(string(out), "%d messages in %d ns", &n, &ns); err != nil || n != int64(b.N) {
+		b.Fatalf("cring printed %q", out)
+	}
+	b.ReportMetric(float64(ns)/float64(n), "ring-ns/msg") // the C program's own timing, without the build and fork
 }

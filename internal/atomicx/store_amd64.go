@@ -1,6 +1,6 @@
-package ring
+package atomicx
 
-// storeRelease stores v at *p with release semantics and no more: on
+// StoreRelease stores v at *p with release semantics and no more: on
 // amd64 (TSO) a plain MOV, which is not reordered with the stores before
 // it; being an assembly call, the compiler does not move memory accesses
 // across it either. Unlike atomic.StoreUint64 (XCHG, a full barrier) it
@@ -9,4 +9,4 @@ package ring
 // sequentially consistent one first.
 //
 //go:noescape
-func storeRelease(p *uint64, v uint64)
+func StoreRelease(p *uint64, v uint64)
