@@ -71,10 +71,14 @@ func WithCapacity(n int) Option {
 func WithShards(n int) Option { return func(o *options) { o.Shards = o.Size32("WithShards", n) } }
 
 // WithMaxKey sets the longest key of a Bytes map (default 1 KiB).
-func WithMaxKey(n int) Option { return func(o *options) { o.MaxKey = o.Size32("WithMaxKey", n) } }
+func WithMaxKey(n int) Option {
+	return func(o *options) { o.MaxKey = uint32(o.Size("WithMaxKey", n, 1<<30)) }
+}
 
 // WithMaxValue sets the longest value of a Bytes map (default 1 MiB).
-func WithMaxValue(n int) Option { return func(o *options) { o.MaxVal = o.Size32("WithMaxValue", n) } }
+func WithMaxValue(n int) Option {
+	return func(o *options) { o.MaxVal = uint32(o.Size("WithMaxValue", n, 1<<30)) }
+}
 
 // WithSegment passes options to the segment (package shm): its mode,
 // WithPopulate, WithLockedPages.

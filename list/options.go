@@ -63,7 +63,9 @@ func WithCapacity(n int) Option {
 }
 
 // WithMaxValue sets the longest element of a Bytes list (default 1 MiB).
-func WithMaxValue(n int) Option { return func(o *options) { o.MaxVal = o.Size32("WithMaxValue", n) } }
+func WithMaxValue(n int) Option {
+	return func(o *options) { o.MaxVal = uint32(o.Size("WithMaxValue", n, 1<<30)) }
+}
 
 // WithSegment passes options to the segment (package shm).
 func WithSegment(opts ...shm.Option) Option {

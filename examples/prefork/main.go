@@ -79,17 +79,20 @@ var worker = proc.Register("http-worker", func(ctx context.Context, args *proc.A
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	drained := make(chan error, 1)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx) // finish the requests in flight
+		drained <- srv.Shutdown(sctx) // finish the requests in flight
 	}()
 	value.AtomicOf(s.ready).Add(1)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	// Serve returns as soon as Shutdown begins: wait for the requests in
+	// flight to finish before the worker (and its process) ends.
+	return <-drained
 })
 
 // listen binds addr with SO_REUSEPORT, so that every worker (and the
@@ -110,18 +113,20 @@ func (s *shared) handler() http.Handler {
 	mux := http.NewServeMux()
 	count := func(next http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			value.AtomicOf(s.requests).Add(1)
-			err := s.hits.Update(r.Context(), r.URL.Path, func(old []byte, ok bool) ([]byte, bool) {
+			// The path's count first: the request counter counts only
+			// requests whose path was counted, so the two always agree.
+			err := s.hits.Update(context.Background(), r.URL.Path, func(old []byte, ok bool) ([]byte, bool) {
 				var n uint64
 				if ok && len(old) == 8 {
 					n = binary.LittleEndian.Uint64(old)
 				}
 				return binary.LittleEndian.AppendUint64(nil, n+1), true
 			})
-			if err != nil {
+			if err != nil { // a path longer than 1 KiB, or the map full
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
+			value.AtomicOf(s.requests).Add(1)
 			w.Header().Set("X-Worker", pid)
 			next(w, r)
 		}

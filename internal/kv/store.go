@@ -261,12 +261,16 @@ func (s *Store) Get(key []byte, h uint64, dst []byte) (int, bool, error) {
 		d1 := atomic.LoadUint64(d)
 		var vlen int
 		var found bool
-		sp, err := s.shardSpace(i, d1)
+		sp, cached, err := s.shardSpace(i, d1)
 		if err == nil {
 			vlen, found, err = s.lookup(sp, key, h, dst)
 		}
 		loadFence()
 		if atomic.LoadUint64(d) == d1 {
+			if !cached && err == nil && d1&genOne == 0 {
+				// Validated, and still current after the look: keep it.
+				s.shards[i].seen.Store(&seenSpace{desc: d1, sp: sp})
+			}
 			if found {
 				race.Acquire(s.shards[i].proxy)
 			}
@@ -279,17 +283,19 @@ func (s *Store) Get(key []byte, h uint64, dst []byte) (int, bool, error) {
 }
 
 // shardSpace is spaceOf(d) for shard i's readers, from the cache when d
-// is the descriptor last seen (it allocates only when the shard's space
-// changes).
-func (s *Store) shardSpace(i int, d uint64) (space, error) {
-	if c := s.shards[i].seen.Load(); c != nil && c.desc == d {
-		return c.sp, nil
+// is the descriptor last seen and the space's header still says what was
+// validated (its size and slot count: the 24-bit generation wraps, and a
+// space reused by a later rebuild may be formatted with another slot
+// count under a descriptor word seen before). cached says which; Get
+// stores a fresh one once its look is confirmed.
+func (s *Store) shardSpace(i int, d uint64) (sp space, cached bool, err error) {
+	if c := s.shards[i].seen.Load(); c != nil && c.desc == d &&
+		atomic.LoadUint64(s.u64(c.sp.off+spSlots)) == c.sp.slots &&
+		atomic.LoadUint64(s.u64(c.sp.off+spSize)) == c.sp.size {
+		return c.sp, true, nil
 	}
-	sp, err := s.spaceOf(d)
-	if err == nil && d&genOne == 0 { // an even generation: the space is complete
-		s.shards[i].seen.Store(&seenSpace{desc: d, sp: sp})
-	}
-	return sp, err
+	sp, err = s.spaceOf(d)
+	return sp, false, err
 }
 
 // lookup is Get's work in space sp.
