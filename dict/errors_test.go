@@ -108,6 +108,8 @@ func TestBadOptions(t *testing.T) {
 		{"negative capacity", WithCapacity(-5)},
 		{"negative max key", WithMaxKey(-1)},
 		{"max value past 32 bits", WithMaxValue(1 << 33)},
+		{"max value past 1 GiB", WithMaxValue(1 << 31)},
+		{"max key past 1 GiB", WithMaxKey(1<<30 + 1)},
 	} {
 		m, err := CreateAnonymousBytes(tc.opt)
 		if err == nil {
