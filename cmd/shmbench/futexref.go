@@ -1,13 +1,11 @@
 package main
 
 import (
-	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/futex"
-	"github.com/shmkit/shmkit/internal/refring"
 )
 
 // futexTransport is the floor of a blocking round trip: two processes
@@ -31,18 +29,7 @@ func (*futexTransport) Spec() Spec {
 func (*futexTransport) Unavailable() string { return memfdUnavailable() }
 
 // Setup implements Transport.
-func (*futexTransport) Setup(m *Measurement) (*Setup, error) {
-	mem, f, err := refring.Anonymous(4096)
-	if err != nil {
-		return nil, err
-	}
-	refring.Unmap(mem)
-	return &Setup{
-		Args:    map[string]string{"size": "4096"},
-		Files:   func(string, int) []*os.File { return []*os.File{f} },
-		Cleanup: func() { f.Close() },
-	}, nil
-}
+func (*futexTransport) Setup(m *Measurement) (*Setup, error) { return sharedPage() }
 
 // Open implements Transport.
 func (*futexTransport) Open(env *PeerEnv) ([]Endpoint, error) {

@@ -212,7 +212,11 @@ func (*cachelineTransport) Spec() Spec {
 func (*cachelineTransport) Unavailable() string { return memfdUnavailable() }
 
 // Setup implements Transport.
-func (*cachelineTransport) Setup(m *Measurement) (*Setup, error) {
+func (*cachelineTransport) Setup(m *Measurement) (*Setup, error) { return sharedPage() }
+
+// sharedPage is the Setup of the references that share one page (the
+// cache line, the futex words): a memfd of 4096 bytes every peer maps.
+func sharedPage() (*Setup, error) {
 	mem, f, err := refring.Anonymous(4096)
 	if err != nil {
 		return nil, err
