@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -130,13 +129,12 @@ func TestPrefork(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "starting another") {
+	for !regexp.MustCompile(`worker \d+ listening`).MatchString(stderr.String()) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no replacement for worker %s; stderr:\n%s", victim, &stderr)
+			t.Fatalf("no replacement listening for worker %s; stderr:\n%s", victim, &stderr)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling the parent's log, not a guess at timing
 	}
-	time.Sleep(100 * time.Millisecond) // let it bind
 	phase(20)
 
 	body, _ := get("/stats")

@@ -279,9 +279,20 @@ func serve(ctx context.Context, addr string, n int) error {
 					break
 				}
 				log.Printf("worker %d died (%v); starting another", p.Pid(), p.Wait())
+				// A replacement counts itself ready once it listens: the
+				// count back at n says so.
+				value.AtomicOf(ready).Add(-1)
 				if procs[i], err = start(); err != nil {
 					return err
 				}
+				for value.AtomicOf(ready).Load() < int64(n) && ctx.Err() == nil {
+					select {
+					case <-procs[i].Done():
+						return fmt.Errorf("replacement worker %d exited at start: %w", procs[i].Pid(), procs[i].Wait())
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+				log.Printf("worker %d listening", procs[i].Pid())
 			default:
 			}
 		}
