@@ -29,18 +29,25 @@ var killIters = flag.Int("ring.killiters", 0, "iterations of TestKill (default 4
 // messages can only be bounded by the consumers killed (each holds at
 // most one) and skipped slots by the producers killed.
 func TestKill(t *testing.T) {
-	iters := 4
+	killIterations(t, 4, 100, 1, func(rng *rand.Rand, it int) { killOnce(t, rng, it, false) })
+}
+
+// killIterations runs iter n times (short, or stress under SHMKIT_STRESS,
+// or the -kill.iters flag) with a logged random seed, stopping at the
+// first failure.
+func killIterations(t *testing.T, short, stress int, stream uint64, iter func(rng *rand.Rand, it int)) {
+	iters := short
 	if os.Getenv("SHMKIT_STRESS") != "" {
-		iters = 100
+		iters = stress
 	}
 	if *killIters > 0 {
 		iters = *killIters
 	}
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := rand.New(rand.NewPCG(seed, stream))
 	for it := range iters {
-		killOnce(t, rng, it, false)
+		iter(rng, it)
 		if t.Failed() {
 			return
 		}
@@ -53,22 +60,7 @@ func TestKill(t *testing.T) {
 // skipped), and a consumer killed holding a claimed run loses all of it
 // (counted lost, against it).
 func TestKillBatch(t *testing.T) {
-	iters := 3
-	if os.Getenv("SHMKIT_STRESS") != "" {
-		iters = 50
-	}
-	if *killIters > 0 {
-		iters = *killIters
-	}
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
-	for it := range iters {
-		killOnce(t, rng, 2*it+1, true)
-		if t.Failed() {
-			return
-		}
-	}
+	killIterations(t, 3, 50, 2, func(rng *rand.Rand, it int) { killOnce(t, rng, 2*it+1, true) })
 }
 
 // killBatch is the producers' batch in "batch" mode (helpers_test.go).
