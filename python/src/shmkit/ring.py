@@ -526,6 +526,7 @@ class Queue:
         else:
             self._mp.close()
         self._closed = True
+        self._prod = self._cons = False  # the next call claims again, and _check refuses
         if self._owns:
             self._seg.close()
 
