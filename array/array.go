@@ -31,6 +31,10 @@ var (
 	// It is shm.ErrCorrupt.
 	ErrCorrupt = shm.ErrCorrupt
 
+	// ErrVersion is matched when the object header has a format version
+	// this package does not know. It is shm.ErrVersion.
+	ErrVersion = shm.ErrVersion
+
 	// ErrBadMemory is matched when memory given to Init or InitRaw is too
 	// short or misaligned.
 	ErrBadMemory = object.ErrBadMemory

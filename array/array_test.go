@@ -609,7 +609,7 @@ func TestPlacedAndRaw(t *testing.T) {
 }
 
 // A corrupted header byte gives the error of the first check that reads
-// it, exactly: ErrCorrupt (bad magic, version, checksum, flags, alignment,
+// it, exactly: ErrVersion (an unknown version), ErrCorrupt (bad magic, checksum, flags, alignment,
 // a length that does not fit the segment, a bad lock), or ErrType for a
 // self-consistent header of another element type; never another sentinel.
 func TestCorruptLength(t *testing.T) {
@@ -621,7 +621,7 @@ func TestCorruptLength(t *testing.T) {
 	must(t, err)
 	defer seg.Close()
 	b := seg.Bytes()
-	sentinels := []error{array.ErrCorrupt, array.ErrType, array.ErrKind}
+	sentinels := []error{array.ErrCorrupt, array.ErrType, array.ErrKind, array.ErrVersion}
 	check := func(off int, fixed bool, want error, detail string) {
 		t.Helper()
 		_, err := array.Open[int64](context.Background(), name)
@@ -644,8 +644,12 @@ func TestCorruptLength(t *testing.T) {
 		{0, "bad magic"}, {8, "unknown version"}, {12, "checksum"}, {16, "checksum"}, {20, "checksum"},
 		{24, "checksum"}, {32, "checksum"}, {40, "checksum"}, {72, "mutex"},
 	} {
+		want := array.ErrCorrupt
+		if tc.off == 8 {
+			want = array.ErrVersion
+		}
 		b[tc.off] ^= 0x10
-		check(tc.off, false, array.ErrCorrupt, tc.detail)
+		check(tc.off, false, want, tc.detail)
 		b[tc.off] ^= 0x10
 	}
 	// With the checksum recomputed, as a hostile peer would, each field
@@ -656,7 +660,7 @@ func TestCorruptLength(t *testing.T) {
 		want   error
 		detail string
 	}{
-		{8, array.ErrCorrupt, "unknown version"},
+		{8, array.ErrVersion, "unknown version"},
 		{12, array.ErrCorrupt, "unknown flags"},
 		{16, array.ErrType, "type mismatch"},
 		{20, array.ErrCorrupt, "impossible element size"},

@@ -37,9 +37,14 @@ var (
 	ErrBrokenBarrier = errors.New("sem: barrier is broken")
 
 	// ErrCorrupt reports shared memory that does not hold a valid object:
-	// wrong magic or version, unknown flag bits, an impossible state word.
+	// wrong magic, unknown flag bits, an impossible state word.
 	// It is shm.ErrCorrupt.
 	ErrCorrupt = shm.ErrCorrupt
+
+	// ErrVersion reports an object with the right magic and a format
+	// version this package does not know (written by a newer peer). It is
+	// shm.ErrVersion: every layer reports an unknown version this way.
+	ErrVersion = shm.ErrVersion
 
 	// ErrBadMemory is returned when the memory given to an Init or At
 	// function is shorter than the object or not 8-byte aligned.

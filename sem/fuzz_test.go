@@ -51,7 +51,7 @@ func FuzzObjectsAt(f *testing.F) {
 					t.Fatalf("Unlock after Lock: %v", err)
 				}
 			}
-		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) && !errors.Is(err, ErrVersion) {
 			t.Fatalf("MutexAt: %v", err)
 		}
 		if s, err := SemaphoreAt(aligned(b)); err == nil {
@@ -64,7 +64,7 @@ func FuzzObjectsAt(f *testing.F) {
 				t.Fatalf("TryAcquire: %v", err)
 			}
 			_ = s.Value()
-		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) && !errors.Is(err, ErrVersion) {
 			t.Fatalf("SemaphoreAt: %v", err)
 		}
 		if e, err := EventAt(aligned(b)); err == nil {
@@ -75,7 +75,7 @@ func FuzzObjectsAt(f *testing.F) {
 			if err := e.Clear(); err != nil || e.IsSet() {
 				t.Fatalf("Clear: %v", err)
 			}
-		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) && !errors.Is(err, ErrVersion) {
 			t.Fatalf("EventAt: %v", err)
 		}
 	})
@@ -123,7 +123,7 @@ func FuzzBarrierCondAt(f *testing.F) {
 			if err := br.Close(); err != nil {
 				t.Fatal(err)
 			}
-		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) && !errors.Is(err, ErrVersion) {
 			t.Fatalf("BarrierAt: %v", err)
 		}
 		m, err := InitMutex(aligned(make([]byte, 64)))
@@ -146,7 +146,7 @@ func FuzzBarrierCondAt(f *testing.F) {
 			if err := m.Unlock(); err != nil {
 				t.Fatalf("Unlock after Wait: %v", err)
 			}
-		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) {
+		} else if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadMemory) && !errors.Is(err, ErrVersion) {
 			t.Fatalf("CondAt: %v", err)
 		}
 	})

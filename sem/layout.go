@@ -103,7 +103,7 @@ func (o object) check(magic uint32, kind string) error {
 		return fmt.Errorf("%w: %s: bad magic %#x", ErrCorrupt, kind, m)
 	}
 	if v := atomic.LoadUint32(o.u32(offVersion)); v != formatVersion {
-		return fmt.Errorf("%w: %s: unknown version %d", ErrCorrupt, kind, v)
+		return fmt.Errorf("%w: %s: unknown version %d", ErrVersion, kind, v)
 	}
 	return nil
 }

@@ -199,7 +199,7 @@ func readHeader(mem []byte) (Config, uint64, uint64, error) {
 		return c, 0, 0, fmt.Errorf("%w: bad magic %#016x", ErrCorrupt, c.Magic)
 	}
 	if v := le.Uint32(mem[offVersion:]); v != Version {
-		return c, 0, 0, fmt.Errorf("%w: layout version %d, want %d", ErrCorrupt, v, Version)
+		return c, 0, 0, fmt.Errorf("%w: layout version %d, want %d", shm.ErrVersion, v, Version)
 	}
 	if sum := le.Uint64(mem[offChecksum:]); sum != headerChecksum(mem) {
 		return c, 0, 0, fmt.Errorf("%w: header checksum %#016x, want %#016x", ErrCorrupt, sum, headerChecksum(mem))

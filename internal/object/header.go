@@ -142,7 +142,7 @@ func Read(mem []byte, magic uint64, size, align uint32, fp uint64) (Header, erro
 	}
 	le := binary.LittleEndian
 	if v := le.Uint32(b[OffVersion:]); v != Version {
-		return h, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
+		return h, fmt.Errorf("%w: unknown version %d", shm.ErrVersion, v)
 	}
 	if sum, want := le.Uint64(b[OffChecksum:]), checksum(b); sum != want {
 		return h, fmt.Errorf("%w: header checksum %#016x, want %#016x", ErrCorrupt, sum, want)

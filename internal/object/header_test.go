@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/shmkit/shmkit/shm"
 	"hash/fnv"
 	"math"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func TestReadHostileHeaders(t *testing.T) {
 	// Bad version and checksum.
 	Write(m, Header{Magic: MagicValue, Size: 8, Align: 8, Fingerprint: fp, Length: 1})
 	binary.LittleEndian.PutUint32(m[OffVersion:], 2)
-	if _, err := Read(m, MagicValue, 8, 8, fp); !errors.Is(err, ErrCorrupt) {
+	if _, err := Read(m, MagicValue, 8, 8, fp); !errors.Is(err, shm.ErrVersion) {
 		t.Errorf("version 2: %v", err)
 	}
 	// Misaligned memory.

@@ -6,7 +6,7 @@ import time
 
 from . import segment as _seg
 from ._proc import self_id, start_time, _exists
-from .errors import ClosedError, CorruptError, NotSupportedError, OverReleaseError, OwnerDeadError
+from .errors import ClosedError, CorruptError, VersionError, NotSupportedError, OverReleaseError, OwnerDeadError
 
 SIZE = 64
 MAGIC_MUTEX, MAGIC_SEMAPHORE, MAGIC_EVENT = 0x584D4B53, 0x4D534B53, 0x56454B53
@@ -49,7 +49,7 @@ class _Object:
             raise CorruptError("shmkit: corrupt %s: bad magic %#x" % (what, m))
         v = self._mem.load32(off + 12)
         if v != _VERSION:
-            raise CorruptError("shmkit: corrupt %s: version %d" % (what, v))
+            raise VersionError("shmkit: %s: unknown version %d" % (what, v))
         self._closed = False
         self._owns = False
 

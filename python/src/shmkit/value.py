@@ -4,7 +4,7 @@ value.Value[T] and array.Array[T] of the matching Go type."""
 import struct
 
 from . import segment as _seg
-from .errors import CorruptError, InvalidSizeError, KindError, TypeMismatchError
+from .errors import VersionError, CorruptError, InvalidSizeError, KindError, TypeMismatchError
 from .sem import MAGIC_MUTEX, Mutex
 
 OBJ_HEADER = 128
@@ -67,7 +67,7 @@ class _Obj:
             raise CorruptError("shmkit: corrupt %s: bad magic %#x" % (self._what, m))
         version, flags, esize, ealign, fp, length, csum = struct.unpack_from("<IIIIQQQ", view, base + 8)
         if version != 1:
-            raise CorruptError("shmkit: corrupt %s: version %d" % (self._what, version))
+            raise VersionError("shmkit: %s: unknown version %d" % (self._what, version))
         if _seg.fnv1a64(bytes(view[base + 8:base + 40])) != csum:
             raise CorruptError("shmkit: corrupt %s: header checksum" % self._what)
         if flags & ~_FLAG_LOCKED or ealign == 0 or ealign & (ealign - 1) or ealign > 64 or esize == 0 or esize % ealign:
