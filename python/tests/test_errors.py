@@ -195,7 +195,7 @@ def test_send_receive_over_socket():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     q = shmkit.Queue.create_anonymous("spsc", capacity=4, max_message=16)
     q.put(b"over the socket")
-    shmkit.send(a, q._seg)
+    shmkit.send(a, q)
     seg = shmkit.receive(b, kind=7)
     q2 = shmkit.Queue(seg)
     q.close()

@@ -425,13 +425,15 @@ def unlink(name):
         raise _oserror(e, name, "unlink")
 
 
-def send(sock, seg):
-    """Send seg's descriptor over the Unix socket sock (SCM_RIGHTS)."""
-    socket.send_fds(sock, [b"s"], [seg.fileno()])
+def send(sock, obj):
+    """Send the descriptor of obj (a Segment, Queue, Value... anything with
+    fileno()) over the Unix socket sock (SCM_RIGHTS)."""
+    socket.send_fds(sock, [b"s"], [obj.fileno()])
 
 
 def receive(sock, kind=None, type=None):
-    """Receive a descriptor sent by send (or Go's shm.Send) and attach it."""
+    """Receive a descriptor sent by send (or Go's shm.Send) and attach it
+    as a Segment; wrap it with Queue(seg), Value(seg, code)..."""
     msg, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not fds:
         raise NotSegmentError("shmkit: receive: no descriptor in the message")
