@@ -208,8 +208,9 @@ class Queue:
             w = mem.load64(p)
             if w != 0 and owner_alive(w):
                 break
-            if mem.cas64(p, w, self._me):
-                mem.store64(self._base + start_off, self._start)
+            pid, start = self_id()  # not self._me: that is the parent's after a fork
+            if mem.cas64(p, w, owner_word(pid, start)):
+                mem.store64(self._base + start_off, start)
                 return
         raise BusyError(role, w >> 32)
 
@@ -498,7 +499,9 @@ class Queue:
 
     def stats(self):
         """Counters from the header: puts, gets, put_waits, get_waits,
-        skipped, lost."""
+        skipped, lost; in MPMC mode also last_lost (pid, start and position
+        of the last message lost with a dead consumer, or None)."""
+        self._check()
         mem, b = self._mem, self._base
         d = dict(put_waits=mem.load64(b + O_PUTWAITS), get_waits=mem.load64(b + O_GETWAITS),
                  skipped=mem.load64(b + O_SKIPPED), lost=mem.load64(b + O_LOST))
@@ -506,7 +509,17 @@ class Queue:
             d.update(puts=mem.load64(b + O_PUTS), gets=mem.load64(b + O_GETS))
         else:
             d.update(self._mp.counts())
+            w = mem.load64(b + O_LOSTOWNER)
+            d["last_lost"] = dict(pid=w >> 32, start=mem.load64(b + O_LOSTSTART),
+                                  position=mem.load64(b + O_LOSTPOS)) if w else None
         return d
+
+    def set_lost_handler(self, fn):
+        """MPMC: call fn(dict(position, consumer_pid, consumer_start,
+        producer_pid, message)) for each message this handle recovers from
+        a dead consumer (Go: Queue.SetLostHandler)."""
+        if self.mode == MPMC:
+            self._mp.lost_handler = fn
 
     def closed_for_write(self):
         return self._mem.load32(self._base + O_CLOSED) != 0
