@@ -7,6 +7,7 @@
 //	pypeer spsc-recv NAME [FIRST]    get until EOF, checking every message (the first is message FIRST)
 //	pypeer mpmc-produce NAME ID N    put N messages (ID, seq) into an MPMC queue
 //	pypeer mpmc-consume NAME         get until EOF: per-producer counts, order checked
+//	pypeer mpmc-consume-raw NAME     get until EOF: "got K lost L [skipped S]" from Stats
 //	pypeer mpmc-hold NAME K          take K messages with Next, print "held", sleep
 //	pypeer mutex-hold NAME           lock, print "held", sleep until killed
 //	pypeer mutex-lock NAME           lock (10 s), print "ok" or "ownerdead PID", unlock
@@ -57,22 +58,23 @@ func main() {
 }
 
 var commands = map[string]func(ctx context.Context, name string, args []string) error{
-	"spsc-send":    spscSend,
-	"spsc-recv":    spscRecv,
-	"mpmc-produce": mpmcProduce,
-	"mpmc-consume": mpmcConsume,
-	"mpmc-hold":    mpmcHold,
-	"mutex-hold":   mutexHold,
-	"mutex-lock":   mutexLock,
-	"value-add":    valueAdd,
-	"array-add":    arrayAdd,
-	"wake-get":     wakeGet,
-	"echo":         echo,
-	"sink":         sink,
-	"source":       source,
-	"create-queue": createQueue,
-	"create-value": createValue,
-	"hold-role":    holdRole,
+	"spsc-send":        spscSend,
+	"spsc-recv":        spscRecv,
+	"mpmc-produce":     mpmcProduce,
+	"mpmc-consume":     mpmcConsume,
+	"mpmc-hold":        mpmcHold,
+	"mpmc-consume-raw": mpmcConsumeRaw,
+	"mutex-hold":       mutexHold,
+	"mutex-lock":       mutexLock,
+	"value-add":        valueAdd,
+	"array-add":        arrayAdd,
+	"wake-get":         wakeGet,
+	"echo":             echo,
+	"sink":             sink,
+	"source":           source,
+	"create-queue":     createQueue,
+	"create-value":     createValue,
+	"hold-role":        holdRole,
 }
 
 func atoi(args []string, i int) int {
@@ -210,6 +212,30 @@ func mpmcConsume(ctx context.Context, name string, args []string) error {
 		fmt.Printf(" %d:%d", id, c)
 	}
 	fmt.Printf(" sum:%d\n", sum)
+	return nil
+}
+
+func mpmcConsumeRaw(ctx context.Context, name string, args []string) error {
+	q, err := ring.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	buf := make([]byte, q.MaxMessage())
+	k := 0
+	for ; ; k++ {
+		if _, err := q.Get(ctx, buf); err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	st := q.Stats()
+	fmt.Printf("got %d lost %d", k, st.Lost)
+	if st.Skipped > 0 {
+		fmt.Printf(" skipped %d", st.Skipped)
+	}
+	fmt.Println()
 	return nil
 }
 
