@@ -44,7 +44,7 @@ func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 // are published together, with one atomic operation per quarter of the
 // ring's capacity (so that a consumer starts on a batch of large messages
 // before all of it is written). In MPMC mode each run of free slots (up
-// to a quarter of them, at most 64) is claimed with one atomic operation
+// to a quarter of them, at most 1024) is claimed with one atomic operation
 // and the consumers are woken once per run.
 func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if q.closed.Load() {
@@ -160,7 +160,7 @@ func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 // stops early at a message that does not fit (io.ErrShortBuffer if that is
 // the first). In SPSC mode the batch is released with one atomic store
 // per quarter of the ring's capacity; in MPMC mode each run of published
-// slots (up to a quarter of them, at most 64) is claimed with one atomic
+// slots (up to a quarter of them, at most 1024) is claimed with one atomic
 // operation and released after its messages are copied.
 func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if q.closed.Load() {
