@@ -221,3 +221,18 @@ def test_semaphore_event(name):
     assert not e.is_set()
     e.close()
     shmkit.unlink(name + "-e")
+
+
+def test_numpy_view(name):
+    np = pytest.importorskip("numpy")
+    a = shmkit.Array.create(name, "d", [1.0, 2.0, 3.0])
+    x = a.numpy()
+    x += 1.0                      # no copy: the shared elements change
+    assert a[:] == [2.0, 3.0, 4.0]
+    assert x.dtype == np.float64 and x.shape == (3,)
+    b = shmkit.Array.open(name, "d")
+    b[0] = 9.5
+    assert x[0] == 9.5
+    del x
+    b.close()
+    a.close()
