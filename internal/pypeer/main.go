@@ -11,6 +11,8 @@
 //	pypeer mpmc-hold NAME K          take K messages with Next, print "held", sleep
 //	pypeer mutex-hold NAME           lock, print "held", sleep until killed
 //	pypeer mutex-lock NAME           lock (10 s), print "ok" or "ownerdead PID", unlock
+//	pypeer event-wait NAME           print "ready", Wait for the Event (10 s), print "set"
+//	pypeer sem-cycle NAME N          N times Acquire then Release (two processes share the permits)
 //	pypeer value-add NAME N          N locked increments of a Value[int64]
 //	pypeer array-add NAME N          N rounds of locked increments of every Array[int64] element
 //	pypeer wake-get NAME             print "ready", block in Get, print CLOCK_MONOTONIC ns when woken
@@ -67,6 +69,8 @@ var commands = map[string]func(ctx context.Context, name string, args []string) 
 	"mutex-hold":       mutexHold,
 	"mutex-lock":       mutexLock,
 	"value-add":        valueAdd,
+	"event-wait":       eventWait,
+	"sem-cycle":        semCycle,
 	"array-add":        arrayAdd,
 	"wake-get":         wakeGet,
 	"echo":             echo,
@@ -290,6 +294,41 @@ func mutexLock(ctx context.Context, name string, args []string) error {
 		fmt.Println("ok")
 	}
 	return m.Unlock()
+}
+
+func eventWait(ctx context.Context, name string, args []string) error {
+	e, err := sem.OpenEvent(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	fmt.Println("ready")
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.Wait(ctx); err != nil {
+		return err
+	}
+	fmt.Println("set")
+	return nil
+}
+
+func semCycle(ctx context.Context, name string, args []string) error {
+	n := atoi(args, 0)
+	s, err := sem.OpenSemaphore(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for range n {
+		if err := s.Acquire(ctx); err != nil {
+			return err
+		}
+		if err := s.Release(); err != nil {
+			return err
+		}
+	}
+	fmt.Println("done")
+	return nil
 }
 
 func valueAdd(ctx context.Context, name string, args []string) error {

@@ -346,3 +346,26 @@ def test_go_pipe_peer_killed(name, peer):
     with pytest.raises(shmkit.PeerDiedError):
         p.recv(timeout=5)
     p.close()
+
+
+def test_event_and_semaphore_with_go(name, peer):
+    e = shmkit.Event.create(name)
+    g = peer("event-wait", name)
+    assert g.line() == "ready"
+    time.sleep(0.05)
+    e.set()
+    assert g.wait(10) == "set"
+    e.close()
+    # A semaphore of 1 permit shared by a Go and a Python process as a
+    # lock: both cycle, and the count ends where it started.
+    s = shmkit.Semaphore.create(name + "-s", 1, 1)
+    try:
+        g = peer("sem-cycle", name + "-s", 20000)
+        for _ in range(20000):
+            assert s.acquire(timeout=10)
+            s.release()
+        assert g.wait() == "done"
+        assert s.value() == 1
+    finally:
+        s.close()
+        shmkit.unlink(name + "-s")
