@@ -212,6 +212,43 @@ func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 	return q.mpmcNext(context.Background(), false)
 }
 
+// Position returns the position of the message the last Next or TryNext
+// returned: a number that names that message for the life of the queue,
+// whichever process consumes it (SPSC: the byte offset of its record since
+// the queue was created; MPMC: its slot position). Positions increase in
+// the order messages are consumed; a consumer that takes over from a dead
+// one receives the unreleased messages again at the same positions. That
+// makes them de-duplication keys (the JetStream bridge uses them as
+// message ids). It is 0 before the first Next.
+func (q *Queue) Position() uint64 {
+	if q.g.mode == SPSC {
+		return q.c.last
+	}
+	return q.mpHeldPos
+}
+
+// WritePosition returns the position at which the next message put by this
+// handle will be published (SPSC only; it claims the producer role, as
+// Put does, and fails with ErrMode in MPMC mode). Taking the role over
+// from a dead producer starts after everything it published, so comparing
+// a position recorded before a Put with WritePosition after a restart tells
+// whether that Put published its message: it did exactly when
+// WritePosition is greater. A message put with Put or Commit is always
+// published at this position (a pad that skips to the start of the ring
+// is published with it).
+func (q *Queue) WritePosition() (uint64, error) {
+	if q.closed.Load() {
+		return 0, ErrClosed
+	}
+	if q.g.mode != SPSC {
+		return 0, ErrMode
+	}
+	if err := q.spscProducer(); err != nil {
+		return 0, err
+	}
+	return q.p.tail, nil
+}
+
 // Release frees the messages Next returned; their slices must not be used
 // afterwards. It returns ErrPending when none is held.
 func (q *Queue) Release() error {

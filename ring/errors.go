@@ -37,6 +37,10 @@ var (
 	// finds nothing to finish.
 	ErrPending = errors.New("ring: reservation or held message pending")
 
+	// ErrMode is returned by a call that only one mode supports
+	// (WritePosition is SPSC only).
+	ErrMode = errors.New("ring: not supported in this queue's mode")
+
 	// ErrConfig is returned for an invalid Config. The error is a
 	// *ConfigError naming the field.
 	ErrConfig = errors.New("ring: invalid configuration")

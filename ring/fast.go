@@ -154,6 +154,7 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
+	q.c.last = q.c.view
 	q.c.view += span
 	q.c.held++
 	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true

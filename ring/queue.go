@@ -135,6 +135,7 @@ type Queue struct {
 		gets  uint64
 		eof   bool // io.EOF was returned: sticky
 		held  uint64
+		last  uint64 // position of the record Next returned last
 	}
 
 	// MPMC side state, under putMu and getMu.

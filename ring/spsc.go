@@ -531,6 +531,7 @@ func (q *Queue) spscNext(ctx context.Context, wait bool) ([]byte, bool, error) {
 	if !ok || err != nil {
 		return nil, false, err
 	}
+	q.c.last = q.c.view
 	q.c.view += span
 	q.c.held++
 	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.g.dataOff+off+recHeader)), n)[:n:n], true, nil
