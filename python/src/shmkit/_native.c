@@ -30,9 +30,10 @@ typedef struct {
 static int Mem_init(Mem *self, PyObject *args, PyObject *kw) {
     PyObject *obj;
     if (!PyArg_ParseTuple(args, "O", &obj)) return -1;
-    if (self->held) {
-        PyBuffer_Release(&self->view);
-        self->held = 0;
+    if (self->held || self->base) {
+        /* Objects built on this Mem keep raw pointers into its buffer. */
+        PyErr_SetString(PyExc_RuntimeError, "shmkit: a Mem cannot be re-initialised");
+        return -1;
     }
     if (PyObject_GetBuffer(obj, &self->view, PyBUF_WRITABLE | PyBUF_SIMPLE) < 0) return -1;
     self->held = 1;
@@ -170,7 +171,8 @@ static PyObject *Mem_futex_wait(Mem *m, PyObject *const *a, Py_ssize_t nargs) {
     if (a[2] != Py_None) {
         double t = PyFloat_AsDouble(a[2]);
         if (t == -1.0 && PyErr_Occurred()) return NULL;
-        if (t < 0) t = 0;
+        if (!(t >= 0)) t = 0; /* NaN too */
+        if (t > 1e9) t = 1e9;
         ts.tv_sec = (time_t)t;
         ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
         tsp = &ts;
@@ -275,18 +277,22 @@ static inline uint32_t *w32(Spsc *q, uint64_t off) { return (uint32_t *)(q->ring
 static inline uint64_t *hdrp(Spsc *q, uint64_t off) { return (uint64_t *)(q->ring + R_HDR + off); }
 
 static int Spsc_init(Spsc *q, PyObject *args, PyObject *kw) {
+    /* Spsc(mem, ring_offset, region_bytes, capacity, max_message,
+     * type_size, corrupt_exception): the geometry is the caller's validated
+     * copy of the checksummed header, never re-read from shared memory. */
     PyObject *mem, *corrupt;
-    Py_ssize_t off;
-    if (!PyArg_ParseTuple(args, "O!nO", &MemType, &mem, &off, &corrupt)) return -1;
+    Py_ssize_t off, region;
+    unsigned long long cap, max_msg, type_size;
+    if (!PyArg_ParseTuple(args, "O!nnKKKO", &MemType, &mem, &off, &region, &cap, &max_msg, &type_size, &corrupt))
+        return -1;
     Mem *m = (Mem *)mem;
-    if (!m->held || off < 0 || off % 64 || off + R_HDR > m->len) {
-        PyErr_SetString(PyExc_ValueError, "shmkit: ring offset out of range");
+    if (!m->held || off < 0 || off % 64 || region < R_HDR || off > m->len || region > m->len - off) {
+        PyErr_SetString(PyExc_ValueError, "shmkit: ring offset or size out of range");
         return -1;
     }
     char *ring = m->base + off;
-    uint64_t max_msg = *(uint32_t *)(ring + 16), cap = *(uint64_t *)(ring + 24);
-    if (cap < 64 || (cap & (cap - 1)) || (uint64_t)(m->len - off - R_HDR) < cap || max_msg > (1u << 30) ||
-        cap < 2 * (8 + a8(max_msg))) {
+    if (cap < 64 || (cap & (cap - 1)) || (uint64_t)(region - R_HDR) < cap || max_msg > (1u << 30) ||
+        cap < 2 * (8 + a8(max_msg)) || type_size > max_msg) {
         PyErr_SetString(corrupt, "shmkit: corrupt ring: impossible SPSC geometry");
         return -1;
     }
@@ -298,7 +304,7 @@ static int Spsc_init(Spsc *q, PyObject *args, PyObject *kw) {
     q->cap = cap;
     q->mask = cap - 1;
     q->max_msg = max_msg;
-    q->type_size = *(uint32_t *)(ring + 32);
+    q->type_size = type_size;
     return 0;
 }
 
@@ -446,13 +452,19 @@ static PyObject *Spsc_put_batch(Spsc *q, PyObject *args) {
     Py_ssize_t start;
     if (!PyArg_ParseTuple(args, "On", &seq, &start)) return NULL;
     if (!alive_mem(q)) return NULL;
-    PyObject *fast = PySequence_Fast(seq, "shmkit: put_batch needs a sequence of bytes-like objects");
+    /* A tuple copy: the loop's length cannot change under it. */
+    PyObject *fast = PySequence_Tuple(seq);
     if (!fast) return NULL;
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(fast), k = 0;
+    Py_ssize_t len = PyTuple_GET_SIZE(fast), k = 0;
+    if (start < 0 || start > len) {
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_IndexError, "shmkit: put_batch start out of range");
+        return NULL;
+    }
     long st = ST_OK;
     for (Py_ssize_t i = start; i < len; i++) {
         Py_buffer b;
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, i), &b, PyBUF_SIMPLE) < 0) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(fast, i), &b, PyBUF_SIMPLE) < 0) {
             q->tail = q->pub;
             q->deferred = 0;
             Py_DECREF(fast);
@@ -612,6 +624,7 @@ static PyObject *Spsc_get_batch(Spsc *q, PyObject *arg) {
     if (!alive_mem(q)) return NULL;
     Py_ssize_t max = PyLong_AsSsize_t(arg);
     if (max == -1 && PyErr_Occurred()) return NULL;
+    if (max <= 0) return PyList_New(0);
     if (q->held) {
         PyErr_SetString(PyExc_RuntimeError, "shmkit: records held by next() (release them first)");
         return NULL;
@@ -675,9 +688,10 @@ static PyObject *Spsc_release(Spsc *q, PyObject *unused) {
 }
 
 static PyObject *Spsc_state(Spsc *q, PyObject *unused) {
-    return Py_BuildValue("{sKsKsKsKsKsKsi}", "tail", (unsigned long long)q->tail, "pub", (unsigned long long)q->pub,
+    return Py_BuildValue("{sKsKsKsKsKsKsisi}", "tail", (unsigned long long)q->tail, "pub", (unsigned long long)q->pub,
                          "head", (unsigned long long)q->head, "view", (unsigned long long)q->view,
-                         "held", (unsigned long long)q->held, "gets", (unsigned long long)q->gets, "eof", q->eof);
+                         "held", (unsigned long long)q->held, "gets", (unsigned long long)q->gets, "eof", q->eof,
+                         "reserved", q->resv_need != 0);
 }
 
 static PyMethodDef Spsc_methods[] = {

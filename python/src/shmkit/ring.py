@@ -10,6 +10,7 @@ import os
 import queue as _queue
 import struct
 import time
+import weakref
 
 from . import _native
 from . import segment as _seg
@@ -32,6 +33,24 @@ _SPIN_SPSC, _SPIN_MPMC = 50e-6, 10e-6
 _SLEEP_SPSC, _SLEEP_MPMC = 0.2, 0.02
 
 _LINE0 = struct.Struct("<QIIIIQIIQIIQ")
+
+# Live SPSC handles, so that a forked child does not use its parent's roles
+# (the role words name the parent; the private positions are the parent's).
+_handles = weakref.WeakSet()
+
+
+def _after_fork():
+    for q in list(_handles):
+        q._prod = q._cons = False
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _timeout(t):
+    if t is not None and t < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    return t
 
 
 def _pow2(n):
@@ -134,10 +153,14 @@ class Queue:
     (BusyError while a live process holds it); a dead holder's role is
     taken over."""
 
-    def __init__(self, seg, base=_seg.HEADER_SIZE, owns=True, sleep=None):
+    def __init__(self, seg, base=_seg.HEADER_SIZE, owns=True, sleep=None, size=None):
         self._seg, self._mem, self._base, self._owns = seg, seg.mem, base, owns
         self._view = seg.view
-        g = parse_ring(self._view, base, len(self._view) - base)
+        if size is None:  # the payload from base on; never the mapping's excess
+            size = _seg.HEADER_SIZE + seg.size - base
+        g = parse_ring(self._view, base, size)
+        if base == _seg.HEADER_SIZE and seg.kind == _seg.KIND_QUEUE and tuple(g.type) != tuple(seg.type):
+            raise CorruptError("shmkit: corrupt queue: ring type %r, segment header type %r" % (g.type, seg.type))
         self.mode, self.max_message, self._g = g.mode, g.max_message, g
         self._type_size = g.type[0]
         self._closed = False
@@ -148,7 +171,8 @@ class Queue:
         self._spin = _SPIN_SPSC if g.mode == SPSC else _SPIN_MPMC
         self._sleep = sleep or (_SLEEP_SPSC if g.mode == SPSC else _SLEEP_MPMC)
         if g.mode == SPSC:
-            self._sp = _native.Spsc(self._mem, base, CorruptError)
+            self._sp = _native.Spsc(self._mem, base, size, g.capacity, g.max_message, g.type[0], CorruptError)
+            _handles.add(self)
         else:
             from ._mpmc import Mpmc
             self._mp = Mpmc(self)
@@ -280,7 +304,7 @@ class Queue:
         if not block:
             raise empty_exc
         now = time.monotonic()
-        deadline = None if timeout is None else now + max(timeout, 0)
+        deadline = None if timeout is None else now + _timeout(timeout)
         spin_end = now + self._spin
         mem, b = self._mem, self._base
         while time.monotonic() < spin_end:
@@ -334,7 +358,11 @@ class Queue:
         past the timeout; ClosedError once closed for writing."""
         if self.mode == MPMC:
             return self._mp.put(data, block, timeout)
-        self._producer()
+        if not self._prod:
+            n = len(memoryview(data))
+            if n > self.max_message or (self._type_size and n != self._type_size):
+                raise self._size_error(n)
+            self._producer()
         st = self._sp.put(data)
         if st == 0:
             return
@@ -365,17 +393,24 @@ class Queue:
         if self.mode == MPMC:
             return self._mp.put_batch(msgs, block, timeout)
         self._producer()
+        msgs = msgs if isinstance(msgs, (list, tuple)) else list(msgs)
         done, total = 0, len(msgs)
-        while done < total:
-            k, st = self._sp.put_batch(msgs, done)
-            done += k
-            if st == 1:
-                self.put(msgs[done], block, timeout)
-                done += 1
-            elif st in (2, 3):
-                raise ClosedError("shmkit: queue closed for writing")
-            elif st == 4:
-                raise self._size_error(len(memoryview(msgs[done])))
+        deadline = None if timeout is None else time.monotonic() + _timeout(timeout)
+        try:
+            while done < total:
+                k, st = self._sp.put_batch(msgs, done)
+                done += k
+                if st == 1:
+                    left = None if deadline is None else max(deadline - time.monotonic(), 0)
+                    self.put(msgs[done], block, left)
+                    done += 1
+                elif st in (2, 3):
+                    raise ClosedError("shmkit: queue closed for writing")
+                elif st == 4:
+                    raise self._size_error(len(memoryview(msgs[done])))
+        except Exception as e:
+            e.done = done  # how many of msgs were put before the failure
+            raise
         return done
 
     def reserve(self, n, block=True, timeout=None):
@@ -530,8 +565,9 @@ class Queue:
             return
         mem, b = self._mem, self._base
         if self.mode == SPSC:
-            if self._sp.release():
-                pass
+            st = self._sp.state()
+            if (self._cons and st["held"]) or (self._prod and st["reserved"]):
+                raise RuntimeError("shmkit: messages held by next() or a reservation pending: release() or commit() first")
             if self._prod:
                 mem.store64(b + O_PRODOWNER, 0)
             if self._cons:
@@ -549,6 +585,15 @@ class Queue:
     def __exit__(self, *exc):
         self.close()
 
+    def __del__(self):
+        # A handle dropped without close() gives its roles back, as close()
+        # would, so that another handle of this process can take them.
+        try:
+            if not getattr(self, "_closed", True) and self._owns:
+                self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
     def __repr__(self):
         return "<shmkit.Queue %s %s max_message=%d>" % (self._seg.name or "anonymous", "spsc" if self.mode == SPSC else "mpmc", self.max_message)
 
@@ -563,8 +608,8 @@ class Pipe:
         n = seg.size
         if size == 0 or second < size or second % 64 or second > n or size > n - second:
             raise CorruptError("shmkit: corrupt pipe: layout %d/%d in %d bytes" % (size, second, n))
-        r0 = Queue(seg, _seg.HEADER_SIZE, owns=False)
-        r1 = Queue(seg, _seg.HEADER_SIZE + second, owns=False)
+        r0 = Queue(seg, _seg.HEADER_SIZE, owns=False, size=size)
+        r1 = Queue(seg, _seg.HEADER_SIZE + second, owns=False, size=size)
         if r0.mode != SPSC or r1.mode != SPSC:
             raise CorruptError("shmkit: corrupt pipe: ring not SPSC")
         self._out, self._in = (r0, r1) if end == 0 else (r1, r0)
@@ -636,9 +681,15 @@ class Pipe:
     def poll(self, timeout=0.0):
         """Whether a message is waiting (as multiprocessing's poll)."""
         q = self._in
-        fn = lambda: q._sp.ready() or None  # noqa: E731
+
+        def try_(slow):
+            r = q._sp.ready()
+            if r == 0 and slow and q._peer_gone(O_PRODOWNER):
+                r = q._sp.ready() or 2
+            return r or None  # 1 waiting, 2 EOF or a dead peer: recv will say which
+        block = timeout is None or timeout > 0
         try:
-            return q._block(lambda slow: fn(), O_DATASEQ, O_GETWAITERS, O_GETWAITS, bool(timeout), timeout, _queue.Empty()) == 1
+            return q._block(try_, O_DATASEQ, O_GETWAITERS, O_GETWAITS, block, timeout, _queue.Empty()) is not None
         except _queue.Empty:
             return False
 

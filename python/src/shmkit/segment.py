@@ -216,10 +216,18 @@ class Segment:
         refuses to close under exported buffers: BufferError)."""
         if self.closed:
             return
-        self.mem.release()
         self.payload.release()
         self._view.release()
-        self._mm.close()
+        self.mem.release()
+        try:
+            self._mm.close()
+        except BufferError:
+            # A memoryview handed out (next, reserve, numpy) is still alive:
+            # stay open and usable, and say so.
+            self.mem = _native.Mem(self._mm)
+            self._view = memoryview(self._mm)
+            self.payload = self._view[HEADER_SIZE:HEADER_SIZE + self.header.size]
+            raise BufferError("shmkit: segment still has memoryviews into it (release them first)") from None
         self.closed = True
         if self._owns_fd and self._fd >= 0:
             os.close(self._fd)
@@ -334,6 +342,8 @@ def create_anonymous(size, kind=KIND_RAW, type=TypeDesc(), params=(0, 0), type_n
 def _attach(fd, name, kind, type, timeout, received):
     st = os.fstat(fd)
     import stat as _stat
+    if received and _stat.S_ISREG(st.st_mode) and os.pread(fd, 8, 0) != MAGIC:
+        raise NotSegmentError("shmkit: descriptor %d is not a shmkit segment: a regular file without the segment magic" % fd)
     if not _stat.S_ISREG(st.st_mode):
         if received:
             raise NotSegmentError("shmkit: descriptor %d is not a shmkit segment: it is not a regular file (mode %o)" % (fd, st.st_mode))

@@ -3,6 +3,7 @@ and Event, each 64 bytes, named (a segment of their own) or placed at an
 8-byte aligned offset inside another segment."""
 import os
 import time
+import weakref
 
 from . import segment as _seg
 from ._proc import self_id, start_time, _exists
@@ -18,6 +19,18 @@ _RESERVED = 0xFFFFFFFF & ~(_PID_MASK | _WAITERS)
 _INCONSISTENT = 1
 _SLEEP_MIN, _SLEEP_MAX = 0.001, 0.064
 _SPIN = 50
+
+
+_mutexes = weakref.WeakSet()
+
+
+def _after_fork():
+    # A forked child is another process: its lock word must name it.
+    for m in list(_mutexes):
+        m._identify()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def start_tag(start):
@@ -41,7 +54,7 @@ def _left(deadline):
 
 class _Object:
     def __init__(self, seg, off, magic, what):
-        if off < 0 or off % 8 or off + SIZE > len(seg.view):
+        if off < 0 or off % 8 or off + SIZE > _seg.HEADER_SIZE + seg.size:
             raise CorruptError("shmkit: corrupt %s: offset %d not 8-byte aligned or past the memory" % (what, off))
         self._seg, self._mem, self._off = seg, seg.mem, off
         m = self._mem.load32(off + 8)
@@ -92,6 +105,10 @@ class Mutex(_Object):
         st = self._mem.load64(off) & 0xFFFFFFFF
         if st & _RESERVED:
             raise CorruptError("shmkit: corrupt mutex: bad state word %#x" % st)
+        self._identify()
+        _mutexes.add(self)
+
+    def _identify(self):
         pid, start = self_id()
         if pid > _PID_MASK:
             raise NotSupportedError("shmkit: pid %d does not fit in 22 bits" % pid)
@@ -117,6 +134,8 @@ class Mutex(_Object):
     @classmethod
     def _own(cls, seg):
         try:
+            if seg.size != SIZE:
+                raise CorruptError("shmkit: corrupt %s segment: payload of %d bytes, want %d" % (cls.__name__.lower(), seg.size, SIZE))
             m = cls(seg)
         except BaseException:
             seg.close()
@@ -199,6 +218,8 @@ class Mutex(_Object):
                 continue
             left = _left(deadline)
             if left == 0:
+                if self._owner_dead(w) and mem.cas64(off, w, me | _WAITERS):
+                    return self._locked(w)
                 if slept:
                     self._pass_wake()
                 return False
@@ -207,9 +228,13 @@ class Mutex(_Object):
                     continue
                 w |= _WAITERS
             t = sleep if left is None else min(sleep, left)
-            r = mem.futex_wait(off, w & 0xFFFFFFFF, t)
+            try:
+                r = mem.futex_wait(off, w & 0xFFFFFFFF, t)
+            except BaseException:
+                self._pass_wake()  # KeyboardInterrupt: hand on a wake-up we may have taken
+                raise
             slept = True
-            if r == 1 and t == sleep:
+            if r == 1:
                 if self._owner_dead(w) and mem.cas64(off, w, me | _WAITERS):
                     return self._locked(w)
                 sleep = min(sleep * 2, _SLEEP_MAX)
@@ -289,6 +314,7 @@ class Semaphore(_Object):
     def __init__(self, seg, off=_seg.HEADER_SIZE):
         super().__init__(seg, off, MAGIC_SEMAPHORE, "semaphore")
         self._max = self._mem.load32(off + 16)
+        self._count()  # a count above max is corrupt
 
     @classmethod
     def init(cls, seg, off, value=0, max=0):
@@ -337,12 +363,14 @@ class Semaphore(_Object):
                     mem.futex_wake(off, 1)
                 return False
             mem.add32(off + 4, 1)
-            mem.futex_wait(off, 0, _SLEEP_MAX if left is None else min(left, _SLEEP_MAX))
+            try:
+                mem.futex_wait(off, 0, _SLEEP_MAX if left is None else min(left, _SLEEP_MAX))
+            finally:
+                while True:
+                    n = mem.load32(off + 4)
+                    if n == 0 or mem.cas32(off + 4, n, n - 1):
+                        break
             slept = True
-            while True:
-                n = mem.load32(off + 4)
-                if n == 0 or mem.cas32(off + 4, n, n - 1):
-                    break
 
     def release(self, n=1):
         """Return n permits (OverReleaseError past the maximum)."""

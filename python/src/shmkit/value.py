@@ -5,6 +5,7 @@ import struct
 
 from . import segment as _seg
 from .errors import VersionError, CorruptError, InvalidSizeError, KindError, TypeMismatchError
+from .errors import OwnerDeadError
 from .sem import MAGIC_MUTEX, Mutex
 
 OBJ_HEADER = 128
@@ -58,7 +59,7 @@ class _Obj:
         self._size, self._fmt, self._atomic, self._signed = size, fmt, atomic, fmt.islower()
         self._owns = owns
         view = seg.view
-        if base % 8 or base + OBJ_HEADER > len(view):
+        if base % 8 or base + OBJ_HEADER > _seg.HEADER_SIZE + seg.size:
             raise CorruptError("shmkit: corrupt %s: object at %d outside the memory" % (self._what, base))
         m = self._mem.load64(base)
         if m != self._magic:
@@ -77,12 +78,13 @@ class _Obj:
             raise TypeMismatchError("%s %r" % (go, want), repr(_seg.TypeDesc(esize, ealign, fp)), seg.name)
         if self._magic == _MAGIC_VALUE and length != 1:
             raise CorruptError("shmkit: corrupt value: length %d" % length)
-        if base + OBJ_HEADER + length * esize > len(view):
+        if base + OBJ_HEADER + length * esize > _seg.HEADER_SIZE + seg.size:
             raise CorruptError("shmkit: corrupt %s: %d elements do not fit the memory" % (self._what, length))
         if not flags & _FLAG_LOCKED:
             raise KindError("locked " + self._what, "raw " + self._what, seg.name)
         self._lock = Mutex(seg, base + 64)
-        if seg.name and (seg.params[0] != length or seg.size != OBJ_HEADER + length * esize) and base == _seg.HEADER_SIZE:
+        if base == _seg.HEADER_SIZE and seg.kind in (_seg.KIND_VALUE, _seg.KIND_ARRAY) and (
+                seg.params[0] != length or seg.size != OBJ_HEADER + length * esize):
             raise CorruptError("shmkit: corrupt %s: segment params %r do not match length %d" % (self._what, seg.params, length))
         self._len = length
         self._data = base + OBJ_HEADER
@@ -137,7 +139,26 @@ class _Obj:
         return self._seg.fileno()
 
     def _held(self):
-        return self._mem.load64(self._lock._off) & 0x7FFFFFFFFFFFFFFF & ~(1 << 31) == self._lock._me
+        return (self._mem.load64(self._lock._off) & ~(1 << 31)) == self._lock._me
+
+    def _locked(self, op):
+        """Run op() under the lock. When the previous owner died, op still
+        runs (as in Go: the operation is applied), the mutex is marked
+        consistent, and OwnerDeadError is raised with ``applied = True`` and
+        ``result`` set."""
+        try:
+            self._lock.acquire()
+        except OwnerDeadError as e:
+            try:
+                e.result, e.applied = op(), True
+                self._lock.mark_consistent()
+            finally:
+                self._lock.release()
+            raise
+        try:
+            return op()
+        finally:
+            self._lock.release()
 
     def _load(self, i):
         if self._atomic == 8:
@@ -189,23 +210,20 @@ class Value(_Obj):
         types under the lock (or plainly when this process holds it)."""
         if self._atomic or self._held():
             return self._load(0)
-        with self._lock:
-            return self._load(0)
+        return self._locked(lambda: self._load(0))
 
     @value.setter
     def value(self, x):
         if self._atomic or self._held():
             self._store(0, x)
             return
-        with self._lock:
-            self._store(0, x)
+        self._locked(lambda: self._store(0, x))
 
     def update(self, fn):
         """Replace the value with fn(value) under the lock (for integers the
         same compare-and-swap loop as Go's Update, composing with lock-free
         stores); returns the new value."""
-        with self._lock:
-            return self._update(0, fn)
+        return self._locked(lambda: self._update(0, fn))
 
     def _update(self, i, fn):
         if not self._atomic:
@@ -280,8 +298,7 @@ class Array(_Obj):
     def update(self, i, fn):
         """Replace element i with fn(element) under the lock."""
         i = self._index(i)
-        with self._lock:
-            return Value._update(self, i, fn)
+        return self._locked(lambda: Value._update(self, i, fn))
 
     def memoryview(self):
         """A memoryview of the elements (no copy; plain, unsynchronised
