@@ -49,18 +49,18 @@ def _exists(pid):
     return True
 
 
-def alive(pid, start=0):
+def alive(pid, start=0, mask=(1 << 64) - 1):
     """Whether the process pid is alive and, when start is not 0, started
-    at start (the full start time)."""
-    if pid <= 0:
+    at start (compared under mask: the low 32 bits for an owner word)."""
+    if pid <= 0 or pid > 0x7FFFFFFF:
         return False
     st = start_time(pid)
     if st is None:
         # Missing from /proc: dead, unless a hidepid mount hides it.
         return _exists(pid)
     if st < 0:
-        return False
-    return start == 0 or st == 0 or st == start
+        return False  # a zombie
+    return start == 0 or st == 0 or (st & mask) == start
 
 
 def owner_word(pid, start):
@@ -71,12 +71,4 @@ def owner_word(pid, start):
 def owner_alive(w):
     """Whether the process an owner word names is alive (a start time of 0
     matches any process with that pid)."""
-    pid, lo = w >> 32, w & 0xFFFFFFFF
-    if pid <= 0 or pid > 0x7FFFFFFF:
-        return False
-    st = start_time(pid)
-    if st is None:
-        return _exists(pid)
-    if st < 0:
-        return False
-    return lo == 0 or st == 0 or (st & 0xFFFFFFFF) == lo
+    return alive(w >> 32, w & 0xFFFFFFFF, 0xFFFFFFFF)
