@@ -64,6 +64,12 @@ func (s *Segment) Sealed() bool { return s.sealed }
 // every shmkit object.
 func (s *Segment) Segment() *Segment { return s }
 
+// Creator returns the process that created the segment, as its header
+// records it: pid and start time (clock ticks after boot, 0 if unknown).
+// Together they name this incarnation of the segment: a segment unlinked
+// and created again under the same name has another creator.
+func (s *Segment) Creator() (pid int, start uint64) { return int(s.hdr.creatorPid), s.hdr.creatorStart }
+
 // Params returns the two kind-specific parameters recorded at creation.
 func (s *Segment) Params() (p0, p1 uint64) { return s.hdr.p0, s.hdr.p1 }
 

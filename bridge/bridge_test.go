@@ -1,0 +1,330 @@
+package bridge
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shmkit/shmkit/internal/testproc"
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestMain(m *testing.M) { testproc.Main(m) }
+
+// messages is how many messages the end-to-end tests carry.
+func messages() int {
+	if s := os.Getenv("SHMKIT_BRIDGE_MESSAGES"); s != "" {
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	return 100_000
+}
+
+// message i: its sequence number, then size-8 bytes derived from it.
+func message(buf []byte, i uint64, size int) []byte {
+	buf = binary.LittleEndian.AppendUint64(buf[:0], i)
+	for j := 8; j < size; j++ {
+		buf = append(buf, byte(i*31+uint64(j)))
+	}
+	return buf
+}
+
+func check(m []byte, want uint64) error {
+	if len(m) < 8 {
+		return fmt.Errorf("message of %d bytes", len(m))
+	}
+	if got := binary.LittleEndian.Uint64(m); got != want {
+		return fmt.Errorf("message %d where %d was due", got, want)
+	}
+	for j := 8; j < len(m); j++ {
+		if m[j] != byte(want*31+uint64(j)) {
+			return fmt.Errorf("message %d: byte %d corrupt", want, j)
+		}
+	}
+	return nil
+}
+
+func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.Timeout(2*time.Second))
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// signalled returns a context that ends on SIGTERM.
+func signalled() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM)
+}
+
+func helperLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func init() {
+	// producer QUEUE N SIZE: put messages 0..N-1.
+	testproc.Register("producer", func(args []string) int {
+		n, _ := strconv.Atoi(args[1])
+		size, _ := strconv.Atoi(args[2])
+		q, err := ring.Open(context.Background(), args[0])
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		var buf []byte
+		for i := range n {
+			buf = message(buf, uint64(i), size)
+			if err := q.Put(context.Background(), buf); err != nil {
+				testproc.Printf("error: put %d: %v", i, err)
+				return 1
+			}
+		}
+		testproc.Printf("produced %d", n)
+		return 0
+	})
+	// consumer QUEUE N: take N messages, checking each is the next one.
+	testproc.Register("consumer", func(args []string) int {
+		n, _ := strconv.Atoi(args[1])
+		q, err := ring.Open(context.Background(), args[0])
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		buf := make([]byte, q.MaxMessage())
+		for i := range n {
+			k, err := q.Get(context.Background(), buf)
+			if err != nil {
+				testproc.Printf("error: get %d: %v", i, err)
+				return 1
+			}
+			if err := check(buf[:k], uint64(i)); err != nil {
+				testproc.Printf("error: %v", err)
+				return 1
+			}
+		}
+		// Nothing more may come: a duplicate would show here.
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		if k, err := q.Get(ctx, buf); err == nil {
+			testproc.Printf("error: an extra message after %d: %x", n, buf[:min(k, 8)])
+			return 1
+		}
+		testproc.Printf("consumed %d", n)
+		return 0
+	})
+	// out URL QUEUE SUBJECT: run an Out bridge until SIGTERM or killed.
+	testproc.Register("out", func(args []string) int {
+		ctx, cancel := signalled()
+		defer cancel()
+		nc, js, err := connect(args[0])
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		defer nc.Close()
+		q, err := ring.Open(ctx, args[1])
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Logger: helperLogger()})
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		testproc.Printf("running")
+		if err := o.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		return 0
+	})
+	// in URL QUEUE STREAM CONSUMER: run an In bridge until SIGTERM or killed.
+	testproc.Register("in", func(args []string) int {
+		ctx, cancel := signalled()
+		defer cancel()
+		nc, js, err := connect(args[0])
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		defer nc.Close()
+		q, err := ring.Open(ctx, args[1])
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: args[2], Consumer: args[3], AckWait: time.Second, Logger: helperLogger()})
+		if err != nil {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		defer in.Close()
+		testproc.Printf("running")
+		if err := in.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			testproc.Printf("error: %v", err)
+			return 1
+		}
+		return 0
+	})
+}
+
+// natsServer is an embedded JetStream server with file storage in dir.
+type natsServer struct {
+	t    *testing.T
+	dir  string
+	port int
+	s    *server.Server
+}
+
+func startNATS(t *testing.T) *natsServer {
+	ns := &natsServer{t: t, dir: t.TempDir(), port: -1}
+	ns.start()
+	t.Cleanup(ns.stop)
+	return ns
+}
+
+func (ns *natsServer) start() {
+	ns.t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: ns.port, JetStream: true, StoreDir: ns.dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		ns.t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		ns.t.Fatal("nats-server did not start")
+	}
+	ns.s = s
+	if ns.port == -1 {
+		ns.port = s.Addr().(*net.TCPAddr).Port // a restart keeps it
+	}
+}
+
+func (ns *natsServer) stop() {
+	if ns.s != nil {
+		ns.s.Shutdown()
+		ns.s.WaitForShutdown()
+		ns.s = nil
+	}
+}
+
+func (ns *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", ns.port) }
+
+// setup starts a server with a stream BR on br.> (file storage) and
+// creates the two local queues.
+func setup(t *testing.T, maxMsgSize int32) (ns *natsServer, js jetstream.JetStream, qa, qb string) {
+	ns = startNATS(t)
+	nc, js, err := connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: "BR", Subjects: []string{"br.>"}, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute, MaxMsgSize: maxMsgSize,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	qa, qb = queueName(t, "a"), queueName(t, "b")
+	for _, n := range []string{qa, qb} {
+		q, err := ring.Create(n, ring.Config{Mode: ring.SPSC, Capacity: 1024, MaxMessage: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Close()
+		t.Cleanup(func() { _ = ring.Unlink(n) })
+	}
+	t.Cleanup(func() { _ = shmUnlink(qb + ".bridge-in") })
+	return ns, js, qa, qb
+}
+
+func queueName(t *testing.T, suffix string) string {
+	return fmt.Sprintf("bridge-test-%d-%s-%s", os.Getpid(), t.Name(), suffix)
+}
+
+// TestEndToEnd: producer process -> queue -> Out process -> JetStream ->
+// In process -> queue -> consumer process, every message exactly once
+// and in order.
+func TestEndToEnd(t *testing.T) {
+	ns, _, qa, qb := setup(t, 0)
+	n := messages()
+	cons := testproc.Start(t, "consumer", qb, strconv.Itoa(n))
+	out := testproc.Start(t, "out", ns.url(), qa, "br.x")
+	out.Expect(t, "running")
+	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
+	in.Expect(t, "running")
+	start := time.Now()
+	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
+	prod.Expect(t, fmt.Sprintf("produced %d", n))
+	cons.Expect(t, fmt.Sprintf("consumed %d", n))
+	t.Logf("%d messages of 64 B end to end in %v", n, time.Since(start))
+}
+
+// TestKillBridges kills each bridge at random moments, several times, and
+// restarts it: nothing lost, nothing twice, order kept.
+func TestKillBridges(t *testing.T) {
+	ns, _, qa, qb := setup(t, 0)
+	n := messages()
+	cons := testproc.Start(t, "consumer", qb, strconv.Itoa(n))
+	out := testproc.Start(t, "out", ns.url(), qa, "br.x")
+	out.Expect(t, "running")
+	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
+	in.Expect(t, "running")
+	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for i := range 6 {
+		time.Sleep(time.Duration(50+rnd.IntN(400)) * time.Millisecond)
+		if i%2 == 0 {
+			out.Kill()
+			out = testproc.Start(t, "out", ns.url(), qa, "br.x")
+			out.Expect(t, "running")
+		} else {
+			in.Kill()
+			in = testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
+			in.Expect(t, "running")
+		}
+	}
+	prod.Expect(t, fmt.Sprintf("produced %d", n))
+	cons.Expect(t, fmt.Sprintf("consumed %d", n))
+}
+
+// TestServerRestart restarts the NATS server mid-stream (file storage):
+// the bridges reconnect and carry on.
+func TestServerRestart(t *testing.T) {
+	ns, _, qa, qb := setup(t, 0)
+	n := messages()
+	cons := testproc.Start(t, "consumer", qb, strconv.Itoa(n))
+	out := testproc.Start(t, "out", ns.url(), qa, "br.x")
+	out.Expect(t, "running")
+	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
+	in.Expect(t, "running")
+	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
+	time.Sleep(300 * time.Millisecond)
+	ns.stop()
+	time.Sleep(300 * time.Millisecond)
+	ns.start()
+	prod.Expect(t, fmt.Sprintf("produced %d", n))
+	cons.Expect(t, fmt.Sprintf("consumed %d", n))
+}
+
+func shmUnlink(name string) error { return shm.Unlink(name) }

@@ -1,0 +1,47 @@
+// Package bridge carries a shmkit ring.Queue across machines through NATS
+// JetStream, keeping the ring's promise: every message a local producer
+// put is delivered exactly once to a local consumer on the other side, or
+// counted lost.
+//
+// An Out bridge is the consumer of a local SPSC queue. It holds messages
+// with Next, publishes each to a JetStream subject with a message id made
+// of the queue's identity, the queue's incarnation (its creator's pid and
+// start time) and the message's ring position (ring.Queue.Position), and
+// releases them from the ring only after JetStream acknowledged them. A
+// bridge killed before the release leaves the messages in the ring; the
+// next Out bridge takes the consumer role over, publishes them again with
+// the same ids, and JetStream drops the copies it already stored (within
+// the stream's duplicate window). A JetStream that is full or unreachable
+// is retried with back-off; meanwhile the ring fills and slows the local
+// producers: nothing is dropped. A message the stream refuses for good
+// (larger than its maximum message size, for example) is counted in
+// Stats.Lost and logged.
+//
+// An In bridge is the producer of a local SPSC queue. It fetches from a
+// durable pull consumer and double-acknowledges each message only after
+// its Put returned nil. Before each Put it records the message's stream
+// sequence and the ring position the Put publishes at (ring.Queue.
+// WritePosition) in a small state segment; a bridge that restarts after a
+// crash compares those positions with where the ring's published records
+// end, so it knows exactly which of the messages JetStream redelivers were
+// already put, and acknowledges them without putting them again. A
+// message that reaches the consumer's MaxDeliver without being put (its
+// Put kept failing) is counted lost, from JetStream's max-deliveries
+// advisory.
+//
+// # The guarantee and its limits
+//
+// Exactly once, end to end, for every message whose Put on the sending
+// side returned nil, provided that: the local queues are not deleted
+// while a bridge runs; a restarted Out bridge republishes within the
+// stream's duplicate window (Duplicates in its config, 2 minutes by
+// default; an Out bridge down for longer may publish duplicates, which
+// the In side then receives twice); the stream keeps messages until the
+// In bridge has taken them (a limits or interest retention that discards
+// them first loses them, outside the bridge's view); and the state segment
+// of an In bridge survives its restarts (it lives in /dev/shm, as the
+// queue does). Per-producer order is kept: messages are published, stored
+// and put in ring order, except when JetStream refuses one publish of a
+// batch transiently while storing a later one on the same connection (a
+// leader change in a cluster), where the retried one lands after it.
+package bridge

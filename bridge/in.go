@@ -1,0 +1,329 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shmkit/shmkit/ring"
+)
+
+// InConfig configures an In bridge.
+type InConfig struct {
+	// Queue is the local SPSC queue the bridge puts into (it takes the
+	// producer role; a dead In bridge's role is taken over by the next).
+	Queue *ring.Queue
+	// JetStream is the JetStream context to consume through.
+	JetStream jetstream.JetStream
+	// Stream names the stream to consume; it must exist.
+	Stream string
+	// Consumer names the durable pull consumer. It is created when it does
+	// not exist (explicit acknowledgement, FilterSubject, AckWait,
+	// MaxDeliver, MaxAckPending = Batch); an existing one is used as it is
+	// and must acknowledge explicitly.
+	Consumer string
+	// FilterSubject restricts a created consumer to a subject.
+	FilterSubject string
+	// State names the state segment that lets a restarted bridge tell
+	// which redelivered messages it already put (default: the queue's
+	// name + ".bridge-in"). It must outlive the bridge process.
+	State string
+	// Batch is the most messages fetched at once (default 256).
+	Batch int
+	// AckWait is a created consumer's redelivery delay (default 5 s): how
+	// long a restarted bridge may wait for the messages its dead
+	// predecessor had fetched.
+	AckWait time.Duration
+	// MaxDeliver is a created consumer's delivery limit (default 10): a
+	// message whose Put keeps failing is given up after that many
+	// deliveries and counted lost.
+	MaxDeliver int
+	// Logger receives what the bridge does (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// In moves messages from JetStream into a local queue.
+type In struct {
+	cfg   InConfig
+	log   *slog.Logger
+	cons  jetstream.Consumer
+	state *state
+	stats Stats
+	adv   *nats.Subscription
+
+	seen    map[uint64]bool // stream sequences put (or known put), recent ones
+	seenLog []uint64        // their order, to forget the oldest
+}
+
+// NewIn checks the configuration, the stream and the consumer (creating
+// it if needed) and opens the state segment.
+func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
+	switch {
+	case cfg.Queue == nil:
+		return nil, fmt.Errorf("%w: no queue", ErrConfig)
+	case cfg.JetStream == nil:
+		return nil, fmt.Errorf("%w: no JetStream context", ErrConfig)
+	case cfg.Stream == "" || cfg.Consumer == "":
+		return nil, fmt.Errorf("%w: stream and consumer are required", ErrConfig)
+	case cfg.Batch < 0 || cfg.MaxDeliver < 0 || cfg.AckWait < 0:
+		return nil, fmt.Errorf("%w: negative Batch, MaxDeliver or AckWait", ErrConfig)
+	}
+	if cfg.Queue.Mode() != ring.SPSC {
+		return nil, fmt.Errorf("%w: the In bridge's queue is %v", ErrQueueKind, cfg.Queue.Mode())
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = 256
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 5 * time.Second
+	}
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.State == "" {
+		seg := cfg.Queue.Segment()
+		if seg == nil || seg.Name() == "" {
+			return nil, fmt.Errorf("%w: an anonymous queue needs InConfig.State", ErrConfig)
+		}
+		cfg.State = seg.Name() + ".bridge-in"
+	}
+	st, err := cfg.JetStream.Stream(ctx, cfg.Stream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: %q", ErrNoStream, cfg.Stream)
+		}
+		return nil, fmt.Errorf("bridge: stream %q: %w", cfg.Stream, err)
+	}
+	cons, err := st.Consumer(ctx, cfg.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       cfg.Consumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    cfg.MaxDeliver,
+			MaxAckPending: cfg.Batch,
+			FilterSubject: cfg.FilterSubject,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bridge: consumer %q of stream %q: %w", cfg.Consumer, cfg.Stream, err)
+	}
+	if ci := cons.CachedInfo(); ci != nil && ci.Config.AckPolicy != jetstream.AckExplicitPolicy {
+		return nil, fmt.Errorf("%w: consumer %q does not acknowledge explicitly (%v)", ErrConfig, cfg.Consumer, ci.Config.AckPolicy)
+	}
+	s, err := openState(cfg.State, cfg.Stream, cfg.Consumer)
+	if err != nil {
+		return nil, err
+	}
+	in := &In{
+		cfg:   cfg,
+		log:   cfg.Logger.With("bridge", "in", "stream", cfg.Stream, "consumer", cfg.Consumer),
+		cons:  cons,
+		state: s,
+		seen:  map[uint64]bool{},
+	}
+	if nc := cfg.JetStream.Conn(); nc != nil {
+		subj := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + cfg.Stream + "." + cfg.Consumer
+		in.adv, err = nc.Subscribe(subj, in.advisory)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("bridge: subscribing to %s: %w", subj, err)
+		}
+	}
+	return in, nil
+}
+
+// Stats returns the bridge's counters.
+func (in *In) Stats() *Stats { return &in.stats }
+
+// Close releases the state segment and the advisory subscription (not the
+// queue).
+func (in *In) Close() error {
+	if in.adv != nil {
+		_ = in.adv.Unsubscribe()
+	}
+	return in.state.close()
+}
+
+// advisory counts a message given up by JetStream after MaxDeliver.
+func (in *In) advisory(m *nats.Msg) {
+	var a struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries uint64 `json:"deliveries"`
+	}
+	_ = json.Unmarshal(m.Data, &a)
+	in.stats.lost.Add(1)
+	in.log.Error("message given up after its maximum deliveries, counted lost", "stream_seq", a.StreamSeq, "deliveries", a.Deliveries)
+}
+
+func (in *In) remember(seq uint64) {
+	if in.seen[seq] {
+		return
+	}
+	in.seen[seq] = true
+	in.seenLog = append(in.seenLog, seq)
+	if keep := 4*in.cfg.Batch + stateEntries; len(in.seenLog) > 2*keep {
+		for _, s := range in.seenLog[:len(in.seenLog)-keep] {
+			delete(in.seen, s)
+		}
+		in.seenLog = append(in.seenLog[:0], in.seenLog[len(in.seenLog)-keep:]...)
+	}
+}
+
+// Run moves messages until ctx ends (returning its error) or the queue
+// is closed (returning ring.ErrClosed).
+func (in *In) Run(ctx context.Context) error {
+	q := in.cfg.Queue
+	end, err := q.WritePosition() // takes the producer role: past everything a dead predecessor published
+	if err != nil {
+		return err
+	}
+	for _, s := range in.state.put(end) {
+		in.remember(s)
+	}
+	info, err := in.cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("bridge: consumer info: %w", err)
+	}
+	floor := info.AckFloor.Stream
+	// Messages a dead predecessor fetched and did not acknowledge come back
+	// after AckWait. Until they have (or a generous wait passed), newer
+	// messages are kept back, so that the queue receives them in stream
+	// order.
+	pendingEnd, pending := info.Delivered.Stream, info.NumAckPending
+	recoverUntil := time.Now().Add(2*in.cfg.AckWait + 2*time.Second)
+	var later []jetstream.Msg
+	in.log.Info("started", "ack_floor", floor, "pending", pending, "known_put", len(in.seen))
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch, err := in.cons.Fetch(in.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			in.stats.retries.Add(1)
+			in.log.Warn("fetch failed, retrying", "err", err)
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			meta, err := m.Metadata()
+			if err != nil {
+				in.log.Error("message without JetStream metadata, terminated", "err", err)
+				_ = m.Term()
+				continue
+			}
+			seq := meta.Sequence.Stream
+			if seq <= pendingEnd && pending > 0 {
+				pending--
+			}
+			if seq <= floor || in.seen[seq] {
+				in.stats.duplicates.Add(1)
+				in.ack(ctx, m)
+				continue
+			}
+			if pending > 0 && seq > pendingEnd && time.Now().Before(recoverUntil) {
+				later = append(later, m)
+				continue
+			}
+			if err := in.put(ctx, m, seq); err != nil {
+				return err
+			}
+		}
+		if len(later) > 0 && (pending <= 0 || !time.Now().Before(recoverUntil)) {
+			pending = 0
+			slices.SortFunc(later, func(a, b jetstream.Msg) int {
+				ma, _ := a.Metadata()
+				mb, _ := b.Metadata()
+				return int(ma.Sequence.Stream - mb.Sequence.Stream)
+			})
+			for _, m := range later {
+				meta, _ := m.Metadata()
+				if in.seen[meta.Sequence.Stream] {
+					in.ack(ctx, m)
+					continue
+				}
+				if err := in.put(ctx, m, meta.Sequence.Stream); err != nil {
+					return err
+				}
+			}
+			later = later[:0]
+		}
+	}
+}
+
+// put records the message, puts it into the queue (telling JetStream it
+// is in progress while the queue is full) and acknowledges it.
+func (in *In) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
+	q := in.cfg.Queue
+	pos, err := q.WritePosition()
+	if err != nil {
+		return err
+	}
+	in.state.record(seq, pos)
+	in.stats.inFlight.Store(1)
+	ok, err := q.TryPut(m.Data())
+	if err == nil && !ok {
+		// The queue is full: wait, telling JetStream the message is in
+		// progress so that it neither redelivers it nor counts deliveries
+		// towards MaxDeliver meanwhile.
+		done := make(chan struct{})
+		go func() {
+			t := time.NewTicker(in.cfg.AckWait / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					_ = m.InProgress()
+				case <-done:
+					return
+				}
+			}
+		}()
+		err = q.Put(ctx, m.Data())
+		close(done)
+	}
+	if err != nil {
+		// Not put: JetStream redelivers it (to us or a successor), up to
+		// MaxDeliver times.
+		in.stats.inFlight.Store(0)
+		_ = m.Nak()
+		return err
+	}
+	in.remember(seq)
+	in.stats.messages.Add(1)
+	in.stats.bytes.Add(uint64(len(m.Data())))
+	in.ack(ctx, m)
+	in.stats.inFlight.Store(0)
+	return nil
+}
+
+// ack double-acknowledges m, retrying a few times; a message whose
+// acknowledgement is lost is redelivered and recognised as put.
+func (in *In) ack(ctx context.Context, m jetstream.Msg) {
+	for i := range 5 {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := m.DoubleAck(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		in.log.Warn("acknowledgement failed", "attempt", i+1, "err", err)
+	}
+}

@@ -1,0 +1,263 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/shmkit/shmkit/ring"
+)
+
+// OutConfig configures an Out bridge.
+type OutConfig struct {
+	// Queue is the local SPSC queue the bridge consumes (it takes the
+	// consumer role, as any consumer would; a dead Out bridge's role is
+	// taken over by the next one).
+	Queue *ring.Queue
+	// JetStream is the JetStream context to publish through.
+	JetStream jetstream.JetStream
+	// Subject is the subject messages are published to; a stream must
+	// capture it.
+	Subject string
+	// ID names the queue in message ids (default: the queue's segment
+	// name, or "anonymous"). Two Out bridges publishing to one stream need
+	// different IDs, or queues with different incarnations.
+	ID string
+	// MaxInFlight bounds the publishes awaiting acknowledgement (default
+	// 256). It is also the most messages the bridge holds in the ring.
+	MaxInFlight int
+	// RetryWait is the first wait before a failed publish is retried; it
+	// doubles up to 5 s (default 50 ms).
+	RetryWait time.Duration
+	// AckTimeout bounds the wait for one publish acknowledgement before
+	// the publish is retried (default 5 s).
+	AckTimeout time.Duration
+	// Logger receives what the bridge does (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Out moves messages from a local queue to JetStream.
+type Out struct {
+	cfg    OutConfig
+	log    *slog.Logger
+	prefix string // message id prefix: ID.start.pid.
+	stats  Stats
+	stream string
+}
+
+// NewOut checks the configuration and that a stream captures the subject,
+// and returns a bridge ready to Run.
+func NewOut(ctx context.Context, cfg OutConfig) (*Out, error) {
+	switch {
+	case cfg.Queue == nil:
+		return nil, fmt.Errorf("%w: no queue", ErrConfig)
+	case cfg.JetStream == nil:
+		return nil, fmt.Errorf("%w: no JetStream context", ErrConfig)
+	case cfg.Subject == "":
+		return nil, fmt.Errorf("%w: no subject", ErrConfig)
+	case cfg.MaxInFlight < 0:
+		return nil, fmt.Errorf("%w: MaxInFlight %d", ErrConfig, cfg.MaxInFlight)
+	}
+	if cfg.Queue.Mode() != ring.SPSC {
+		return nil, fmt.Errorf("%w: the Out bridge's queue is %v", ErrQueueKind, cfg.Queue.Mode())
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 256
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = 50 * time.Millisecond
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	seg := cfg.Queue.Segment()
+	if cfg.ID == "" {
+		cfg.ID = "anonymous"
+		if seg != nil && seg.Name() != "" {
+			cfg.ID = seg.Name()
+		}
+	}
+	var pid int
+	var start uint64
+	if seg != nil {
+		pid, start = seg.Creator()
+	}
+	name, err := cfg.JetStream.StreamNameBySubject(ctx, cfg.Subject)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: none captures subject %q", ErrNoStream, cfg.Subject)
+		}
+		return nil, fmt.Errorf("bridge: looking up the stream of %q: %w", cfg.Subject, err)
+	}
+	o := &Out{
+		cfg:    cfg,
+		log:    cfg.Logger.With("bridge", "out", "subject", cfg.Subject, "stream", name),
+		prefix: cfg.ID + "." + strconv.FormatUint(start, 36) + "." + strconv.Itoa(pid) + ".",
+		stream: name,
+	}
+	return o, nil
+}
+
+// Stats returns the bridge's counters.
+func (o *Out) Stats() *Stats { return &o.stats }
+
+// MsgID returns the JetStream message id of the message at ring position
+// pos (see ring.Queue.Position).
+func (o *Out) MsgID(pos uint64) string { return o.prefix + strconv.FormatUint(pos, 10) }
+
+// held is one message held in the ring while its publish is in flight.
+type held struct {
+	msg  *nats.Msg
+	fut  jetstream.PubAckFuture
+	done bool
+}
+
+// Run moves messages until ctx ends (it then returns ctx's error, leaving
+// unacknowledged messages in the ring for the next bridge) or the queue
+// is closed and drained (it returns nil). Errors of the queue are
+// returned as they are; JetStream errors are retried.
+func (o *Out) Run(ctx context.Context) error {
+	q := o.cfg.Queue
+	batch := make([]held, 0, o.cfg.MaxInFlight)
+	o.log.Info("started", "max_in_flight", o.cfg.MaxInFlight, "id_prefix", o.prefix)
+	for {
+		batch = batch[:0]
+		// The first message waits; the rest of the batch is what is
+		// already there.
+		msg, err := q.Next(ctx)
+		if err != nil {
+			return o.stop(err)
+		}
+		batch = append(batch, o.held(msg))
+		for len(batch) < o.cfg.MaxInFlight {
+			msg, ok, err := q.TryNext()
+			if err != nil || !ok {
+				break
+			}
+			batch = append(batch, o.held(msg))
+		}
+		if err := o.publish(ctx, batch); err != nil {
+			return o.stop(err)
+		}
+		if err := q.Release(); err != nil {
+			return err
+		}
+	}
+}
+
+func (o *Out) stop(err error) error {
+	if errors.Is(err, io.EOF) {
+		o.log.Info("queue closed and drained")
+		return nil
+	}
+	return err
+}
+
+// held copies nothing: the nats.Msg's Data aliases the ring until Release,
+// which comes only after every publish of the batch was acknowledged.
+func (o *Out) held(p []byte) held {
+	m := nats.NewMsg(o.cfg.Subject)
+	m.Data = p
+	m.Header.Set(jetstream.MsgIDHeader, o.MsgID(o.cfg.Queue.Position()))
+	return held{msg: m}
+}
+
+// publish publishes every message of batch and waits until each is
+// acknowledged (stored or a duplicate) or refused for good (counted lost),
+// retrying the rest. It returns only ctx's error.
+func (o *Out) publish(ctx context.Context, batch []held) error {
+	wait := o.cfg.RetryWait
+	for attempt := 0; ; attempt++ {
+		pending := 0
+		for i := range batch {
+			h := &batch[i]
+			if h.done {
+				continue
+			}
+			if attempt > 0 {
+				o.stats.retries.Add(1)
+			}
+			fut, err := o.cfg.JetStream.PublishMsgAsync(h.msg)
+			if err != nil {
+				h.fut = nil
+				o.log.Debug("publish failed", "err", err)
+				continue
+			}
+			h.fut = fut
+			pending++
+		}
+		o.stats.inFlight.Store(int64(pending))
+		timeout := time.NewTimer(o.cfg.AckTimeout)
+		failed := 0
+		for i := range batch {
+			h := &batch[i]
+			if h.done {
+				continue
+			}
+			if h.fut == nil {
+				failed++
+				continue
+			}
+			select {
+			case ack := <-h.fut.Ok():
+				h.done = true
+				o.stats.messages.Add(1)
+				o.stats.bytes.Add(uint64(len(h.msg.Data)))
+				if ack.Duplicate {
+					o.stats.duplicates.Add(1)
+				}
+			case err := <-h.fut.Err():
+				if permanent(err) {
+					h.done = true
+					o.stats.lost.Add(1)
+					o.log.Error("message refused by the stream, counted lost", "msg_id", h.msg.Header.Get(jetstream.MsgIDHeader), "bytes", len(h.msg.Data), "err", err)
+				} else {
+					failed++
+				}
+			case <-timeout.C:
+				failed++
+			case <-ctx.Done():
+				timeout.Stop()
+				o.stats.inFlight.Store(0)
+				return ctx.Err()
+			}
+		}
+		timeout.Stop()
+		o.stats.inFlight.Store(0)
+		if failed == 0 {
+			return nil
+		}
+		o.log.Warn("publishes failed, retrying", "failed", failed, "attempt", attempt+1, "wait", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// permanent reports whether a publish error will not go away by retrying:
+// the stream refused this message itself.
+func permanent(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		// A stream that is full (DiscardNew) is back-pressure, retried;
+		// a message too large for it will never fit.
+		switch api.ErrorCode {
+		case jetstream.JSErrCodeStreamMessageExceedsMaximum, jetstream.JSErrCodeBadRequest:
+			return true
+		}
+	}
+	return false
+}
