@@ -78,7 +78,11 @@ func signalled() (context.Context, context.CancelFunc) {
 }
 
 func helperLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if os.Getenv("SHMKIT_BRIDGE_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func init() {
@@ -292,13 +296,23 @@ func TestKillBridges(t *testing.T) {
 	in.Expect(t, "running")
 	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	var logs []*testproc.Proc
+	defer func() {
+		if t.Failed() {
+			for _, p := range append(logs, out, in) {
+				t.Logf("%s %d stderr:\n%s", p.Name, p.Pid(), p.Stderr())
+			}
+		}
+	}()
 	for i := range 6 {
 		time.Sleep(time.Duration(50+rnd.IntN(400)) * time.Millisecond)
 		if i%2 == 0 {
+			logs = append(logs, out)
 			out.Kill()
 			out = testproc.Start(t, "out", ns.url(), qa, "br.x")
 			out.Expect(t, "running")
 		} else {
+			logs = append(logs, in)
 			in.Kill()
 			in = testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
 			in.Expect(t, "running")

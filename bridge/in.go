@@ -1,12 +1,14 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,6 +59,9 @@ type In struct {
 	state *state
 	stats Stats
 	adv   *nats.Subscription
+
+	ackers chan struct{}  // bounds the acknowledgements in flight
+	acks   sync.WaitGroup // the acknowledgements in flight
 
 	seen    map[uint64]bool // stream sequences put (or known put), recent ones
 	seenLog []uint64        // their order, to forget the oldest
@@ -126,11 +131,12 @@ func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
 		return nil, err
 	}
 	in := &In{
-		cfg:   cfg,
-		log:   cfg.Logger.With("bridge", "in", "stream", cfg.Stream, "consumer", cfg.Consumer),
-		cons:  cons,
-		state: s,
-		seen:  map[uint64]bool{},
+		cfg:    cfg,
+		log:    cfg.Logger.With("bridge", "in", "stream", cfg.Stream, "consumer", cfg.Consumer),
+		cons:   cons,
+		state:  s,
+		seen:   map[uint64]bool{},
+		ackers: make(chan struct{}, 64),
 	}
 	if nc := cfg.JetStream.Conn(); nc != nil {
 		subj := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + cfg.Stream + "." + cfg.Consumer
@@ -183,6 +189,7 @@ func (in *In) remember(seq uint64) {
 // Run moves messages until ctx ends (returning its error) or the queue
 // is closed (returning ring.ErrClosed).
 func (in *In) Run(ctx context.Context) error {
+	defer in.acked()
 	q := in.cfg.Queue
 	end, err := q.WritePosition() // takes the producer role: past everything a dead predecessor published
 	if err != nil {
@@ -203,6 +210,7 @@ func (in *In) Run(ctx context.Context) error {
 	pendingEnd, pending := info.Delivered.Stream, info.NumAckPending
 	recoverUntil := time.Now().Add(2*in.cfg.AckWait + 2*time.Second)
 	var later []jetstream.Msg
+	back := map[uint64]bool{}
 	in.log.Info("started", "ack_floor", floor, "pending", pending, "known_put", len(in.seen))
 	for {
 		if err := ctx.Err(); err != nil {
@@ -230,42 +238,60 @@ func (in *In) Run(ctx context.Context) error {
 				continue
 			}
 			seq := meta.Sequence.Stream
-			if seq <= pendingEnd && pending > 0 {
+			redelivered := seq <= pendingEnd
+			if redelivered && pending > 0 && !back[seq] {
+				back[seq] = true // counted once, however often it comes back
 				pending--
 			}
 			if seq <= floor || in.seen[seq] {
 				in.stats.duplicates.Add(1)
-				in.ack(ctx, m)
+				in.ack(ctx, m, true)
 				continue
 			}
-			if pending > 0 && seq > pendingEnd && time.Now().Before(recoverUntil) {
-				later = append(later, m)
-				continue
+			if !redelivered {
+				if pending > 0 && time.Now().Before(recoverUntil) {
+					later = append(later, m)
+					continue
+				}
+				// Everything older is in: what was kept back goes first.
+				if err := in.flush(ctx, &later); err != nil {
+					return err
+				}
 			}
 			if err := in.put(ctx, m, seq); err != nil {
 				return err
 			}
 		}
-		if len(later) > 0 && (pending <= 0 || !time.Now().Before(recoverUntil)) {
+		if pending <= 0 || !time.Now().Before(recoverUntil) {
 			pending = 0
-			slices.SortFunc(later, func(a, b jetstream.Msg) int {
-				ma, _ := a.Metadata()
-				mb, _ := b.Metadata()
-				return int(ma.Sequence.Stream - mb.Sequence.Stream)
-			})
-			for _, m := range later {
-				meta, _ := m.Metadata()
-				if in.seen[meta.Sequence.Stream] {
-					in.ack(ctx, m)
-					continue
-				}
-				if err := in.put(ctx, m, meta.Sequence.Stream); err != nil {
-					return err
-				}
+			if err := in.flush(ctx, &later); err != nil {
+				return err
 			}
-			later = later[:0]
+		}
+		in.acked()
+	}
+}
+
+// flush puts the messages kept back while a dead predecessor's were
+// redelivered, in stream order.
+func (in *In) flush(ctx context.Context, later *[]jetstream.Msg) error {
+	if len(*later) == 0 {
+		return nil
+	}
+	seqOf := func(m jetstream.Msg) uint64 {
+		meta, _ := m.Metadata() // checked when it was kept back
+		return meta.Sequence.Stream
+	}
+	slices.SortFunc(*later, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+	for _, m := range *later {
+		if seq := seqOf(m); in.seen[seq] {
+			in.ack(ctx, m, true)
+		} else if err := in.put(ctx, m, seq); err != nil {
+			return err
 		}
 	}
+	*later = (*later)[:0]
+	return nil
 }
 
 // put records the message, puts it into the queue (telling JetStream it
@@ -309,14 +335,33 @@ func (in *In) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
 	in.remember(seq)
 	in.stats.messages.Add(1)
 	in.stats.bytes.Add(uint64(len(m.Data())))
-	in.ack(ctx, m)
+	in.ack(ctx, m, false)
 	in.stats.inFlight.Store(0)
 	return nil
 }
 
 // ack double-acknowledges m, retrying a few times; a message whose
-// acknowledgement is lost is redelivered and recognised as put.
-func (in *In) ack(ctx context.Context, m jetstream.Msg) {
+// acknowledgement is lost is redelivered and recognised as put. Unless
+// wait, it does so in the background, at most ackers at a time (the
+// round trips overlap); acked waits for them all.
+func (in *In) ack(ctx context.Context, m jetstream.Msg, wait bool) {
+	if wait {
+		in.ackSync(ctx, m)
+		return
+	}
+	in.ackers <- struct{}{}
+	in.acks.Add(1)
+	go func() {
+		defer in.acks.Done()
+		in.ackSync(ctx, m)
+		<-in.ackers
+	}()
+}
+
+// acked waits for the background acknowledgements.
+func (in *In) acked() { in.acks.Wait() }
+
+func (in *In) ackSync(ctx context.Context, m jetstream.Msg) {
 	for i := range 5 {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := m.DoubleAck(actx)

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -146,8 +147,14 @@ func (o *Out) Run(ctx context.Context) error {
 			}
 			batch = append(batch, o.held(msg))
 		}
+		dups := o.stats.duplicates.Load()
 		if err := o.publish(ctx, batch); err != nil {
 			return o.stop(err)
+		}
+		if o.log.Enabled(ctx, slog.LevelDebug) {
+			o.log.Debug("batch acknowledged", "n", len(batch), "first", batch[0].msg.Header.Get(jetstream.MsgIDHeader),
+				"last", batch[len(batch)-1].msg.Header.Get(jetstream.MsgIDHeader), "duplicates", o.stats.duplicates.Load()-dups,
+				"first_seq", binary.LittleEndian.Uint64(batch[0].msg.Data))
 		}
 		if err := q.Release(); err != nil {
 			return err
