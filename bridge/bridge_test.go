@@ -195,7 +195,7 @@ func init() {
 
 // natsServer is an embedded JetStream server with file storage in dir.
 type natsServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	s    *server.Server
@@ -208,15 +208,17 @@ func startNATS(t *testing.T) *natsServer {
 	return ns
 }
 
-func (ns *natsServer) start() {
-	ns.t.Helper()
+func (ns *natsServer) start() { ns.startB(ns.t) }
+
+func (ns *natsServer) startB(tb testing.TB) {
+	tb.Helper()
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: ns.port, JetStream: true, StoreDir: ns.dir, NoLog: true, NoSigs: true})
 	if err != nil {
-		ns.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
-		ns.t.Fatal("nats-server did not start")
+		tb.Fatal("nats-server did not start")
 	}
 	ns.s = s
 	if ns.port == -1 {

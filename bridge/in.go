@@ -28,7 +28,7 @@ type InConfig struct {
 	Stream string
 	// Consumer names the durable pull consumer. It is created when it does
 	// not exist (explicit acknowledgement, FilterSubject, AckWait,
-	// MaxDeliver, MaxAckPending = Batch); an existing one is used as it is
+	// MaxDeliver, MaxAckPending = 4 × Batch); an existing one is used as it is
 	// and must acknowledge explicitly.
 	Consumer string
 	// FilterSubject restricts a created consumer to a subject.
@@ -116,7 +116,7 @@ func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       cfg.AckWait,
 			MaxDeliver:    cfg.MaxDeliver,
-			MaxAckPending: cfg.Batch,
+			MaxAckPending: 4 * cfg.Batch,
 			FilterSubject: cfg.FilterSubject,
 		})
 	}
@@ -212,63 +212,66 @@ func (in *In) Run(ctx context.Context) error {
 	var later []jetstream.Msg
 	back := map[uint64]bool{}
 	in.log.Info("started", "ack_floor", floor, "pending", pending, "known_put", len(in.seen))
+	it, err := in.cons.Messages(jetstream.PullMaxMessages(in.cfg.Batch))
+	if err != nil {
+		return fmt.Errorf("bridge: consuming %s/%s: %w", in.cfg.Stream, in.cfg.Consumer, err)
+	}
+	defer it.Stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := in.cons.Fetch(in.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		m, err := it.Next(jetstream.NextMaxWait(200 * time.Millisecond))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			in.stats.retries.Add(1)
-			in.log.Warn("fetch failed, retrying", "err", err)
-			select {
-			case <-time.After(200 * time.Millisecond):
-			case <-ctx.Done():
-				return ctx.Err()
+			if !errors.Is(err, nats.ErrTimeout) {
+				in.stats.retries.Add(1)
+				in.log.Warn("fetch failed, retrying", "err", err)
 			}
-			continue
-		}
-		for m := range batch.Messages() {
-			meta, err := m.Metadata()
-			if err != nil {
-				in.log.Error("message without JetStream metadata, terminated", "err", err)
-				_ = m.Term()
-				continue
+			// Idle: what was kept back may go once the wait is over.
+			if pending > 0 && !time.Now().Before(recoverUntil) {
+				in.log.Warn("gave up waiting for redeliveries", "missing", pending)
+				pending = 0
 			}
-			seq := meta.Sequence.Stream
-			redelivered := seq <= pendingEnd
-			if redelivered && pending > 0 && !back[seq] {
-				back[seq] = true // counted once, however often it comes back
-				pending--
-			}
-			if seq <= floor || in.seen[seq] {
-				in.stats.duplicates.Add(1)
-				in.ack(ctx, m, true)
-				continue
-			}
-			if !redelivered {
-				if pending > 0 && time.Now().Before(recoverUntil) {
-					later = append(later, m)
-					continue
-				}
-				// Everything older is in: what was kept back goes first.
+			if pending <= 0 {
 				if err := in.flush(ctx, &later); err != nil {
 					return err
 				}
 			}
-			if err := in.put(ctx, m, seq); err != nil {
-				return err
-			}
+			continue
 		}
-		if pending <= 0 || !time.Now().Before(recoverUntil) {
-			pending = 0
+		meta, err := m.Metadata()
+		if err != nil {
+			in.log.Error("message without JetStream metadata, terminated", "err", err)
+			_ = m.Term()
+			continue
+		}
+		seq := meta.Sequence.Stream
+		redelivered := seq <= pendingEnd
+		if redelivered && pending > 0 && !back[seq] {
+			back[seq] = true // counted once, however often it comes back
+			pending--
+		}
+		if seq <= floor || in.seen[seq] {
+			in.stats.duplicates.Add(1)
+			in.ack(ctx, m, false)
+			continue
+		}
+		if !redelivered {
+			if pending > 0 && time.Now().Before(recoverUntil) {
+				later = append(later, m)
+				continue
+			}
+			// Everything older is in: what was kept back goes first.
 			if err := in.flush(ctx, &later); err != nil {
 				return err
 			}
 		}
-		in.acked()
+		if err := in.put(ctx, m, seq); err != nil {
+			return err
+		}
 	}
 }
 
