@@ -151,7 +151,7 @@ func init() {
 			testproc.Printf("error: %v", err)
 			return 1
 		}
-		o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Logger: helperLogger()})
+		o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Ordered: true, Logger: helperLogger()})
 		if err != nil {
 			testproc.Printf("error: %v", err)
 			return 1
@@ -335,6 +335,11 @@ func TestServerRestart(t *testing.T) {
 	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
 	in.Expect(t, "running")
 	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
+	defer func() {
+		if t.Failed() {
+			t.Logf("out stderr:\n%s\nin stderr:\n%s", out.Stderr(), in.Stderr())
+		}
+	}()
 	time.Sleep(300 * time.Millisecond)
 	ns.stop()
 	time.Sleep(300 * time.Millisecond)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -203,15 +204,14 @@ func (in *In) Run(ctx context.Context) error {
 		return fmt.Errorf("bridge: consumer info: %w", err)
 	}
 	floor := info.AckFloor.Stream
+	o := orderer{in: in, wait: 2*in.cfg.AckWait + 2*time.Second}
 	// Messages a dead predecessor fetched and did not acknowledge come back
-	// after AckWait. Until they have (or a generous wait passed), newer
-	// messages are kept back, so that the queue receives them in stream
-	// order.
-	pendingEnd, pending := info.Delivered.Stream, info.NumAckPending
-	recoverUntil := time.Now().Add(2*in.cfg.AckWait + 2*time.Second)
-	var later []jetstream.Msg
-	back := map[uint64]bool{}
-	in.log.Info("started", "ack_floor", floor, "pending", pending, "known_put", len(in.seen))
+	// after AckWait, older than what is delivered meanwhile: a gap.
+	if info.NumAckPending > 0 {
+		o.add(floor, info.Delivered.Stream, info.NumAckPending)
+	}
+	lastDelivery := info.Delivered.Consumer
+	in.log.Info("started", "ack_floor", floor, "pending", info.NumAckPending, "known_put", len(in.seen))
 	it, err := in.cons.Messages(jetstream.PullMaxMessages(in.cfg.Batch))
 	if err != nil {
 		return fmt.Errorf("bridge: consuming %s/%s: %w", in.cfg.Stream, in.cfg.Consumer, err)
@@ -230,15 +230,8 @@ func (in *In) Run(ctx context.Context) error {
 				in.stats.retries.Add(1)
 				in.log.Warn("fetch failed, retrying", "err", err)
 			}
-			// Idle: what was kept back may go once the wait is over.
-			if pending > 0 && !time.Now().Before(recoverUntil) {
-				in.log.Warn("gave up waiting for redeliveries", "missing", pending)
-				pending = 0
-			}
-			if pending <= 0 {
-				if err := in.flush(ctx, &later); err != nil {
-					return err
-				}
+			if err := o.release(ctx); err != nil { // gaps past their wait
+				return err
 			}
 			continue
 		}
@@ -249,53 +242,131 @@ func (in *In) Run(ctx context.Context) error {
 			continue
 		}
 		seq := meta.Sequence.Stream
-		redelivered := seq <= pendingEnd
-		if redelivered && pending > 0 && !back[seq] {
-			back[seq] = true // counted once, however often it comes back
-			pending--
+		// Deliveries are numbered (the consumer sequence). A gap means
+		// deliveries that never reached us (a connection lost with them in
+		// flight, a server restart): JetStream redelivers them after
+		// AckWait, and they are older than this message.
+		if d := meta.Sequence.Consumer; d > lastDelivery+1 && lastDelivery > 0 && meta.NumDelivered == 1 && o.last < seq {
+			lost := int(d - lastDelivery - 1)
+			in.log.Warn("deliveries lost in transit, waiting for their redelivery", "deliveries", lost, "stream_seqs", fmt.Sprintf("(%d,%d)", o.last, seq))
+			o.add(o.last, seq-1, lost)
 		}
+		lastDelivery = max(lastDelivery, meta.Sequence.Consumer)
+		o.arrived(seq)
 		if seq <= floor || in.seen[seq] {
 			in.stats.duplicates.Add(1)
 			in.ack(ctx, m, false)
 			continue
 		}
-		if !redelivered {
-			if pending > 0 && time.Now().Before(recoverUntil) {
-				later = append(later, m)
-				continue
-			}
-			// Everything older is in: what was kept back goes first.
-			if err := in.flush(ctx, &later); err != nil {
-				return err
-			}
-		}
-		if err := in.put(ctx, m, seq); err != nil {
+		if err := o.put(ctx, m, seq); err != nil {
 			return err
 		}
 	}
 }
 
-// flush puts the messages kept back while a dead predecessor's were
-// redelivered, in stream order.
-func (in *In) flush(ctx context.Context, later *[]jetstream.Msg) error {
-	if len(*later) == 0 {
+// A gap is a range of stream sequences (lo, hi] in which count messages
+// were delivered and are awaited again.
+type gap struct {
+	lo, hi uint64
+	left   int
+	back   map[uint64]bool
+	until  time.Time
+}
+
+// orderer puts messages into the queue in stream order across gaps:
+// a message above an open gap's lower bound waits until the gap has
+// filled (or its wait ran out).
+type orderer struct {
+	in    *In
+	wait  time.Duration
+	gaps  []*gap
+	later []jetstream.Msg
+	last  uint64 // highest stream sequence delivered
+}
+
+func (o *orderer) add(lo, hi uint64, count int) {
+	// Lost deliveries may include redeliveries of the same messages: no
+	// more can be awaited than the range holds.
+	if hi > lo && uint64(count) > hi-lo {
+		count = int(hi - lo)
+	}
+	o.gaps = append(o.gaps, &gap{lo: lo, hi: hi, left: count, back: map[uint64]bool{}, until: time.Now().Add(o.wait)})
+}
+
+// arrived counts seq towards the gap it falls in.
+func (o *orderer) arrived(seq uint64) {
+	o.last = max(o.last, seq)
+	for _, g := range o.gaps {
+		if g.lo < seq && seq <= g.hi && !g.back[seq] {
+			g.back[seq] = true // counted once, however often it comes back
+			g.left--
+		}
+	}
+}
+
+// floor is the lowest open gap's lower bound: everything at or below it
+// may go.
+func (o *orderer) floor() (uint64, bool) {
+	now := time.Now()
+	open := o.gaps[:0]
+	for _, g := range o.gaps {
+		switch {
+		case g.left <= 0:
+		case !now.Before(g.until):
+			o.in.log.Warn("gave up waiting for redeliveries", "missing", g.left, "stream_seqs", fmt.Sprintf("(%d,%d]", g.lo, g.hi))
+		default:
+			open = append(open, g)
+		}
+	}
+	o.gaps = open
+	if len(open) == 0 {
+		return 0, false
+	}
+	f := open[0].lo
+	for _, g := range open[1:] {
+		f = min(f, g.lo)
+	}
+	return f, true
+}
+
+func (o *orderer) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
+	if _, open := o.floor(); !open && len(o.later) == 0 {
+		return o.in.put(ctx, m, seq)
+	}
+	o.later = append(o.later, m)
+	return o.release(ctx)
+}
+
+// release puts, in stream order, the kept-back messages no open gap holds.
+func (o *orderer) release(ctx context.Context) error {
+	if len(o.later) == 0 {
+		o.floor() // expire gaps
 		return nil
 	}
 	seqOf := func(m jetstream.Msg) uint64 {
 		meta, _ := m.Metadata() // checked when it was kept back
 		return meta.Sequence.Stream
 	}
-	slices.SortFunc(*later, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
-	for _, m := range *later {
-		if seq := seqOf(m); in.seen[seq] {
-			in.ack(ctx, m, true)
-		} else if err := in.put(ctx, m, seq); err != nil {
+	slices.SortFunc(o.later, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+	f, open := o.floor()
+	i := 0
+	for ; i < len(o.later); i++ {
+		m := o.later[i]
+		seq := seqOf(m)
+		if open && seq > f {
+			break
+		}
+		if o.in.seen[seq] {
+			o.in.ack(ctx, m, false)
+		} else if err := o.in.put(ctx, m, seq); err != nil {
 			return err
 		}
 	}
-	*later = (*later)[:0]
+	o.later = append(o.later[:0], o.later[i:]...)
 	return nil
 }
+
+var debugPuts = os.Getenv("SHMKIT_BRIDGE_DEBUG_PUTS") != ""
 
 // put records the message, puts it into the queue (telling JetStream it
 // is in progress while the queue is full) and acknowledges it.
@@ -306,6 +377,10 @@ func (in *In) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
 		return err
 	}
 	in.state.record(seq, pos)
+	if debugPuts {
+		meta, _ := m.Metadata()
+		in.log.Debug("put", "seq", seq, "deliveries", meta.NumDelivered, "consumer_seq", meta.Sequence.Consumer, "head", fmt.Sprintf("%x", m.Data()[:min(8, len(m.Data()))]))
+	}
 	in.stats.inFlight.Store(1)
 	ok, err := q.TryPut(m.Data())
 	if err == nil && !ok {

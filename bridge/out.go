@@ -40,6 +40,13 @@ type OutConfig struct {
 	// AckTimeout bounds the wait for one publish acknowledgement before
 	// the publish is retried (default 5 s).
 	AckTimeout time.Duration
+	// Ordered makes every publish carry the id of the message before it as
+	// the stream's expected last message id, so that JetStream stores the
+	// messages in ring order even when a connection breaks with some of
+	// them lost in a dying server and others buffered for the reconnection
+	// (those are refused and published again in order). It needs a stream
+	// that only this bridge publishes to.
+	Ordered bool
 	// Logger receives what the bridge does (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -51,6 +58,7 @@ type Out struct {
 	prefix string // message id prefix: ID.start.pid.
 	stats  Stats
 	stream string
+	last   string // Ordered: the id of the last message published and not lost
 }
 
 // NewOut checks the configuration and that a stream captures the subject,
@@ -119,8 +127,10 @@ func (o *Out) MsgID(pos uint64) string { return o.prefix + strconv.FormatUint(po
 // held is one message held in the ring while its publish is in flight.
 type held struct {
 	msg  *nats.Msg
+	id   string
 	fut  jetstream.PubAckFuture
 	done bool
+	lost bool
 }
 
 // Run moves messages until ctx ends (it then returns ctx's error, leaving
@@ -130,6 +140,11 @@ type held struct {
 func (o *Out) Run(ctx context.Context) error {
 	q := o.cfg.Queue
 	batch := make([]held, 0, o.cfg.MaxInFlight)
+	if o.cfg.Ordered {
+		if err := o.lastInStream(ctx); err != nil {
+			return err
+		}
+	}
 	o.log.Info("started", "max_in_flight", o.cfg.MaxInFlight, "id_prefix", o.prefix)
 	for {
 		batch = batch[:0]
@@ -175,8 +190,9 @@ func (o *Out) stop(err error) error {
 func (o *Out) held(p []byte) held {
 	m := nats.NewMsg(o.cfg.Subject)
 	m.Data = p
-	m.Header.Set(jetstream.MsgIDHeader, o.MsgID(o.cfg.Queue.Position()))
-	return held{msg: m}
+	id := o.MsgID(o.cfg.Queue.Position())
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	return held{msg: m, id: id}
 }
 
 // publish publishes every message of batch and waits until each is
@@ -186,10 +202,22 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 	wait := o.cfg.RetryWait
 	for attempt := 0; ; attempt++ {
 		pending := 0
+		prev := o.last
 		for i := range batch {
 			h := &batch[i]
+			if h.lost {
+				continue // the next one follows the one before it
+			}
+			expect := prev
+			prev = h.id
 			if h.done {
 				continue
+			}
+			if o.cfg.Ordered {
+				h.msg.Header.Del(jetstream.ExpectedLastMsgIDHeader)
+				if expect != "" {
+					h.msg.Header.Set(jetstream.ExpectedLastMsgIDHeader, expect)
+				}
 			}
 			if attempt > 0 {
 				o.stats.retries.Add(1)
@@ -205,6 +233,7 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 		}
 		o.stats.inFlight.Store(int64(pending))
 		timeout := time.NewTimer(o.cfg.AckTimeout)
+		timedOut := false
 		failed := 0
 		for i := range batch {
 			h := &batch[i]
@@ -215,33 +244,54 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 				failed++
 				continue
 			}
-			select {
-			case ack := <-h.fut.Ok():
+			var ack *jetstream.PubAck
+			var err error
+			if timedOut {
+				select { // what has come in meanwhile, without waiting
+				case ack = <-h.fut.Ok():
+				case err = <-h.fut.Err():
+				default:
+					failed++
+					continue
+				}
+			} else {
+				select {
+				case ack = <-h.fut.Ok():
+				case err = <-h.fut.Err():
+				case <-timeout.C:
+					timedOut = true
+					failed++
+					continue
+				case <-ctx.Done():
+					timeout.Stop()
+					o.stats.inFlight.Store(0)
+					return ctx.Err()
+				}
+			}
+			switch {
+			case ack != nil:
 				h.done = true
 				o.stats.messages.Add(1)
 				o.stats.bytes.Add(uint64(len(h.msg.Data)))
 				if ack.Duplicate {
 					o.stats.duplicates.Add(1)
 				}
-			case err := <-h.fut.Err():
-				if permanent(err) {
-					h.done = true
-					o.stats.lost.Add(1)
-					o.log.Error("message refused by the stream, counted lost", "msg_id", h.msg.Header.Get(jetstream.MsgIDHeader), "bytes", len(h.msg.Data), "err", err)
-				} else {
-					failed++
-				}
-			case <-timeout.C:
+			case permanent(err):
+				h.done, h.lost = true, true
+				o.stats.lost.Add(1)
+				o.log.Error("message refused by the stream, counted lost", "msg_id", h.id, "bytes", len(h.msg.Data), "err", err)
+			default:
 				failed++
-			case <-ctx.Done():
-				timeout.Stop()
-				o.stats.inFlight.Store(0)
-				return ctx.Err()
 			}
 		}
 		timeout.Stop()
 		o.stats.inFlight.Store(0)
 		if failed == 0 {
+			for _, h := range batch {
+				if !h.lost {
+					o.last = h.id
+				}
+			}
 			return nil
 		}
 		o.log.Warn("publishes failed, retrying", "failed", failed, "attempt", attempt+1, "wait", wait)
@@ -252,6 +302,31 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// lastInStream finds the id of the stream's last message, which the first
+// publish of an Ordered bridge expects.
+func (o *Out) lastInStream(ctx context.Context) error {
+	st, err := o.cfg.JetStream.Stream(ctx, o.stream)
+	if err != nil {
+		return fmt.Errorf("bridge: stream %q: %w", o.stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("bridge: stream %q: %w", o.stream, err)
+	}
+	if info.State.LastSeq == 0 {
+		return nil
+	}
+	m, err := st.GetMsg(ctx, info.State.LastSeq)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		return fmt.Errorf("bridge: the last message of stream %q: %w", o.stream, err)
+	}
+	o.last = m.Header.Get(jetstream.MsgIDHeader)
+	return nil
 }
 
 // permanent reports whether a publish error will not go away by retrying:
