@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -349,3 +350,172 @@ func TestServerRestart(t *testing.T) {
 }
 
 func shmUnlink(name string) error { return shm.Unlink(name) }
+
+// runBridges runs an Out and an In bridge in this process until the test
+// ends.
+func runBridges(t *testing.T, js jetstream.JetStream, qa, qb string, ordered bool) (*Out, *In) {
+	ctx, cancel := context.WithCancel(context.Background())
+	oq, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iq, err := ring.Open(ctx, qb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("SHMKIT_BRIDGE_DEBUG") != "" {
+		quiet = helperLogger()
+	}
+	o, err := NewOut(ctx, OutConfig{Queue: oq, JetStream: js, Subject: "br.x", Ordered: ordered, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewIn(ctx, InConfig{Queue: iq, JetStream: js, Stream: "BR", Consumer: "IN", AckWait: time.Second, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = o.Run(ctx); done <- struct{}{} }()
+	go func() { _ = in.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		in.Close()
+		oq.Close()
+		iq.Close()
+	})
+	return o, in
+}
+
+// A stream that refuses some messages (larger than its MaxMsgSize) and a
+// local queue too small for others: both are counted lost, the rest
+// arrive exactly once and in order.
+func TestLosses(t *testing.T) {
+	_, js, qa, qb := setup(t, 1000)
+	// Queue B takes at most 512 bytes: messages of 600 pass the stream and
+	// are lost at the In side; those of 2000 are refused by the stream.
+	if err := ring.Unlink(qb); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ring.Create(qb, ring.Config{Mode: ring.SPSC, Capacity: 1024, MaxMessage: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	o, in := runBridges(t, js, qa, qb, true)
+	ctx := context.Background()
+	pq, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pq.Close()
+	cq, err := ring.Open(ctx, qb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cq.Close()
+	const n = 3000
+	size := func(i int) int {
+		switch i % 10 {
+		case 3:
+			return 2000 // refused by the stream
+		case 7:
+			return 600 // too large for queue B
+		}
+		return 64
+	}
+	var buf []byte
+	want := 0
+	for i := range n {
+		buf = message(buf, uint64(i), size(i))
+		if err := pq.Put(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+		if size(i) == 64 {
+			want++
+		}
+	}
+	got := make([]byte, 512)
+	for i := range n {
+		if size(i) != 64 {
+			continue
+		}
+		gctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		k, err := cq.Get(gctx, got)
+		cancel()
+		if err != nil {
+			t.Fatalf("message %d: %v (out %+v, in %+v)", i, err, o.Stats().Snapshot(), in.Stats().Snapshot())
+		}
+		if err := check(got[:k], uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for o.Stats().Snapshot().Lost != n/10 || in.Stats().Snapshot().Lost != n/10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lost: out %d, in %d, want %d each", o.Stats().Snapshot().Lost, in.Stats().Snapshot().Lost, n/10)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := in.Stats().Snapshot(); s.Messages != uint64(want) {
+		t.Fatalf("In put %d messages, want %d", s.Messages, want)
+	}
+}
+
+// Configuration errors are reported at start.
+func TestConfigErrors(t *testing.T) {
+	_, js, qa, qb := setup(t, 0)
+	ctx := context.Background()
+	q, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	mq, err := ring.CreateAnonymous(ring.Config{Mode: ring.MPMC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mq.Close()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"out: MPMC queue", func() error { _, err := NewOut(ctx, OutConfig{Queue: mq, JetStream: js, Subject: "br.x"}); return err }(), ErrQueueKind},
+		{"out: no stream for the subject", func() error {
+			_, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: "nowhere"})
+			return err
+		}(), ErrNoStream},
+		{"out: no subject", func() error { _, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js}); return err }(), ErrConfig},
+		{"in: MPMC queue", func() error {
+			_, err := NewIn(ctx, InConfig{Queue: mq, JetStream: js, Stream: "BR", Consumer: "C"})
+			return err
+		}(), ErrQueueKind},
+		{"in: unknown stream", func() error {
+			_, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "NOPE", Consumer: "C"})
+			return err
+		}(), ErrNoStream},
+		{"in: anonymous queue without a state name", func() error {
+			aq, _ := ring.CreateAnonymous(ring.Config{Mode: ring.SPSC})
+			defer aq.Close()
+			_, err := NewIn(ctx, InConfig{Queue: aq, JetStream: js, Stream: "BR", Consumer: "C"})
+			return err
+		}(), ErrConfig},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, tc.err, tc.want)
+		}
+	}
+	// A state segment of another consumer is refused.
+	in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "BR", Consumer: "C1", State: qb + ".st"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	defer shmUnlink(qb + ".st")
+	if _, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "BR", Consumer: "C2", State: qb + ".st"}); !errors.Is(err, ErrState) {
+		t.Errorf("another consumer's state: %v", err)
+	}
+}

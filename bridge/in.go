@@ -403,6 +403,15 @@ func (in *In) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
 		err = q.Put(ctx, m.Data())
 		close(done)
 	}
+	if errors.Is(err, ring.ErrTooLarge) || errors.Is(err, ring.ErrType) {
+		// It can never be put: give it up now rather than after MaxDeliver
+		// deliveries, and say so.
+		in.stats.inFlight.Store(0)
+		in.stats.lost.Add(1)
+		in.log.Error("message does not fit the queue, counted lost", "stream_seq", seq, "bytes", len(m.Data()), "err", err)
+		_ = m.Term()
+		return nil
+	}
 	if err != nil {
 		// Not put: JetStream redelivers it (to us or a successor), up to
 		// MaxDeliver times.
