@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +17,8 @@ import (
 // The bridge beside the plain client doing the same work, against one
 // embedded server: go test -run '^$' -bench . ./bridge
 //
-//   - PlainPublish: PublishAsync with 256 in flight, waiting for every ack.
+//   - PlainPublish: PublishAsync with 1024 in flight (the Out bridge's
+//     default window), waiting for every ack.
 //   - Out: a local producer's Puts carried by an Out bridge, until every
 //     message is acknowledged by the stream.
 //   - PlainConsume: a pull consumer (Messages) double-acknowledging each
@@ -54,7 +57,7 @@ func BenchmarkPlainPublish(b *testing.B) {
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
 		b.ResetTimer()
-		sem := make(chan struct{}, 256)
+		sem := make(chan struct{}, 1024)
 		var wg sync.WaitGroup
 		for i := 0; i < b.N; i++ {
 			sem <- struct{}{}
@@ -178,6 +181,10 @@ func BenchmarkIn(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer cq.Close()
+		// The local consumer sleeps when the queue is empty instead of
+		// spinning: on two CPUs a spinning consumer takes one from the
+		// server and the bridge (the plain consumer has no such hop).
+		cq.SetSpin(0)
 		ctx, cancel := context.WithCancel(context.Background())
 		in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "BB", Consumer: "I", Logger: helperLogger()})
 		if err != nil {
@@ -199,4 +206,152 @@ func BenchmarkIn(b *testing.B) {
 		cancel()
 		<-done
 	})
+}
+
+// End to end: a producer's message to a consumer, through the two bridges
+// (Put -> Out -> JetStream -> In -> Get) or through the plain client
+// (PublishAsync -> JetStream -> pull consumer), every message stamped with
+// the time it was sent; msg/s and the p50 and p99 latency under that load.
+//
+// EndToEnd sends as fast as it can (throughput; the latency then is mostly
+// queueing); EndToEndPaced sends 2,000 messages a second, a tenth of what
+// either path carries, for the latency of a message that does not wait
+// behind others.
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, mode := range []string{"plain", "bridge"} {
+		b.Run(mode, func(b *testing.B) {
+			benchSizes(b, func(b *testing.B, size int) { endToEnd(b, mode, size, 0) })
+		})
+	}
+}
+
+func BenchmarkEndToEndPaced(b *testing.B) {
+	for _, mode := range []string{"plain", "bridge"} {
+		b.Run(mode, func(b *testing.B) {
+			benchSizes(b, func(b *testing.B, size int) { endToEnd(b, mode, size, 2000) })
+		})
+	}
+}
+
+func endToEnd(b *testing.B, mode string, size, rate int) {
+	_, js, name := benchSetup(b, size)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lat := make([]time.Duration, 0, b.N)
+	msg := make([]byte, size)
+	stamp := func() []byte {
+		binary.LittleEndian.PutUint64(msg, uint64(time.Now().UnixNano()))
+		return msg
+	}
+	since := func(m []byte) time.Duration {
+		return time.Duration(time.Now().UnixNano() - int64(binary.LittleEndian.Uint64(m)))
+	}
+	b.SetBytes(int64(size))
+	var send func(i int)
+	var recv func() []byte
+	switch mode {
+	case "plain":
+		cons, err := js.CreateOrUpdateConsumer(ctx, "BB", jetstream.ConsumerConfig{Durable: "E", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1024})
+		if err != nil {
+			b.Fatal(err)
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(256))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer it.Stop()
+		sem := make(chan struct{}, 1024)
+		send = func(i int) {
+			sem <- struct{}{}
+			f, err := js.PublishAsync("bb.x", stamp(), jetstream.WithMsgID(fmt.Sprint(i)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			go func() {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					b.Error(err)
+				}
+				<-sem
+			}()
+		}
+		acks := make(chan struct{}, 64)
+		recv = func() []byte {
+			m, err := it.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			acks <- struct{}{}
+			go func() { _ = m.DoubleAck(ctx); <-acks }()
+			return m.Data()
+		}
+	case "bridge":
+		qa, qb := name+"-a", name+"-b"
+		for _, n := range []string{qa, qb} {
+			q, err := ring.Create(n, ring.Config{Mode: ring.SPSC, Capacity: 4096, MaxMessage: size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			q.Close()
+			defer ring.Unlink(n)
+		}
+		defer shmUnlink(qb + ".bridge-in")
+		oq, _ := ring.Open(ctx, qa)
+		iq, _ := ring.Open(ctx, qb)
+		pq, _ := ring.Open(ctx, qa)
+		cq, _ := ring.Open(ctx, qb)
+		cq.SetSpin(0) // as in BenchmarkIn
+		oq.SetSpin(0) // the Out bridge waits for the producer without spinning too
+		for _, q := range []*ring.Queue{oq, iq, pq, cq} {
+			defer q.Close()
+		}
+		o, err := NewOut(ctx, OutConfig{Queue: oq, JetStream: js, Subject: "bb.x", Logger: helperLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, err := NewIn(ctx, InConfig{Queue: iq, JetStream: js, Stream: "BB", Consumer: "E", Logger: helperLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer in.Close()
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = o.Run(ctx) }()
+		go func() { defer wg.Done(); _ = in.Run(ctx) }()
+		defer wg.Wait()
+		defer cancel()
+		send = func(int) {
+			if err := pq.Put(ctx, stamp()); err != nil {
+				b.Error(err)
+			}
+		}
+		buf := make([]byte, size)
+		recv = func() []byte {
+			k, err := cq.Get(ctx, buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return buf[:k]
+		}
+	}
+	b.ResetTimer()
+	go func() {
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if rate > 0 {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			}
+			send(i)
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		lat = append(lat, since(recv()))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 }

@@ -78,7 +78,7 @@ func NewOut(ctx context.Context, cfg OutConfig) (*Out, error) {
 		return nil, fmt.Errorf("%w: the Out bridge's queue is %v", ErrQueueKind, cfg.Queue.Mode())
 	}
 	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = 256
+		cfg.MaxInFlight = 1024
 	}
 	if cfg.RetryWait <= 0 {
 		cfg.RetryWait = 50 * time.Millisecond
