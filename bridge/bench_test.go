@@ -355,3 +355,38 @@ func endToEnd(b *testing.B, mode string, size, rate int) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 }
+
+// InAlone is In without the local consumer: the queue holds every message,
+// so this measures the bridge's own work (state entry, Put, double ack)
+// beside PlainConsume, without the hop to another consumer sharing the
+// CPUs.
+func BenchmarkInAlone(b *testing.B) {
+	benchSizes(b, func(b *testing.B, size int) {
+		_, js, name := benchSetup(b, size)
+		preload(b, js, b.N, size)
+		q, err := ring.Create(name, ring.Config{Mode: ring.SPSC, Capacity: b.N + 16, MaxMessage: size})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ring.Unlink(name)
+		defer shmUnlink(name + ".bridge-in")
+		defer q.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "BB", Consumer: "I", Logger: helperLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer in.Close()
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		b.ResetTimer()
+		done := make(chan error, 1)
+		go func() { done <- in.Run(ctx) }()
+		for in.Stats().Snapshot().Messages < uint64(b.N) {
+			time.Sleep(20 * time.Microsecond)
+		}
+		b.StopTimer()
+		cancel()
+		<-done
+	})
+}
