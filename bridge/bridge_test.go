@@ -139,59 +139,53 @@ func init() {
 	})
 	// out URL QUEUE SUBJECT: run an Out bridge until SIGTERM or killed.
 	testproc.Register("out", func(args []string) int {
-		ctx, cancel := signalled()
-		defer cancel()
-		nc, js, err := connect(args[0])
-		if err != nil {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		defer nc.Close()
-		q, err := ring.Open(ctx, args[1])
-		if err != nil {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Ordered: true, Logger: helperLogger()})
-		if err != nil {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		testproc.Printf("running")
-		if err := o.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		return 0
+		return runHelper(args, func(ctx context.Context, js jetstream.JetStream, q *ring.Queue) (func(context.Context) error, error) {
+			o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Ordered: true, Logger: helperLogger()})
+			if err != nil {
+				return nil, err
+			}
+			return o.Run, nil
+		})
 	})
 	// in URL QUEUE STREAM CONSUMER: run an In bridge until SIGTERM or killed.
 	testproc.Register("in", func(args []string) int {
-		ctx, cancel := signalled()
-		defer cancel()
-		nc, js, err := connect(args[0])
-		if err != nil {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		defer nc.Close()
-		q, err := ring.Open(ctx, args[1])
-		if err != nil {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: args[2], Consumer: args[3], AckWait: time.Second, Logger: helperLogger()})
-		if err != nil {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		defer in.Close()
-		testproc.Printf("running")
-		if err := in.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			testproc.Printf("error: %v", err)
-			return 1
-		}
-		return 0
+		return runHelper(args, func(ctx context.Context, js jetstream.JetStream, q *ring.Queue) (func(context.Context) error, error) {
+			in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: args[2], Consumer: args[3], AckWait: time.Second, Logger: helperLogger()})
+			if err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error { defer in.Close(); return in.Run(ctx) }, nil
+		})
 	})
+}
+
+// runHelper connects to args[0], opens queue args[1], builds a bridge
+// with mk and runs it until SIGTERM, printing "running" first.
+func runHelper(args []string, mk func(context.Context, jetstream.JetStream, *ring.Queue) (func(context.Context) error, error)) int {
+	ctx, cancel := signalled()
+	defer cancel()
+	fail := func(err error) int {
+		testproc.Printf("error: %v", err)
+		return 1
+	}
+	nc, js, err := connect(args[0])
+	if err != nil {
+		return fail(err)
+	}
+	defer nc.Close()
+	q, err := ring.Open(ctx, args[1])
+	if err != nil {
+		return fail(err)
+	}
+	run, err := mk(ctx, js, q)
+	if err != nil {
+		return fail(err)
+	}
+	testproc.Printf("running")
+	if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fail(err)
+	}
+	return 0
 }
 
 // natsServer is an embedded JetStream server with file storage in dir.

@@ -23,6 +23,7 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
+// startServer starts an embedded JetStream server with a stream S on s.>.
 func startServer(t *testing.T) string {
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -33,7 +34,17 @@ func startServer(t *testing.T) string {
 		t.Fatal("nats-server did not start")
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return fmt.Sprintf("nats://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 type syncBuf struct {
@@ -58,15 +69,6 @@ func queue(t *testing.T, suffix string, mode ring.Mode) string {
 // Errors at start are clear and quick: no hang.
 func TestStartErrors(t *testing.T) {
 	url := startServer(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}); err != nil {
-		t.Fatal(err)
-	}
 	spsc, mpmc := queue(t, "spsc", ring.SPSC), queue(t, "mpmc", ring.MPMC)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -98,15 +100,6 @@ func TestStartErrors(t *testing.T) {
 // Both directions from flags, with the status line and the metrics.
 func TestRun(t *testing.T) {
 	url := startServer(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}); err != nil {
-		t.Fatal(err)
-	}
 	qa, qb := queue(t, "a", ring.SPSC), queue(t, "b", ring.SPSC)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
