@@ -140,7 +140,7 @@ func init() {
 	// out URL QUEUE SUBJECT: run an Out bridge until SIGTERM or killed.
 	testproc.Register("out", func(args []string) int {
 		return runHelper(args, func(ctx context.Context, js jetstream.JetStream, q *ring.Queue) (func(context.Context) error, error) {
-			o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Ordered: true, Logger: helperLogger()})
+			o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: args[2], Logger: helperLogger()})
 			if err != nil {
 				return nil, err
 			}
@@ -361,7 +361,7 @@ func runBridges(t *testing.T, js jetstream.JetStream, qa, qb string, ordered boo
 	if os.Getenv("SHMKIT_BRIDGE_DEBUG") != "" {
 		quiet = helperLogger()
 	}
-	o, err := NewOut(ctx, OutConfig{Queue: oq, JetStream: js, Subject: "br.x", Ordered: ordered, Logger: quiet})
+	o, err := NewOut(ctx, OutConfig{Queue: oq, JetStream: js, Subject: "br.x", Unordered: !ordered, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

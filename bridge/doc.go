@@ -40,8 +40,21 @@
 // In bridge has taken them (a limits or interest retention that discards
 // them first loses them, outside the bridge's view); and the state segment
 // of an In bridge survives its restarts (it lives in /dev/shm, as the
-// queue does). Per-producer order is kept: messages are published, stored
-// and put in ring order, except when JetStream refuses one publish of a
-// batch transiently while storing a later one on the same connection (a
-// leader change in a cluster), where the retried one lands after it.
+// queue does).
+//
+// Per-producer order is kept: the Out bridge chains its publishes (each
+// expects the one before it as the stream's last message), so the stream
+// stores them in ring order even when a connection breaks mid-batch
+// (OutConfig.Unordered turns this off, for a stream several publishers
+// share, and order is then lost on such breaks); the In bridge puts in
+// stream order, holding newer messages back while older ones it knows to
+// be missing (a dead predecessor's, deliveries lost in transit) are
+// redelivered. It waits 2 x AckWait + 2 s for them; past that it logs an
+// error and goes on, and those messages arrive late.
+//
+// Counted losses: messages the stream refuses (larger than its maximum
+// message size or the server's max_payload), messages larger than the In
+// side's queue, and messages JetStream gives up after MaxDeliver (from
+// its advisory, which a bridge only sees while connected and permitted to
+// subscribe to $JS.EVENT.ADVISORY.>).
 package bridge

@@ -61,6 +61,7 @@ type In struct {
 	stats Stats
 	adv   *nats.Subscription
 
+	pull   int            // messages a pull asks for: the consumer's MaxAckPending, so that a burst of redeliveries fits the client's buffer
 	ackers chan struct{}  // bounds the acknowledgements in flight
 	acks   sync.WaitGroup // the acknowledgements in flight
 
@@ -124,8 +125,29 @@ func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: consumer %q of stream %q: %w", cfg.Consumer, cfg.Stream, err)
 	}
-	if ci := cons.CachedInfo(); ci != nil && ci.Config.AckPolicy != jetstream.AckExplicitPolicy {
-		return nil, fmt.Errorf("%w: consumer %q does not acknowledge explicitly (%v)", ErrConfig, cfg.Consumer, ci.Config.AckPolicy)
+	pull := 4 * cfg.Batch
+	if ci := cons.CachedInfo(); ci != nil {
+		c := ci.Config
+		pull = c.MaxAckPending
+		switch {
+		case c.AckPolicy != jetstream.AckExplicitPolicy:
+			return nil, fmt.Errorf("%w: consumer %q does not acknowledge explicitly (%v)", ErrConfig, cfg.Consumer, c.AckPolicy)
+		case c.DeliverSubject != "":
+			return nil, fmt.Errorf("%w: consumer %q is a push consumer; the In bridge pulls", ErrConfig, cfg.Consumer)
+		case c.MaxAckPending <= 0 || c.MaxAckPending > stateEntries:
+			return nil, fmt.Errorf("%w: consumer %q allows %d unacknowledged messages; the In bridge needs 1 to %d", ErrConfig, cfg.Consumer, c.MaxAckPending, stateEntries)
+		case c.MaxRequestBatch > 0 && c.MaxRequestBatch < cfg.Batch:
+			return nil, fmt.Errorf("%w: consumer %q takes pulls of at most %d messages, Batch is %d", ErrConfig, cfg.Consumer, c.MaxRequestBatch, cfg.Batch)
+		case cfg.FilterSubject != "" && c.FilterSubject != cfg.FilterSubject:
+			return nil, fmt.Errorf("%w: consumer %q filters %q, not %q", ErrConfig, cfg.Consumer, c.FilterSubject, cfg.FilterSubject)
+		}
+		// The consumer's own timing is what JetStream applies.
+		if c.AckWait > 0 {
+			cfg.AckWait = c.AckWait
+		}
+		if c.MaxDeliver > 0 {
+			cfg.MaxDeliver = c.MaxDeliver
+		}
 	}
 	s, err := openState(cfg.State, cfg.Stream, cfg.Consumer)
 	if err != nil {
@@ -137,6 +159,7 @@ func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
 		cons:   cons,
 		state:  s,
 		seen:   map[uint64]bool{},
+		pull:   pull,
 		ackers: make(chan struct{}, 64),
 	}
 	if nc := cfg.JetStream.Conn(); nc != nil {
@@ -204,7 +227,7 @@ func (in *In) Run(ctx context.Context) error {
 		return fmt.Errorf("bridge: consumer info: %w", err)
 	}
 	floor := info.AckFloor.Stream
-	o := orderer{in: in, wait: 2*in.cfg.AckWait + 2*time.Second}
+	o := orderer{in: in, wait: 2*in.cfg.AckWait + 2*time.Second, lastPut: floor}
 	// Messages a dead predecessor fetched and did not acknowledge come back
 	// after AckWait, older than what is delivered meanwhile: a gap.
 	if info.NumAckPending > 0 {
@@ -212,11 +235,11 @@ func (in *In) Run(ctx context.Context) error {
 	}
 	lastDelivery := info.Delivered.Consumer
 	in.log.Info("started", "ack_floor", floor, "pending", info.NumAckPending, "known_put", len(in.seen))
-	it, err := in.cons.Messages(jetstream.PullMaxMessages(in.cfg.Batch))
+	it, err := in.cons.Messages(jetstream.PullMaxMessages(in.pull))
 	if err != nil {
 		return fmt.Errorf("bridge: consuming %s/%s: %w", in.cfg.Stream, in.cfg.Consumer, err)
 	}
-	defer it.Stop()
+	defer func() { it.Stop() }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -226,7 +249,25 @@ func (in *In) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !errors.Is(err, nats.ErrTimeout) {
+			switch {
+			case errors.Is(err, nats.ErrConnectionClosed):
+				return fmt.Errorf("bridge: %w", err)
+			case errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted):
+				// The pull ended for good (the consumer deleted, a
+				// refused request): start a new one, after a pause.
+				in.stats.retries.Add(1)
+				in.log.Warn("pull ended, starting again", "err", err)
+				it.Stop()
+				select {
+				case <-time.After(500 * time.Millisecond):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				if it, err = in.cons.Messages(jetstream.PullMaxMessages(in.pull)); err != nil {
+					return fmt.Errorf("bridge: consuming %s/%s: %w", in.cfg.Stream, in.cfg.Consumer, err)
+				}
+				continue
+			case !errors.Is(err, nats.ErrTimeout):
 				in.stats.retries.Add(1)
 				in.log.Warn("fetch failed, retrying", "err", err)
 			}
@@ -246,10 +287,12 @@ func (in *In) Run(ctx context.Context) error {
 		// deliveries that never reached us (a connection lost with them in
 		// flight, a server restart): JetStream redelivers them after
 		// AckWait, and they are older than this message.
-		if d := meta.Sequence.Consumer; d > lastDelivery+1 && lastDelivery > 0 && meta.NumDelivered == 1 && o.last < seq {
+		// (Redeliveries lost in transit count too: what they carried is
+		// not put yet, so it lies above the highest sequence put.)
+		if d := meta.Sequence.Consumer; d > lastDelivery+1 && lastDelivery > 0 && seq > o.lastPut+1 {
 			lost := int(d - lastDelivery - 1)
-			in.log.Warn("deliveries lost in transit, waiting for their redelivery", "deliveries", lost, "stream_seqs", fmt.Sprintf("(%d,%d)", o.last, seq))
-			o.add(o.last, seq-1, lost)
+			in.log.Warn("deliveries lost in transit, waiting for their redelivery", "deliveries", lost, "stream_seqs", fmt.Sprintf("(%d,%d)", o.lastPut, seq))
+			o.add(o.lastPut, seq-1, lost)
 		}
 		lastDelivery = max(lastDelivery, meta.Sequence.Consumer)
 		o.arrived(seq)
@@ -277,20 +320,41 @@ type gap struct {
 // a message above an open gap's lower bound waits until the gap has
 // filled (or its wait ran out).
 type orderer struct {
-	in    *In
-	wait  time.Duration
-	gaps  []*gap
-	later []jetstream.Msg
-	last  uint64 // highest stream sequence delivered
+	in      *In
+	wait    time.Duration
+	gaps    []*gap
+	later   []jetstream.Msg
+	last    uint64 // highest stream sequence delivered
+	lastPut uint64 // highest stream sequence put
 }
 
 func (o *orderer) add(lo, hi uint64, count int) {
+	g := &gap{lo: lo, hi: hi, left: count, back: map[uint64]bool{}, until: time.Now().Add(o.wait)}
+	// Gaps that overlap are one: their missing messages are told apart by
+	// nothing but their number.
+	open := o.gaps[:0]
+	for _, h := range o.gaps {
+		if h.left > 0 && h.lo <= g.hi && g.lo <= h.hi {
+			g.lo, g.hi, g.left = min(g.lo, h.lo), max(g.hi, h.hi), g.left+h.left
+			for s := range h.back {
+				g.back[s] = true
+			}
+			continue
+		}
+		open = append(open, h)
+	}
+	// What is held already is not missing: its redeliveries do not count.
+	for _, m := range o.later {
+		if meta, err := m.Metadata(); err == nil {
+			g.back[meta.Sequence.Stream] = true
+		}
+	}
 	// Lost deliveries may include redeliveries of the same messages: no
 	// more can be awaited than the range holds.
-	if hi > lo && uint64(count) > hi-lo {
-		count = int(hi - lo)
+	if free := int(g.hi-g.lo) - len(g.back); g.hi > g.lo && g.left > free {
+		g.left = max(free, 0)
 	}
-	o.gaps = append(o.gaps, &gap{lo: lo, hi: hi, left: count, back: map[uint64]bool{}, until: time.Now().Add(o.wait)})
+	o.gaps = append(open, g)
 }
 
 // arrived counts seq towards the gap it falls in.
@@ -313,7 +377,7 @@ func (o *orderer) floor() (uint64, bool) {
 		switch {
 		case g.left <= 0:
 		case !now.Before(g.until):
-			o.in.log.Warn("gave up waiting for redeliveries", "missing", g.left, "stream_seqs", fmt.Sprintf("(%d,%d]", g.lo, g.hi))
+			o.in.log.Error("gave up waiting for redeliveries: they will arrive out of order", "missing", g.left, "stream_seqs", fmt.Sprintf("(%d,%d]", g.lo, g.hi))
 		default:
 			open = append(open, g)
 		}
@@ -331,10 +395,18 @@ func (o *orderer) floor() (uint64, bool) {
 
 func (o *orderer) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
 	if _, open := o.floor(); !open && len(o.later) == 0 {
-		return o.in.put(ctx, m, seq)
+		return o.putOne(ctx, m, seq)
 	}
 	o.later = append(o.later, m)
 	return o.release(ctx)
+}
+
+func (o *orderer) putOne(ctx context.Context, m jetstream.Msg, seq uint64) error {
+	if err := o.in.put(ctx, m, seq); err != nil {
+		return err
+	}
+	o.lastPut = max(o.lastPut, seq)
+	return nil
 }
 
 // release puts, in stream order, the kept-back messages no open gap holds.
@@ -358,7 +430,7 @@ func (o *orderer) release(ctx context.Context) error {
 		}
 		if o.in.seen[seq] {
 			o.in.ack(ctx, m, false)
-		} else if err := o.in.put(ctx, m, seq); err != nil {
+		} else if err := o.putOne(ctx, m, seq); err != nil {
 			return err
 		}
 	}

@@ -40,13 +40,15 @@ type OutConfig struct {
 	// AckTimeout bounds the wait for one publish acknowledgement before
 	// the publish is retried (default 5 s).
 	AckTimeout time.Duration
-	// Ordered makes every publish carry the id of the message before it as
-	// the stream's expected last message id, so that JetStream stores the
-	// messages in ring order even when a connection breaks with some of
-	// them lost in a dying server and others buffered for the reconnection
-	// (those are refused and published again in order). It needs a stream
-	// that only this bridge publishes to.
-	Ordered bool
+	// Unordered turns off the chaining of publishes. By default every
+	// publish carries the id of the message before it as the stream's
+	// expected last message id, so that JetStream stores the messages in
+	// ring order even when a connection breaks with some of them lost in a
+	// dying server and others buffered for the reconnection (those are
+	// refused and published again, in order). That needs a stream only this
+	// bridge publishes to; with Unordered, several publishers may share a
+	// stream, and ring order is lost whenever a connection breaks mid-batch.
+	Unordered bool
 	// Logger receives what the bridge does (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -58,7 +60,7 @@ type Out struct {
 	prefix string // message id prefix: ID.start.pid.
 	stats  Stats
 	stream string
-	last   string // Ordered: the id of the last message published and not lost
+	last   string // chaining: the id of the last message published and not lost
 }
 
 // NewOut checks the configuration and that a stream captures the subject,
@@ -140,7 +142,7 @@ type held struct {
 func (o *Out) Run(ctx context.Context) error {
 	q := o.cfg.Queue
 	batch := make([]held, 0, o.cfg.MaxInFlight)
-	if o.cfg.Ordered {
+	if !o.cfg.Unordered {
 		if err := o.lastInStream(ctx); err != nil {
 			return err
 		}
@@ -213,7 +215,7 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 			if h.done {
 				continue
 			}
-			if o.cfg.Ordered {
+			if !o.cfg.Unordered {
 				h.msg.Header.Del(jetstream.ExpectedLastMsgIDHeader)
 				if expect != "" {
 					h.msg.Header.Set(jetstream.ExpectedLastMsgIDHeader, expect)
@@ -225,6 +227,15 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 			fut, err := o.cfg.JetStream.PublishMsgAsync(h.msg)
 			if err != nil {
 				h.fut = nil
+				if errors.Is(err, nats.ErrMaxPayload) {
+					h.done, h.lost = true, true
+					o.stats.lost.Add(1)
+					o.log.Error("message larger than the server's max_payload, counted lost", "msg_id", h.id, "bytes", len(h.msg.Data), "max_payload", o.cfg.JetStream.Conn().MaxPayload())
+					continue
+				}
+				if errors.Is(err, nats.ErrConnectionClosed) {
+					return fmt.Errorf("bridge: %w", err)
+				}
 				o.log.Debug("publish failed", "err", err)
 				continue
 			}
@@ -305,7 +316,7 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 }
 
 // lastInStream finds the id of the stream's last message, which the first
-// publish of an Ordered bridge expects.
+// publish of a chaining bridge expects.
 func (o *Out) lastInStream(ctx context.Context) error {
 	st, err := o.cfg.JetStream.Stream(ctx, o.stream)
 	if err != nil {

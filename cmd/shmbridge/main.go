@@ -55,7 +55,7 @@ var errUsage = errors.New("usage: shmbridge out|in -queue NAME -nats URL ... (sh
 type options struct {
 	queue, url, creds, subject, stream, consumer, filter, state, id, metrics, logFormat string
 	inflight, batch                                                                     int
-	ordered, verbose                                                                    bool
+	unordered, verbose                                                                  bool
 	status, ackWait, connectTimeout                                                     time.Duration
 }
 
@@ -79,7 +79,7 @@ func parse(args []string, stderr io.Writer) (string, *options, error) {
 		fs.StringVar(&o.subject, "subject", "", "subject to publish to; a stream must capture it (required)")
 		fs.StringVar(&o.id, "id", "", "the queue's name in message ids (default: the queue name)")
 		fs.IntVar(&o.inflight, "inflight", 256, "publishes awaiting acknowledgement at most")
-		fs.BoolVar(&o.ordered, "ordered", false, "chain publishes so the stream keeps ring order across broken connections (a stream only this bridge publishes to)")
+		fs.BoolVar(&o.unordered, "unordered", false, "do not chain publishes (for a stream other publishers share; ring order may then break when a connection does)")
 	} else {
 		fs.StringVar(&o.stream, "stream", "", "the stream to consume (required)")
 		fs.StringVar(&o.consumer, "consumer", "", "the durable consumer's name, created if missing (required)")
@@ -154,7 +154,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var runBridge func(context.Context) error
 	if dir == "out" {
 		b, err := bridge.NewOut(actx, bridge.OutConfig{Queue: q, JetStream: js, Subject: o.subject, ID: o.id,
-			MaxInFlight: o.inflight, Ordered: o.ordered, Logger: log})
+			MaxInFlight: o.inflight, Unordered: o.unordered, Logger: log})
 		if err != nil {
 			return err
 		}
