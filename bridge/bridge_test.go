@@ -513,3 +513,73 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("another consumer's state: %v", err)
 	}
 }
+
+// A Run whose context ends while a batch waits for its acknowledgements
+// leaves the batch held; the next Run publishes it first: nothing lost,
+// nothing twice.
+func TestOutRunAgain(t *testing.T) {
+	ns, js, qa, _ := setup(t, 0)
+	ctx := context.Background()
+	q, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: "br.x", AckTimeout: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pq.Close()
+	var buf []byte
+	for i := range 10 {
+		if err := pq.Put(ctx, message(buf, uint64(i), 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns.stop() // the publishes cannot be acknowledged
+	rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = o.Run(rctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first Run: %v", err)
+	}
+	ns.start()
+	for i := 10; i < 20; i++ {
+		if err := pq.Put(ctx, message(buf, uint64(i), 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rctx, cancel = context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(rctx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for o.Stats().Snapshot().Messages < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	st, err := js.Stream(ctx, "BR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 20 {
+		t.Fatalf("stream holds %d messages, want 20 (out %+v)", info.State.Msgs, o.Stats().Snapshot())
+	}
+	for seq := uint64(1); seq <= 20; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(m.Data, seq-1); err != nil {
+			t.Fatalf("stream seq %d: %v", seq, err)
+		}
+	}
+}

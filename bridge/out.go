@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +60,7 @@ type Out struct {
 	stats  Stats
 	stream string
 	last   string // chaining: the id of the last message published and not lost
+	batch  []held // the messages held, until their release
 }
 
 // NewOut checks the configuration and that a stream captures the subject,
@@ -136,12 +136,12 @@ type held struct {
 }
 
 // Run moves messages until ctx ends (it then returns ctx's error, leaving
-// unacknowledged messages in the ring for the next bridge) or the queue
+// unacknowledged messages in the ring for the next bridge, or for the next
+// Run of this one, which publishes them first) or the queue
 // is closed and drained (it returns nil). Errors of the queue are
 // returned as they are; JetStream errors are retried.
 func (o *Out) Run(ctx context.Context) error {
 	q := o.cfg.Queue
-	batch := make([]held, 0, o.cfg.MaxInFlight)
 	if !o.cfg.Unordered {
 		if err := o.lastInStream(ctx); err != nil {
 			return err
@@ -149,33 +149,39 @@ func (o *Out) Run(ctx context.Context) error {
 	}
 	o.log.Info("started", "max_in_flight", o.cfg.MaxInFlight, "id_prefix", o.prefix)
 	for {
-		batch = batch[:0]
-		// The first message waits; the rest of the batch is what is
-		// already there.
-		msg, err := q.Next(ctx)
-		if err != nil {
-			return o.stop(err)
-		}
-		batch = append(batch, o.held(msg))
-		for len(batch) < o.cfg.MaxInFlight {
-			msg, ok, err := q.TryNext()
-			if err != nil || !ok {
-				break
+		// A batch an earlier Run left held (its ctx ended before the
+		// acknowledgements) goes first, as it is: the handle still holds
+		// those messages, and Next would return the ones after them.
+		if len(o.batch) == 0 {
+			// The first message waits; the rest of the batch is what is
+			// already there.
+			msg, err := q.Next(ctx)
+			if err != nil {
+				return o.stop(err)
 			}
-			batch = append(batch, o.held(msg))
+			o.batch = append(o.batch, o.held(msg))
+			for len(o.batch) < o.cfg.MaxInFlight {
+				msg, ok, err := q.TryNext()
+				if err != nil || !ok {
+					break
+				}
+				o.batch = append(o.batch, o.held(msg))
+			}
 		}
+		batch := o.batch
 		dups := o.stats.duplicates.Load()
 		if err := o.publish(ctx, batch); err != nil {
 			return o.stop(err)
 		}
 		if o.log.Enabled(ctx, slog.LevelDebug) {
-			o.log.Debug("batch acknowledged", "n", len(batch), "first", batch[0].msg.Header.Get(jetstream.MsgIDHeader),
-				"last", batch[len(batch)-1].msg.Header.Get(jetstream.MsgIDHeader), "duplicates", o.stats.duplicates.Load()-dups,
-				"first_seq", binary.LittleEndian.Uint64(batch[0].msg.Data))
+			o.log.Debug("batch acknowledged", "n", len(batch), "first", batch[0].id,
+				"last", batch[len(batch)-1].id, "duplicates", o.stats.duplicates.Load()-dups)
 		}
 		if err := q.Release(); err != nil {
 			return err
 		}
+		clear(o.batch)
+		o.batch = o.batch[:0]
 	}
 }
 
