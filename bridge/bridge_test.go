@@ -583,3 +583,66 @@ func TestOutRunAgain(t *testing.T) {
 		}
 	}
 }
+
+// A chained Out bridge whose stream lost its last message (work-queue
+// retention removed it, then the server restarted): the refused publish
+// re-reads the stream's last id and the chain starts again; before, it was
+// refused for ever.
+func TestOutRechain(t *testing.T) {
+	ns, js, qa, _ := setup(t, 0)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WQ", Subjects: []string{"wq.>"}, Storage: jetstream.FileStorage, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	o, err := NewOut(ctx, OutConfig{Queue: q, JetStream: js, Subject: "wq.x", AckTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	pq, err := ring.Open(ctx, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pq.Close()
+	waitFor := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for o.Stats().Snapshot().Messages < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d messages acknowledged, want %d", o.Stats().Snapshot().Messages, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := pq.Put(ctx, message(nil, 0, 64)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1)
+	cons, err := js.CreateOrUpdateConsumer(ctx, "WQ", jetstream.ConsumerConfig{Durable: "W", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns.stop()
+	ns.start()
+	if err := pq.Put(ctx, message(nil, 1, 64)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(2)
+}

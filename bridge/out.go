@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -61,6 +62,9 @@ type Out struct {
 	stream string
 	last   string // chaining: the id of the last message published and not lost
 	batch  []held // the messages held, until their release
+
+	rechain    bool   // the next publish expects streamLast, not the message before it
+	streamLast string // the stream's last message id, read by resync
 }
 
 // NewOut checks the configuration and that a stream captures the subject,
@@ -221,6 +225,11 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 			if h.done {
 				continue
 			}
+			if o.rechain {
+				// After a resync that found another last message: the
+				// first message not yet stored follows it.
+				expect, o.rechain = o.streamLast, false
+			}
 			if !o.cfg.Unordered {
 				h.msg.Header.Del(jetstream.ExpectedLastMsgIDHeader)
 				if expect != "" {
@@ -251,6 +260,8 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 		o.stats.inFlight.Store(int64(pending))
 		timeout := time.NewTimer(o.cfg.AckTimeout)
 		timedOut := false
+		resync := false // the stream's last id is not what the chain expected
+		serverLast := ""
 		failed := 0
 		for i := range batch {
 			h := &batch[i]
@@ -297,6 +308,11 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 				h.done, h.lost = true, true
 				o.stats.lost.Add(1)
 				o.log.Error("message refused by the stream, counted lost", "msg_id", h.id, "bytes", len(h.msg.Data), "err", err)
+			case wrongLast(err):
+				if !resync {
+					resync, serverLast = true, lastFromError(err)
+				}
+				failed++
 			default:
 				failed++
 			}
@@ -310,6 +326,9 @@ func (o *Out) publish(ctx context.Context, batch []held) error {
 				}
 			}
 			return nil
+		}
+		if resync {
+			o.resync(batch, serverLast)
 		}
 		o.log.Warn("publishes failed, retrying", "failed", failed, "attempt", attempt+1, "wait", wait)
 		select {
@@ -344,6 +363,50 @@ func (o *Out) lastInStream(ctx context.Context) error {
 	}
 	o.last = m.Header.Get(jetstream.MsgIDHeader)
 	return nil
+}
+
+// wrongLast reports a publish refused because the stream's last message
+// id is not the one it expected (the chain of a bridge that is not
+// Unordered).
+func wrongLast(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == 10070 // JSStreamWrongLastMsgIDErrF
+}
+
+// lastFromError returns the stream's last message id as a "wrong last
+// msg ID" refusal states it.
+func lastFromError(err error) string {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		if _, id, ok := strings.Cut(api.Description, "wrong last msg ID:"); ok {
+			return strings.TrimSpace(id)
+		}
+	}
+	return ""
+}
+
+// resync handles a chained publish refused because the stream's last
+// message id (last, from the refusal) is not the one expected. If it is
+// one of batch's messages, that one and those before it are stored (their
+// acknowledgements were lost) and the chain goes on from it. Otherwise
+// (the stream lost or removed its last message, or another publisher
+// wrote after it) the chain starts again from last.
+func (o *Out) resync(batch []held, last string) {
+	prev := o.last
+	for j := range batch {
+		if batch[j].id == last {
+			for i := 0; i <= j; i++ {
+				if !batch[i].done {
+					batch[i].done = true
+					o.stats.messages.Add(1)
+					o.stats.bytes.Add(uint64(len(batch[i].msg.Data)))
+				}
+			}
+			return
+		}
+	}
+	o.log.Warn("the stream's last message is not this bridge's: starting the chain again", "last_msg_id", last, "expected", prev)
+	o.streamLast, o.rechain = last, true
 }
 
 // permanent reports whether a publish error will not go away by retrying:
