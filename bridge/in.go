@@ -149,7 +149,12 @@ func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
 			cfg.MaxDeliver = c.MaxDeliver
 		}
 	}
-	s, err := openState(cfg.State, cfg.Stream, cfg.Consumer)
+	var qpid int
+	var qstart uint64
+	if seg := cfg.Queue.Segment(); seg != nil {
+		qpid, qstart = seg.Creator()
+	}
+	s, err := openState(cfg.State, cfg.Stream, cfg.Consumer, qpid, qstart)
 	if err != nil {
 		return nil, err
 	}
@@ -474,6 +479,9 @@ func (in *In) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
 		}()
 		err = q.Put(ctx, m.Data())
 		close(done)
+	}
+	if err != nil {
+		in.state.undo()
 	}
 	if errors.Is(err, ring.ErrTooLarge) || errors.Is(err, ring.ErrType) {
 		// It can never be put: give it up now rather than after MaxDeliver

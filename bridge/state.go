@@ -19,6 +19,8 @@ import (
 //	off 12  u32  0
 //	off 16  u64  FNV-1a 64 of "stream\x00consumer": whose state this is
 //	off 24  u64  n, entries written so far (atomic; written after the entry)
+//	off 32  u64  the queue's creator start time  } the queue incarnation the
+//	off 40  u64  the queue's creator pid         } entries' positions are in
 //	off 64  (K+1) x 16 bytes: entry i%(K+1) = u64 stream sequence, u64 ring position
 //
 // Entry n is written, then n+1 is stored, then the Put runs. The entries
@@ -47,7 +49,7 @@ func owner(stream, consumer string) uint64 {
 
 // openState opens (or creates) the named state segment for stream and
 // consumer.
-func openState(name, stream, consumer string) (*state, error) {
+func openState(name, stream, consumer string, qpid int, qstart uint64) (*state, error) {
 	k := uint64(stateEntries)
 	who := owner(stream, consumer)
 	seg, err := shm.Create(name, stateSize(k), shm.WithKind(shm.KindRaw), shm.WithInit(func(p []byte) error {
@@ -76,6 +78,14 @@ func openState(name, stream, consumer string) (*state, error) {
 		seg.Close()
 		return nil, fmt.Errorf("%w: %q belongs to another stream or consumer than %s/%s", ErrState, name, stream, consumer)
 	}
+	// Positions name records of one incarnation of the queue: a queue
+	// created again (same name, another creator) starts at 0, and old
+	// entries would pass for Puts of the new one.
+	if s.u64(32) != qstart || s.u64(40) != uint64(qpid) {
+		atomic.StoreUint64(s.p64(24), 0)
+		atomic.StoreUint64(s.p64(32), qstart)
+		atomic.StoreUint64(s.p64(40), uint64(qpid))
+	}
 	s.n = atomic.LoadUint64(s.p64(24))
 	return s, nil
 }
@@ -91,6 +101,16 @@ func (s *state) record(seq, pos uint64) {
 	atomic.StoreUint64(s.p64(off+8), pos)
 	s.n++
 	atomic.StoreUint64(s.p64(24), s.n)
+}
+
+// undo marks the last recorded entry as not put (its Put failed), so that
+// the position, which the next Put reuses, does not vouch for it.
+func (s *state) undo() {
+	if s.n == 0 {
+		return
+	}
+	off := stateHeader + ((s.n-1)%(s.k+1))*16
+	atomic.StoreUint64(s.p64(off+8), ^uint64(0))
 }
 
 // put returns the stream sequences of the recorded entries whose ring
