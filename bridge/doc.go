@@ -56,5 +56,10 @@
 // message size or the server's max_payload), messages larger than the In
 // side's queue, and messages JetStream gives up after MaxDeliver (from
 // its advisory, which a bridge only sees while connected and permitted to
-// subscribe to $JS.EVENT.ADVISORY.>).
+// subscribe to $JS.EVENT.ADVISORY.>). Only the message being put is kept
+// alive with in-progress notices while its Put waits for room: messages
+// waiting behind it (in the pull buffer, or held back for order) for
+// MaxDeliver x AckWait are given up by JetStream and counted lost, and
+// may then still be put by the bridge that holds them (counted lost and
+// delivered: the count errs on the side of loss, never of silence).
 package bridge

@@ -22,7 +22,11 @@ type OutConfig struct {
 	// consumer role, as any consumer would; a dead Out bridge's role is
 	// taken over by the next one).
 	Queue *ring.Queue
-	// JetStream is the JetStream context to publish through.
+	// JetStream is the JetStream context to publish through. Give it a
+	// publish timeout (jetstream.WithPublishAsyncTimeout) of a few times
+	// AckTimeout: the client keeps the acknowledgement of a publish the
+	// bridge gave up on and republished until it times out, and stalls
+	// once 4000 are pending.
 	JetStream jetstream.JetStream
 	// Subject is the subject messages are published to; a stream must
 	// capture it.

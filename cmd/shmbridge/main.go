@@ -135,7 +135,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("connecting to %s: %w", o.url, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	// Abandoned publish acknowledgements (an Out bridge republishes after
+	// its 5 s AckTimeout) are dropped by the client after this, so that
+	// they never fill its 4000 pending slots.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return err
 	}
