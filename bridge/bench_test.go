@@ -80,7 +80,14 @@ func BenchmarkPlainPublish(b *testing.B) {
 	})
 }
 
-func BenchmarkOut(b *testing.B) {
+// BenchmarkOut runs the Out bridge as configured by default (publishes
+// chained by the expected last message id); BenchmarkOutUnordered without
+// the chain, as the plain client publishes.
+func BenchmarkOut(b *testing.B) { benchOut(b, false) }
+
+func BenchmarkOutUnordered(b *testing.B) { benchOut(b, true) }
+
+func benchOut(b *testing.B, unordered bool) {
 	benchSizes(b, func(b *testing.B, size int) {
 		_, js, name := benchSetup(b, size)
 		q, err := ring.Create(name, ring.Config{Mode: ring.SPSC, Capacity: 4096, MaxMessage: size})
@@ -94,7 +101,7 @@ func BenchmarkOut(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer pq.Close()
-		o, err := NewOut(context.Background(), OutConfig{Queue: q, JetStream: js, Subject: "bb.x", Logger: helperLogger()})
+		o, err := NewOut(context.Background(), OutConfig{Queue: q, JetStream: js, Subject: "bb.x", Unordered: unordered, Logger: helperLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
