@@ -263,84 +263,97 @@ func queueName(t *testing.T, suffix string) string {
 	return fmt.Sprintf("bridge-test-%d-%s-%s", os.Getpid(), t.Name(), suffix)
 }
 
+// pipeline is the cross-process setup of the end-to-end tests: a
+// consumer process on queue B, an Out process on A, an In process on B
+// and a producer process putting n messages of 64 B into A.
+type pipeline struct {
+	t                   *testing.T
+	ns                  *natsServer
+	qa, qb              string
+	n                   int
+	cons, out, in, prod *testproc.Proc
+	dead                []*testproc.Proc // bridges killed, for their logs
+}
+
+func startPipeline(t *testing.T) *pipeline {
+	ns, _, qa, qb := setup(t, 0)
+	p := &pipeline{t: t, ns: ns, qa: qa, qb: qb, n: messages()}
+	p.cons = testproc.Start(t, "consumer", qb, strconv.Itoa(p.n))
+	p.restartOut()
+	p.restartIn()
+	p.prod = testproc.Start(t, "producer", qa, strconv.Itoa(p.n), "64")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, b := range append(p.dead, p.out, p.in) {
+				t.Logf("%s %d stderr:\n%s", b.Name, b.Pid(), b.Stderr())
+			}
+		}
+	})
+	return p
+}
+
+// restartOut kills the Out process, if any, and starts another.
+func (p *pipeline) restartOut() {
+	if p.out != nil {
+		p.out.Kill()
+		p.dead = append(p.dead, p.out)
+	}
+	p.out = testproc.Start(p.t, "out", p.ns.url(), p.qa, "br.x")
+	p.out.Expect(p.t, "running")
+}
+
+// restartIn kills the In process, if any, and starts another.
+func (p *pipeline) restartIn() {
+	if p.in != nil {
+		p.in.Kill()
+		p.dead = append(p.dead, p.in)
+	}
+	p.in = testproc.Start(p.t, "in", p.ns.url(), p.qb, "BR", "IN")
+	p.in.Expect(p.t, "running")
+}
+
+// done waits for every message to be produced and consumed: exactly once
+// and in order (the consumer process checks each and that none follows).
+func (p *pipeline) done() {
+	p.prod.Expect(p.t, fmt.Sprintf("produced %d", p.n))
+	p.cons.Expect(p.t, fmt.Sprintf("consumed %d", p.n))
+}
+
 // TestEndToEnd: producer process -> queue -> Out process -> JetStream ->
 // In process -> queue -> consumer process, every message exactly once
 // and in order.
 func TestEndToEnd(t *testing.T) {
-	ns, _, qa, qb := setup(t, 0)
-	n := messages()
-	cons := testproc.Start(t, "consumer", qb, strconv.Itoa(n))
-	out := testproc.Start(t, "out", ns.url(), qa, "br.x")
-	out.Expect(t, "running")
-	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
-	in.Expect(t, "running")
 	start := time.Now()
-	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
-	prod.Expect(t, fmt.Sprintf("produced %d", n))
-	cons.Expect(t, fmt.Sprintf("consumed %d", n))
-	t.Logf("%d messages of 64 B end to end in %v", n, time.Since(start))
+	p := startPipeline(t)
+	p.done()
+	t.Logf("%d messages of 64 B end to end in %v", p.n, time.Since(start))
 }
 
 // TestKillBridges kills each bridge at random moments, several times, and
 // restarts it: nothing lost, nothing twice, order kept.
 func TestKillBridges(t *testing.T) {
-	ns, _, qa, qb := setup(t, 0)
-	n := messages()
-	cons := testproc.Start(t, "consumer", qb, strconv.Itoa(n))
-	out := testproc.Start(t, "out", ns.url(), qa, "br.x")
-	out.Expect(t, "running")
-	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
-	in.Expect(t, "running")
-	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
+	p := startPipeline(t)
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	var logs []*testproc.Proc
-	defer func() {
-		if t.Failed() {
-			for _, p := range append(logs, out, in) {
-				t.Logf("%s %d stderr:\n%s", p.Name, p.Pid(), p.Stderr())
-			}
-		}
-	}()
 	for i := range 6 {
 		time.Sleep(time.Duration(50+rnd.IntN(400)) * time.Millisecond)
 		if i%2 == 0 {
-			logs = append(logs, out)
-			out.Kill()
-			out = testproc.Start(t, "out", ns.url(), qa, "br.x")
-			out.Expect(t, "running")
+			p.restartOut()
 		} else {
-			logs = append(logs, in)
-			in.Kill()
-			in = testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
-			in.Expect(t, "running")
+			p.restartIn()
 		}
 	}
-	prod.Expect(t, fmt.Sprintf("produced %d", n))
-	cons.Expect(t, fmt.Sprintf("consumed %d", n))
+	p.done()
 }
 
 // TestServerRestart restarts the NATS server mid-stream (file storage):
 // the bridges reconnect and carry on.
 func TestServerRestart(t *testing.T) {
-	ns, _, qa, qb := setup(t, 0)
-	n := messages()
-	cons := testproc.Start(t, "consumer", qb, strconv.Itoa(n))
-	out := testproc.Start(t, "out", ns.url(), qa, "br.x")
-	out.Expect(t, "running")
-	in := testproc.Start(t, "in", ns.url(), qb, "BR", "IN")
-	in.Expect(t, "running")
-	prod := testproc.Start(t, "producer", qa, strconv.Itoa(n), "64")
-	defer func() {
-		if t.Failed() {
-			t.Logf("out stderr:\n%s\nin stderr:\n%s", out.Stderr(), in.Stderr())
-		}
-	}()
+	p := startPipeline(t)
 	time.Sleep(300 * time.Millisecond)
-	ns.stop()
+	p.ns.stop()
 	time.Sleep(300 * time.Millisecond)
-	ns.start()
-	prod.Expect(t, fmt.Sprintf("produced %d", n))
-	cons.Expect(t, fmt.Sprintf("consumed %d", n))
+	p.ns.start()
+	p.done()
 }
 
 func shmUnlink(name string) error { return shm.Unlink(name) }
