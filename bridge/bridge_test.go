@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,7 +62,13 @@ func check(m []byte, want uint64) error {
 }
 
 func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.Timeout(2*time.Second))
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.Timeout(2 * time.Second)}
+	if os.Getenv("SHMKIT_BRIDGE_NOBUF") != "" {
+		// No reconnect buffer: what is published (acknowledgements
+		// included) while disconnected fails at once and is lost.
+		opts = append(opts, nats.ReconnectBufSize(-1))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -260,7 +267,8 @@ func setup(t *testing.T, maxMsgSize int32) (ns *natsServer, js jetstream.JetStre
 }
 
 func queueName(t *testing.T, suffix string) string {
-	return fmt.Sprintf("bridge-test-%d-%s-%s", os.Getpid(), t.Name(), suffix)
+	name := strings.NewReplacer("/", "_", "=", "_").Replace(t.Name())
+	return fmt.Sprintf("bridge-test-%d-%s-%s", os.Getpid(), name, suffix)
 }
 
 // pipeline is the cross-process setup of the end-to-end tests: a
@@ -273,11 +281,12 @@ type pipeline struct {
 	n                   int
 	cons, out, in, prod *testproc.Proc
 	dead                []*testproc.Proc // bridges killed, for their logs
+	env                 []string         // for the bridge processes
 }
 
-func startPipeline(t *testing.T) *pipeline {
+func startPipeline(t *testing.T, env ...string) *pipeline {
 	ns, _, qa, qb := setup(t, 0)
-	p := &pipeline{t: t, ns: ns, qa: qa, qb: qb, n: messages()}
+	p := &pipeline{t: t, ns: ns, qa: qa, qb: qb, n: messages(), env: env}
 	p.cons = testproc.Start(t, "consumer", qb, strconv.Itoa(p.n))
 	p.restartOut()
 	p.restartIn()
@@ -292,13 +301,19 @@ func startPipeline(t *testing.T) *pipeline {
 	return p
 }
 
+func (p *pipeline) start(name string, args ...string) *testproc.Proc {
+	cmd := testproc.Command(p.t, name, args...)
+	cmd.Env = append(cmd.Env, p.env...)
+	return testproc.StartCmd(p.t, name, cmd)
+}
+
 // restartOut kills the Out process, if any, and starts another.
 func (p *pipeline) restartOut() {
 	if p.out != nil {
 		p.out.Kill()
 		p.dead = append(p.dead, p.out)
 	}
-	p.out = testproc.Start(p.t, "out", p.ns.url(), p.qa, "br.x")
+	p.out = p.start("out", p.ns.url(), p.qa, "br.x")
 	p.out.Expect(p.t, "running")
 }
 
@@ -308,7 +323,7 @@ func (p *pipeline) restartIn() {
 		p.in.Kill()
 		p.dead = append(p.dead, p.in)
 	}
-	p.in = testproc.Start(p.t, "in", p.ns.url(), p.qb, "BR", "IN")
+	p.in = p.start("in", p.ns.url(), p.qb, "BR", "IN")
 	p.in.Expect(p.t, "running")
 }
 
@@ -346,9 +361,23 @@ func TestKillBridges(t *testing.T) {
 }
 
 // TestServerRestart restarts the NATS server mid-stream (file storage):
-// the bridges reconnect and carry on.
+// the bridges reconnect and carry on. With the client's reconnect buffer
+// off, every acknowledgement sent during the outage is lost too, and the
+// In bridge must recognise the redeliveries that follow, however late.
 func TestServerRestart(t *testing.T) {
-	p := startPipeline(t)
+	for _, nobuf := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nobuf=%v", nobuf), func(t *testing.T) {
+			var env []string
+			if nobuf {
+				env = append(env, "SHMKIT_BRIDGE_NOBUF=1")
+			}
+			serverRestart(t, env)
+		})
+	}
+}
+
+func serverRestart(t *testing.T, env []string) {
+	p := startPipeline(t, env...)
 	time.Sleep(300 * time.Millisecond)
 	p.ns.stop()
 	time.Sleep(300 * time.Millisecond)

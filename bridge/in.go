@@ -65,6 +65,8 @@ type In struct {
 	ackers chan struct{}  // bounds the acknowledgements in flight
 	acks   sync.WaitGroup // the acknowledgements in flight
 
+	unconfirmed sync.Map // stream sequences put whose acknowledgement was never confirmed (kept until redelivered)
+
 	seen    map[uint64]bool // stream sequences put (or known put), recent ones
 	seenLog []uint64        // their order, to forget the oldest
 }
@@ -301,7 +303,7 @@ func (in *In) Run(ctx context.Context) error {
 		}
 		lastDelivery = max(lastDelivery, meta.Sequence.Consumer)
 		o.arrived(seq)
-		if seq <= floor || in.seen[seq] {
+		if seq <= floor || in.wasPut(seq) {
 			in.stats.duplicates.Add(1)
 			in.ack(ctx, m, false)
 			continue
@@ -433,7 +435,7 @@ func (o *orderer) release(ctx context.Context) error {
 		if open && seq > f {
 			break
 		}
-		if o.in.seen[seq] {
+		if o.in.wasPut(seq) {
 			o.in.ack(ctx, m, false)
 		} else if err := o.putOne(ctx, m, seq); err != nil {
 			return err
@@ -533,9 +535,34 @@ func (in *In) ackSync(ctx context.Context, m jetstream.Msg) {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := m.DoubleAck(actx)
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
 			return
 		}
+		if ctx.Err() != nil {
+			break
+		}
 		in.log.Warn("acknowledgement failed", "attempt", i+1, "err", err)
+		select { // a disconnection fails at once: give the reconnection time
+		case <-time.After(time.Duration(i+1) * 200 * time.Millisecond):
+		case <-ctx.Done():
+		}
 	}
+	// Not confirmed: JetStream may redeliver it any time later, however
+	// many messages come in between; remember it until then.
+	if meta, err := m.Metadata(); err == nil {
+		in.unconfirmed.Store(meta.Sequence.Stream, true)
+	}
+}
+
+// put reports whether stream sequence seq was put already (by this
+// bridge, or by a predecessor as its state says).
+func (in *In) wasPut(seq uint64) bool {
+	if in.seen[seq] {
+		return true
+	}
+	if _, ok := in.unconfirmed.Load(seq); ok {
+		in.unconfirmed.Delete(seq) // acknowledged again now
+		return true
+	}
+	return false
 }
