@@ -172,11 +172,23 @@ func BenchmarkPlainConsume(b *testing.B) {
 	})
 }
 
-func BenchmarkIn(b *testing.B) {
+func BenchmarkIn(b *testing.B) { benchIn(b, false) }
+
+// InAlone is In without the local consumer: the queue holds every message,
+// so this measures the bridge's own work (state entry, Put, double ack)
+// beside PlainConsume, without the hop to another consumer sharing the
+// CPUs.
+func BenchmarkInAlone(b *testing.B) { benchIn(b, true) }
+
+func benchIn(b *testing.B, alone bool) {
 	benchSizes(b, func(b *testing.B, size int) {
 		_, js, name := benchSetup(b, size)
 		preload(b, js, b.N, size)
-		q, err := ring.Create(name, ring.Config{Mode: ring.SPSC, Capacity: 4096, MaxMessage: size})
+		capacity := 4096
+		if alone {
+			capacity = b.N + 16
+		}
+		q, err := ring.Create(name, ring.Config{Mode: ring.SPSC, Capacity: capacity, MaxMessage: size})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -203,10 +215,16 @@ func BenchmarkIn(b *testing.B) {
 		b.ResetTimer()
 		done := make(chan error, 1)
 		go func() { done <- in.Run(ctx) }()
-		buf := make([]byte, size)
-		for i := 0; i < b.N; i++ {
-			if _, err := cq.Get(ctx, buf); err != nil {
-				b.Fatal(err)
+		if alone {
+			for in.Stats().Snapshot().Messages < uint64(b.N) {
+				time.Sleep(20 * time.Microsecond)
+			}
+		} else {
+			buf := make([]byte, size)
+			for i := 0; i < b.N; i++ {
+				if _, err := cq.Get(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 		b.StopTimer()
@@ -361,39 +379,4 @@ func endToEnd(b *testing.B, mode string, size, rate int) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
-}
-
-// InAlone is In without the local consumer: the queue holds every message,
-// so this measures the bridge's own work (state entry, Put, double ack)
-// beside PlainConsume, without the hop to another consumer sharing the
-// CPUs.
-func BenchmarkInAlone(b *testing.B) {
-	benchSizes(b, func(b *testing.B, size int) {
-		_, js, name := benchSetup(b, size)
-		preload(b, js, b.N, size)
-		q, err := ring.Create(name, ring.Config{Mode: ring.SPSC, Capacity: b.N + 16, MaxMessage: size})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ring.Unlink(name)
-		defer shmUnlink(name + ".bridge-in")
-		defer q.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "BB", Consumer: "I", Logger: helperLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.Close()
-		b.SetBytes(int64(size))
-		b.ReportAllocs()
-		b.ResetTimer()
-		done := make(chan error, 1)
-		go func() { done <- in.Run(ctx) }()
-		for in.Stats().Snapshot().Messages < uint64(b.N) {
-			time.Sleep(20 * time.Microsecond)
-		}
-		b.StopTimer()
-		cancel()
-		<-done
-	})
 }

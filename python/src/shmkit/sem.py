@@ -75,6 +75,18 @@ class _Object:
         mem.store32(off + 12, _VERSION)
         mem.store32(off + 8, magic)
 
+    @classmethod
+    def _own(cls, seg):
+        try:
+            if seg.size != SIZE:
+                raise CorruptError("shmkit: corrupt %s segment: payload of %d bytes, want %d" % (cls.__name__.lower(), seg.size, SIZE))
+            m = cls(seg)
+        except BaseException:
+            seg.close()
+            raise
+        m._owns = True
+        return m
+
     def close(self):
         """Close the handle (and its segment, for a named object)."""
         if not self._closed:
@@ -130,18 +142,6 @@ class Mutex(_Object):
     @classmethod
     def open(cls, name):
         return cls._own(_seg.open(name, kind=_seg.KIND_MUTEX))
-
-    @classmethod
-    def _own(cls, seg):
-        try:
-            if seg.size != SIZE:
-                raise CorruptError("shmkit: corrupt %s segment: payload of %d bytes, want %d" % (cls.__name__.lower(), seg.size, SIZE))
-            m = cls(seg)
-        except BaseException:
-            seg.close()
-            raise
-        m._owns = True
-        return m
 
     def _corrupt(self, st):
         return CorruptError("shmkit: corrupt mutex: bad state word %#x" % st)
@@ -333,11 +333,11 @@ class Semaphore(_Object):
         cls._check_init(value, max)
         seg = _seg.create(name, SIZE, kind=_seg.KIND_SEMAPHORE, params=(value, max), mode=mode,
                           init=lambda p, mem: cls._init_bytes(mem, _seg.HEADER_SIZE, MAGIC_SEMAPHORE, ((0, value, 4), (16, max, 4))))
-        return Mutex._own.__func__(cls, seg)
+        return cls._own(seg)
 
     @classmethod
     def open(cls, name):
-        return Mutex._own.__func__(cls, _seg.open(name, kind=_seg.KIND_SEMAPHORE))
+        return cls._own(_seg.open(name, kind=_seg.KIND_SEMAPHORE))
 
     def _count(self):
         c = self._mem.load32(self._off)
@@ -412,11 +412,11 @@ class Event(_Object):
     def create(cls, name, mode=0o600):
         seg = _seg.create(name, SIZE, kind=_seg.KIND_EVENT, mode=mode,
                           init=lambda p, mem: cls._init_bytes(mem, _seg.HEADER_SIZE, MAGIC_EVENT))
-        return Mutex._own.__func__(cls, seg)
+        return cls._own(seg)
 
     @classmethod
     def open(cls, name):
-        return Mutex._own.__func__(cls, _seg.open(name, kind=_seg.KIND_EVENT))
+        return cls._own(_seg.open(name, kind=_seg.KIND_EVENT))
 
     def is_set(self):
         return self._mem.load32(self._off) & 1 == 1
