@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/shmkit/shmkit/bridge"
 	"github.com/shmkit/shmkit/ring"
@@ -167,6 +169,79 @@ func TestRun(t *testing.T) {
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Errorf("run after cancel: %v", err)
+		}
+	}
+}
+
+// Credentials the server refuses, or that cannot be read, fail at start
+// with the server's or the parser's reason: no hang, no reconnect loop.
+func TestBadCredentials(t *testing.T) {
+	// A server that knows one nkey user, not the one in the creds file.
+	known, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownPub, _ := known.PublicKey()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoLog: true, NoSigs: true, Nkeys: []*server.NkeyUser{{Nkey: knownPub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	url := fmt.Sprintf("nats://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+
+	// A well-formed creds file: a user JWT signed by an account the server
+	// has never heard of, and the user's seed.
+	user, _ := nkeys.CreateUser()
+	userPub, _ := user.PublicKey()
+	seed, _ := user.Seed()
+	account, _ := nkeys.CreateAccount()
+	claims := jwt.NewUserClaims(userPub)
+	token, err := claims.Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := jwt.FormatUserConfig(token, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	unknown := dir + "/unknown.creds"
+	garbage := dir + "/garbage.creds"
+	if err := os.WriteFile(unknown, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(garbage, []byte("not a credentials file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spsc := queue(t, "spsc", ring.SPSC)
+	for _, tc := range []struct {
+		args []string
+		want []string
+		is   error
+	}{
+		{[]string{"out", "-queue", spsc, "-subject", "s.x", "-nats", url, "-creds", unknown}, []string{"connecting to " + url, "Authorization Violation"}, nats.ErrAuthorization},
+		{[]string{"in", "-queue", spsc, "-stream", "S", "-consumer", "c", "-nats", url, "-creds", unknown}, []string{"connecting to " + url, "Authorization Violation"}, nats.ErrAuthorization},
+		{[]string{"out", "-queue", spsc, "-subject", "s.x", "-nats", url, "-creds", garbage}, []string{"connecting to " + url, "no nkey seed found"}, nil},
+		{[]string{"out", "-queue", spsc, "-subject", "s.x", "-nats", url}, []string{"connecting to " + url, "Authorization Violation"}, nats.ErrAuthorization},
+	} {
+		start := time.Now()
+		err := run(context.Background(), tc.args, io.Discard)
+		t.Logf("%s: %v", tc.args[len(tc.args)-1], err)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %v, want %q", tc.args, err, w)
+			}
+		}
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%v: %v is not %v", tc.args, err, tc.is)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%v: took %v", tc.args, d)
 		}
 	}
 }
