@@ -336,14 +336,16 @@ func (p *Pool[In, Out]) submit(ctx context.Context, in []In, mode batchMode) (*b
 	}
 	// The results are allocated (and zeroed) now, while the workers run
 	// the first chunks, not before: for a large Map that is tens of
-	// microseconds off the critical path. A result that arrives first
-	// allocates them itself (outLocked).
+	// microseconds off the critical path, more when its pages must be
+	// faulted in. A result reader that gets there first waits for this
+	// allocation (handle); other paths allocate them themselves (outLocked).
 	out := make([]Out, len(in))
 	p.mu.Lock()
 	if b.out == nil {
 		b.out = out
 	}
 	p.mu.Unlock()
+	close(b.outReady)
 	return b, nil
 }
 

@@ -28,6 +28,7 @@ const (
 type batch[In, Out any] struct {
 	in        []In
 	out       []Out         // allocated after the tasks are queued: use outLocked
+	outReady  chan struct{} // closed once submit has allocated out
 	errs      map[int]error // *TaskError by index
 	answered  []uint64      // bit per task: its result arrived
 	attempts  map[int]int   // starts that ended with the worker's death
@@ -52,18 +53,20 @@ func newBatch[In, Out any](p *Pool[In, Out], in []In, mode batchMode) *batch[In,
 		mode:       mode,
 		remaining:  len(in),
 		finishedCh: make(chan struct{}),
+		outReady:   make(chan struct{}),
 	}
 	if mode != mapAll {
 		b.notify = make(chan struct{}, 1)
 	}
 	if len(in) == 0 {
 		b.out = []Out{}
+		close(b.outReady)
 	}
 	return b
 }
 
 // outLocked returns the batch's results, allocating them if submit has
-// not yet.
+// not yet (a result reader waits for submit's instead: see awaitOut).
 func (b *batch[In, Out]) outLocked() []Out {
 	if b.out == nil {
 		b.out = make([]Out, len(b.in))
@@ -306,6 +309,16 @@ func (s *slot[In, Out]) handle(w *worker[In, Out], r *resultReader[Out], msg []b
 	var b *batch[In, Out] // the batch of the chunk answered, when not finished yet
 	if len(w.inflight) > 0 && w.inflight[0].work.refs == nil && !w.inflight[0].work.b.finished {
 		b = w.inflight[0].work.b
+		if b.out == nil {
+			// The first results of a Map can come back while submit is
+			// still allocating its results (a large slice, page faults
+			// and all): wait for that one rather than allocate a second,
+			// which would double the Map's garbage and its faults. Only
+			// this goroutine removes w's chunks, so b is still the one.
+			p.mu.Unlock()
+			<-b.outReady
+			p.mu.Lock()
+		}
 	}
 	err = s.deliverLocked(w, m, vals, r.exc)
 	last := b != nil && b.finished
