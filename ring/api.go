@@ -17,7 +17,7 @@ func (q *Queue) Put(ctx context.Context, p []byte) error {
 		return err
 	}
 	var err error
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		_, err = q.spscPut(ctx, p, true)
 	} else {
 		_, err = q.mpmcPut(ctx, p, true)
@@ -33,7 +33,7 @@ func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 	if done, err := q.spscPutFast(p); done {
 		return true, err
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscPut(context.Background(), p, false)
 	}
 	return q.mpmcPut(context.Background(), p, false)
@@ -50,7 +50,7 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		done := 0
 		for {
 			k, err := q.spscPutBatchFast(msgs[done:])
@@ -81,7 +81,7 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if b, ok := q.spscReserveFast(n); ok {
 		return b, nil
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscReserve(ctx, n)
 	}
 	return q.mpmcReserve(ctx, n)
@@ -98,7 +98,7 @@ func (q *Queue) Commit(n int) error {
 	if done, err := q.spscCommitFast(n); done {
 		return err
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscCommit(n)
 	}
 	return q.mpmcCommit(n)
@@ -117,7 +117,7 @@ func (q *Queue) Get(ctx context.Context, buf []byte) (int, error) {
 	if n, ok := q.spscGetFast(buf); ok {
 		return n, nil
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		n, _, err := q.spscGet(ctx, buf, true)
 		return n, err
 	}
@@ -134,7 +134,7 @@ func (q *Queue) TryGet(buf []byte) (n int, ok bool, err error) {
 	if n, ok := q.spscGetFast(buf); ok {
 		return n, true, nil
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscGet(context.Background(), buf, false)
 	}
 	_, n, ok, err = q.mpmcGet(context.Background(), buf, false, false)
@@ -147,7 +147,7 @@ func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 	if q.closed.Load() {
 		return buf, ErrClosed
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscGetAppend(ctx, buf)
 	}
 	buf, _, _, err := q.mpmcGet(ctx, buf, true, true)
@@ -166,7 +166,7 @@ func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		if k := q.spscGetBatchFast(dst); k > 0 {
 			return k, nil
 		}
@@ -190,7 +190,7 @@ func (q *Queue) Next(ctx context.Context) ([]byte, error) {
 	}
 	var b []byte
 	var err error
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		b, _, err = q.spscNext(ctx, true)
 	} else {
 		b, _, err = q.mpmcNext(ctx, true)
@@ -206,7 +206,7 @@ func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 	if b, ok := q.spscNextFast(); ok {
 		return b, true, nil
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscNext(context.Background(), false)
 	}
 	return q.mpmcNext(context.Background(), false)
@@ -221,8 +221,8 @@ func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 // makes them de-duplication keys (the JetStream bridge uses them as
 // message ids). It is 0 before the first Next.
 func (q *Queue) Position() uint64 {
-	if q.g.mode == SPSC {
-		return q.c.last
+	if q.geo.mode == SPSC {
+		return q.cons.lastPos
 	}
 	return q.mpHeldPos
 }
@@ -240,13 +240,13 @@ func (q *Queue) WritePosition() (uint64, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	if q.g.mode != SPSC {
+	if q.geo.mode != SPSC {
 		return 0, ErrMode
 	}
-	if err := q.spscProducer(); err != nil {
+	if err := q.spscClaimProducer(); err != nil {
 		return 0, err
 	}
-	return q.p.tail, nil
+	return q.prod.tail, nil
 }
 
 // Release frees the messages Next returned; their slices must not be used
@@ -255,7 +255,7 @@ func (q *Queue) Release() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		return q.spscReleaseHeld()
 	}
 	return q.mpmcRelease()

@@ -18,7 +18,7 @@ func (q *Queue) CloseWrite() error {
 	// Seq-cst store: SPSC producers check it after publishing, consumers
 	// before declaring EOF (see spscPublish).
 	atomic.StoreUint32(q.u32(offClosed), 1)
-	if q.g.mode == MPMC {
+	if q.geo.mode == MPMC {
 		// Atomic OR: a producer's claiming CAS on the tail fails once the
 		// bit is set, so no Put can succeed after CloseWrite returned.
 		atomic.OrUint64(q.tail, closedBit)
@@ -45,20 +45,20 @@ func (q *Queue) Close() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
-	if q.p.resvNeed != 0 || q.c.held != 0 || q.mpResv || q.mpHeld {
+	if q.prod.resvNeed != 0 || q.cons.held != 0 || q.mpResv || q.mpHeld {
 		return ErrPending
 	}
 	q.closeOnce.Do(func() {
 		q.closed.Store(true)
 		// Atomic stores: the role and entry words are read by other
 		// processes deciding whether to take them over.
-		if q.p.owned {
+		if q.prod.owned {
 			atomic.StoreUint64(q.u64(offProdOwner), 0)
 		}
-		if q.c.owned {
+		if q.cons.owned {
 			atomic.StoreUint64(q.u64(offConsOwner), 0)
 		}
-		if q.g.mode == MPMC && q.entErr == nil && q.entIdx >= 0 && q.entryClaimed() {
+		if q.geo.mode == MPMC && q.entErr == nil && q.entIdx >= 0 && q.entryClaimed() {
 			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), 0)
 			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), 0)
 			atomic.StoreUint64(q.ent(q.entIdx, entOwner), 0)

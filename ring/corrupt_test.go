@@ -389,8 +389,8 @@ func craftedRings(tb testing.TB) []craftedRing {
 
 		// The geometry, fuzzed past the checksum (mode bit 2).
 		{"geometry-spsc-smaller", fuzzChecksum, spsc(func(b []byte) { put64(b, offCapacity, 128) }), func(r *fuzzRing) error {
-			if r.q.g.size != headerSize+128 || len(r.mem) != int(r.q.g.size) {
-				return fmt.Errorf("ring of %d bytes in %d", r.q.g.size, len(r.mem))
+			if r.q.geo.size != headerSize+128 || len(r.mem) != int(r.q.geo.size) {
+				return fmt.Errorf("ring of %d bytes in %d", r.q.geo.size, len(r.mem))
 			}
 			return roundTrip(r.q)
 		}, nil},
@@ -401,8 +401,8 @@ func craftedRings(tb testing.TB) []craftedRing {
 				put64(b, headerSize+entrySize+i*fzSlot, uint64(i))
 			}
 		}), func(r *fuzzRing) error {
-			if r.q.g.parts != 1 || len(r.mem) != int(r.q.g.size) {
-				return fmt.Errorf("geometry %+v in %d bytes", r.q.g, len(r.mem))
+			if r.q.geo.parts != 1 || len(r.mem) != int(r.q.geo.size) {
+				return fmt.Errorf("geometry %+v in %d bytes", r.q.geo, len(r.mem))
 			}
 			return roundTrip(r.q)
 		}, nil},

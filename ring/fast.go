@@ -36,13 +36,13 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 func (q *Queue) spscClaimFast(n uint64) (off, span uint64, ok bool) {
 	// n-putLo > putSpan: n > MaxMessage, or in a typed queue n other than
 	// the element size (one comparison for both).
-	if !q.p.owned || q.p.resvNeed != 0 || n-q.putLo > q.putSpan {
+	if !q.prod.owned || q.prod.resvNeed != 0 || n-q.putLo > q.putSpan {
 		return 0, 0, false
 	}
-	t := q.p.tail // == q.p.pub: no batch is open between calls
+	t := q.prod.tail // == q.prod.published: no batch is open between calls
 	off = t & q.mask
 	span = recHeader + align8(n)
-	if off+span > q.g.capacity || t+span+recHeader-q.p.cachedHead > q.g.capacity {
+	if off+span > q.geo.capacity || t+span+recHeader-q.prod.cachedHead > q.geo.capacity {
 		return 0, 0, false // a wrap, or the ring may be full: see spscRoom
 	}
 	// Seq-cst load, as closedForWrite: a closed queue takes the general
@@ -56,17 +56,17 @@ func (q *Queue) spscClaimFast(n uint64) (off, span uint64, ok bool) {
 // spscPublishFast publishes the record of n payload bytes and the given
 // span that the caller wrote at data offset off, the write position.
 func (q *Queue) spscPublishFast(off, n, span uint64) error {
-	t := q.p.tail + span
+	t := q.prod.tail + span
 	*(*uint64)(unsafe.Add(q.data, t&q.mask)) = 0 // plain: the terminator, published below
 	// Atomic store, sequentially consistent: publishes the payload and the
 	// terminator, and is ordered before the loads of getWaiters and of the
 	// closed flag below (see spscPublish).
 	raceRelease(q.raceProxy) // a no-op without -race
 	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, off)), n|span<<32)
-	q.p.pub, q.p.tail = t, t
-	q.p.puts++
+	q.prod.published, q.prod.tail = t, t
+	q.prod.puts++
 	*q.tail = t                               // plain: the tail hint (see spscPublish)
-	*q.putsW = q.p.puts                       // plain: single-writer statistic (see spscPublish)
+	*q.putsCounter = q.prod.puts              // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.dataSeq, q.getWaiters, 1)
 	}
@@ -84,7 +84,7 @@ func (q *Queue) spscReserveFast(n int) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	q.p.resvOff, q.p.resvNeed, q.p.resvLen, q.p.resvFast = off, span, uint64(n), true
+	q.prod.resvOff, q.prod.resvNeed, q.prod.resvLen, q.prod.resvFast = off, span, uint64(n), true
 	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true
 }
 
@@ -92,11 +92,11 @@ func (q *Queue) spscReserveFast(n int) ([]byte, bool) {
 // valid length: nothing was written since, so the record is published as
 // spscPutFast publishes one (the span stays the reserved one).
 func (q *Queue) spscCommitFast(n int) (done bool, err error) {
-	if !q.p.resvFast || n < 0 || uint64(n) > q.p.resvLen || q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
+	if !q.prod.resvFast || n < 0 || uint64(n) > q.prod.resvLen || q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
 		return false, nil // the general code reports what is wrong
 	}
-	off, span := q.p.resvOff, q.p.resvNeed
-	q.p.resvNeed, q.p.resvFast = 0, false
+	off, span := q.prod.resvOff, q.prod.resvNeed
+	q.prod.resvNeed, q.prod.resvFast = 0, false
 	return true, q.spscPublishFast(off, uint64(n), span)
 }
 
@@ -104,10 +104,10 @@ func (q *Queue) spscCommitFast(n int) (done bool, err error) {
 // owned, io.EOF was not returned, and a valid message record (not a pad)
 // is there; ok is false otherwise. It does not move the read position.
 func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
-	if !q.c.owned || q.c.eof {
+	if !q.cons.owned || q.cons.eof {
 		return 0, 0, 0, false
 	}
-	v := q.c.view
+	v := q.cons.view
 	off = v & q.mask
 	// Atomic load (acquire): pairs with the producer's store of the
 	// header (see spscPeek).
@@ -116,8 +116,8 @@ func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
 	// checkRecord's conditions, and spscPeek's bound on the read position.
 	// An empty slot (w == 0) fails span >= recHeader; a pad fails
 	// n <= maxMsg (maxMsg < padLen).
-	if n > q.g.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
-		off+span > q.g.capacity || v+span-q.c.head > q.g.capacity {
+	if n > q.geo.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
+		off+span > q.geo.capacity || v+span-q.cons.head > q.geo.capacity {
 		return 0, 0, 0, false
 	}
 	raceAcquire(q.raceProxy) // a no-op without -race
@@ -127,7 +127,7 @@ func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
 // spscGetFast copies the next message into buf and releases it when
 // nothing is held and spscPeekFast finds one that fits in buf.
 func (q *Queue) spscGetFast(buf []byte) (int, bool) {
-	if q.c.held != 0 {
+	if q.cons.held != 0 {
 		return 0, false
 	}
 	off, n, span, ok := q.spscPeekFast()
@@ -135,13 +135,13 @@ func (q *Queue) spscGetFast(buf []byte) (int, bool) {
 		return 0, false
 	}
 	copy(buf, unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n))
-	v := q.c.view + span
-	q.c.view, q.c.head = v, v
+	v := q.cons.view + span
+	q.cons.view, q.cons.head = v, v
 	// Atomic store, sequentially consistent: releases the space we read
 	// and is ordered before the load of putWaiters (see spscRelease).
 	atomic.StoreUint64(q.head, v)
-	q.c.gets++
-	*q.getsW = q.c.gets                       // plain: single-writer statistic (see spscPublish)
+	q.cons.gets++
+	*q.getsCounter = q.cons.gets              // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.spaceSeq, q.putWaiters, 1)
 	}
@@ -154,9 +154,9 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	q.c.last = q.c.view
-	q.c.view += span
-	q.c.held++
+	q.cons.lastPos = q.cons.view
+	q.cons.view += span
+	q.cons.held++
 	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true
 }
 
@@ -169,7 +169,7 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 // leaves every case to the general code, and the caller hands the general
 // code the rest after a partial batch.
 func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
-	if !q.p.owned || q.p.resvNeed != 0 || len(msgs) == 0 {
+	if !q.prod.owned || q.prod.resvNeed != 0 || len(msgs) == 0 {
 		return 0, nil
 	}
 	// Seq-cst load, as closedForWrite: a closed queue takes the general
@@ -177,8 +177,8 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 	if atomic.LoadUint32(q.closedWord) != 0 {
 		return 0, nil
 	}
-	pub := q.p.tail // == q.p.pub: no batch is open between calls
-	t, c := pub, q.g.capacity
+	pub := q.prod.tail // == q.prod.published: no batch is open between calls
+	t, c := pub, q.geo.capacity
 	var first uint64
 	k, done := 0, 0
 	for _, m := range msgs {
@@ -191,13 +191,13 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 		if off+span > c {
 			break // a wrap: the general code writes the pad
 		}
-		if t+span+recHeader-q.p.cachedHead > c {
+		if t+span+recHeader-q.prod.cachedHead > c {
 			// Atomic load (acquire), validated, as in spscRoom.
 			h := atomic.LoadUint64(q.head)
 			if h > pub || pub-h > c || h&7 != 0 || t+span+recHeader-h > c {
 				break // full, or corrupt: the general code tells which
 			}
-			q.p.cachedHead = h
+			q.prod.cachedHead = h
 		}
 		copy(unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n), m) // plain: published below
 		w := n | span<<32
@@ -231,10 +231,10 @@ func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 	// spscPublish).
 	raceRelease(q.raceProxy) // a no-op without -race
 	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, pub&q.mask)), first)
-	q.p.pub, q.p.tail = t, t
-	q.p.puts += uint64(k)
+	q.prod.published, q.prod.tail = t, t
+	q.prod.puts += uint64(k)
 	*q.tail = t                               // plain: the tail hint (see spscPublish)
-	*q.putsW = q.p.puts                       // plain: single-writer statistic (see spscPublish)
+	*q.putsCounter = q.prod.puts              // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.dataSeq, q.getWaiters, 1)
 	}
@@ -252,10 +252,10 @@ func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 // while large messages are still being copied out. It returns how many
 // it took; 0 (having changed nothing) leaves every case to spscGetBatch.
 func (q *Queue) spscGetBatchFast(dst [][]byte) int {
-	if !q.c.owned || q.c.eof || q.c.held != 0 {
+	if !q.cons.owned || q.cons.eof || q.cons.held != 0 {
 		return 0
 	}
-	v, h, c := q.c.view, q.c.head, q.g.capacity
+	v, h, c := q.cons.view, q.cons.head, q.geo.capacity
 	k, run := 0, 0
 	for k < len(dst) {
 		off := v & q.mask
@@ -270,7 +270,7 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 			continue
 		}
 		// spscPeekFast's checks: an empty slot ends the batch.
-		if n > q.g.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
+		if n > q.geo.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
 			off+span > c || v+span-h > c || n > uint64(cap(dst[k])) {
 			break
 		}
@@ -294,12 +294,12 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 // spscReleaseRun gives the space up to read position v back to the
 // producer, counting k messages.
 func (q *Queue) spscReleaseRun(v uint64, k int) {
-	q.c.view, q.c.head = v, v
+	q.cons.view, q.cons.head = v, v
 	// Atomic store, sequentially consistent: releases the space we read,
 	// ordered before the load of putWaiters (see spscRelease).
 	atomic.StoreUint64(q.head, v)
-	q.c.gets += uint64(k)
-	*q.getsW = q.c.gets                       // plain: single-writer statistic (see spscPublish)
+	q.cons.gets += uint64(k)
+	*q.getsCounter = q.cons.gets              // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.spaceSeq, q.putWaiters, 1)
 	}

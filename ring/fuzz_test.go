@@ -121,10 +121,10 @@ func newFuzzRing(t testing.TB, mode byte, image []byte) (*fuzzRing, error) {
 	if err != nil {
 		return nil, err
 	}
-	if q.g.size < uint64(len(mem)) {
+	if q.geo.size < uint64(len(mem)) {
 		// A smaller geometry (fuzzed past the checksum): move the ring
 		// so that it, too, ends at a guard page.
-		small := guardedMem(t, int(q.g.size))
+		small := guardedMem(t, int(q.geo.size))
 		copy(small, mem)
 		mem = small
 		if q, err = At(mem); err != nil {
@@ -164,14 +164,14 @@ func (r *fuzzRing) checkSlice(what string, b []byte, write bool) {
 	p := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(q.base))
 	n := uint64(cap(b))
 	ok := false
-	if q.g.mode == SPSC {
-		ok = p >= q.g.dataOff+recHeader && p+n <= q.g.dataOff+q.g.capacity && n <= q.g.maxMsg
-	} else if p >= q.g.dataOff {
-		i, o := (p-q.g.dataOff)/q.g.slotSize, (p-q.g.dataOff)%q.g.slotSize
-		ok = i < q.g.capacity && o == slotHeader && n <= q.g.maxMsg
+	if q.geo.mode == SPSC {
+		ok = p >= q.geo.dataOff+recHeader && p+n <= q.geo.dataOff+q.geo.capacity && n <= q.geo.maxMsg
+	} else if p >= q.geo.dataOff {
+		i, o := (p-q.geo.dataOff)/q.geo.slotSize, (p-q.geo.dataOff)%q.geo.slotSize
+		ok = i < q.geo.capacity && o == slotHeader && n <= q.geo.maxMsg
 	}
 	if !ok || uint64(len(b)) > n {
-		r.t.Fatalf("%s returned %d bytes (cap %d) at ring offset %d, outside the payload space (%+v)", what, len(b), n, p, q.g)
+		r.t.Fatalf("%s returned %d bytes (cap %d) at ring offset %d, outside the payload space (%+v)", what, len(b), n, p, q.geo)
 	}
 	for i := range b {
 		r.sink += b[i]
@@ -250,7 +250,7 @@ func fuzzOps(t *testing.T, r *fuzzRing, pipe bool) {
 	// A hold phase (Next after Next, no Release) long enough to walk the
 	// whole SPSC data area: the read position must stay within capacity
 	// of the head.
-	holdAll := int(q.g.capacity/recHeader) + 2
+	holdAll := int(q.geo.capacity/recHeader) + 2
 	for i := range 20 {
 		if pipe {
 			ctx, cancel := live()

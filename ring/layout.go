@@ -228,7 +228,7 @@ func (q *Queue) ent(i int, off uint64) *uint64 {
 
 // slot returns the offset of the slot for position pos.
 func (q *Queue) slot(pos uint64) uint64 {
-	return q.g.dataOff + (pos&q.mask)*q.g.slotSize
+	return q.geo.dataOff + (pos&q.mask)*q.geo.slotSize
 }
 
 // loadSeq reads a slot's sequence word. Atomic (acquire): a producer

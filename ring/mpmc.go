@@ -41,7 +41,7 @@ func (q *Queue) claimEntry() (int, error) {
 	}
 	me := ownerWord(q.self)
 	for pass := range 2 {
-		for i := range int(q.g.parts) {
+		for i := range int(q.geo.parts) {
 			p := q.ent(i, entOwner)
 			w := atomic.LoadUint64(p) // atomic: entries are claimed by CAS from any process
 			if pass == 0 && w != 0 {
@@ -64,7 +64,7 @@ func (q *Queue) claimEntry() (int, error) {
 			}
 		}
 	}
-	return -1, &BusyError{Role: "participant", Participants: int(q.g.parts)}
+	return -1, &BusyError{Role: "participant", Participants: int(q.geo.parts)}
 }
 
 // entryStale reports whether entry i's intents (of a dead owner) name no
@@ -131,7 +131,7 @@ func (q *Queue) findIntent(field, pos uint64) (alive bool, dead int) {
 		countField = entConsCount
 	}
 	// Atomic loads: intents and owners are written by other processes.
-	for i := range int(q.g.parts) {
+	for i := range int(q.geo.parts) {
 		v := atomic.LoadUint64(q.ent(i, field))
 		if v == 0 || pos < v-1 || pos-(v-1) >= q.intentCount(i, countField) {
 			continue
@@ -152,14 +152,14 @@ func (q *Queue) findIntent(field, pos uint64) (alive bool, dead int) {
 // once the same one has been seen in several slow checks in a row.
 func (s *stuck) check(pos, seq uint64) error {
 	if s.pos == pos && s.seq == seq {
-		s.n++
-		if s.n >= 4 {
-			s.n = 0
+		s.seen++
+		if s.seen >= 4 {
+			s.seen = 0
 			return corrupt("slot of position %d stuck at sequence %d with no participant holding it", pos, seq)
 		}
 		return nil
 	}
-	*s = stuck{pos: pos, seq: seq, n: 1}
+	*s = stuck{pos: pos, seq: seq, seen: 1}
 	return nil
 }
 
@@ -218,7 +218,7 @@ func (q *Queue) releaseDead(dead int, c, seq uint64) {
 	}
 	// CAS: only one recoverer wins, and only if the slot is still in the
 	// state we judged; the new sequence frees it for position c+N.
-	if !atomic.CompareAndSwapUint64(q.u64(q.slot(c)+slotSeq), seq, c+q.g.capacity) {
+	if !atomic.CompareAndSwapUint64(q.u64(q.slot(c)+slotSeq), seq, c+q.geo.capacity) {
 		return
 	}
 	if seq&skipBit == 0 {
@@ -248,7 +248,7 @@ func (q *Queue) lostMessage(c, w, start uint64) Lost {
 	off := q.slot(c)
 	l := Lost{Position: c, Consumer: Participant{Pid: ownerPid(w), Start: start, Position: c},
 		ProducerPid: int(*q.u32(off + slotPid))} // plain: ordered by the acquire of the sequence
-	if n := uint64(*q.u32(off + slotLen)); n <= q.g.maxMsg {
+	if n := uint64(*q.u32(off + slotLen)); n <= q.geo.maxMsg {
 		l.Message = append([]byte(nil), q.bytesAt(off+slotHeader, n)...)
 	}
 	return l
@@ -299,7 +299,7 @@ func (q *Queue) skipSlot(dead int, p uint64) {
 // mpmcClaimPut claims the slot at the tail for a new message. ok is false
 // when the queue is full (or a slot ahead is being recovered).
 func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
-	n := q.g.capacity
+	n := q.geo.capacity
 	for range 64 {
 		t := atomic.LoadUint64(q.tail) // atomic: moved by every producer's CAS
 		if t&closedBit != 0 {
@@ -446,7 +446,7 @@ func (q *Queue) mpmcCommit(n int) error {
 // mpmcClaimGet claims the next published slot at the head. It returns
 // io.EOF once the queue is closed and drained.
 func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
-	n := q.g.capacity
+	n := q.geo.capacity
 	for range 64 {
 		h := atomic.LoadUint64(q.head) // atomic: moved by every consumer's CAS
 		seq = q.loadSeq(h)
@@ -521,7 +521,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 func (q *Queue) releaseSlot(pos uint64) {
 	// Atomic store (release): we finished reading before a producer may
 	// reuse the slot; seq-cst also orders it before wake's waiter check.
-	atomic.StoreUint64(q.u64(q.slot(pos)+slotSeq), pos+q.g.capacity)
+	atomic.StoreUint64(q.u64(q.slot(pos)+slotSeq), pos+q.geo.capacity)
 	wake(q.spaceSeq, q.putWaiters, 1)
 }
 
@@ -531,7 +531,7 @@ func (q *Queue) releaseSlot(pos uint64) {
 // those slots).
 func (q *Queue) recoverAll() {
 	h := atomic.LoadUint64(q.head) // atomic: moved by every consumer
-	n := q.g.capacity
+	n := q.geo.capacity
 	lo := uint64(0)
 	if h > n {
 		lo = h - n
@@ -548,7 +548,7 @@ func (q *Queue) recoverAll() {
 // mpmcSlotLen reads and validates the length of claimed position pos.
 func (q *Queue) mpmcSlotLen(pos uint64) (uint64, error) {
 	n := uint64(*q.u32(q.slot(pos) + slotLen)) // plain: ordered by the acquire of the sequence
-	if n > q.g.maxMsg {
+	if n > q.geo.maxMsg {
 		return 0, corrupt("message length %d at position %d", n, pos)
 	}
 	return n, nil

@@ -20,7 +20,7 @@ import (
 // maxRun bounds the positions one claim takes: a quarter of the ring (at
 // least one), so that other producers and consumers are not starved, and
 // at most 1024 (which a consumer killed holding them loses, counted).
-func (q *Queue) maxRun() int { return int(min(max(q.g.capacity/4, 1), 1024)) }
+func (q *Queue) maxRun() int { return int(min(max(q.geo.capacity/4, 1), 1024)) }
 
 // mpmcClaimPutRun claims up to want free slots from the tail, without
 // waiting and without the recovery checks: ok is false when the slot at
@@ -261,9 +261,9 @@ func (q *Queue) mpmcTakeRun(pos uint64, k int, dst [][]byte) (int, error) {
 		// the slot. The last one is sequentially consistent, before wake's
 		// load of the sleeper count, as in mpmcPublishRun.
 		if i == k-1 {
-			atomic.StoreUint64(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
+			atomic.StoreUint64(q.u64(q.slot(p)+slotSeq), p+q.geo.capacity)
 		} else {
-			atomicx.StoreRelease(q.u64(q.slot(p)+slotSeq), p+q.g.capacity)
+			atomicx.StoreRelease(q.u64(q.slot(p)+slotSeq), p+q.geo.capacity)
 		}
 	}
 	if skipped > 0 {

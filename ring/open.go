@@ -102,7 +102,7 @@ func At(mem []byte) (*Queue, error) {
 	q := &Queue{
 		base:     unsafe.Pointer(unsafe.SliceData(mem)),
 		mem:      mem,
-		g:        g,
+		geo:      g,
 		mask:     g.capacity - 1,
 		typ:      cfg.Type,
 		self:     proc.Self(),
@@ -120,7 +120,7 @@ func At(mem []byte) (*Queue, error) {
 	q.putWaits, q.getWaits = q.u64(offPutWaits), q.u64(offGetWaits)
 	q.data = unsafe.Add(q.base, g.dataOff)
 	q.closedWord = q.u32(offClosed)
-	q.putsW, q.getsW = q.u64(offPuts), q.u64(offGets)
+	q.putsCounter, q.getsCounter = q.u64(offPuts), q.u64(offGets)
 	q.maxSpan = recHeader + align8(g.maxMsg)
 	q.putSpan = g.maxMsg
 	if ts := uint64(cfg.Type.Size); ts != 0 {

@@ -78,23 +78,24 @@ type Queue struct {
 	base unsafe.Pointer // start of the ring
 	mem  []byte         // the ring's memory (for bounds and lifetime)
 	seg  *shm.Segment   // nil when the caller owns the memory (New, At)
-	g    geometry
-	mask uint64
-	typ  shm.TypeDesc
-	self proc.ID
+	geo  geometry       // what the immutable header says
+	mask uint64         // geo.capacity-1: a position's offset (SPSC) or slot index (MPMC)
+	typ  shm.TypeDesc   // the element type recorded at creation (zero if none)
+	self proc.ID        // this process, as the role and entry owner words name it
 
-	tail, head           *uint64
-	dataSeq, getWaiters  *uint32
-	spaceSeq, putWaiters *uint32
-	putWaits, getWaits   *uint64
+	// Header words, by their offsets in layout.go.
+	tail, head           *uint64 // offTail, offHead
+	dataSeq, getWaiters  *uint32 // offDataSeq, offGetWaiters
+	spaceSeq, putWaiters *uint32 // offSpaceSeq, offPutWaiters
+	putWaits, getWaits   *uint64 // offPutWaits, offGetWaits
 
 	// Precomputed for the SPSC fast paths (fast.go).
-	data         unsafe.Pointer // start of the data area
-	closedWord   *uint32        // the closed-for-writing flag
-	putsW, getsW *uint64        // the puts and gets counters
-	maxSpan      uint64         // span of a MaxMessage record
-	putLo        uint64         // a size n may be put if n-putLo <= putSpan (checkSize)
-	putSpan      uint64
+	data                     unsafe.Pointer // start of the data area
+	closedWord               *uint32        // the closed-for-writing flag (offClosed)
+	putsCounter, getsCounter *uint64        // the SPSC puts and gets counters (offPuts, offGets)
+	maxSpan                  uint64         // span of a MaxMessage record
+	putLo                    uint64         // a size n may be put if n-putLo <= putSpan (checkSize)
+	putSpan                  uint64         // see putLo
 
 	// raceProxy is the heap object on which the race detector is told
 	// of the queue's happens-before edges (nil without -race): a Put
@@ -106,37 +107,15 @@ type Queue struct {
 
 	spin     int           // polls before sleeping; < 0: for ever; spinTimed: for spinTime
 	spinTime time.Duration // with spinTimed
-	sleep    time.Duration
-	closed   atomic.Bool
+	sleep    time.Duration // the longest futex sleep of a blocked call
+	closed   atomic.Bool   // Close was called: every later call fails with ErrClosed
 
 	// peerDeath makes a blocked SPSC call fail with ErrPeerDied when the
 	// process holding the other role is dead (pipes: one peer, for good).
 	peerDeath bool
 
-	// SPSC producer side; touched only by the goroutine putting.
-	p struct {
-		owned      bool
-		pub        uint64 // end of the published records
-		tail       uint64 // write position, >= pub while a batch is open
-		first      uint64 // header word of the batch's first record, stored last
-		deferred   bool   // first is set
-		cachedHead uint64 // last head read; refreshed only when full
-		puts       uint64
-		resvOff    uint64 // record offset of the pending reservation
-		resvNeed   uint64 // bytes it takes, pad included; 0: none
-		resvLen    uint64
-		resvFast   bool // the reservation was made by spscReserveFast
-	}
-	// SPSC consumer side; touched only by the goroutine getting.
-	c struct {
-		owned bool
-		head  uint64 // head as last stored
-		view  uint64 // read position, past messages held by Next
-		gets  uint64
-		eof   bool // io.EOF was returned: sticky
-		held  uint64
-		last  uint64 // position of the record Next returned last
-	}
+	prod spscProducer // SPSC producer side; touched only by the goroutine putting
+	cons spscConsumer // SPSC consumer side; touched only by the goroutine getting
 
 	// MPMC side state, under putMu and getMu.
 	entOnce    sync.Once
@@ -163,6 +142,35 @@ type Queue struct {
 	consCount  uint64 // likewise consCount
 	closeOnce  sync.Once
 	closeError error
+}
+
+// spscProducer is an SPSC handle's producer state (spsc.go): the role,
+// the write position and the open batch or reservation. Positions are
+// byte counts since the queue was created.
+type spscProducer struct {
+	owned       bool   // this handle holds the producer role
+	published   uint64 // end of the published records
+	tail        uint64 // write position, >= published while a batch is open
+	firstHeader uint64 // header word of the batch's first record, stored last
+	deferred    bool   // firstHeader is set
+	cachedHead  uint64 // last head read; refreshed only when full
+	puts        uint64 // messages put, as stored in the puts counter
+	resvOff     uint64 // record offset of the pending reservation
+	resvNeed    uint64 // bytes it takes, pad included; 0: none
+	resvLen     uint64 // the size reserved
+	resvFast    bool   // the reservation was made by spscReserveFast
+}
+
+// spscConsumer is an SPSC handle's consumer state (spsc.go): the role,
+// the read and release positions and the messages Next holds.
+type spscConsumer struct {
+	owned   bool   // this handle holds the consumer role
+	head    uint64 // head as last stored: the space before it is released
+	view    uint64 // read position, past messages held by Next
+	gets    uint64 // messages taken, as stored in the gets counter
+	eof     bool   // io.EOF was returned: sticky
+	held    uint64 // messages Next returned and Release has not freed
+	lastPos uint64 // position of the record Next returned last (Position)
 }
 
 // tryStall decides when a run of failing Try calls on an MPMC queue runs
@@ -198,8 +206,8 @@ func (s *tryStall) failed() bool {
 // stuck remembers an unexplained stall, so that one that persists is
 // reported as corruption instead of waited on for ever.
 type stuck struct {
-	pos, seq uint64
-	n        int
+	pos, seq uint64 // the stalled position and the sequence its slot showed
+	seen     int    // slow checks in a row that found the same stall
 }
 
 // Segment returns the segment holding the queue, or nil for a queue in
@@ -216,10 +224,10 @@ func (q *Queue) File() *os.File {
 }
 
 // Mode returns the queue's mode.
-func (q *Queue) Mode() Mode { return q.g.mode }
+func (q *Queue) Mode() Mode { return q.geo.mode }
 
 // MaxMessage returns the largest message the queue accepts.
-func (q *Queue) MaxMessage() int { return int(q.g.maxMsg) }
+func (q *Queue) MaxMessage() int { return int(q.geo.maxMsg) }
 
 // Type returns the element type recorded at creation (zero if none).
 func (q *Queue) Type() shm.TypeDesc { return q.typ }
@@ -260,8 +268,8 @@ var eof = io.EOF
 // checkSize checks the size of a message to put (or reserve): at most
 // MaxMessage, and in a typed queue exactly the element size.
 func (q *Queue) checkSize(n int) error {
-	if n < 0 || uint64(n) > q.g.maxMsg {
-		return tooLarge(n, q.g.maxMsg)
+	if n < 0 || uint64(n) > q.geo.maxMsg {
+		return tooLarge(n, q.geo.maxMsg)
 	}
 	if q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
 		return q.sizeError(n)

@@ -58,7 +58,7 @@ func (q *Queue) peerGone(ownerOff uint64) bool {
 }
 
 // hdr returns a pointer to the header word at data offset off.
-func (q *Queue) hdr(off uint64) *uint64 { return q.u64(q.g.dataOff + off) }
+func (q *Queue) hdr(off uint64) *uint64 { return q.u64(q.geo.dataOff + off) }
 
 // checkRecord validates the header word w found at position pos.
 func (q *Queue) checkRecord(pos, w uint64) (n, span uint64, err error) {
@@ -68,17 +68,20 @@ func (q *Queue) checkRecord(pos, w uint64) (n, span uint64, err error) {
 		if off == 0 {
 			return 0, 0, corrupt("pad record at offset 0")
 		}
-		return n, q.g.capacity - off, nil
+		return n, q.geo.capacity - off, nil
 	}
-	if n > q.g.maxMsg || span < recHeader+align8(n) || span > recHeader+align8(q.g.maxMsg) ||
-		span&7 != 0 || off+span > q.g.capacity {
+	if n > q.geo.maxMsg || span < recHeader+align8(n) || span > recHeader+align8(q.geo.maxMsg) ||
+		span&7 != 0 || off+span > q.geo.capacity {
 		return 0, 0, corrupt("record length %d span %d at offset %d", n, span, off)
 	}
 	return n, span, nil
 }
 
-func (q *Queue) spscProducer() error {
-	if q.p.owned {
+// spscClaimProducer takes the producer role for this handle, once: it
+// finds the end of what the previous producer published (see below) and
+// starts there.
+func (q *Queue) spscClaimProducer() error {
+	if q.prod.owned {
 		return nil
 	}
 	if q.closed.Load() {
@@ -95,13 +98,13 @@ func (q *Queue) spscProducer() error {
 	// terminator. If the consumer has meanwhile read past the stale tail,
 	// its head is a record boundary at or before the terminator: start
 	// there.
-	if h > t && h-t <= q.g.capacity {
+	if h > t && h-t <= q.geo.capacity {
 		t = h
 	}
 	for i := uint64(0); ; i++ {
-		if h > t || t-h > q.g.capacity || t&7 != 0 || h&7 != 0 || i > q.g.capacity/8 {
+		if h > t || t-h > q.geo.capacity || t&7 != 0 || h&7 != 0 || i > q.geo.capacity/8 {
 			atomic.StoreUint64(q.u64(offProdOwner), 0) // atomic: give the role back
-			return corrupt("head %d, tail %d, capacity %d", h, t, q.g.capacity)
+			return corrupt("head %d, tail %d, capacity %d", h, t, q.geo.capacity)
 		}
 		w := atomic.LoadUint64(q.hdr(t & q.mask)) // atomic: the consumer reads it concurrently
 		if w == 0 {
@@ -114,15 +117,17 @@ func (q *Queue) spscProducer() error {
 		}
 		t += span
 	}
-	q.p.pub, q.p.tail, q.p.cachedHead = t, t, h
-	q.p.deferred = false
-	q.p.puts = atomic.LoadUint64(q.u64(offPuts)) // atomic: written by the previous producer
-	q.p.owned = true
+	q.prod.published, q.prod.tail, q.prod.cachedHead = t, t, h
+	q.prod.deferred = false
+	q.prod.puts = atomic.LoadUint64(q.u64(offPuts)) // atomic: written by the previous producer
+	q.prod.owned = true
 	return nil
 }
 
-func (q *Queue) spscConsumer() error {
-	if q.c.owned {
+// spscClaimConsumer takes the consumer role for this handle, once: it
+// starts at the head the previous consumer released.
+func (q *Queue) spscClaimConsumer() error {
+	if q.cons.owned {
 		return nil
 	}
 	if q.closed.Load() {
@@ -136,17 +141,17 @@ func (q *Queue) spscConsumer() error {
 		atomic.StoreUint64(q.u64(offConsOwner), 0) // atomic: give the role back
 		return corrupt("head %d", h)
 	}
-	q.c.head, q.c.view = h, h
-	q.c.gets = atomic.LoadUint64(q.u64(offGets)) // atomic: written by the previous consumer
-	q.c.owned = true
+	q.cons.head, q.cons.view = h, h
+	q.cons.gets = atomic.LoadUint64(q.u64(offGets)) // atomic: written by the previous consumer
+	q.cons.owned = true
 	return nil
 }
 
 // setHeader writes header word w at data offset off: the first header of
 // a batch is kept back and stored last by spscPublish.
 func (q *Queue) setHeader(off, w uint64) {
-	if !q.p.deferred {
-		q.p.first, q.p.deferred = w, true
+	if !q.prod.deferred {
+		q.prod.firstHeader, q.prod.deferred = w, true
 		return
 	}
 	*q.hdr(off) = w // plain: published by the first header's atomic store
@@ -157,22 +162,22 @@ func (q *Queue) setHeader(off, w uint64) {
 // record would wrap. It returns the record's offset in the data area and
 // the bytes it takes (pad included); ok is false when the ring is full.
 func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
-	c := q.g.capacity
+	c := q.geo.capacity
 	span := recHeader + align8(uint64(n))
-	off = q.p.tail & q.mask
+	off = q.prod.tail & q.mask
 	need = span
 	if off+span > c {
 		need += c - off
 	}
-	if q.p.tail+need+recHeader-q.p.cachedHead > c {
+	if q.prod.tail+need+recHeader-q.prod.cachedHead > c {
 		// Atomic load (acquire): the consumer stores head only after it
 		// has finished reading the bytes we are about to reuse.
 		h := atomic.LoadUint64(q.head)
-		if h > q.p.pub || q.p.pub-h > c || h&7 != 0 {
-			return 0, 0, false, corrupt("head %d with tail %d", h, q.p.pub)
+		if h > q.prod.published || q.prod.published-h > c || h&7 != 0 {
+			return 0, 0, false, corrupt("head %d with tail %d", h, q.prod.published)
 		}
-		q.p.cachedHead = h
-		if q.p.tail+need+recHeader-h > c {
+		q.prod.cachedHead = h
+		if q.prod.tail+need+recHeader-h > c {
 			return 0, 0, false, nil
 		}
 	}
@@ -200,37 +205,37 @@ func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err 
 // (unpublished) write position.
 func (q *Queue) spscWrite(off, need uint64, p []byte) {
 	n := uint64(len(p))
-	copy(q.bytesAt(q.g.dataOff+off+recHeader, n), p) // plain: published by spscPublish
+	copy(q.bytesAt(q.geo.dataOff+off+recHeader, n), p) // plain: published by spscPublish
 	q.setHeader(off, n|(recHeader+align8(n))<<32)
-	q.p.tail += need
+	q.prod.tail += need
 }
 
 // spscPublish makes the records written since the last publication (k
 // messages) visible to the consumer.
 func (q *Queue) spscPublish(k uint64) error {
-	if q.p.tail == q.p.pub {
+	if q.prod.tail == q.prod.published {
 		return nil
 	}
 	if q.closedForWrite() {
-		q.p.tail, q.p.deferred = q.p.pub, false // abandoned, never visible
+		q.prod.tail, q.prod.deferred = q.prod.published, false // abandoned, never visible
 		return ErrClosed
 	}
-	*q.hdr(q.p.tail & q.mask) = 0 // plain: the terminator, published below
+	*q.hdr(q.prod.tail & q.mask) = 0 // plain: the terminator, published below
 	// Atomic store, sequentially consistent: (1) a release of the
 	// payloads, later headers and terminator written before it; (2)
 	// ordered before our loads of the closed flag and of getWaiters below
 	// (the Dekker pairings with CloseWrite and with a sleeping consumer).
 	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
-	atomic.StoreUint64(q.hdr(q.p.pub&q.mask), q.p.first)
-	q.p.deferred = false
-	q.p.pub = q.p.tail
-	q.p.puts += k
+	atomic.StoreUint64(q.hdr(q.prod.published&q.mask), q.prod.firstHeader)
+	q.prod.deferred = false
+	q.prod.published = q.prod.tail
+	q.prod.puts += k
 	// Plain stores: the tail hint and a statistics counter, one writer
 	// each; an aligned 8-byte store is not torn on the supported
 	// architectures, and readers use atomic loads. Atomic stores would
 	// cost locked instructions per message.
-	*q.tail = q.p.tail
-	*q.u64(offPuts) = q.p.puts
+	*q.tail = q.prod.tail
+	*q.u64(offPuts) = q.prod.puts
 	wake(q.dataSeq, q.getWaiters, 1)
 	if q.closedForWrite() {
 		// Closed while we published: the consumer may have declared EOF
@@ -253,10 +258,10 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 	if err := q.checkSize(len(p)); err != nil {
 		return false, err
 	}
-	if err := q.spscProducer(); err != nil {
+	if err := q.spscClaimProducer(); err != nil {
 		return false, err
 	}
-	if q.p.resvNeed != 0 {
+	if q.prod.resvNeed != 0 {
 		return false, ErrPending
 	}
 	off, need, ok, err := q.spscRoom(len(p))
@@ -286,10 +291,10 @@ func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			return 0, err
 		}
 	}
-	if err := q.spscProducer(); err != nil {
+	if err := q.spscClaimProducer(); err != nil {
 		return 0, err
 	}
-	if q.p.resvNeed != 0 {
+	if q.prod.resvNeed != 0 {
 		return 0, ErrPending
 	}
 	done, k := 0, uint64(0) // published, written but unpublished
@@ -335,10 +340,10 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 	if err := q.checkSize(n); err != nil {
 		return nil, err
 	}
-	if err := q.spscProducer(); err != nil {
+	if err := q.spscClaimProducer(); err != nil {
 		return nil, err
 	}
-	if q.p.resvNeed != 0 {
+	if q.prod.resvNeed != 0 {
 		return nil, ErrPending
 	}
 	if q.closedForWrite() {
@@ -354,34 +359,34 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	q.p.resvOff, q.p.resvNeed, q.p.resvLen = off, need, uint64(n)
-	b := q.bytesAt(q.g.dataOff+off+recHeader, uint64(n))
+	q.prod.resvOff, q.prod.resvNeed, q.prod.resvLen = off, need, uint64(n)
+	b := q.bytesAt(q.geo.dataOff+off+recHeader, uint64(n))
 	return b[:n:n], nil
 }
 
 func (q *Queue) spscCommit(n int) error {
-	if q.p.resvNeed == 0 {
+	if q.prod.resvNeed == 0 {
 		return ErrPending
 	}
-	if err := q.checkCommit(n, q.p.resvLen); err != nil {
+	if err := q.checkCommit(n, q.prod.resvLen); err != nil {
 		return err
 	}
 	// The span stays the reserved one; the consumer accepts a span longer
 	// than the length needs (up to the span of MaxMessage).
-	q.setHeader(q.p.resvOff, uint64(n)|(recHeader+align8(q.p.resvLen))<<32)
-	q.p.tail += q.p.resvNeed
-	q.p.resvNeed, q.p.resvFast = 0, false
+	q.setHeader(q.prod.resvOff, uint64(n)|(recHeader+align8(q.prod.resvLen))<<32)
+	q.prod.tail += q.prod.resvNeed
+	q.prod.resvNeed, q.prod.resvFast = 0, false
 	return q.spscPublish(1)
 }
 
 // spscPeek finds the next record at the read position, skipping a pad.
 // It returns io.EOF when the queue is empty and closed for writing.
 func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
-	if q.c.eof {
+	if q.cons.eof {
 		return 0, 0, 0, false, io.EOF
 	}
 	for range 2 {
-		off = q.c.view & q.mask
+		off = q.cons.view & q.mask
 		// Atomic load (acquire): pairs with the producer's store of the
 		// header, so the record's payload (and the headers of the rest
 		// of its batch) are fully written.
@@ -393,19 +398,19 @@ func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
 			// Closed: look again, since a producer that published before
 			// the close stores its header before it reads the flag.
 			if w = atomic.LoadUint64(q.hdr(off)); w == 0 {
-				q.c.eof = true
+				q.cons.eof = true
 				return 0, 0, 0, false, io.EOF
 			}
 		}
-		n, span, err = q.checkRecord(q.c.view, w)
-		if err == nil && q.c.view+span-q.c.head > q.g.capacity {
+		n, span, err = q.checkRecord(q.cons.view, w)
+		if err == nil && q.cons.view+span-q.cons.head > q.geo.capacity {
 			err = corrupt("records past the capacity")
 		}
 		if err != nil {
 			return 0, 0, 0, false, err
 		}
 		if n == padLen {
-			q.c.view += span
+			q.cons.view += span
 			continue
 		}
 		raceAcquire(q.raceProxy) // the Put of this record happens before what follows
@@ -436,20 +441,20 @@ func (q *Queue) spscWaitPeek(ctx context.Context, wait bool) (off, n, span uint6
 // spscRelease gives the space up to the read position back to the
 // producer, counting k messages.
 func (q *Queue) spscRelease(k uint64) {
-	q.c.head = q.c.view
+	q.cons.head = q.cons.view
 	// Atomic store, sequentially consistent: a release of the space we
 	// finished reading, ordered before wake's read of putWaiters.
-	atomic.StoreUint64(q.head, q.c.head)
-	q.c.gets += k
-	*q.u64(offGets) = q.c.gets // plain store: single-writer statistic (see spscPublish)
+	atomic.StoreUint64(q.head, q.cons.head)
+	q.cons.gets += k
+	*q.u64(offGets) = q.cons.gets // plain store: single-writer statistic (see spscPublish)
 	wake(q.spaceSeq, q.putWaiters, 1)
 }
 
 func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, error) {
-	if err := q.spscConsumer(); err != nil {
+	if err := q.spscClaimConsumer(); err != nil {
 		return 0, false, err
 	}
-	if q.c.held != 0 {
+	if q.cons.held != 0 {
 		return 0, false, ErrPending
 	}
 	off, n, span, ok, err := q.spscWaitPeek(ctx, wait)
@@ -459,34 +464,34 @@ func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, 
 	if uint64(len(buf)) < n {
 		return 0, false, io.ErrShortBuffer
 	}
-	copy(buf, q.bytesAt(q.g.dataOff+off+recHeader, n))
-	q.c.view += span
+	copy(buf, q.bytesAt(q.geo.dataOff+off+recHeader, n))
+	q.cons.view += span
 	q.spscRelease(1)
 	return int(n), true, nil
 }
 
 func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
-	if err := q.spscConsumer(); err != nil {
+	if err := q.spscClaimConsumer(); err != nil {
 		return buf, err
 	}
-	if q.c.held != 0 {
+	if q.cons.held != 0 {
 		return buf, ErrPending
 	}
 	off, n, span, _, err := q.spscWaitPeek(ctx, true)
 	if err != nil {
 		return buf, err
 	}
-	buf = append(buf, q.bytesAt(q.g.dataOff+off+recHeader, n)...)
-	q.c.view += span
+	buf = append(buf, q.bytesAt(q.geo.dataOff+off+recHeader, n)...)
+	q.cons.view += span
 	q.spscRelease(1)
 	return buf, nil
 }
 
 func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
-	if err := q.spscConsumer(); err != nil {
+	if err := q.spscClaimConsumer(); err != nil {
 		return 0, err
 	}
-	if q.c.held != 0 {
+	if q.cons.held != 0 {
 		return 0, ErrPending
 	}
 	if len(dst) == 0 {
@@ -505,8 +510,8 @@ func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 			break
 		}
 		dst[k] = dst[k][:n]
-		copy(dst[k], q.bytesAt(q.g.dataOff+off+recHeader, n))
-		q.c.view += span
+		copy(dst[k], q.bytesAt(q.geo.dataOff+off+recHeader, n))
+		q.cons.view += span
 		k++
 		if k == len(dst) {
 			break
@@ -524,25 +529,25 @@ func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 }
 
 func (q *Queue) spscNext(ctx context.Context, wait bool) ([]byte, bool, error) {
-	if err := q.spscConsumer(); err != nil {
+	if err := q.spscClaimConsumer(); err != nil {
 		return nil, false, err
 	}
 	off, n, span, ok, err := q.spscWaitPeek(ctx, wait)
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	q.c.last = q.c.view
-	q.c.view += span
-	q.c.held++
-	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.g.dataOff+off+recHeader)), n)[:n:n], true, nil
+	q.cons.lastPos = q.cons.view
+	q.cons.view += span
+	q.cons.held++
+	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.geo.dataOff+off+recHeader)), n)[:n:n], true, nil
 }
 
 func (q *Queue) spscReleaseHeld() error {
-	if q.c.held == 0 {
+	if q.cons.held == 0 {
 		return ErrPending
 	}
-	k := q.c.held
-	q.c.held = 0
+	k := q.cons.held
+	q.cons.held = 0
 	q.spscRelease(k)
 	return nil
 }

@@ -39,12 +39,12 @@ type Participant struct {
 // Cap returns how many messages of MaxMessage bytes the queue holds, at
 // least the Capacity it was created with.
 func (q *Queue) Cap() int {
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		// A wrap pad wastes less than one record and the terminator takes
 		// 8 bytes: all but one record's worth of bytes hold records.
-		return int(q.g.capacity/(recHeader+align8(q.g.maxMsg)) - 1)
+		return int(q.geo.capacity/(recHeader+align8(q.geo.maxMsg)) - 1)
 	}
-	return int(q.g.capacity)
+	return int(q.geo.capacity)
 }
 
 // Len returns how many messages are queued (in MPMC mode including slots
@@ -54,7 +54,7 @@ func (q *Queue) Len() int {
 		return 0
 	}
 	var n uint64
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		// Atomic loads: the counters are written by the two peers.
 		g := atomic.LoadUint64(q.u64(offGets))
 		p := atomic.LoadUint64(q.u64(offPuts))
@@ -66,7 +66,7 @@ func (q *Queue) Len() int {
 		h := atomic.LoadUint64(q.head)
 		t := atomic.LoadUint64(q.tail) &^ closedBit
 		if t > h {
-			n = min(t-h, q.g.capacity)
+			n = min(t-h, q.geo.capacity)
 		}
 	}
 	return int(n)
@@ -107,11 +107,11 @@ func (q *Queue) Stats() Stats {
 	if w := atomic.LoadUint64(q.u64(offLostOwner)); w != 0 {
 		s.LastLost = Participant{Pid: ownerPid(w), Start: atomic.LoadUint64(q.u64(offLostStart)), Position: atomic.LoadUint64(q.u64(offLostPos))}
 	}
-	if q.g.mode == SPSC {
+	if q.geo.mode == SPSC {
 		s.Puts = atomic.LoadUint64(q.u64(offPuts))
 		s.Gets = atomic.LoadUint64(q.u64(offGets))
 	} else {
-		for i := range int(q.g.parts) {
+		for i := range int(q.geo.parts) {
 			s.Puts += atomic.LoadUint64(q.ent(i, entPuts))
 			s.Gets += atomic.LoadUint64(q.ent(i, entGets))
 		}

@@ -73,7 +73,7 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		}
 		if spinning {
 			slow = false
-			if q.g.mode == MPMC && i >= 128 && i&63 == 63 {
+			if q.geo.mode == MPMC && i >= 128 && i&63 == 63 {
 				// An MPMC queue's participants often outnumber the CPUs,
 				// and the one we wait for may be waiting for our CPU:
 				// past the first polls (a wait of a microsecond or two
