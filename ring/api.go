@@ -222,9 +222,9 @@ func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 // message ids). It is 0 before the first Next.
 func (q *Queue) Position() uint64 {
 	if q.geo.mode == SPSC {
-		return q.cons.lastPos
+		return q.spsc.cons.lastPos
 	}
-	return q.mpHeldPos
+	return q.mpmc.heldPos
 }
 
 // WritePosition returns the position at which the next message put by this
@@ -246,7 +246,7 @@ func (q *Queue) WritePosition() (uint64, error) {
 	if err := q.spscClaimProducer(); err != nil {
 		return 0, err
 	}
-	return q.prod.tail, nil
+	return q.spsc.prod.tail, nil
 }
 
 // Release frees the messages Next returned; their slices must not be used

@@ -45,23 +45,23 @@ func (q *Queue) Close() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
-	if q.prod.resvNeed != 0 || q.cons.held != 0 || q.mpResv || q.mpHeld {
+	if q.spsc.prod.resvNeed != 0 || q.spsc.cons.held != 0 || q.mpmc.reserved || q.mpmc.held {
 		return ErrPending
 	}
 	q.closeOnce.Do(func() {
 		q.closed.Store(true)
 		// Atomic stores: the role and entry words are read by other
 		// processes deciding whether to take them over.
-		if q.prod.owned {
+		if q.spsc.prod.owned {
 			atomic.StoreUint64(q.u64(offProdOwner), 0)
 		}
-		if q.cons.owned {
+		if q.spsc.cons.owned {
 			atomic.StoreUint64(q.u64(offConsOwner), 0)
 		}
-		if q.geo.mode == MPMC && q.entErr == nil && q.entIdx >= 0 && q.entryClaimed() {
-			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), 0)
-			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), 0)
-			atomic.StoreUint64(q.ent(q.entIdx, entOwner), 0)
+		if q.geo.mode == MPMC && q.mpmc.entryErr == nil && q.mpmc.entry >= 0 && q.entryClaimed() {
+			atomic.StoreUint64(q.ent(q.mpmc.entry, entProdIntent), 0)
+			atomic.StoreUint64(q.ent(q.mpmc.entry, entConsIntent), 0)
+			atomic.StoreUint64(q.ent(q.mpmc.entry, entOwner), 0)
 		}
 		if q.seg != nil {
 			q.closeError = q.seg.Close()

@@ -25,7 +25,7 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	copy(unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n), p) // plain: published below
+	copy(unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n), p) // plain: published below
 	return true, q.spscPublishFast(off, n, span)
 }
 
@@ -36,13 +36,13 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 func (q *Queue) spscClaimFast(n uint64) (off, span uint64, ok bool) {
 	// n-putLo > putSpan: n > MaxMessage, or in a typed queue n other than
 	// the element size (one comparison for both).
-	if !q.prod.owned || q.prod.resvNeed != 0 || n-q.putLo > q.putSpan {
+	if !q.spsc.prod.owned || q.spsc.prod.resvNeed != 0 || n-q.spsc.putLo > q.spsc.putSpan {
 		return 0, 0, false
 	}
-	t := q.prod.tail // == q.prod.published: no batch is open between calls
+	t := q.spsc.prod.tail // == q.spsc.prod.published: no batch is open between calls
 	off = t & q.mask
 	span = recHeader + align8(n)
-	if off+span > q.geo.capacity || t+span+recHeader-q.prod.cachedHead > q.geo.capacity {
+	if off+span > q.geo.capacity || t+span+recHeader-q.spsc.prod.cachedHead > q.geo.capacity {
 		return 0, 0, false // a wrap, or the ring may be full: see spscRoom
 	}
 	// Seq-cst load, as closedForWrite: a closed queue takes the general
@@ -56,17 +56,17 @@ func (q *Queue) spscClaimFast(n uint64) (off, span uint64, ok bool) {
 // spscPublishFast publishes the record of n payload bytes and the given
 // span that the caller wrote at data offset off, the write position.
 func (q *Queue) spscPublishFast(off, n, span uint64) error {
-	t := q.prod.tail + span
-	*(*uint64)(unsafe.Add(q.data, t&q.mask)) = 0 // plain: the terminator, published below
+	t := q.spsc.prod.tail + span
+	*(*uint64)(unsafe.Add(q.spsc.data, t&q.mask)) = 0 // plain: the terminator, published below
 	// Atomic store, sequentially consistent: publishes the payload and the
 	// terminator, and is ordered before the loads of getWaiters and of the
 	// closed flag below (see spscPublish).
 	raceRelease(q.raceProxy) // a no-op without -race
-	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, off)), n|span<<32)
-	q.prod.published, q.prod.tail = t, t
-	q.prod.puts++
+	atomic.StoreUint64((*uint64)(unsafe.Add(q.spsc.data, off)), n|span<<32)
+	q.spsc.prod.published, q.spsc.prod.tail = t, t
+	q.spsc.prod.puts++
 	*q.tail = t                               // plain: the tail hint (see spscPublish)
-	*q.putsCounter = q.prod.puts              // plain: single-writer statistic (see spscPublish)
+	*q.spsc.putsCounter = q.spsc.prod.puts    // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.dataSeq, q.getWaiters, 1)
 	}
@@ -84,19 +84,19 @@ func (q *Queue) spscReserveFast(n int) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	q.prod.resvOff, q.prod.resvNeed, q.prod.resvLen, q.prod.resvFast = off, span, uint64(n), true
-	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true
+	q.spsc.prod.resvOff, q.spsc.prod.resvNeed, q.spsc.prod.resvLen, q.spsc.prod.resvFast = off, span, uint64(n), true
+	return unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n)[:n:n], true
 }
 
 // spscCommitFast is Commit of a reservation spscReserveFast made, with a
 // valid length: nothing was written since, so the record is published as
 // spscPutFast publishes one (the span stays the reserved one).
 func (q *Queue) spscCommitFast(n int) (done bool, err error) {
-	if !q.prod.resvFast || n < 0 || uint64(n) > q.prod.resvLen || q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
+	if !q.spsc.prod.resvFast || n < 0 || uint64(n) > q.spsc.prod.resvLen || q.typ.Size != 0 && uint64(n) != uint64(q.typ.Size) {
 		return false, nil // the general code reports what is wrong
 	}
-	off, span := q.prod.resvOff, q.prod.resvNeed
-	q.prod.resvNeed, q.prod.resvFast = 0, false
+	off, span := q.spsc.prod.resvOff, q.spsc.prod.resvNeed
+	q.spsc.prod.resvNeed, q.spsc.prod.resvFast = 0, false
 	return true, q.spscPublishFast(off, uint64(n), span)
 }
 
@@ -104,20 +104,20 @@ func (q *Queue) spscCommitFast(n int) (done bool, err error) {
 // owned, io.EOF was not returned, and a valid message record (not a pad)
 // is there; ok is false otherwise. It does not move the read position.
 func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
-	if !q.cons.owned || q.cons.eof {
+	if !q.spsc.cons.owned || q.spsc.cons.eof {
 		return 0, 0, 0, false
 	}
-	v := q.cons.view
+	v := q.spsc.cons.view
 	off = v & q.mask
 	// Atomic load (acquire): pairs with the producer's store of the
 	// header (see spscPeek).
-	w := atomic.LoadUint64((*uint64)(unsafe.Add(q.data, off)))
+	w := atomic.LoadUint64((*uint64)(unsafe.Add(q.spsc.data, off)))
 	n, span = w&0xFFFF_FFFF, w>>32
 	// checkRecord's conditions, and spscPeek's bound on the read position.
 	// An empty slot (w == 0) fails span >= recHeader; a pad fails
 	// n <= maxMsg (maxMsg < padLen).
-	if n > q.geo.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
-		off+span > q.geo.capacity || v+span-q.cons.head > q.geo.capacity {
+	if n > q.geo.maxMsg || span < recHeader+align8(n) || span > q.spsc.maxSpan || span&7 != 0 ||
+		off+span > q.geo.capacity || v+span-q.spsc.cons.head > q.geo.capacity {
 		return 0, 0, 0, false
 	}
 	raceAcquire(q.raceProxy) // a no-op without -race
@@ -127,21 +127,21 @@ func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
 // spscGetFast copies the next message into buf and releases it when
 // nothing is held and spscPeekFast finds one that fits in buf.
 func (q *Queue) spscGetFast(buf []byte) (int, bool) {
-	if q.cons.held != 0 {
+	if q.spsc.cons.held != 0 {
 		return 0, false
 	}
 	off, n, span, ok := q.spscPeekFast()
 	if !ok || n > uint64(len(buf)) {
 		return 0, false
 	}
-	copy(buf, unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n))
-	v := q.cons.view + span
-	q.cons.view, q.cons.head = v, v
+	copy(buf, unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n))
+	v := q.spsc.cons.view + span
+	q.spsc.cons.view, q.spsc.cons.head = v, v
 	// Atomic store, sequentially consistent: releases the space we read
 	// and is ordered before the load of putWaiters (see spscRelease).
 	atomic.StoreUint64(q.head, v)
-	q.cons.gets++
-	*q.getsCounter = q.cons.gets              // plain: single-writer statistic (see spscPublish)
+	q.spsc.cons.gets++
+	*q.spsc.getsCounter = q.spsc.cons.gets    // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.spaceSeq, q.putWaiters, 1)
 	}
@@ -154,10 +154,10 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	q.cons.lastPos = q.cons.view
-	q.cons.view += span
-	q.cons.held++
-	return unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n)[:n:n], true
+	q.spsc.cons.lastPos = q.spsc.cons.view
+	q.spsc.cons.view += span
+	q.spsc.cons.held++
+	return unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n)[:n:n], true
 }
 
 // spscPutBatchFast writes the messages of msgs that fit before the end of
@@ -169,7 +169,7 @@ func (q *Queue) spscNextFast() ([]byte, bool) {
 // leaves every case to the general code, and the caller hands the general
 // code the rest after a partial batch.
 func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
-	if !q.prod.owned || q.prod.resvNeed != 0 || len(msgs) == 0 {
+	if !q.spsc.prod.owned || q.spsc.prod.resvNeed != 0 || len(msgs) == 0 {
 		return 0, nil
 	}
 	// Seq-cst load, as closedForWrite: a closed queue takes the general
@@ -177,13 +177,13 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 	if atomic.LoadUint32(q.closedWord) != 0 {
 		return 0, nil
 	}
-	pub := q.prod.tail // == q.prod.published: no batch is open between calls
+	pub := q.spsc.prod.tail // == q.spsc.prod.published: no batch is open between calls
 	t, c := pub, q.geo.capacity
 	var first uint64
 	k, done := 0, 0
 	for _, m := range msgs {
 		n := uint64(len(m))
-		if n-q.putLo > q.putSpan { // too large, or the wrong size for a typed queue
+		if n-q.spsc.putLo > q.spsc.putSpan { // too large, or the wrong size for a typed queue
 			break
 		}
 		off := t & q.mask
@@ -191,20 +191,20 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 		if off+span > c {
 			break // a wrap: the general code writes the pad
 		}
-		if t+span+recHeader-q.prod.cachedHead > c {
+		if t+span+recHeader-q.spsc.prod.cachedHead > c {
 			// Atomic load (acquire), validated, as in spscRoom.
 			h := atomic.LoadUint64(q.head)
 			if h > pub || pub-h > c || h&7 != 0 || t+span+recHeader-h > c {
 				break // full, or corrupt: the general code tells which
 			}
-			q.prod.cachedHead = h
+			q.spsc.prod.cachedHead = h
 		}
-		copy(unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n), m) // plain: published below
+		copy(unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n), m) // plain: published below
 		w := n | span<<32
 		if k == 0 {
 			first = w
 		} else {
-			*(*uint64)(unsafe.Add(q.data, off)) = w // plain: published by the first header's store
+			*(*uint64)(unsafe.Add(q.spsc.data, off)) = w // plain: published by the first header's store
 		}
 		t += span
 		k++
@@ -225,16 +225,16 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 // whose first header word is first, and reports whether the queue was
 // closed meanwhile (then the run is not promised: see spscPublish).
 func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
-	*(*uint64)(unsafe.Add(q.data, t&q.mask)) = 0 // plain: the terminator, published below
+	*(*uint64)(unsafe.Add(q.spsc.data, t&q.mask)) = 0 // plain: the terminator, published below
 	// Atomic store, sequentially consistent: publishes the run, ordered
 	// before the loads of getWaiters and of the closed flag below (see
 	// spscPublish).
 	raceRelease(q.raceProxy) // a no-op without -race
-	atomic.StoreUint64((*uint64)(unsafe.Add(q.data, pub&q.mask)), first)
-	q.prod.published, q.prod.tail = t, t
-	q.prod.puts += uint64(k)
+	atomic.StoreUint64((*uint64)(unsafe.Add(q.spsc.data, pub&q.mask)), first)
+	q.spsc.prod.published, q.spsc.prod.tail = t, t
+	q.spsc.prod.puts += uint64(k)
 	*q.tail = t                               // plain: the tail hint (see spscPublish)
-	*q.putsCounter = q.prod.puts              // plain: single-writer statistic (see spscPublish)
+	*q.spsc.putsCounter = q.spsc.prod.puts    // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.dataSeq, q.getWaiters, 1)
 	}
@@ -252,16 +252,16 @@ func (q *Queue) spscPublishRun(pub, first, t uint64, k int) (closed bool) {
 // while large messages are still being copied out. It returns how many
 // it took; 0 (having changed nothing) leaves every case to spscGetBatch.
 func (q *Queue) spscGetBatchFast(dst [][]byte) int {
-	if !q.cons.owned || q.cons.eof || q.cons.held != 0 {
+	if !q.spsc.cons.owned || q.spsc.cons.eof || q.spsc.cons.held != 0 {
 		return 0
 	}
-	v, h, c := q.cons.view, q.cons.head, q.geo.capacity
+	v, h, c := q.spsc.cons.view, q.spsc.cons.head, q.geo.capacity
 	k, run := 0, 0
 	for k < len(dst) {
 		off := v & q.mask
 		// Atomic load (acquire): pairs with the producer's store of the
 		// batch's first header (see spscPeek).
-		w := atomic.LoadUint64((*uint64)(unsafe.Add(q.data, off)))
+		w := atomic.LoadUint64((*uint64)(unsafe.Add(q.spsc.data, off)))
 		n, span := w&0xFFFF_FFFF, w>>32
 		if w == padLen && off != 0 && v+c-off-h <= c {
 			// A wrap pad (checkRecord's rule): the next record is at
@@ -270,13 +270,13 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 			continue
 		}
 		// spscPeekFast's checks: an empty slot ends the batch.
-		if n > q.geo.maxMsg || span < recHeader+align8(n) || span > q.maxSpan || span&7 != 0 ||
+		if n > q.geo.maxMsg || span < recHeader+align8(n) || span > q.spsc.maxSpan || span&7 != 0 ||
 			off+span > c || v+span-h > c || n > uint64(cap(dst[k])) {
 			break
 		}
 		raceAcquire(q.raceProxy) // a no-op without -race
 		dst[k] = dst[k][:n]
-		copy(dst[k], unsafe.Slice((*byte)(unsafe.Add(q.data, off+recHeader)), n))
+		copy(dst[k], unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n))
 		v += span
 		k++
 		run++
@@ -294,12 +294,12 @@ func (q *Queue) spscGetBatchFast(dst [][]byte) int {
 // spscReleaseRun gives the space up to read position v back to the
 // producer, counting k messages.
 func (q *Queue) spscReleaseRun(v uint64, k int) {
-	q.cons.view, q.cons.head = v, v
+	q.spsc.cons.view, q.spsc.cons.head = v, v
 	// Atomic store, sequentially consistent: releases the space we read,
 	// ordered before the load of putWaiters (see spscRelease).
 	atomic.StoreUint64(q.head, v)
-	q.cons.gets += uint64(k)
-	*q.getsCounter = q.cons.gets              // plain: single-writer statistic (see spscPublish)
+	q.spsc.cons.gets += uint64(k)
+	*q.spsc.getsCounter = q.spsc.cons.gets    // plain: single-writer statistic (see spscPublish)
 	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
 		wake(q.spaceSeq, q.putWaiters, 1)
 	}

@@ -136,7 +136,7 @@ func newFuzzRing(t testing.TB, mode byte, image []byte) (*fuzzRing, error) {
 		q.SetSpinTime(20 * time.Microsecond)
 	}
 	q.sleep = 1 // every blocking call below is bounded by a short or done context
-	q.peerDeath = mode&fuzzPipe != 0
+	q.spsc.peerDeath = mode&fuzzPipe != 0
 	return &fuzzRing{t: t, q: q, mem: mem, pokes: image[n:]}, nil
 }
 

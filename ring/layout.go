@@ -221,7 +221,7 @@ func (q *Queue) bytesAt(off, n uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(q.base, off)), n)
 }
 
-// entry returns participant entry i's word at field off.
+// ent returns a pointer to participant entry i's word at field off.
 func (q *Queue) ent(i int, off uint64) *uint64 {
 	return q.u64(headerSize + uint64(i)*entrySize + off)
 }

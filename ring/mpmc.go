@@ -3,7 +3,9 @@ package ring
 import (
 	"context"
 	"io"
+	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -25,16 +27,89 @@ import (
 // "get-claimed". A nil check of a global is all it costs otherwise.
 var testHook func(point string)
 
-func (q *Queue) attachEntry() error {
-	q.entOnce.Do(func() {
-		q.entIdx, q.entErr = q.claimEntry()
-		q.entOK.Store(q.entErr == nil)
-	})
-	return q.entErr
+// mpmcHandle is an MPMC handle's state: its participant entry, claimed on
+// first use, and for each side the lock that serialises the handle's calls
+// on it, its statistics counter, its reservation or held message and the
+// trackers of the recovery checks.
+type mpmcHandle struct {
+	entryOnce sync.Once   // attachEntry claims the entry once
+	entryErr  error       // why the entry could not be claimed
+	entry     int         // the entry's index (-1 if it could not be claimed)
+	entryOK   atomic.Bool // the entry is claimed (Close gives it back)
+	prodCount uint64      // the count last stored in the entry's prodCount (0: unknown)
+	consCount uint64      // likewise consCount
+
+	// Put side, under putMu.
+	putMu    sync.Mutex
+	puts     uint64   // messages put through the entry, as stored in its puts counter
+	reserved bool     // a reservation is pending (Reserve without Commit)
+	resvPos  uint64   // its position
+	resvLen  uint64   // its size
+	stuckPut stuck    // the put side's last stall that no participant explains
+	tryPut   tryStall // TryPut/TryReserve: when to run the slow checks
+
+	// Get side, under getMu.
+	getMu     sync.Mutex
+	gets      uint64   // messages taken through the entry, as stored in its gets counter
+	held      bool     // a message is held: Next returned it, or Get could not fit it
+	heldPos   uint64   // its position (Position)
+	heldShort bool     // the held message is one Get could not fit, for the next call
+	eof       bool     // io.EOF returned: sticky (closed and drained for good)
+	stuckGet  stuck    // likewise on the get side
+	tryGet    tryStall // TryGet/TryNext, likewise
 }
 
-func (q *Queue) entryClaimed() bool { return q.entOK.Load() }
+// tryStall decides when a run of failing Try calls on an MPMC queue runs
+// the slow checks (is the participant blocking us dead?) that a blocked
+// call runs while it waits, so that a Try loop behind a dead producer's
+// slot, or a full queue behind a dead consumer's, is not stuck for ever.
+// They run by the clock, every spinSlowPeriod of failing calls, read
+// every 256 failures.
+type tryStall struct {
+	fails int       // failed Try calls since the last success
+	since time.Time // when the slow checks last ran (or the clock was first read)
+}
 
+// failed counts a failed Try call and reports whether this one should
+// retry with the slow checks.
+func (s *tryStall) failed() bool {
+	s.fails++
+	if s.fails&255 != 0 {
+		return false
+	}
+	now := time.Now()
+	if s.since.IsZero() {
+		s.since = now
+		return false
+	}
+	if now.Sub(s.since) < spinSlowPeriod {
+		return false
+	}
+	s.since = now
+	return true
+}
+
+// stuck remembers an unexplained stall, so that one that persists is
+// reported as corruption instead of waited on for ever.
+type stuck struct {
+	pos, seq uint64 // the stalled position and the sequence its slot showed
+	seen     int    // slow checks in a row that found the same stall
+}
+
+// attachEntry claims this handle's participant entry on first use.
+func (q *Queue) attachEntry() error {
+	q.mpmc.entryOnce.Do(func() {
+		q.mpmc.entry, q.mpmc.entryErr = q.claimEntry()
+		q.mpmc.entryOK.Store(q.mpmc.entryErr == nil)
+	})
+	return q.mpmc.entryErr
+}
+
+// entryClaimed reports whether attachEntry claimed the entry.
+func (q *Queue) entryClaimed() bool { return q.mpmc.entryOK.Load() }
+
+// claimEntry takes a free participant entry, or one whose owner died and
+// whose intents need no recovery (entryStale), and returns its index.
 func (q *Queue) claimEntry() (int, error) {
 	if q.closed.Load() {
 		return -1, ErrClosed
@@ -57,9 +132,9 @@ func (q *Queue) claimEntry() (int, error) {
 				atomic.StoreUint64(q.ent(i, entConsIntent), 0)
 				atomic.StoreUint64(q.ent(i, entProdCount), 0)
 				atomic.StoreUint64(q.ent(i, entConsCount), 0)
-				q.prodCount, q.consCount = 0, 0
-				q.mpPuts = atomic.LoadUint64(q.ent(i, entPuts))
-				q.mpGets = atomic.LoadUint64(q.ent(i, entGets))
+				q.mpmc.prodCount, q.mpmc.consCount = 0, 0
+				q.mpmc.puts = atomic.LoadUint64(q.ent(i, entPuts))
+				q.mpmc.gets = atomic.LoadUint64(q.ent(i, entGets))
 				return i, nil
 			}
 		}
@@ -108,17 +183,17 @@ func (q *Queue) intentCount(i int, field uint64) uint64 {
 // published or released before it claims again, is never the subject of
 // a recovery check.
 func (q *Queue) setIntent(field, pos, k uint64) {
-	countField, last := uint64(entProdCount), &q.prodCount
+	countField, last := uint64(entProdCount), &q.mpmc.prodCount
 	if field == entConsIntent {
-		countField, last = entConsCount, &q.consCount
+		countField, last = entConsCount, &q.mpmc.consCount
 	}
 	if *last != k {
-		atomic.StoreUint64(q.ent(q.entIdx, countField), k) // atomic: read by findIntent in other processes
+		atomic.StoreUint64(q.ent(q.mpmc.entry, countField), k) // atomic: read by findIntent in other processes
 		*last = k
 	}
 	// Seq-cst store before the claiming CAS: whoever later sees the tail
 	// (head) past pos also sees that we may hold pos.
-	atomic.StoreUint64(q.ent(q.entIdx, field), pos+1)
+	atomic.StoreUint64(q.ent(q.mpmc.entry, field), pos+1)
 }
 
 // findIntent looks for the participants whose intent (field, with its
@@ -265,7 +340,7 @@ func (q *Queue) skipDead(p uint64) (bool, error) {
 		if q.loadSeq(p) != p {
 			return true, nil // published meanwhile
 		}
-		return false, q.stuckGet.check(p, p)
+		return false, q.mpmc.stuckGet.check(p, p)
 	}
 	q.skipSlot(dead, p)
 	// The rest of the dead producer's run, in the same pass.
@@ -317,7 +392,7 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 			// CAS: claims position t among competing producers; fails if
 			// the tail moved or CloseWrite set the closed bit.
 			if atomic.CompareAndSwapUint64(q.tail, t, t+1) {
-				q.stuckPut = stuck{}
+				q.mpmc.stuckPut = stuck{}
 				if testHook != nil {
 					testHook("put-claimed")
 				}
@@ -326,13 +401,13 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 			// Lost the race: our intent names a position another
 			// producer holds, and would hide that producer's death from
 			// skipDead while we are idle. Atomic: read by findIntent.
-			atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), 0)
+			atomic.StoreUint64(q.ent(q.mpmc.entry, entProdIntent), 0)
 		case s+n == t+1:
 			// Position t-N published and not yet released.
 			if !slow {
 				return 0, false, nil
 			}
-			changed, err := q.recoverHeld(t-n, seq, &q.stuckPut)
+			changed, err := q.recoverHeld(t-n, seq, &q.mpmc.stuckPut)
 			if err != nil || !changed {
 				return 0, false, err
 			}
@@ -365,18 +440,18 @@ func (q *Queue) mpmcPublish(pos uint64, n int) {
 	// the sequence; seq-cst also orders it before wake's waiter check.
 	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
 	atomic.StoreUint64(q.u64(off+slotSeq), pos+1)
-	q.mpPuts++
-	*q.ent(q.entIdx, entPuts) = q.mpPuts // plain: single-writer statistic (see spscPublish)
+	q.mpmc.puts++
+	*q.ent(q.mpmc.entry, entPuts) = q.mpmc.puts // plain: single-writer statistic (see spscPublish)
 	wake(q.dataSeq, q.getWaiters, 1)
 }
 
 func (q *Queue) mpmcWaitClaimPut(ctx context.Context, wait bool) (uint64, bool, error) {
 	pos, ok, err := q.mpmcClaimPut(false)
-	if !ok && err == nil && !wait && q.tryPut.failed() {
+	if !ok && err == nil && !wait && q.mpmc.tryPut.failed() {
 		pos, ok, err = q.mpmcClaimPut(true)
 	}
 	if ok {
-		q.tryPut = tryStall{}
+		q.mpmc.tryPut = tryStall{}
 	}
 	if ok || err != nil || !wait {
 		return pos, ok, err
@@ -395,9 +470,9 @@ func (q *Queue) mpmcPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 	if err := q.attachEntry(); err != nil {
 		return false, err
 	}
-	q.putMu.Lock()
-	defer q.putMu.Unlock()
-	if q.mpResv {
+	q.mpmc.putMu.Lock()
+	defer q.mpmc.putMu.Unlock()
+	if q.mpmc.reserved {
 		return false, ErrPending
 	}
 	pos, ok, err := q.mpmcWaitClaimPut(ctx, wait)
@@ -416,30 +491,30 @@ func (q *Queue) mpmcReserve(ctx context.Context, n int) ([]byte, error) {
 	if err := q.attachEntry(); err != nil {
 		return nil, err
 	}
-	q.putMu.Lock()
-	defer q.putMu.Unlock()
-	if q.mpResv {
+	q.mpmc.putMu.Lock()
+	defer q.mpmc.putMu.Unlock()
+	if q.mpmc.reserved {
 		return nil, ErrPending
 	}
 	pos, _, err := q.mpmcWaitClaimPut(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	q.mpResv, q.mpResvPos, q.mpResvLen = true, pos, uint64(n)
+	q.mpmc.reserved, q.mpmc.resvPos, q.mpmc.resvLen = true, pos, uint64(n)
 	return q.bytesAt(q.slot(pos)+slotHeader, uint64(n))[:n:n], nil
 }
 
 func (q *Queue) mpmcCommit(n int) error {
-	q.putMu.Lock()
-	defer q.putMu.Unlock()
-	if !q.mpResv {
+	q.mpmc.putMu.Lock()
+	defer q.mpmc.putMu.Unlock()
+	if !q.mpmc.reserved {
 		return ErrPending
 	}
-	if err := q.checkCommit(n, q.mpResvLen); err != nil {
+	if err := q.checkCommit(n, q.mpmc.resvLen); err != nil {
 		return err
 	}
-	q.mpResv = false
-	q.mpmcPublish(q.mpResvPos, n)
+	q.mpmc.reserved = false
+	q.mpmcPublish(q.mpmc.resvPos, n)
 	return nil
 }
 
@@ -464,7 +539,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 					atomic.AddUint64(q.u64(offSkipped), 1) // atomic RMW: any consumer may count
 					continue
 				}
-				q.stuckGet = stuck{}
+				q.mpmc.stuckGet = stuck{}
 				if testHook != nil {
 					testHook("get-claimed")
 				}
@@ -473,7 +548,7 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 			}
 			// Lost the race, as in mpmcClaimPut: our intent would hide
 			// the death of the consumer that holds h from recoverHeld.
-			atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), 0)
+			atomic.StoreUint64(q.ent(q.mpmc.entry, entConsIntent), 0)
 		case seq == h:
 			// Not published. Empty, or a producer is writing it.
 			t := atomic.LoadUint64(q.tail) // atomic: read after the head, so t >= h
@@ -555,17 +630,17 @@ func (q *Queue) mpmcSlotLen(pos uint64) (uint64, error) {
 }
 
 func (q *Queue) mpmcWaitClaimGet(ctx context.Context, wait bool) (uint64, bool, error) {
-	if q.mpEOF {
+	if q.mpmc.eof {
 		return 0, false, io.EOF
 	}
 	pos, _, ok, err := q.mpmcClaimGet(false)
-	if !ok && err == nil && !wait && q.tryGet.failed() {
+	if !ok && err == nil && !wait && q.mpmc.tryGet.failed() {
 		pos, _, ok, err = q.mpmcClaimGet(true)
 	}
 	if ok {
-		q.tryGet = tryStall{}
+		q.mpmc.tryGet = tryStall{}
 	}
-	q.mpEOF = err == io.EOF
+	q.mpmc.eof = err == io.EOF
 	if ok || err != nil || !wait {
 		return pos, ok, err
 	}
@@ -573,23 +648,23 @@ func (q *Queue) mpmcWaitClaimGet(ctx context.Context, wait bool) (uint64, bool, 
 		pos, _, ok, err = q.mpmcClaimGet(slow)
 		return ok, err
 	})
-	q.mpEOF = err == io.EOF
+	q.mpmc.eof = err == io.EOF
 	return pos, ok, err
 }
 
 // mpmcDone releases a consumed position and counts it.
 func (q *Queue) mpmcDone(pos uint64) {
 	q.releaseSlot(pos)
-	q.mpGets++
-	*q.ent(q.entIdx, entGets) = q.mpGets // plain: single-writer statistic (see spscPublish)
+	q.mpmc.gets++
+	*q.ent(q.mpmc.entry, entGets) = q.mpmc.gets // plain: single-writer statistic (see spscPublish)
 }
 
 func (q *Queue) mpmcGet(ctx context.Context, buf []byte, wait bool, grow bool) ([]byte, int, bool, error) {
 	if err := q.attachEntry(); err != nil {
 		return buf, 0, false, err
 	}
-	q.getMu.Lock()
-	defer q.getMu.Unlock()
+	q.mpmc.getMu.Lock()
+	defer q.mpmc.getMu.Unlock()
 	return q.mpmcGetLocked(ctx, buf, wait, grow)
 }
 
@@ -597,10 +672,10 @@ func (q *Queue) mpmcGet(ctx context.Context, buf []byte, wait bool, grow bool) (
 func (q *Queue) mpmcGetLocked(ctx context.Context, buf []byte, wait bool, grow bool) ([]byte, int, bool, error) {
 	var pos uint64
 	switch {
-	case q.mpHeld && q.mpShort:
+	case q.mpmc.held && q.mpmc.heldShort:
 		// A message an earlier call could not fit: deliver it first.
-		pos, q.mpHeld, q.mpShort = q.mpHeldPos, false, false
-	case q.mpHeld:
+		pos, q.mpmc.held, q.mpmc.heldShort = q.mpmc.heldPos, false, false
+	case q.mpmc.held:
 		return buf, 0, false, ErrPending
 	default:
 		p, ok, err := q.mpmcWaitClaimGet(ctx, wait)
@@ -620,7 +695,7 @@ func (q *Queue) mpmcGetLocked(ctx context.Context, buf []byte, wait bool, grow b
 	} else if uint64(len(buf)) < n {
 		// The slot is claimed: it cannot be handed back to other
 		// consumers, so the message is kept for this handle's next call.
-		q.mpHeld, q.mpHeldPos, q.mpShort = true, pos, true
+		q.mpmc.held, q.mpmc.heldPos, q.mpmc.heldShort = true, pos, true
 		return buf, 0, false, io.ErrShortBuffer
 	} else {
 		copy(buf, src)
@@ -633,13 +708,13 @@ func (q *Queue) mpmcNext(ctx context.Context, wait bool) ([]byte, bool, error) {
 	if err := q.attachEntry(); err != nil {
 		return nil, false, err
 	}
-	q.getMu.Lock()
-	defer q.getMu.Unlock()
+	q.mpmc.getMu.Lock()
+	defer q.mpmc.getMu.Unlock()
 	var pos uint64
 	switch {
-	case q.mpHeld && q.mpShort:
-		pos, q.mpShort = q.mpHeldPos, false
-	case q.mpHeld:
+	case q.mpmc.held && q.mpmc.heldShort:
+		pos, q.mpmc.heldShort = q.mpmc.heldPos, false
+	case q.mpmc.held:
 		return nil, false, ErrPending
 	default:
 		p, ok, err := q.mpmcWaitClaimGet(ctx, wait)
@@ -650,21 +725,21 @@ func (q *Queue) mpmcNext(ctx context.Context, wait bool) ([]byte, bool, error) {
 	}
 	n, err := q.mpmcSlotLen(pos)
 	if err != nil {
-		q.mpHeld = false
+		q.mpmc.held = false
 		q.mpmcDone(pos)
 		return nil, false, err
 	}
-	q.mpHeld, q.mpHeldPos = true, pos
+	q.mpmc.held, q.mpmc.heldPos = true, pos
 	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.slot(pos)+slotHeader)), n)[:n:n], true, nil
 }
 
 func (q *Queue) mpmcRelease() error {
-	q.getMu.Lock()
-	defer q.getMu.Unlock()
-	if !q.mpHeld || q.mpShort {
+	q.mpmc.getMu.Lock()
+	defer q.mpmc.getMu.Unlock()
+	if !q.mpmc.held || q.mpmc.heldShort {
 		return ErrPending
 	}
-	q.mpHeld = false
-	q.mpmcDone(q.mpHeldPos)
+	q.mpmc.held = false
+	q.mpmcDone(q.mpmc.heldPos)
 	return nil
 }

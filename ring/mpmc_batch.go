@@ -47,14 +47,14 @@ func (q *Queue) mpmcClaimPutRun(want int) (pos uint64, k int, ok bool, err error
 		// CAS: claims positions t..t+k-1 among competing producers; fails
 		// if the tail moved or CloseWrite set the closed bit.
 		if atomic.CompareAndSwapUint64(q.tail, t, t+uint64(k)) {
-			q.stuckPut = stuck{}
+			q.mpmc.stuckPut = stuck{}
 			if testHook != nil {
 				testHook("putrun-claimed")
 			}
 			return t, k, true, nil
 		}
 		// Lost the race: clear our intent, as mpmcClaimPut does.
-		atomic.StoreUint64(q.ent(q.entIdx, entProdIntent), 0)
+		atomic.StoreUint64(q.ent(q.mpmc.entry, entProdIntent), 0)
 	}
 	return 0, 0, false, nil
 }
@@ -64,9 +64,9 @@ func (q *Queue) mpmcPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if err := q.attachEntry(); err != nil {
 		return 0, err
 	}
-	q.putMu.Lock()
-	defer q.putMu.Unlock()
-	if q.mpResv {
+	q.mpmc.putMu.Lock()
+	defer q.mpmc.putMu.Unlock()
+	if q.mpmc.reserved {
 		return 0, ErrPending
 	}
 	done := 0
@@ -131,9 +131,9 @@ func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 			testHook("putrun-partial")
 		}
 	}
-	q.mpPuts += uint64(len(msgs))
-	*q.ent(q.entIdx, entPuts) = q.mpPuts     // plain: single-writer statistic (see spscPublish)
-	wake(q.dataSeq, q.getWaiters, len(msgs)) // seq-cst: after the last publication; a sleeper per message
+	q.mpmc.puts += uint64(len(msgs))
+	*q.ent(q.mpmc.entry, entPuts) = q.mpmc.puts // plain: single-writer statistic (see spscPublish)
+	wake(q.dataSeq, q.getWaiters, len(msgs))    // seq-cst: after the last publication; a sleeper per message
 }
 
 // mpmcClaimGetRun claims up to len(dst) published slots from the head
@@ -172,14 +172,14 @@ func (q *Queue) mpmcClaimGetRun(dst [][]byte) (pos uint64, k int, ok bool) {
 		}
 		// CAS: claims positions h..h+k-1 among competing consumers.
 		if atomic.CompareAndSwapUint64(q.head, h, h+uint64(k)) {
-			q.stuckGet = stuck{}
+			q.mpmc.stuckGet = stuck{}
 			if testHook != nil {
 				testHook("getrun-claimed")
 			}
 			raceAcquire(q.raceProxy) // the Puts of these positions happen before what follows
 			return h, k, true
 		}
-		atomic.StoreUint64(q.ent(q.entIdx, entConsIntent), 0) // lost the race, as in mpmcClaimGet
+		atomic.StoreUint64(q.ent(q.mpmc.entry, entConsIntent), 0) // lost the race, as in mpmcClaimGet
 	}
 	return 0, 0, false
 }
@@ -189,11 +189,11 @@ func (q *Queue) mpmcGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if err := q.attachEntry(); err != nil {
 		return 0, err
 	}
-	q.getMu.Lock()
-	defer q.getMu.Unlock()
+	q.mpmc.getMu.Lock()
+	defer q.mpmc.getMu.Unlock()
 	got := 0
 	for got < len(dst) {
-		if !q.mpHeld && !q.mpEOF {
+		if !q.mpmc.held && !q.mpmc.eof {
 			pos, k, ok := q.mpmcClaimGetRun(dst[got:])
 			if ok {
 				n, err := q.mpmcTakeRun(pos, k, dst[got:])
@@ -269,8 +269,8 @@ func (q *Queue) mpmcTakeRun(pos uint64, k int, dst [][]byte) (int, error) {
 	if skipped > 0 {
 		atomic.AddUint64(q.u64(offSkipped), skipped) // atomic RMW: any consumer may count
 	}
-	q.mpGets += uint64(j)
-	*q.ent(q.entIdx, entGets) = q.mpGets // plain: single-writer statistic (see spscPublish)
-	wake(q.spaceSeq, q.putWaiters, k)    // seq-cst: after the last release; a sleeper per slot
+	q.mpmc.gets += uint64(j)
+	*q.ent(q.mpmc.entry, entGets) = q.mpmc.gets // plain: single-writer statistic (see spscPublish)
+	wake(q.spaceSeq, q.putWaiters, k)           // seq-cst: after the last release; a sleeper per slot
 	return j, bad
 }

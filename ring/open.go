@@ -118,16 +118,16 @@ func At(mem []byte) (*Queue, error) {
 	q.dataSeq, q.getWaiters = q.u32(offDataSeq), q.u32(offGetWaiters)
 	q.spaceSeq, q.putWaiters = q.u32(offSpaceSeq), q.u32(offPutWaiters)
 	q.putWaits, q.getWaits = q.u64(offPutWaits), q.u64(offGetWaits)
-	q.data = unsafe.Add(q.base, g.dataOff)
+	q.spsc.data = unsafe.Add(q.base, g.dataOff)
 	q.closedWord = q.u32(offClosed)
-	q.putsCounter, q.getsCounter = q.u64(offPuts), q.u64(offGets)
-	q.maxSpan = recHeader + align8(g.maxMsg)
-	q.putSpan = g.maxMsg
+	q.spsc.putsCounter, q.spsc.getsCounter = q.u64(offPuts), q.u64(offGets)
+	q.spsc.maxSpan = recHeader + align8(g.maxMsg)
+	q.spsc.putSpan = g.maxMsg
 	if ts := uint64(cfg.Type.Size); ts != 0 {
 		// A typed queue takes messages of exactly the element size.
-		q.putLo, q.putSpan = ts, 0
+		q.spsc.putLo, q.spsc.putSpan = ts, 0
 		if ts > g.maxMsg {
-			q.putLo = 1 << 63 // none fits: the general code reports it
+			q.spsc.putLo = 1 << 63 // none fits: the general code reports it
 		}
 	}
 	q.raceProxy = race.Proxy(q.base)

@@ -152,7 +152,7 @@ func connOf(seg *shm.Segment, end int) (*Conn, error) {
 	}
 	// Claim both roles now, so that each end can tell when the other died
 	// (and a second process opening the same end fails at once).
-	c.out.peerDeath, c.in.peerDeath = true, true
+	c.out.spsc.peerDeath, c.in.spsc.peerDeath = true, true
 	if err := errors.Join(c.out.spscClaimProducer(), c.in.spscClaimConsumer()); err != nil {
 		var busy *BusyError
 		if errors.As(err, &busy) {

@@ -74,6 +74,11 @@ func SizeOf(cfg Config) (int, error) {
 // Queue is a handle on a ring in shared memory. Its methods may be called
 // from several goroutines within the limits the package doc states (SPSC:
 // one goroutine per side at a time).
+//
+// Its own fields are what both modes share: the memory and what its
+// header says, the header words, the spin settings and the handle's
+// state; spsc and mpmc hold each mode's state (spsc.go, mpmc.go), of which
+// a queue uses the one its mode names.
 type Queue struct {
 	base unsafe.Pointer // start of the ring
 	mem  []byte         // the ring's memory (for bounds and lifetime)
@@ -88,14 +93,7 @@ type Queue struct {
 	dataSeq, getWaiters  *uint32 // offDataSeq, offGetWaiters
 	spaceSeq, putWaiters *uint32 // offSpaceSeq, offPutWaiters
 	putWaits, getWaits   *uint64 // offPutWaits, offGetWaits
-
-	// Precomputed for the SPSC fast paths (fast.go).
-	data                     unsafe.Pointer // start of the data area
-	closedWord               *uint32        // the closed-for-writing flag (offClosed)
-	putsCounter, getsCounter *uint64        // the SPSC puts and gets counters (offPuts, offGets)
-	maxSpan                  uint64         // span of a MaxMessage record
-	putLo                    uint64         // a size n may be put if n-putLo <= putSpan (checkSize)
-	putSpan                  uint64         // see putLo
+	closedWord           *uint32 // offClosed: the closed-for-writing flag
 
 	// raceProxy is the heap object on which the race detector is told
 	// of the queue's happens-before edges (nil without -race): a Put
@@ -110,104 +108,12 @@ type Queue struct {
 	sleep    time.Duration // the longest futex sleep of a blocked call
 	closed   atomic.Bool   // Close was called: every later call fails with ErrClosed
 
-	// peerDeath makes a blocked SPSC call fail with ErrPeerDied when the
-	// process holding the other role is dead (pipes: one peer, for good).
-	peerDeath bool
+	lostFn     func(Lost) // SetLostHandler's function (MPMC recovery calls it), or nil
+	closeOnce  sync.Once  // Close's work is done once
+	closeError error      // what closing the segment returned
 
-	prod spscProducer // SPSC producer side; touched only by the goroutine putting
-	cons spscConsumer // SPSC consumer side; touched only by the goroutine getting
-
-	// MPMC side state, under putMu and getMu.
-	entOnce    sync.Once
-	entErr     error
-	entIdx     int
-	putMu      sync.Mutex
-	getMu      sync.Mutex
-	mpPuts     uint64
-	mpGets     uint64
-	mpResv     bool
-	mpResvLen  uint64
-	mpShort    bool // the held message is one Get could not fit
-	entOK      atomic.Bool
-	mpResvPos  uint64
-	mpHeld     bool
-	mpHeldPos  uint64
-	stuckPut   stuck
-	stuckGet   stuck
-	tryPut     tryStall // TryPut/TryReserve: when to run the slow checks
-	tryGet     tryStall // TryGet/TryNext, likewise
-	mpEOF      bool     // io.EOF returned: sticky (closed and drained for good)
-	lostFn     func(Lost)
-	prodCount  uint64 // the count last stored in this entry's prodCount (0: unknown)
-	consCount  uint64 // likewise consCount
-	closeOnce  sync.Once
-	closeError error
-}
-
-// spscProducer is an SPSC handle's producer state (spsc.go): the role,
-// the write position and the open batch or reservation. Positions are
-// byte counts since the queue was created.
-type spscProducer struct {
-	owned       bool   // this handle holds the producer role
-	published   uint64 // end of the published records
-	tail        uint64 // write position, >= published while a batch is open
-	firstHeader uint64 // header word of the batch's first record, stored last
-	deferred    bool   // firstHeader is set
-	cachedHead  uint64 // last head read; refreshed only when full
-	puts        uint64 // messages put, as stored in the puts counter
-	resvOff     uint64 // record offset of the pending reservation
-	resvNeed    uint64 // bytes it takes, pad included; 0: none
-	resvLen     uint64 // the size reserved
-	resvFast    bool   // the reservation was made by spscReserveFast
-}
-
-// spscConsumer is an SPSC handle's consumer state (spsc.go): the role,
-// the read and release positions and the messages Next holds.
-type spscConsumer struct {
-	owned   bool   // this handle holds the consumer role
-	head    uint64 // head as last stored: the space before it is released
-	view    uint64 // read position, past messages held by Next
-	gets    uint64 // messages taken, as stored in the gets counter
-	eof     bool   // io.EOF was returned: sticky
-	held    uint64 // messages Next returned and Release has not freed
-	lastPos uint64 // position of the record Next returned last (Position)
-}
-
-// tryStall decides when a run of failing Try calls on an MPMC queue runs
-// the slow checks (is the participant blocking us dead?) that a blocked
-// call runs while it waits, so that a Try loop behind a dead producer's
-// slot, or a full queue behind a dead consumer's, is not stuck for ever.
-// They run by the clock, every spinSlowPeriod of failing calls, read
-// every 256 failures.
-type tryStall struct {
-	fails int
-	since time.Time
-}
-
-// failed counts a failed Try call and reports whether this one should
-// retry with the slow checks.
-func (s *tryStall) failed() bool {
-	s.fails++
-	if s.fails&255 != 0 {
-		return false
-	}
-	now := time.Now()
-	if s.since.IsZero() {
-		s.since = now
-		return false
-	}
-	if now.Sub(s.since) < spinSlowPeriod {
-		return false
-	}
-	s.since = now
-	return true
-}
-
-// stuck remembers an unexplained stall, so that one that persists is
-// reported as corruption instead of waited on for ever.
-type stuck struct {
-	pos, seq uint64 // the stalled position and the sequence its slot showed
-	seen     int    // slow checks in a row that found the same stall
+	spsc spscHandle // SPSC mode's state
+	mpmc mpmcHandle // MPMC mode's state
 }
 
 // Segment returns the segment holding the queue, or nil for a queue in

@@ -23,6 +23,53 @@ import (
 // its cached copy says the ring is full. The tail word is a hint (it may
 // lag the published records) used to take over from a dead producer.
 
+// spscHandle is an SPSC handle's state: its producer and consumer sides
+// (a handle may hold either role or both, as a pipe's do) and values
+// derived from the header once, for the fast paths (fast.go).
+type spscHandle struct {
+	data                     unsafe.Pointer // start of the data area
+	putsCounter, getsCounter *uint64        // the puts and gets counters (offPuts, offGets)
+	maxSpan                  uint64         // span of a MaxMessage record
+	putLo                    uint64         // a size n may be put if n-putLo <= putSpan (checkSize)
+	putSpan                  uint64         // see putLo
+
+	// peerDeath makes a blocked call fail with ErrPeerDied when the
+	// process holding the other role is dead (pipes: one peer, for good).
+	peerDeath bool
+
+	prod spscProducer // producer side; touched only by the goroutine putting
+	cons spscConsumer // consumer side; touched only by the goroutine getting
+}
+
+// spscProducer is an SPSC handle's producer state: the role, the
+// write position and the open batch or reservation. Positions are byte
+// counts since the queue was created.
+type spscProducer struct {
+	owned       bool   // this handle holds the producer role
+	published   uint64 // end of the published records
+	tail        uint64 // write position, >= published while a batch is open
+	firstHeader uint64 // header word of the batch's first record, stored last
+	deferred    bool   // firstHeader is set
+	cachedHead  uint64 // last head read; refreshed only when full
+	puts        uint64 // messages put, as stored in the puts counter
+	resvOff     uint64 // record offset of the pending reservation
+	resvNeed    uint64 // bytes it takes, pad included; 0: none
+	resvLen     uint64 // the size reserved
+	resvFast    bool   // the reservation was made by spscReserveFast
+}
+
+// spscConsumer is an SPSC handle's consumer state: the role, the read
+// and release positions and the messages Next holds.
+type spscConsumer struct {
+	owned   bool   // this handle holds the consumer role
+	head    uint64 // head as last stored: the space before it is released
+	view    uint64 // read position, past messages held by Next
+	gets    uint64 // messages taken, as stored in the gets counter
+	eof     bool   // io.EOF was returned: sticky
+	held    uint64 // messages Next returned and Release has not freed
+	lastPos uint64 // position of the record Next returned last (Position)
+}
+
 // claimRole takes the SPSC role whose owner word is at ownerOff, if it is
 // free or its owner died.
 func (q *Queue) claimRole(ownerOff, startOff uint64) error {
@@ -50,7 +97,7 @@ func (q *Queue) claimRole(ownerOff, startOff uint64) error {
 // peerGone reports, for queues that want it (pipes), whether the process
 // holding the other role (owner word at ownerOff) has died.
 func (q *Queue) peerGone(ownerOff uint64) bool {
-	if !q.peerDeath {
+	if !q.spsc.peerDeath {
 		return false
 	}
 	w := atomic.LoadUint64(q.u64(ownerOff)) // atomic: written by the peer's role claim
@@ -81,7 +128,7 @@ func (q *Queue) checkRecord(pos, w uint64) (n, span uint64, err error) {
 // finds the end of what the previous producer published (see below) and
 // starts there.
 func (q *Queue) spscClaimProducer() error {
-	if q.prod.owned {
+	if q.spsc.prod.owned {
 		return nil
 	}
 	if q.closed.Load() {
@@ -117,17 +164,17 @@ func (q *Queue) spscClaimProducer() error {
 		}
 		t += span
 	}
-	q.prod.published, q.prod.tail, q.prod.cachedHead = t, t, h
-	q.prod.deferred = false
-	q.prod.puts = atomic.LoadUint64(q.u64(offPuts)) // atomic: written by the previous producer
-	q.prod.owned = true
+	q.spsc.prod.published, q.spsc.prod.tail, q.spsc.prod.cachedHead = t, t, h
+	q.spsc.prod.deferred = false
+	q.spsc.prod.puts = atomic.LoadUint64(q.u64(offPuts)) // atomic: written by the previous producer
+	q.spsc.prod.owned = true
 	return nil
 }
 
 // spscClaimConsumer takes the consumer role for this handle, once: it
 // starts at the head the previous consumer released.
 func (q *Queue) spscClaimConsumer() error {
-	if q.cons.owned {
+	if q.spsc.cons.owned {
 		return nil
 	}
 	if q.closed.Load() {
@@ -141,17 +188,17 @@ func (q *Queue) spscClaimConsumer() error {
 		atomic.StoreUint64(q.u64(offConsOwner), 0) // atomic: give the role back
 		return corrupt("head %d", h)
 	}
-	q.cons.head, q.cons.view = h, h
-	q.cons.gets = atomic.LoadUint64(q.u64(offGets)) // atomic: written by the previous consumer
-	q.cons.owned = true
+	q.spsc.cons.head, q.spsc.cons.view = h, h
+	q.spsc.cons.gets = atomic.LoadUint64(q.u64(offGets)) // atomic: written by the previous consumer
+	q.spsc.cons.owned = true
 	return nil
 }
 
 // setHeader writes header word w at data offset off: the first header of
 // a batch is kept back and stored last by spscPublish.
 func (q *Queue) setHeader(off, w uint64) {
-	if !q.prod.deferred {
-		q.prod.firstHeader, q.prod.deferred = w, true
+	if !q.spsc.prod.deferred {
+		q.spsc.prod.firstHeader, q.spsc.prod.deferred = w, true
 		return
 	}
 	*q.hdr(off) = w // plain: published by the first header's atomic store
@@ -164,20 +211,20 @@ func (q *Queue) setHeader(off, w uint64) {
 func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
 	c := q.geo.capacity
 	span := recHeader + align8(uint64(n))
-	off = q.prod.tail & q.mask
+	off = q.spsc.prod.tail & q.mask
 	need = span
 	if off+span > c {
 		need += c - off
 	}
-	if q.prod.tail+need+recHeader-q.prod.cachedHead > c {
+	if q.spsc.prod.tail+need+recHeader-q.spsc.prod.cachedHead > c {
 		// Atomic load (acquire): the consumer stores head only after it
 		// has finished reading the bytes we are about to reuse.
 		h := atomic.LoadUint64(q.head)
-		if h > q.prod.published || q.prod.published-h > c || h&7 != 0 {
-			return 0, 0, false, corrupt("head %d with tail %d", h, q.prod.published)
+		if h > q.spsc.prod.published || q.spsc.prod.published-h > c || h&7 != 0 {
+			return 0, 0, false, corrupt("head %d with tail %d", h, q.spsc.prod.published)
 		}
-		q.prod.cachedHead = h
-		if q.prod.tail+need+recHeader-h > c {
+		q.spsc.prod.cachedHead = h
+		if q.spsc.prod.tail+need+recHeader-h > c {
 			return 0, 0, false, nil
 		}
 	}
@@ -207,35 +254,35 @@ func (q *Queue) spscWrite(off, need uint64, p []byte) {
 	n := uint64(len(p))
 	copy(q.bytesAt(q.geo.dataOff+off+recHeader, n), p) // plain: published by spscPublish
 	q.setHeader(off, n|(recHeader+align8(n))<<32)
-	q.prod.tail += need
+	q.spsc.prod.tail += need
 }
 
 // spscPublish makes the records written since the last publication (k
 // messages) visible to the consumer.
 func (q *Queue) spscPublish(k uint64) error {
-	if q.prod.tail == q.prod.published {
+	if q.spsc.prod.tail == q.spsc.prod.published {
 		return nil
 	}
 	if q.closedForWrite() {
-		q.prod.tail, q.prod.deferred = q.prod.published, false // abandoned, never visible
+		q.spsc.prod.tail, q.spsc.prod.deferred = q.spsc.prod.published, false // abandoned, never visible
 		return ErrClosed
 	}
-	*q.hdr(q.prod.tail & q.mask) = 0 // plain: the terminator, published below
+	*q.hdr(q.spsc.prod.tail & q.mask) = 0 // plain: the terminator, published below
 	// Atomic store, sequentially consistent: (1) a release of the
 	// payloads, later headers and terminator written before it; (2)
 	// ordered before our loads of the closed flag and of getWaiters below
 	// (the Dekker pairings with CloseWrite and with a sleeping consumer).
 	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
-	atomic.StoreUint64(q.hdr(q.prod.published&q.mask), q.prod.firstHeader)
-	q.prod.deferred = false
-	q.prod.published = q.prod.tail
-	q.prod.puts += k
+	atomic.StoreUint64(q.hdr(q.spsc.prod.published&q.mask), q.spsc.prod.firstHeader)
+	q.spsc.prod.deferred = false
+	q.spsc.prod.published = q.spsc.prod.tail
+	q.spsc.prod.puts += k
 	// Plain stores: the tail hint and a statistics counter, one writer
 	// each; an aligned 8-byte store is not torn on the supported
 	// architectures, and readers use atomic loads. Atomic stores would
 	// cost locked instructions per message.
-	*q.tail = q.prod.tail
-	*q.u64(offPuts) = q.prod.puts
+	*q.tail = q.spsc.prod.tail
+	*q.u64(offPuts) = q.spsc.prod.puts
 	wake(q.dataSeq, q.getWaiters, 1)
 	if q.closedForWrite() {
 		// Closed while we published: the consumer may have declared EOF
@@ -261,7 +308,7 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 	if err := q.spscClaimProducer(); err != nil {
 		return false, err
 	}
-	if q.prod.resvNeed != 0 {
+	if q.spsc.prod.resvNeed != 0 {
 		return false, ErrPending
 	}
 	off, need, ok, err := q.spscRoom(len(p))
@@ -294,7 +341,7 @@ func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if err := q.spscClaimProducer(); err != nil {
 		return 0, err
 	}
-	if q.prod.resvNeed != 0 {
+	if q.spsc.prod.resvNeed != 0 {
 		return 0, ErrPending
 	}
 	done, k := 0, uint64(0) // published, written but unpublished
@@ -343,7 +390,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 	if err := q.spscClaimProducer(); err != nil {
 		return nil, err
 	}
-	if q.prod.resvNeed != 0 {
+	if q.spsc.prod.resvNeed != 0 {
 		return nil, ErrPending
 	}
 	if q.closedForWrite() {
@@ -359,34 +406,34 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	q.prod.resvOff, q.prod.resvNeed, q.prod.resvLen = off, need, uint64(n)
+	q.spsc.prod.resvOff, q.spsc.prod.resvNeed, q.spsc.prod.resvLen = off, need, uint64(n)
 	b := q.bytesAt(q.geo.dataOff+off+recHeader, uint64(n))
 	return b[:n:n], nil
 }
 
 func (q *Queue) spscCommit(n int) error {
-	if q.prod.resvNeed == 0 {
+	if q.spsc.prod.resvNeed == 0 {
 		return ErrPending
 	}
-	if err := q.checkCommit(n, q.prod.resvLen); err != nil {
+	if err := q.checkCommit(n, q.spsc.prod.resvLen); err != nil {
 		return err
 	}
 	// The span stays the reserved one; the consumer accepts a span longer
 	// than the length needs (up to the span of MaxMessage).
-	q.setHeader(q.prod.resvOff, uint64(n)|(recHeader+align8(q.prod.resvLen))<<32)
-	q.prod.tail += q.prod.resvNeed
-	q.prod.resvNeed, q.prod.resvFast = 0, false
+	q.setHeader(q.spsc.prod.resvOff, uint64(n)|(recHeader+align8(q.spsc.prod.resvLen))<<32)
+	q.spsc.prod.tail += q.spsc.prod.resvNeed
+	q.spsc.prod.resvNeed, q.spsc.prod.resvFast = 0, false
 	return q.spscPublish(1)
 }
 
 // spscPeek finds the next record at the read position, skipping a pad.
 // It returns io.EOF when the queue is empty and closed for writing.
 func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
-	if q.cons.eof {
+	if q.spsc.cons.eof {
 		return 0, 0, 0, false, io.EOF
 	}
 	for range 2 {
-		off = q.cons.view & q.mask
+		off = q.spsc.cons.view & q.mask
 		// Atomic load (acquire): pairs with the producer's store of the
 		// header, so the record's payload (and the headers of the rest
 		// of its batch) are fully written.
@@ -398,19 +445,19 @@ func (q *Queue) spscPeek() (off, n, span uint64, ok bool, err error) {
 			// Closed: look again, since a producer that published before
 			// the close stores its header before it reads the flag.
 			if w = atomic.LoadUint64(q.hdr(off)); w == 0 {
-				q.cons.eof = true
+				q.spsc.cons.eof = true
 				return 0, 0, 0, false, io.EOF
 			}
 		}
-		n, span, err = q.checkRecord(q.cons.view, w)
-		if err == nil && q.cons.view+span-q.cons.head > q.geo.capacity {
+		n, span, err = q.checkRecord(q.spsc.cons.view, w)
+		if err == nil && q.spsc.cons.view+span-q.spsc.cons.head > q.geo.capacity {
 			err = corrupt("records past the capacity")
 		}
 		if err != nil {
 			return 0, 0, 0, false, err
 		}
 		if n == padLen {
-			q.cons.view += span
+			q.spsc.cons.view += span
 			continue
 		}
 		raceAcquire(q.raceProxy) // the Put of this record happens before what follows
@@ -441,12 +488,12 @@ func (q *Queue) spscWaitPeek(ctx context.Context, wait bool) (off, n, span uint6
 // spscRelease gives the space up to the read position back to the
 // producer, counting k messages.
 func (q *Queue) spscRelease(k uint64) {
-	q.cons.head = q.cons.view
+	q.spsc.cons.head = q.spsc.cons.view
 	// Atomic store, sequentially consistent: a release of the space we
 	// finished reading, ordered before wake's read of putWaiters.
-	atomic.StoreUint64(q.head, q.cons.head)
-	q.cons.gets += k
-	*q.u64(offGets) = q.cons.gets // plain store: single-writer statistic (see spscPublish)
+	atomic.StoreUint64(q.head, q.spsc.cons.head)
+	q.spsc.cons.gets += k
+	*q.u64(offGets) = q.spsc.cons.gets // plain store: single-writer statistic (see spscPublish)
 	wake(q.spaceSeq, q.putWaiters, 1)
 }
 
@@ -454,7 +501,7 @@ func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, 
 	if err := q.spscClaimConsumer(); err != nil {
 		return 0, false, err
 	}
-	if q.cons.held != 0 {
+	if q.spsc.cons.held != 0 {
 		return 0, false, ErrPending
 	}
 	off, n, span, ok, err := q.spscWaitPeek(ctx, wait)
@@ -465,7 +512,7 @@ func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, 
 		return 0, false, io.ErrShortBuffer
 	}
 	copy(buf, q.bytesAt(q.geo.dataOff+off+recHeader, n))
-	q.cons.view += span
+	q.spsc.cons.view += span
 	q.spscRelease(1)
 	return int(n), true, nil
 }
@@ -474,7 +521,7 @@ func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 	if err := q.spscClaimConsumer(); err != nil {
 		return buf, err
 	}
-	if q.cons.held != 0 {
+	if q.spsc.cons.held != 0 {
 		return buf, ErrPending
 	}
 	off, n, span, _, err := q.spscWaitPeek(ctx, true)
@@ -482,7 +529,7 @@ func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	buf = append(buf, q.bytesAt(q.geo.dataOff+off+recHeader, n)...)
-	q.cons.view += span
+	q.spsc.cons.view += span
 	q.spscRelease(1)
 	return buf, nil
 }
@@ -491,7 +538,7 @@ func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if err := q.spscClaimConsumer(); err != nil {
 		return 0, err
 	}
-	if q.cons.held != 0 {
+	if q.spsc.cons.held != 0 {
 		return 0, ErrPending
 	}
 	if len(dst) == 0 {
@@ -511,7 +558,7 @@ func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 		}
 		dst[k] = dst[k][:n]
 		copy(dst[k], q.bytesAt(q.geo.dataOff+off+recHeader, n))
-		q.cons.view += span
+		q.spsc.cons.view += span
 		k++
 		if k == len(dst) {
 			break
@@ -536,18 +583,18 @@ func (q *Queue) spscNext(ctx context.Context, wait bool) ([]byte, bool, error) {
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	q.cons.lastPos = q.cons.view
-	q.cons.view += span
-	q.cons.held++
+	q.spsc.cons.lastPos = q.spsc.cons.view
+	q.spsc.cons.view += span
+	q.spsc.cons.held++
 	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.geo.dataOff+off+recHeader)), n)[:n:n], true, nil
 }
 
 func (q *Queue) spscReleaseHeld() error {
-	if q.cons.held == 0 {
+	if q.spsc.cons.held == 0 {
 		return ErrPending
 	}
-	k := q.cons.held
-	q.cons.held = 0
+	k := q.spsc.cons.held
+	q.spsc.cons.held = 0
 	q.spscRelease(k)
 	return nil
 }
