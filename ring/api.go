@@ -4,6 +4,23 @@ import (
 	"context"
 )
 
+// The Queue API. Each method chooses its mode's code in one place, the
+// same way in all of them: the SPSC fast path first where there is one
+// (fast.go: it is done only on an SPSC queue whose role this handle
+// holds, so on an MPMC queue it costs a call or two that fail their first
+// check), then one branch on the mode: the SPSC general path (spsc.go) or
+// the MPMC code (mpmc.go, mpmc_batch.go).
+//
+// A branch rather than an interface with an SPSC and an MPMC
+// implementation: both modes' code works on what Queue holds for both
+// (the memory, the geometry, the header words, the spin settings, the
+// closed flag), so an implementation would either forward each method to
+// Queue's (a second set of a dozen methods, and an indirect call that
+// cannot be inlined) or reach that state through a pointer back to the
+// Queue. The branch reads a field that never changes, so it is always
+// predicted, and the fast paths, which are most of the calls, do not
+// reach it.
+
 // Put appends a copy of p to the queue, waiting while it is full. It
 // returns ErrTooLarge for a message over MaxMessage, ErrClosed once the
 // queue is closed for writing, and ctx's error when ctx is done first.
@@ -16,12 +33,11 @@ func (q *Queue) Put(ctx context.Context, p []byte) error {
 	if done, err := q.spscPutFast(p); done {
 		return err
 	}
-	var err error
 	if q.geo.mode == SPSC {
-		_, err = q.spscPut(ctx, p, true)
-	} else {
-		_, err = q.mpmcPut(ctx, p, true)
+		_, err := q.spscPut(ctx, p, true)
+		return err
 	}
+	_, err := q.mpmcPut(ctx, p, true)
 	return err
 }
 
@@ -51,22 +67,7 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if q.geo.mode == SPSC {
-		done := 0
-		for {
-			k, err := q.spscPutBatchFast(msgs[done:])
-			done += k
-			if done == len(msgs) || err != nil {
-				return done, err
-			}
-			// One message by the general code: it waits for room,
-			// writes a wrap pad, or reports what is wrong; then the fast
-			// path again.
-			k, err = q.spscPutBatch(ctx, msgs[done:done+1])
-			done += k
-			if err != nil {
-				return done, err
-			}
-		}
+		return q.spscPutBatch(ctx, msgs)
 	}
 	return q.mpmcPutBatch(ctx, msgs)
 }
@@ -167,9 +168,6 @@ func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if q.geo.mode == SPSC {
-		if k := q.spscGetBatchFast(dst); k > 0 {
-			return k, nil
-		}
 		return q.spscGetBatch(ctx, dst)
 	}
 	return q.mpmcGetBatch(ctx, dst)
@@ -188,13 +186,11 @@ func (q *Queue) Next(ctx context.Context) ([]byte, error) {
 	if b, ok := q.spscNextFast(); ok {
 		return b, nil
 	}
-	var b []byte
-	var err error
 	if q.geo.mode == SPSC {
-		b, _, err = q.spscNext(ctx, true)
-	} else {
-		b, _, err = q.mpmcNext(ctx, true)
+		b, _, err := q.spscNext(ctx, true)
+		return b, err
 	}
+	b, _, err := q.mpmcNext(ctx, true)
 	return b, err
 }
 

@@ -331,7 +331,28 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 	return true, q.spscPublish(1)
 }
 
+// spscPutBatch is PutBatch in SPSC mode: the runs of messages the fast
+// path takes (spscPutBatchFast), and each message it leaves by the general
+// code, which waits for room, writes a wrap pad, or reports what is
+// wrong; then the fast path again.
 func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	done := 0
+	for {
+		k, err := q.spscPutBatchFast(msgs[done:])
+		done += k
+		if done == len(msgs) || err != nil {
+			return done, err
+		}
+		k, err = q.spscPutBatchSlow(ctx, msgs[done:done+1])
+		done += k
+		if err != nil {
+			return done, err
+		}
+	}
+}
+
+// spscPutBatchSlow is the general code of spscPutBatch.
+func (q *Queue) spscPutBatchSlow(ctx context.Context, msgs [][]byte) (int, error) {
 	if len(msgs) > 0 {
 		// As Put: a message of the wrong size is reported before the role.
 		if err := q.checkSize(len(msgs[0])); err != nil {
@@ -534,7 +555,12 @@ func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
+// spscGetBatch is GetBatch in SPSC mode: the fast path
+// (spscGetBatchFast), or the general code when it takes nothing.
 func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
+	if k := q.spscGetBatchFast(dst); k > 0 {
+		return k, nil
+	}
 	if err := q.spscClaimConsumer(); err != nil {
 		return 0, err
 	}
