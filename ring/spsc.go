@@ -332,9 +332,9 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 }
 
 // spscPutBatch is PutBatch in SPSC mode: the runs of messages the fast
-// path takes (spscPutBatchFast), and each message it leaves by the general
-// code, which waits for room, writes a wrap pad, or reports what is
-// wrong; then the fast path again.
+// path takes (spscPutBatchFast), and each message it leaves by Put's
+// general code, which waits for room, writes a wrap pad, or reports what
+// is wrong; then the fast path again.
 func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	done := 0
 	for {
@@ -343,65 +343,11 @@ func (q *Queue) spscPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		if done == len(msgs) || err != nil {
 			return done, err
 		}
-		k, err = q.spscPutBatchSlow(ctx, msgs[done:done+1])
-		done += k
-		if err != nil {
-			return done, err
+		if _, err := q.spscPut(ctx, msgs[done], true); err != nil {
+			return done, err // with ErrClosed after publishing: not promised, not counted
 		}
+		done++
 	}
-}
-
-// spscPutBatchSlow is the general code of spscPutBatch.
-func (q *Queue) spscPutBatchSlow(ctx context.Context, msgs [][]byte) (int, error) {
-	if len(msgs) > 0 {
-		// As Put: a message of the wrong size is reported before the role.
-		if err := q.checkSize(len(msgs[0])); err != nil {
-			return 0, err
-		}
-	}
-	if err := q.spscClaimProducer(); err != nil {
-		return 0, err
-	}
-	if q.spsc.prod.resvNeed != 0 {
-		return 0, ErrPending
-	}
-	done, k := 0, uint64(0) // published, written but unpublished
-	for i := 0; i < len(msgs); {
-		m := msgs[i]
-		if serr := q.checkSize(len(m)); serr != nil {
-			err := q.spscPublish(k)
-			if err == nil {
-				done, err = i, serr
-			}
-			return done, err
-		}
-		off, need, ok, err := q.spscRoom(len(m))
-		if err == nil && !ok {
-			// Full: publish what we have so the consumer can make room,
-			// then wait.
-			if err = q.spscPublish(k); err != nil {
-				return done, err
-			}
-			done, k = i, 0
-			err = q.block(ctx, q.spaceSeq, q.putWaiters, q.putWaits, func(slow bool) (bool, error) {
-				off, need, ok, err = q.spscRoomAgain(slow, len(m))
-				return ok, err
-			})
-		}
-		if err != nil {
-			if perr := q.spscPublish(k); perr == nil {
-				done = i
-			}
-			return done, err
-		}
-		q.spscWrite(off, need, m)
-		k++
-		i++
-	}
-	if err := q.spscPublish(k); err != nil {
-		return done, err
-	}
-	return len(msgs), nil
 }
 
 func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
@@ -556,7 +502,9 @@ func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 }
 
 // spscGetBatch is GetBatch in SPSC mode: the fast path
-// (spscGetBatchFast), or the general code when it takes nothing.
+// (spscGetBatchFast); when it takes nothing, the first message by Get's
+// general code, which claims the role, waits for a message, or reports
+// what is wrong, and the ones queued after it by the fast path again.
 func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if k := q.spscGetBatchFast(dst); k > 0 {
 		return k, nil
@@ -570,35 +518,21 @@ func (q *Queue) spscGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if len(dst) == 0 {
 		return 0, nil
 	}
-	off, n, span, _, err := q.spscWaitPeek(ctx, true)
+	n, _, err := q.spscGet(ctx, dst[0][:cap(dst[0])], true)
 	if err != nil {
 		return 0, err
 	}
-	k := 0
-	for {
-		if uint64(cap(dst[k])) < n {
-			if k == 0 {
-				return 0, io.ErrShortBuffer
-			}
-			break
-		}
-		dst[k] = dst[k][:n]
-		copy(dst[k], q.bytesAt(q.geo.dataOff+off+recHeader, n))
-		q.spsc.cons.view += span
-		k++
-		if k == len(dst) {
-			break
-		}
-		var ok bool
-		if off, n, span, ok, err = q.spscPeek(); !ok {
-			if err == io.EOF {
-				err = nil // reported by the next call
-			}
-			break
+	dst[0] = dst[0][:n]
+	k := 1 + q.spscGetBatchFast(dst[1:])
+	if k < len(dst) {
+		// The fast path stopped at a message that does not fit, at the
+		// end of what is queued, or at a record it leaves to the general
+		// code: a corrupt one is reported with the messages taken.
+		if _, _, _, _, err := q.spscPeek(); err != nil && err != io.EOF {
+			return k, err
 		}
 	}
-	q.spscRelease(uint64(k))
-	return k, err
+	return k, nil
 }
 
 func (q *Queue) spscNext(ctx context.Context, wait bool) ([]byte, bool, error) {
