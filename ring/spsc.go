@@ -117,11 +117,31 @@ func (q *Queue) checkRecord(pos, w uint64) (n, span uint64, err error) {
 		}
 		return n, q.geo.capacity - off, nil
 	}
-	if n > q.geo.maxMsg || span < recHeader+align8(n) || span > recHeader+align8(q.geo.maxMsg) ||
-		span&7 != 0 || off+span > q.geo.capacity {
+	if !q.spscRecordFits(off, n, span) {
 		return 0, 0, corrupt("record length %d span %d at offset %d", n, span, off)
 	}
 	return n, span, nil
+}
+
+// spscRecordFits is checkRecord's rule for a record that is not a pad: n
+// payload bytes at most MaxMessage, in a span that holds them, at most
+// MaxMessage's, 8-byte aligned and within the data area from offset off.
+// The fast paths check it as it is: an empty slot (header word 0) fails
+// span >= recHeader, and a pad n <= maxMsg (maxMsg < padLen).
+func (q *Queue) spscRecordFits(off, n, span uint64) bool {
+	return n <= q.geo.maxMsg && span >= recHeader+align8(n) && span <= q.spsc.maxSpan &&
+		span&7 == 0 && off+span <= q.geo.capacity
+}
+
+// spscSizeFits is checkSize's rule, for the fast paths, in one comparison:
+// n-putLo > putSpan when n is over MaxMessage or, in a typed queue, other
+// than the element size.
+func (q *Queue) spscSizeFits(n uint64) bool { return n-q.spsc.putLo <= q.spsc.putSpan }
+
+// spscPayload returns the n payload bytes of the record at data offset
+// off.
+func (q *Queue) spscPayload(off, n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(q.spsc.data, off+recHeader)), n)
 }
 
 // spscClaimProducer takes the producer role for this handle, once: it
@@ -217,10 +237,8 @@ func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
 		need += c - off
 	}
 	if q.spsc.prod.tail+need+recHeader-q.spsc.prod.cachedHead > c {
-		// Atomic load (acquire): the consumer stores head only after it
-		// has finished reading the bytes we are about to reuse.
-		h := atomic.LoadUint64(q.head)
-		if h > q.spsc.prod.published || q.spsc.prod.published-h > c || h&7 != 0 {
+		h, valid := q.spscLoadHead()
+		if !valid {
 			return 0, 0, false, corrupt("head %d with tail %d", h, q.spsc.prod.published)
 		}
 		q.spsc.prod.cachedHead = h
@@ -233,6 +251,18 @@ func (q *Queue) spscRoom(n int) (off, need uint64, ok bool, err error) {
 		off = 0
 	}
 	return off, need, true, nil
+}
+
+// spscLoadHead reads the head for the producer, when its cached copy says
+// the ring may be full; valid is false for a head that no consumer could
+// have stored (past the published records, more than the capacity behind
+// them, or unaligned).
+func (q *Queue) spscLoadHead() (h uint64, valid bool) {
+	// Atomic load (acquire): the consumer stores head only after it has
+	// finished reading the bytes we are about to reuse.
+	h = atomic.LoadUint64(q.head)
+	pub := q.spsc.prod.published
+	return h, h <= pub && pub-h <= q.geo.capacity && h&7 == 0
 }
 
 // spscRoomAgain is spscRoom for a blocked producer: it also notices a
@@ -252,49 +282,60 @@ func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err 
 // (unpublished) write position.
 func (q *Queue) spscWrite(off, need uint64, p []byte) {
 	n := uint64(len(p))
-	copy(q.bytesAt(q.geo.dataOff+off+recHeader, n), p) // plain: published by spscPublish
+	copy(q.spscPayload(off, n), p) // plain: published by spscPublish
 	q.setHeader(off, n|(recHeader+align8(n))<<32)
 	q.spsc.prod.tail += need
 }
 
-// spscPublish makes the records written since the last publication (k
-// messages) visible to the consumer.
-func (q *Queue) spscPublish(k uint64) error {
-	if q.spsc.prod.tail == q.spsc.prod.published {
-		return nil
-	}
+// spscPublishWritten publishes the record written since the last
+// publication (spscWrite, or a Commit's), with its wrap pad if it has one,
+// unless the queue is closed for writing: then it is abandoned, never
+// visible.
+func (q *Queue) spscPublishWritten() error {
 	if q.closedForWrite() {
 		q.spsc.prod.tail, q.spsc.prod.deferred = q.spsc.prod.published, false // abandoned, never visible
 		return ErrClosed
 	}
-	*q.hdr(q.spsc.prod.tail & q.mask) = 0 // plain: the terminator, published below
-	// Atomic store, sequentially consistent: (1) a release of the
-	// payloads, later headers and terminator written before it; (2)
-	// ordered before our loads of the closed flag and of getWaiters below
-	// (the Dekker pairings with CloseWrite and with a sleeping consumer).
-	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
-	atomic.StoreUint64(q.hdr(q.spsc.prod.published&q.mask), q.spsc.prod.firstHeader)
 	q.spsc.prod.deferred = false
-	q.spsc.prod.published = q.spsc.prod.tail
-	q.spsc.prod.puts += k
-	// Plain stores: the tail hint and a statistics counter, one writer
-	// each; an aligned 8-byte store is not torn on the supported
-	// architectures, and readers use atomic loads. Atomic stores would
-	// cost locked instructions per message.
-	*q.tail = q.spsc.prod.tail
-	*q.u64(offPuts) = q.spsc.prod.puts
-	wake(q.dataSeq, q.getWaiters, 1)
-	if q.closedForWrite() {
-		// Closed while we published: the consumer may have declared EOF
-		// already, so the message is not promised (it may still be
-		// received by a consumer that has not reached EOF).
+	if q.spscPublish(q.spsc.prod.published, q.spsc.prod.firstHeader, q.spsc.prod.tail, 1) {
 		return ErrClosed
 	}
 	return nil
 }
 
+// spscPublish makes the records written from position pub (the end of
+// the published records) to t visible to the consumer, k messages, by
+// storing first, the header word of the first of them, which the writer
+// kept back. It reports whether the queue was closed for writing
+// meanwhile: then the consumer may have declared EOF already, so the
+// messages are not promised (they may still be received by a consumer
+// that has not reached EOF). Every SPSC publication, fast or general,
+// single or batch, is this.
+func (q *Queue) spscPublish(pub, first, t uint64, k int) (closed bool) {
+	*(*uint64)(unsafe.Add(q.spsc.data, t&q.mask)) = 0 // plain: the terminator, published below
+	// Atomic store, sequentially consistent: (1) a release of the
+	// payloads, later headers and terminator written before it; (2)
+	// ordered before our loads of getWaiters and of the closed flag below
+	// (the Dekker pairings with a sleeping consumer and with CloseWrite).
+	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get; a no-op without -race
+	atomic.StoreUint64((*uint64)(unsafe.Add(q.spsc.data, pub&q.mask)), first)
+	q.spsc.prod.published, q.spsc.prod.tail = t, t
+	q.spsc.prod.puts += uint64(k)
+	// Plain stores: the tail hint and a statistics counter, one writer
+	// each; an aligned 8-byte store is not torn on the supported
+	// architectures, and readers use atomic loads. Atomic stores would
+	// cost locked instructions per message.
+	*q.tail = t
+	*q.spsc.putsCounter = q.spsc.prod.puts
+	if atomic.LoadUint32(q.getWaiters) != 0 { // seq-cst: wake's Dekker half
+		wake(q.dataSeq, q.getWaiters, 1)
+	}
+	return q.closedForWrite() // closed while we published
+}
+
+// closedForWrite reports whether the queue is closed for writing.
 func (q *Queue) closedForWrite() bool {
-	if atomic.LoadUint32(q.u32(offClosed)) == 0 { // seq-cst: set by CloseWrite in any process
+	if atomic.LoadUint32(q.closedWord) == 0 { // seq-cst: set by CloseWrite in any process
 		return false
 	}
 	raceAcquire(q.raceProxy) // CloseWrite happens before what follows seeing it
@@ -328,7 +369,7 @@ func (q *Queue) spscPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 		return false, err
 	}
 	q.spscWrite(off, need, p)
-	return true, q.spscPublish(1)
+	return true, q.spscPublishWritten()
 }
 
 // spscPutBatch is PutBatch in SPSC mode: the runs of messages the fast
@@ -374,8 +415,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int) ([]byte, error) {
 		return nil, err
 	}
 	q.spsc.prod.resvOff, q.spsc.prod.resvNeed, q.spsc.prod.resvLen = off, need, uint64(n)
-	b := q.bytesAt(q.geo.dataOff+off+recHeader, uint64(n))
-	return b[:n:n], nil
+	return q.spscPayload(off, uint64(n)), nil
 }
 
 func (q *Queue) spscCommit(n int) error {
@@ -390,7 +430,7 @@ func (q *Queue) spscCommit(n int) error {
 	q.setHeader(q.spsc.prod.resvOff, uint64(n)|(recHeader+align8(q.spsc.prod.resvLen))<<32)
 	q.spsc.prod.tail += q.spsc.prod.resvNeed
 	q.spsc.prod.resvNeed, q.spsc.prod.resvFast = 0, false
-	return q.spscPublish(1)
+	return q.spscPublishWritten()
 }
 
 // spscPeek finds the next record at the read position, skipping a pad.
@@ -452,16 +492,19 @@ func (q *Queue) spscWaitPeek(ctx context.Context, wait bool) (off, n, span uint6
 	return
 }
 
-// spscRelease gives the space up to the read position back to the
-// producer, counting k messages.
-func (q *Queue) spscRelease(k uint64) {
-	q.spsc.cons.head = q.spsc.cons.view
+// spscRelease gives the space up to read position v back to the
+// producer, counting k messages taken.
+func (q *Queue) spscRelease(v uint64, k int) {
+	q.spsc.cons.view, q.spsc.cons.head = v, v
 	// Atomic store, sequentially consistent: a release of the space we
-	// finished reading, ordered before wake's read of putWaiters.
-	atomic.StoreUint64(q.head, q.spsc.cons.head)
-	q.spsc.cons.gets += k
-	*q.u64(offGets) = q.spsc.cons.gets // plain store: single-writer statistic (see spscPublish)
-	wake(q.spaceSeq, q.putWaiters, 1)
+	// finished reading, ordered before the load of putWaiters (wake's
+	// Dekker half).
+	atomic.StoreUint64(q.head, v)
+	q.spsc.cons.gets += uint64(k)
+	*q.spsc.getsCounter = q.spsc.cons.gets    // plain store: single-writer statistic (see spscPublish)
+	if atomic.LoadUint32(q.putWaiters) != 0 { // seq-cst: wake's Dekker half
+		wake(q.spaceSeq, q.putWaiters, 1)
+	}
 }
 
 func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, error) {
@@ -478,9 +521,8 @@ func (q *Queue) spscGet(ctx context.Context, buf []byte, wait bool) (int, bool, 
 	if uint64(len(buf)) < n {
 		return 0, false, io.ErrShortBuffer
 	}
-	copy(buf, q.bytesAt(q.geo.dataOff+off+recHeader, n))
-	q.spsc.cons.view += span
-	q.spscRelease(1)
+	copy(buf, q.spscPayload(off, n))
+	q.spscRelease(q.spsc.cons.view+span, 1)
 	return int(n), true, nil
 }
 
@@ -495,9 +537,8 @@ func (q *Queue) spscGetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 	if err != nil {
 		return buf, err
 	}
-	buf = append(buf, q.bytesAt(q.geo.dataOff+off+recHeader, n)...)
-	q.spsc.cons.view += span
-	q.spscRelease(1)
+	buf = append(buf, q.spscPayload(off, n)...)
+	q.spscRelease(q.spsc.cons.view+span, 1)
 	return buf, nil
 }
 
@@ -543,10 +584,16 @@ func (q *Queue) spscNext(ctx context.Context, wait bool) ([]byte, bool, error) {
 	if !ok || err != nil {
 		return nil, false, err
 	}
+	q.spscHold(span)
+	return q.spscPayload(off, n), true, nil
+}
+
+// spscHold moves the read position past the record of the given span
+// there, which Next returns: it stays held until Release.
+func (q *Queue) spscHold(span uint64) {
 	q.spsc.cons.lastPos = q.spsc.cons.view
 	q.spsc.cons.view += span
 	q.spsc.cons.held++
-	return unsafe.Slice((*byte)(unsafe.Add(q.base, q.geo.dataOff+off+recHeader)), n)[:n:n], true, nil
 }
 
 func (q *Queue) spscReleaseHeld() error {
@@ -555,6 +602,6 @@ func (q *Queue) spscReleaseHeld() error {
 	}
 	k := q.spsc.cons.held
 	q.spsc.cons.held = 0
-	q.spscRelease(k)
+	q.spscRelease(q.spsc.cons.view, int(k))
 	return nil
 }
