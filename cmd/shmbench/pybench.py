@@ -163,7 +163,7 @@ def dict_main(spec):
         if len(got[w]) == m and w >= warm:
             rate = sum(n / ns for n, ns in got[w] if ns > 0)
             ns = max(ns for _, ns in got[w])
-            emit({"rep": w - warm + 1, "msgs": int(rate * ns), "ns": ns})
+            emit({"rep": w - warm + 1, "msgs": round(rate * ns), "ns": ns})
     for p in procs:
         p.terminate()
     manager.shutdown()
@@ -404,7 +404,7 @@ def main():
             if len(got[w]) == reporters and w >= warm:
                 rate = sum(n / ns for n, ns in got[w] if ns > 0)
                 ns = max(ns for _, ns in got[w])
-                emit({"rep": w - warm + 1, "msgs": int(rate * ns), "ns": ns})
+                emit({"rep": w - warm + 1, "msgs": round(rate * ns), "ns": ns})
     stop.value = 1
     for p in procs:
         p.terminate()
