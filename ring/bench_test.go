@@ -53,8 +53,11 @@ func setSpin(q *Queue, spin int) {
 // benchmark helper is only registered then (and in the helpers
 // themselves), since a full test run fails on helpers it never starts.
 func benchRequested() bool {
-	for _, a := range os.Args[1:] {
+	for i, a := range os.Args[1:] {
 		if v, ok := strings.CutPrefix(a, "-test.bench="); ok && v != "" {
+			return true
+		}
+		if a == "-test.bench" && i+2 < len(os.Args) { // "-test.bench X"
 			return true
 		}
 	}

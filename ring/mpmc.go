@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // The MPMC ring: Vyukov's bounded MPMC queue over fixed slots, each with a
@@ -431,18 +433,38 @@ func (q *Queue) mpmcClaimPut(slow bool) (pos uint64, ok bool, err error) {
 }
 
 // mpmcPublish publishes position pos with a message of n bytes already
-// written.
+// written: the single-message case of mpmcPublishRun.
 func (q *Queue) mpmcPublish(pos uint64, n int) {
+	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
+	q.mpmcSeal(pos, n, true)
+	q.mpmcPublished(1)
+}
+
+// mpmcSeal makes claimed position pos, whose n payload bytes are written,
+// visible to consumers: the length and the producer's pid, then the
+// sequence. The sequence store is a release store (payload and length
+// become visible with it, slot by slot, so consumers start on the first
+// message of a run while the rest are written), except for the last of a
+// run (last), which is sequentially consistent: it orders every
+// publication before wake's load of the sleeper count in mpmcPublished
+// (the Dekker pairing in block).
+func (q *Queue) mpmcSeal(pos uint64, n int, last bool) {
 	off := q.slot(pos)
 	*q.u32(off + slotLen) = uint32(n)          // plain: published by the store below
 	*q.u32(off + slotPid) = uint32(q.self.Pid) // plain, likewise
-	// Atomic store (release): the payload and length become visible with
-	// the sequence; seq-cst also orders it before wake's waiter check.
-	raceRelease(q.raceProxy) // for -race: what came before Put happens before the Get
-	atomic.StoreUint64(q.u64(off+slotSeq), pos+1)
-	q.mpmc.puts++
+	if last {
+		atomic.StoreUint64(q.u64(off+slotSeq), pos+1)
+	} else {
+		atomicx.StoreRelease(q.u64(off+slotSeq), pos+1)
+	}
+}
+
+// mpmcPublished counts k messages published (after the last mpmcSeal)
+// and wakes a sleeping consumer for each.
+func (q *Queue) mpmcPublished(k int) {
+	q.mpmc.puts += uint64(k)
 	*q.ent(q.mpmc.entry, entPuts) = q.mpmc.puts // plain: single-writer statistic (see spscPublish)
-	wake(q.dataSeq, q.getWaiters, 1)
+	wake(q.dataSeq, q.getWaiters, k)            // seq-cst: after the last publication
 }
 
 func (q *Queue) mpmcWaitClaimPut(ctx context.Context, wait bool) (uint64, bool, error) {
@@ -592,12 +614,35 @@ func (q *Queue) mpmcClaimGet(slow bool) (pos, seq uint64, ok bool, err error) {
 	return 0, 0, false, nil
 }
 
-// releaseSlot frees the slot of position pos for position pos+N.
+// releaseSlot frees the slot of position pos, which delivered no
+// message (a skipped slot), for position pos+N.
 func (q *Queue) releaseSlot(pos uint64) {
-	// Atomic store (release): we finished reading before a producer may
-	// reuse the slot; seq-cst also orders it before wake's waiter check.
-	atomic.StoreUint64(q.u64(q.slot(pos)+slotSeq), pos+q.geo.capacity)
-	wake(q.spaceSeq, q.putWaiters, 1)
+	q.mpmcFree(pos, true)
+	q.mpmcReleased(1, 0)
+}
+
+// mpmcFree frees the slot of claimed position pos for position pos+N,
+// once we finished reading it. The store is a release store (the reads
+// happen before a producer may reuse the slot), except for the last of a
+// run (last), which is sequentially consistent: it orders every release
+// before wake's load of the sleeper count in mpmcReleased.
+func (q *Queue) mpmcFree(pos uint64, last bool) {
+	seqWord := q.u64(q.slot(pos) + slotSeq)
+	if last {
+		atomic.StoreUint64(seqWord, pos+q.geo.capacity)
+	} else {
+		atomicx.StoreRelease(seqWord, pos+q.geo.capacity)
+	}
+}
+
+// mpmcReleased counts the delivered messages among k slots freed (after
+// the last mpmcFree) and wakes a sleeping producer for each slot.
+func (q *Queue) mpmcReleased(k, delivered int) {
+	if delivered > 0 {
+		q.mpmc.gets += uint64(delivered)
+		*q.ent(q.mpmc.entry, entGets) = q.mpmc.gets // plain: single-writer statistic (see spscPublish)
+	}
+	wake(q.spaceSeq, q.putWaiters, k) // seq-cst: after the last release
 }
 
 // recoverAll recovers every slot in the last N positions that a dead
@@ -654,9 +699,8 @@ func (q *Queue) mpmcWaitClaimGet(ctx context.Context, wait bool) (uint64, bool, 
 
 // mpmcDone releases a consumed position and counts it.
 func (q *Queue) mpmcDone(pos uint64) {
-	q.releaseSlot(pos)
-	q.mpmc.gets++
-	*q.ent(q.mpmc.entry, entGets) = q.mpmc.gets // plain: single-writer statistic (see spscPublish)
+	q.mpmcFree(pos, true)
+	q.mpmcReleased(1, 1)
 }
 
 func (q *Queue) mpmcGet(ctx context.Context, buf []byte, wait bool, grow bool) ([]byte, int, bool, error) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"sync/atomic"
-
-	"github.com/shmkit/shmkit/internal/atomicx"
 )
 
 // MPMC batches: a PutBatch claims a run of free slots with one CAS on the
@@ -112,28 +110,13 @@ func (q *Queue) mpmcPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 	raceRelease(q.raceProxy) // for -race: what came before PutBatch happens before the Gets
 	for i, m := range msgs {
-		off := q.slot(pos + uint64(i))
-		copy(q.bytesAt(off+slotHeader, uint64(len(m))), m)
-		*q.u32(off + slotLen) = uint32(len(m))     // plain: published by the store below
-		*q.u32(off + slotPid) = uint32(q.self.Pid) // plain, likewise
-		// Release store: payload and length become visible with the
-		// sequence, slot by slot, so consumers start on the first message
-		// while the rest are written. The last one is sequentially
-		// consistent: it orders every publication before wake's load of
-		// the sleeper count (the Dekker pairing in block).
-		seqWord := q.u64(off + slotSeq)
-		if i == len(msgs)-1 {
-			atomic.StoreUint64(seqWord, pos+uint64(i)+1)
-		} else {
-			atomicx.StoreRelease(seqWord, pos+uint64(i)+1)
-		}
+		copy(q.bytesAt(q.slot(pos+uint64(i))+slotHeader, uint64(len(m))), m)
+		q.mpmcSeal(pos+uint64(i), len(m), i == len(msgs)-1)
 		if i == 0 && testHook != nil {
 			testHook("putrun-partial")
 		}
 	}
-	q.mpmc.puts += uint64(len(msgs))
-	*q.ent(q.mpmc.entry, entPuts) = q.mpmc.puts // plain: single-writer statistic (see spscPublish)
-	wake(q.dataSeq, q.getWaiters, len(msgs))    // seq-cst: after the last publication; a sleeper per message
+	q.mpmcPublished(len(msgs)) // a sleeper per message
 }
 
 // mpmcClaimGetRun claims up to len(dst) published slots from the head
@@ -257,20 +240,11 @@ func (q *Queue) mpmcTakeRun(pos uint64, k int, dst [][]byte) (int, error) {
 		if q.loadSeq(p)&skipBit != 0 {
 			skipped++
 		}
-		// Release store: we finished reading before a producer may reuse
-		// the slot. The last one is sequentially consistent, before wake's
-		// load of the sleeper count, as in mpmcPublishRun.
-		if i == k-1 {
-			atomic.StoreUint64(q.u64(q.slot(p)+slotSeq), p+q.geo.capacity)
-		} else {
-			atomicx.StoreRelease(q.u64(q.slot(p)+slotSeq), p+q.geo.capacity)
-		}
+		q.mpmcFree(p, i == k-1)
 	}
 	if skipped > 0 {
 		atomic.AddUint64(q.u64(offSkipped), skipped) // atomic RMW: any consumer may count
 	}
-	q.mpmc.gets += uint64(j)
-	*q.ent(q.mpmc.entry, entGets) = q.mpmc.gets // plain: single-writer statistic (see spscPublish)
-	wake(q.spaceSeq, q.putWaiters, k)           // seq-cst: after the last release; a sleeper per slot
+	q.mpmcReleased(k, j) // a sleeper per slot
 	return j, bad
 }
