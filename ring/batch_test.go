@@ -153,3 +153,33 @@ func TestKillRunRecoveryFast(t *testing.T) {
 		t.Errorf("recovering the run took %v", d)
 	}
 }
+
+func TestZeroCopyBatch(t *testing.T) {
+	q := newQueue(t, Config{Mode: SPSC, MaxMessage: 8, Capacity: 8})
+	ctx := context.Background()
+	for i := range 4 {
+		b, err := q.Reserve(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] = byte(i)
+		if err := q.Commit(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		m, err := q.Next(ctx)
+		if err != nil || len(m) != 1 || m[0] != byte(i) {
+			t.Fatal(i, m, err)
+		}
+	}
+	if _, ok, _ := q.TryNext(); ok {
+		t.Fatal("TryNext on empty")
+	}
+	if err := q.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if s := q.Stats(); s.Gets != 4 || s.Len != 0 {
+		t.Fatalf("%+v", s)
+	}
+}

@@ -422,3 +422,47 @@ func randomPauseNs(rng *rand.Rand, max int) {
 	for time.Now().Before(end) {
 	}
 }
+
+func TestCloseDrainEOF(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 8})
+			ctx := context.Background()
+			for i := range 5 {
+				if err := q.Put(ctx, []byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Put(ctx, []byte{9}); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Put after CloseWrite = %v", err)
+			}
+			if _, err := q.Reserve(ctx, 1); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Reserve after CloseWrite = %v", err)
+			}
+			buf := make([]byte, 16)
+			for i := range 5 {
+				n, err := q.Get(ctx, buf)
+				if err != nil || n != 1 || buf[0] != byte(i) {
+					t.Fatal(i, n, err)
+				}
+			}
+			for range 2 {
+				if _, err := q.Get(ctx, buf); err != io.EOF {
+					t.Fatalf("Get after drain = %v", err)
+				}
+			}
+			if _, _, err := q.TryGet(buf); err != io.EOF {
+				t.Fatalf("TryGet after drain = %v", err)
+			}
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Put(ctx, nil); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Put on closed handle = %v", err)
+			}
+		})
+	}
+}

@@ -509,3 +509,24 @@ func TestCraftedSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptHeader checks that At refuses damaged headers.
+func TestCorruptHeader(t *testing.T) {
+	cfg := Config{MaxMessage: 16}
+	size, _ := SizeOf(cfg)
+	mem := alignedMem(size)
+	if _, err := New(mem, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{offMagic, offMode, offMaxMsg, offCapacity, offChecksum} {
+		bad := alignedMem(size)
+		copy(bad, mem)
+		bad[off] ^= 1
+		if _, err := At(bad); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("header byte %d flipped: At = %v", off, err)
+		}
+	}
+	if _, err := At(mem[:100]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("At of short memory = %v", err)
+	}
+}

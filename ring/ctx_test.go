@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -318,5 +319,43 @@ func TestContextsOpen(t *testing.T) {
 	}
 	if _, err := ReceivePipe(doneCtx(), conns[1]); !errors.Is(err, context.Canceled) {
 		t.Errorf("ReceivePipe of nothing with a done ctx: %v", err)
+	}
+}
+
+func TestCancellation(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := q.Get(ctx, make([]byte, 16)); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Get on empty = %v", err)
+			}
+			for {
+				if ok, _ := q.TryPut([]byte("x")); !ok {
+					break
+				}
+			}
+			ctx2, cancel2 := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Add(1)
+			var perr error
+			go func() {
+				defer wg.Done()
+				perr = q.Put(ctx2, []byte("y"))
+			}()
+			for q.Stats().PutWaits == 0 {
+			}
+			cancel2()
+			wg.Wait()
+			if !errors.Is(perr, context.Canceled) {
+				t.Fatalf("Put on full after cancel = %v", perr)
+			}
+			// The queue still works.
+			buf := make([]byte, 16)
+			if n, err := q.Get(context.Background(), buf); err != nil || string(buf[:n]) != "x" {
+				t.Fatal(n, err)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -331,5 +332,61 @@ func TestErrorMessages(t *testing.T) {
 	_, err = OpenTyped[other](ctx, name)
 	if !errors.Is(err, ErrType) || strings.Count(err.Error(), "open") > 1 || !strings.Contains(err.Error(), "ring.point") {
 		t.Errorf("OpenTyped with another T: %q", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 4})
+			ctx := context.Background()
+			if err := q.Put(ctx, make([]byte, 17)); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Put too large = %v", err)
+			}
+			if err := q.Commit(0); !errors.Is(err, ErrPending) {
+				t.Fatalf("Commit without Reserve = %v", err)
+			}
+			if err := q.Release(); !errors.Is(err, ErrPending) {
+				t.Fatalf("Release without Next = %v", err)
+			}
+			if err := q.Put(ctx, []byte("0123456789")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.Get(ctx, make([]byte, 3)); err != io.ErrShortBuffer {
+				t.Fatalf("Get short = %v", err)
+			}
+			m, err := q.GetAppend(ctx, nil)
+			if err != nil || string(m) != "0123456789" {
+				t.Fatal(string(m), err)
+			}
+			if _, err := q.Reserve(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Put(ctx, nil); !errors.Is(err, ErrPending) {
+				t.Fatalf("Put during Reserve = %v", err)
+			}
+			if err := q.Close(); !errors.Is(err, ErrPending) {
+				t.Fatalf("Close during Reserve = %v", err)
+			}
+			if err := q.Commit(5); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Commit past reservation = %v", err)
+			}
+			if err := q.Commit(2); err != nil {
+				t.Fatal(err)
+			}
+			v, err := q.Next(ctx)
+			if err != nil || len(v) != 2 {
+				t.Fatal(v, err)
+			}
+			if _, err := q.Get(ctx, make([]byte, 16)); !errors.Is(err, ErrPending) {
+				t.Fatalf("Get while holding = %v", err)
+			}
+			if err := q.Release(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := SizeOf(Config{MaxMessage: -1}); !errors.Is(err, ErrConfig) {
+				t.Fatalf("SizeOf bad config = %v", err)
+			}
+		})
 	}
 }

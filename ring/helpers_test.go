@@ -394,3 +394,130 @@ func startWith(tb testing.TB, q *Queue, b *board, name string, args ...string) *
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func init() { testproc.DefaultTimeout = 30 * time.Second }
+
+// fill puts msg with TryPut until the queue is full.
+func fill(t *testing.T, q *Queue, msg []byte) {
+	t.Helper()
+	for {
+		ok, err := q.TryPut(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+func newQueue(tb testing.TB, cfg Config) *Queue {
+	tb.Helper()
+	q, err := CreateAnonymous(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { q.Close() })
+	return q
+}
+
+// runMatrix runs np producers and nc consumers, each in its own process,
+// over one queue, then closes the queue and checks that every message was
+// delivered exactly once, intact and in per-producer order.
+func runMatrix(t *testing.T, cfg Config, np, nc, per, lo, hi int, put, get string, spin int) {
+	t.Helper()
+	q := newQueue(t, cfg)
+	b := newBoard(t, np, per)
+	var cons, prods []*testproc.Proc
+	for range nc {
+		cons = append(cons, startWith(t, q, b, "consumer", itoa(np), itoa(nc), itoa(per), itoa(lo), itoa(hi), get, itoa(spin)))
+	}
+	for id := range np {
+		prods = append(prods, startWith(t, q, b, "producer", itoa(np), itoa(per), itoa(id), itoa(lo), itoa(hi), put, itoa(spin)))
+	}
+	// Watch the consumers while waiting for the producers: a consumer
+	// that fails (a corrupt message, say) prints its error and exits, and
+	// the producers then block on a full queue; report the consumer's
+	// error, not the producers' silence.
+	consLines, prodLines := make(chan procLine, nc), make(chan procLine, np)
+	for _, c := range cons {
+		watchLine(c, consLines)
+	}
+	for _, p := range prods {
+		watchLine(p, prodLines)
+	}
+	for range prods {
+		select {
+		case l := <-prodLines:
+			if l.fail != "" || l.line != "done" {
+				t.Fatalf("producer: %q %s\n%s", l.line, l.fail, l.p.Stderr())
+			}
+		case l := <-consLines:
+			t.Fatalf("consumer before the producers finished: %q %s\n%s", l.line, l.fail, l.p.Stderr())
+		}
+	}
+	for _, p := range prods {
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for range cons {
+		l := <-consLines
+		var n int
+		if _, err := fmtSscanf(l.line, "got %d", &n); err != nil || l.fail != "" {
+			t.Fatalf("consumer: %q %s\n%s", l.line, l.fail, l.p.Stderr())
+		}
+		total += n
+	}
+	for _, c := range cons {
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total != np*per {
+		t.Fatalf("consumers got %d messages, want %d", total, np*per)
+	}
+	for i, c := range b.counts {
+		if c != 1 {
+			t.Fatalf("message %d/%d delivered %d times", i/per, i%per, c)
+		}
+	}
+	s := q.Stats()
+	if s.Puts != uint64(np*per) || s.Gets != uint64(np*per) || s.Lost != 0 || s.Skipped != 0 || s.Len != 0 || !s.Closed {
+		t.Fatalf("stats %+v", s)
+	}
+	if _, err := q.Get(context.Background(), make([]byte, q.MaxMessage())); err != io.EOF {
+		t.Fatalf("Get after drain = %v, want EOF", err)
+	}
+}
+
+// procLine is the next line a helper printed, or why it printed none.
+type procLine struct {
+	p          *testproc.Proc
+	line, fail string
+}
+
+// lineTB lets Proc.Line run on a goroutine other than the test's: its
+// Fatalf records the failure (Line then returns "") instead of ending the
+// goroutine, which only the test's own goroutine may do.
+type lineTB struct {
+	testing.TB // nil: Line calls only Helper and Fatalf
+	fail       string
+}
+
+func (l *lineTB) Helper() {}
+
+func (l *lineTB) Fatalf(format string, args ...any) { l.fail = fmt.Sprintf(format, args...) }
+
+// watchLine reads p's next line on a goroutine of its own and sends it on ch.
+func watchLine(p *testproc.Proc, ch chan<- procLine) {
+	go func() {
+		tb := &lineTB{}
+		line := p.Line(tb)
+		ch <- procLine{p: p, line: line, fail: tb.fail}
+	}()
+}

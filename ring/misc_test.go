@@ -2,10 +2,11 @@ package ring
 
 import (
 	"fmt"
-	"github.com/shmkit/shmkit/shm"
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 type osFile = os.File

@@ -133,3 +133,28 @@ func checkClaim(t *testing.T, err error, alive bool, got, w, me uint64) {
 		t.Fatalf("owner dead: err %v, owner word %#x, want a takeover (%#x)", err, got, me)
 	}
 }
+
+// TestSPSCRoles checks that a second live handle cannot take a role.
+func TestSPSCRoles(t *testing.T) {
+	q := newQueue(t, Config{Mode: SPSC, MaxMessage: 16})
+	q2, err := OpenFile(context.Background(), q.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if err := q.Put(context.Background(), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q2.Put(context.Background(), []byte("b")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second producer = %v", err)
+	}
+	n, err := q2.Get(context.Background(), make([]byte, 16))
+	if err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	// Released roles can be taken again.
+	q.Close()
+	if err := q2.Put(context.Background(), []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+}

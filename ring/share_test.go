@@ -166,3 +166,61 @@ func TestShareAnonymous(t *testing.T) {
 		})
 	}
 }
+
+func TestNamed(t *testing.T) {
+	name := "ring-test-named-" + itoa(os.Getpid())
+	ctx := context.Background()
+	if _, err := Open(ctx, name); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open of a missing queue = %v", err)
+	}
+	q, created, err := OpenOrCreate(ctx, name, Config{Mode: MPMC, MaxMessage: 32})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	defer Unlink(name)
+	defer q.Close()
+	q2, created, err := OpenOrCreate(ctx, name, Config{})
+	if err != nil || created {
+		t.Fatal(created, err)
+	}
+	defer q2.Close()
+	if q2.Mode() != MPMC || q2.MaxMessage() != 32 || q2.Segment() == nil {
+		t.Fatalf("reopened as %v/%d", q2.Mode(), q2.MaxMessage())
+	}
+	if _, err := Create(name, Config{}); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("Create of an existing queue = %v", err)
+	}
+	if err := q.Put(ctx, []byte("named")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	if n, err := q2.Get(ctx, buf); err != nil || string(buf[:n]) != "named" {
+		t.Fatal(n, err)
+	}
+}
+
+func TestReceive(t *testing.T) {
+	q := newQueue(t, Config{MaxMessage: 16})
+	fds, err := unixSocketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fds[0], fds[1]
+	defer a.Close()
+	defer b.Close()
+	if err := q.Segment().Send(a); err != nil {
+		t.Fatal(err)
+	}
+	q2, err := Receive(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if err := q.Put(context.Background(), []byte("fd")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := q2.Get(context.Background(), buf); err != nil || string(buf[:n]) != "fd" {
+		t.Fatal(n, err)
+	}
+}

@@ -376,3 +376,122 @@ func TestWakeRecheck(t *testing.T) {
 		}
 	}
 }
+
+// TestBlocking makes both sides sleep (spin 0) on a ring of two messages.
+func TestBlocking(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			runMatrix(t, Config{Mode: mode, MaxMessage: 64, Capacity: 2}, 1, 1, 2000, 8, 64, "put", "get", 0)
+		})
+	}
+}
+
+func init() {
+	// waiter full|empty|closed: attach (fd 3), wait until the parent is
+	// asleep in the shared counters, then unblock it or check EOF.
+	testproc.Register("waiter", func(args []string) int {
+		q, _, err := openChild(1, 1)
+		if err != nil {
+			return fail("open: %v", err)
+		}
+		ctx := context.Background()
+		testproc.Printf("ready")
+		buf := make([]byte, q.MaxMessage())
+		switch args[0] {
+		case "full":
+			// The parent sleeps in Put on a full queue: wait until the
+			// shared counter says so, then make room.
+			for q.Stats().PutWaits == 0 {
+			}
+			if _, err := q.Get(ctx, buf); err != nil {
+				return fail("get: %v", err)
+			}
+		case "empty":
+			for q.Stats().GetWaits == 0 {
+			}
+			if err := q.Put(ctx, []byte("wake")); err != nil {
+				return fail("put: %v", err)
+			}
+		case "closed":
+			// Sleep in Get until the parent closes the queue.
+			q.SetSpin(0)
+			if _, err := q.Get(ctx, buf); err != io.EOF {
+				return fail("get = %v, want EOF", err)
+			}
+		}
+		testproc.Printf("ok")
+		return 0
+	})
+}
+
+func TestBlockingWakes(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String()+"/full", func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			fill(t, q, []byte("x"))
+			q.SetSpin(0)
+			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "full")
+			if err := q.Put(context.Background(), []byte("y")); err != nil {
+				t.Fatal(err)
+			}
+			p.Expect(t, "ok")
+		})
+		t.Run(mode.String()+"/empty", func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			q.SetSpin(0)
+			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "empty")
+			buf := make([]byte, 16)
+			n, err := q.Get(context.Background(), buf)
+			if err != nil || string(buf[:n]) != "wake" {
+				t.Fatal(n, err)
+			}
+			p.Expect(t, "ok")
+		})
+		t.Run(mode.String()+"/closed", func(t *testing.T) {
+			q := newQueue(t, Config{Mode: mode, MaxMessage: 16, Capacity: 2})
+			p := startWith(t, q, newBoard(t, 1, 1), "waiter", "closed")
+			for q.Stats().GetWaits == 0 {
+			}
+			if err := q.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			p.Expect(t, "ok")
+		})
+	}
+}
+
+// TestSpinThenSleep checks the spin settings: by default (and with a
+// short SetSpinTime) a blocked Get sleeps on the futex once its spin is
+// over; with SetSpin(-1) or a spin longer than the wait it never does.
+// The wait is a Get on an empty queue ended by its context.
+func TestSpinThenSleep(t *testing.T) {
+	cases := []struct {
+		name  string
+		set   func(q *Queue)
+		sleep bool
+	}{
+		{"default", func(q *Queue) {}, true},
+		{"SetSpinTime(1us)", func(q *Queue) { q.SetSpinTime(time.Microsecond) }, true},
+		{"SetSpinTime(0)", func(q *Queue) { q.SetSpinTime(0) }, true},
+		{"SetSpin(0)", func(q *Queue) { q.SetSpin(0) }, true},
+		{"SetSpin(100)", func(q *Queue) { q.SetSpin(100) }, true},
+		{"SetSpin(-1)", func(q *Queue) { q.SetSpin(-1) }, false},
+		{"SetSpinTime(1h)", func(q *Queue) { q.SetSpinTime(time.Hour) }, false},
+	}
+	for _, c := range cases {
+		for _, mode := range []Mode{SPSC, MPMC} {
+			t.Run(c.name+"/"+mode.String(), func(t *testing.T) {
+				q := newQueue(t, Config{Mode: mode, MaxMessage: 8, Capacity: 2})
+				c.set(q)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				defer cancel()
+				if _, err := q.Get(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Get on an empty queue = %v", err)
+				}
+				if slept := q.Stats().GetWaits > 0; slept != c.sleep {
+					t.Fatalf("slept = %v, want %v", slept, c.sleep)
+				}
+			})
+		}
+	}
+}

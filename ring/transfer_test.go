@@ -1,0 +1,43 @@
+package ring
+
+import (
+	"testing"
+)
+
+func TestCrossProcess(t *testing.T) {
+	const per = 3000
+	cases := []struct {
+		name     string
+		mode     Mode
+		np, nc   int
+		put, get string
+		lo, hi   int
+	}{
+		{"1P1C/spsc", SPSC, 1, 1, "put", "get", 8, 200},
+		{"1P1C/spsc/batch", SPSC, 1, 1, "batch", "batch", 8, 200},
+		{"1P1C/spsc/zerocopy", SPSC, 1, 1, "reserve", "next", 8, 200},
+		{"1P1C/spsc/append", SPSC, 1, 1, "put", "append", 8, 200},
+		{"1P1C/mpmc", MPMC, 1, 1, "put", "get", 8, 200},
+		{"4P1C", MPMC, 4, 1, "put", "get", 8, 200},
+		{"1P4C", MPMC, 1, 4, "put", "next", 8, 200},
+		{"4P4C", MPMC, 4, 4, "put", "get", 8, 200},
+		{"4P4C/batch", MPMC, 4, 4, "batch", "batch", 8, 200},
+		{"4P4C/zerocopy", MPMC, 4, 4, "reserve", "next", 8, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			runMatrix(t, Config{Mode: c.mode, MaxMessage: 200, Capacity: 16}, c.np, c.nc, per, c.lo, c.hi, c.put, c.get, 100)
+		})
+	}
+}
+
+// TestSizes sends every size from 0 to the maximum, in both modes, through
+// a ring small enough to wrap many times.
+func TestSizes(t *testing.T) {
+	for _, mode := range []Mode{SPSC, MPMC} {
+		t.Run(mode.String(), func(t *testing.T) {
+			const max = 1000
+			runMatrix(t, Config{Mode: mode, MaxMessage: max, Capacity: 4}, 1, 1, 3*(max+1), 0, max, "put", "get", 100)
+		})
+	}
+}
