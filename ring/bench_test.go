@@ -112,10 +112,13 @@ func benchPeer(args []string) error {
 			}
 		}
 		return nil
-	case "mpmc-put", "mpmc-get": // mpmc-put N SIZE / mpmc-get 0 SIZE
+	case "mpmc-put", "mpmc-get": // mpmc-put N SIZE [x] / mpmc-get 0 SIZE [x] (x: SetExclusive)
 		q, err := OpenFile(ctx, f)
 		if err != nil {
 			return err
+		}
+		if len(args) > 3 && args[3] == "x" {
+			q.SetExclusive()
 		}
 		flag, err := refring.MapFile(os.NewFile(4, "flag"), 64)
 		if err != nil {
@@ -396,8 +399,16 @@ func reportLatency(b *testing.B, d []time.Duration) {
 }
 
 // BenchmarkMPMC4P4C is the throughput of 64-byte messages with four
-// producer and four consumer processes (ns/op per message).
+// producer and four consumer processes (ns/op per message), with handles
+// that serialise their calls (Shared) and with SetExclusive ones.
 func BenchmarkMPMC4P4C(b *testing.B) {
+	b.Run("Shared", func(b *testing.B) { benchMPMC(b, "") })
+	b.Run("Exclusive", func(b *testing.B) { benchMPMC(b, "x") })
+}
+
+// benchMPMC is BenchmarkMPMC4P4C with the helpers' handles SetExclusive
+// when excl is "x".
+func benchMPMC(b *testing.B, excl string) {
 	const np, nc, size = 4, 4, 64
 	q, err := CreateAnonymous(Config{Mode: MPMC, MaxMessage: size, Capacity: 4096})
 	if err != nil {
@@ -414,10 +425,10 @@ func BenchmarkMPMC4P4C(b *testing.B) {
 	per := (b.N + np - 1) / np
 	var prods, cons []*testproc.Proc
 	for range nc {
-		cons = append(cons, startPeer(b, files, "mpmc-get", "0", strconv.Itoa(size)))
+		cons = append(cons, startPeer(b, files, "mpmc-get", "0", strconv.Itoa(size), excl))
 	}
 	for range np {
-		prods = append(prods, startPeer(b, files, "mpmc-put", strconv.Itoa(per), strconv.Itoa(size)))
+		prods = append(prods, startPeer(b, files, "mpmc-put", strconv.Itoa(per), strconv.Itoa(size), excl))
 	}
 	b.SetBytes(size)
 	b.ReportAllocs() // of this process only: it starts and waits; the helpers put and get

@@ -126,7 +126,9 @@
 // An SPSC queue has no internal locking: the Put-side calls (Put, TryPut,
 // PutBatch, Reserve, Commit, CloseWrite aside) must not run concurrently on
 // one handle, nor the Get-side calls. MPMC handles serialise their own
-// calls. Close must not run concurrently with other calls on the handle.
+// calls, unless SetExclusive declared them used by one goroutine per side,
+// which spares the lock. Close must not run concurrently with other calls
+// on the handle.
 //
 // Everything read from shared memory is validated: a corrupted ring yields
 // ErrCorrupt, never a panic, an out-of-bounds access, a huge allocation or

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,7 +156,8 @@ func init() {
 	// producer NP PER id lo hi how spin [killat [stop]]: put PER
 	// messages; print "kill-me" before message killat, or with stop, stop
 	// for ever inside its Put once the slot is claimed (MPMC), printing
-	// "at put-claimed".
+	// "at put-claimed". A how ending in "+x" (for both producer and
+	// consumer) makes the handle SetExclusive.
 	testproc.Register("producer", func(args []string) int {
 		np, per, id, lo, hi, how, spin := atoi(args[0]), atoi(args[1]), atoi(args[2]), atoi(args[3]), atoi(args[4]), args[5], atoi(args[6])
 		killAt := -1
@@ -163,11 +165,15 @@ func init() {
 			killAt = atoi(args[7])
 		}
 		stop := len(args) > 8 && args[8] == "stop"
+		how, exclusive := strings.CutSuffix(how, "+x")
 		q, b, err := openChild(np, per)
 		if err != nil {
 			return fail("open: %v", err)
 		}
 		q.SetSpin(spin)
+		if exclusive {
+			q.SetExclusive()
+		}
 		ctx := context.Background()
 		testproc.Printf("ready")
 		buf := make([]byte, q.MaxMessage())
@@ -235,11 +241,15 @@ func init() {
 		if len(args) > 7 {
 			killAt = atoi(args[7])
 		}
+		how, exclusive := strings.CutSuffix(how, "+x")
 		q, b, err := openChild(np, per)
 		if err != nil {
 			return fail("open: %v", err)
 		}
 		q.SetSpin(spin)
+		if exclusive {
+			q.SetExclusive()
+		}
 		ctx := context.Background()
 		testproc.Printf("ready")
 		last := make([]int, np)

@@ -86,6 +86,9 @@ func killOnce(t *testing.T, rng *rand.Rand, it int, batch bool) {
 		putHow, getHow = "batch", "batch"
 		inFlight, run = killBatch, q.maxRun()
 	}
+	if it%4 >= 2 {
+		putHow, getHow = putHow+"+x", getHow+"+x" // SetExclusive handles: the same recovery
+	}
 	victimP := rng.IntN(np + 1) // np: no producer is killed
 	victimC := rng.IntN(nc + 1)
 	if it == 1 || exact {

@@ -62,8 +62,8 @@ func (q *Queue) mpmcPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if err := q.attachEntry(); err != nil {
 		return 0, err
 	}
-	q.mpmc.putMu.Lock()
-	defer q.mpmc.putMu.Unlock()
+	q.mpmc.lockPut()
+	defer q.mpmc.unlockPut()
 	if q.mpmc.reserved {
 		return 0, ErrPending
 	}
@@ -172,8 +172,8 @@ func (q *Queue) mpmcGetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if err := q.attachEntry(); err != nil {
 		return 0, err
 	}
-	q.mpmc.getMu.Lock()
-	defer q.mpmc.getMu.Unlock()
+	q.mpmc.lockGet()
+	defer q.mpmc.unlockGet()
 	got := 0
 	for got < len(dst) {
 		if !q.mpmc.held && !q.mpmc.eof {

@@ -23,6 +23,10 @@ func TestCrossProcess(t *testing.T) {
 		{"4P4C", MPMC, 4, 4, "put", "get", 8, 200},
 		{"4P4C/batch", MPMC, 4, 4, "batch", "batch", 8, 200},
 		{"4P4C/zerocopy", MPMC, 4, 4, "reserve", "next", 8, 200},
+		// "+x": each process's handle is SetExclusive.
+		{"4P4C/exclusive", MPMC, 4, 4, "put+x", "get+x", 8, 200},
+		{"4P4C/exclusive/batch", MPMC, 4, 4, "batch+x", "batch+x", 8, 200},
+		{"4P4C/exclusive/zerocopy", MPMC, 4, 4, "reserve+x", "next+x", 8, 200},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -150,6 +150,7 @@ func (t *ringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.SetExclusive() // one goroutine per side in each process: no handle lock
 	e := &queueEndpoint{variant: t.variant, in: in, out: in, size: size,
 		msg: make([]byte, size), buf: make([]byte, size)}
 	if back := env.Args["back"]; back != "" {
@@ -158,6 +159,7 @@ func (t *ringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 			in.Close()
 			return nil, err
 		}
+		q2.SetExclusive()
 		// The pinger puts on the first queue and gets from the second.
 		if env.Role == rolePing {
 			e.in = q2
