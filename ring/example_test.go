@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/shmkit/shmkit/ring"
 )
@@ -38,6 +39,48 @@ func Example() {
 	// one
 	// two
 	// three
+}
+
+// Goroutines that put on one MPMC queue concurrently each take a handle of
+// their own (a participant of their own) and declare it exclusive, which
+// spares the lock a shared handle takes on every call.
+func ExampleQueue_SetExclusive() {
+	q, err := ring.CreateAnonymous(ring.Config{Mode: ring.MPMC, MaxMessage: 8, Capacity: 64})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer q.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		h, err := ring.OpenFile(ctx, q.File())
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		h.SetExclusive() // this goroutine alone puts through h
+		wg.Go(func() {
+			defer h.Close()
+			for i := range 10 {
+				if err := h.Put(ctx, []byte{byte(w), byte(i)}); err != nil {
+					fmt.Println(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	q.CloseWrite()
+	sum, buf := 0, make([]byte, 8)
+	for {
+		_, err := q.Get(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		sum += int(buf[1])
+	}
+	fmt.Println(sum)
+	// Output: 180
 }
 
 // Zero-copy: the producer writes into the ring, the consumer reads from it.
