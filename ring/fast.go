@@ -102,6 +102,7 @@ func (q *Queue) spscPeekFast() (off, n, span uint64, ok bool) {
 		return 0, 0, 0, false
 	}
 	raceAcquire(q.raceProxy) // a no-op without -race
+	q.spsc.cons.span = span  // touchNext's hint
 	return off, n, span, true
 }
 
