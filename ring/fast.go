@@ -26,7 +26,7 @@ func (q *Queue) spscPutFast(p []byte) (done bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	copy(q.spscPayload(off, n), p) // plain: published below
+	copyIn(q.spscPayload(off, n), p) // plain: published below
 	t := q.spsc.prod.tail
 	if q.spscPublish(t, n|span<<32, t+span, 1) {
 		return true, ErrClosed
@@ -179,7 +179,7 @@ func (q *Queue) spscPutBatchFast(msgs [][]byte) (int, error) {
 			}
 			q.spsc.prod.cachedHead = h
 		}
-		copy(q.spscPayload(off, n), m) // plain: published below
+		copyIn(q.spscPayload(off, n), m) // plain: published below
 		w := n | span<<32
 		if k == 0 {
 			first = w

@@ -540,7 +540,7 @@ func (q *Queue) mpmcPut(ctx context.Context, p []byte, wait bool) (bool, error) 
 	if !ok || err != nil {
 		return false, err
 	}
-	copy(q.bytesAt(q.slot(pos)+slotHeader, uint64(len(p))), p)
+	copyIn(q.bytesAt(q.slot(pos)+slotHeader, uint64(len(p))), p)
 	q.mpmcPublish(pos, len(p))
 	return true, nil
 }

@@ -98,7 +98,7 @@ func (q *Queue) mpmcPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		if !ok || err != nil {
 			return done, err
 		}
-		copy(q.bytesAt(q.slot(pos)+slotHeader, uint64(len(m))), m)
+		copyIn(q.bytesAt(q.slot(pos)+slotHeader, uint64(len(m))), m)
 		q.mpmcPublish(pos, len(m))
 		done++
 	}
@@ -110,7 +110,7 @@ func (q *Queue) mpmcPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 func (q *Queue) mpmcPublishRun(pos uint64, msgs [][]byte) {
 	raceRelease(q.raceProxy) // for -race: what came before PutBatch happens before the Gets
 	for i, m := range msgs {
-		copy(q.bytesAt(q.slot(pos+uint64(i))+slotHeader, uint64(len(m))), m)
+		copyIn(q.bytesAt(q.slot(pos+uint64(i))+slotHeader, uint64(len(m))), m)
 		q.mpmcSeal(pos+uint64(i), len(m), i == len(msgs)-1)
 		if i == 0 && testHook != nil {
 			testHook("putrun-partial")

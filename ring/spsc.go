@@ -283,7 +283,7 @@ func (q *Queue) spscRoomAgain(slow bool, n int) (off, need uint64, ok bool, err 
 // (unpublished) write position.
 func (q *Queue) spscWrite(off, need uint64, p []byte) {
 	n := uint64(len(p))
-	copy(q.spscPayload(off, n), p) // plain: published by spscPublish
+	copyIn(q.spscPayload(off, n), p) // plain: published by spscPublish
 	q.setHeader(off, n|(recHeader+align8(n))<<32)
 	q.spsc.prod.tail += need
 }

@@ -45,3 +45,27 @@ func TestSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeMessages sends messages of 16 KiB to 100,000 bytes, most of
+// them at or above ntMin (written with non-temporal stores), across
+// processes in both modes, one at a time and in batches, every byte
+// checked, through rings that wrap many times.
+func TestLargeMessages(t *testing.T) {
+	const lo, hi, per = 16 << 10, 100000, 200
+	cases := []struct {
+		name     string
+		mode     Mode
+		np, nc   int
+		put, get string
+	}{
+		{"spsc", SPSC, 1, 1, "put", "get"},
+		{"spsc/batch", SPSC, 1, 1, "batch", "batch"},
+		{"mpmc/2P2C", MPMC, 2, 2, "put", "get"},
+		{"mpmc/2P2C/batch", MPMC, 2, 2, "batch", "batch"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			runMatrix(t, Config{Mode: c.mode, MaxMessage: hi, Capacity: 4}, c.np, c.nc, per, lo, hi, c.put, c.get, 100)
+		})
+	}
+}
