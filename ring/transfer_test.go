@@ -1,6 +1,8 @@
 package ring
 
 import (
+	"bytes"
+	"context"
 	"testing"
 )
 
@@ -67,5 +69,43 @@ func TestLargeMessages(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			runMatrix(t, Config{Mode: c.mode, MaxMessage: hi, Capacity: 4}, c.np, c.nc, per, lo, hi, c.put, c.get, 100)
 		})
+	}
+}
+
+// TestCopyIn fills reservations below and above ntMin with CopyIn and
+// checks what the consumer reads, and that CopyIn copies the shorter
+// length, as copy does.
+func TestCopyIn(t *testing.T) {
+	q := newQueue(t, Config{Mode: SPSC, MaxMessage: 100000, Capacity: 4})
+	ctx := context.Background()
+	for _, n := range []int{0, 1, 100, ntMin - 1, ntMin, 100000} {
+		src := make([]byte, n)
+		fillMsg(src, 1, n)
+		b, err := q.Reserve(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := CopyIn(b, src); k != n {
+			t.Fatalf("CopyIn of %d bytes copied %d", n, k)
+		}
+		if err := q.Commit(n); err != nil {
+			t.Fatal(err)
+		}
+		m, err := q.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m, src) {
+			t.Fatalf("%d bytes: the consumer read other bytes", n)
+		}
+		if err := q.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k := CopyIn(make([]byte, 10), make([]byte, 20)); k != 10 {
+		t.Fatalf("CopyIn into 10 bytes from 20 copied %d", k)
+	}
+	if k := CopyIn(make([]byte, ntMin+10), make([]byte, ntMin)); k != ntMin {
+		t.Fatalf("CopyIn from %d bytes copied %d", ntMin, k)
 	}
 }

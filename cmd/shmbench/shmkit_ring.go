@@ -37,7 +37,7 @@ func init() {
 	register(&ringTransport{name: "queue-batch", variant: ringBatch,
 		desc: "shmkit ring.Queue, PutBatch/GetBatch of 64 KiB of messages (one message when larger), as unix-buf's bufio"})
 	register(&ringTransport{name: "queue-zc", variant: ringZeroCopy,
-		desc: "shmkit ring.Queue zero-copy: Reserve, payload copied in place, Commit; Next, payload read in place (a word per 64-byte line), Release"})
+		desc: "shmkit ring.Queue zero-copy: Reserve, payload copied in place (ring.CopyIn), Commit; Next, payload read in place (a word per 64-byte line), Release"})
 	register(&ringTransport{name: "pipe-block", variant: ringPipeBlock,
 		desc: "shmkit ring.Conn Send/Recv with SetSpin(0): a blocked side sleeps on its futex at once (against the futex row)"})
 	register(&ringTransport{name: "pipe", variant: ringPipe,
@@ -220,9 +220,10 @@ func (e *queueEndpoint) Send(seq uint64) error {
 			return err
 		}
 		// The producer writes its message where the consumer will read
-		// it: one copy, from the buffer it built the message in.
+		// it: one copy, from the buffer it built the message in, as Put
+		// copies (ring.CopyIn: non-temporal stores from 32 KiB).
 		putSeq(e.msg, seq)
-		copy(b, e.msg)
+		ring.CopyIn(b, e.msg)
 		return e.out.Commit(e.size)
 	case ringBatch:
 		b := e.batch[:len(e.batch)+1]
