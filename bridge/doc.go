@@ -47,10 +47,15 @@
 // stores them in ring order even when a connection breaks mid-batch
 // (OutConfig.Unordered turns this off, for a stream several publishers
 // share, and order is then lost on such breaks); the In bridge puts in
-// stream order, holding newer messages back while older ones it knows to
-// be missing (a dead predecessor's, deliveries lost in transit) are
-// redelivered. It waits 2 x AckWait + 2 s for them; past that it logs an
-// error and goes on, and those messages arrive late.
+// stream order, exactly: a message is put only once every stream
+// sequence below it is settled, that is put, or known to hold nothing for
+// its consumer (first deliveries with consecutive consumer sequences
+// prove that the sequences between them hold nothing; a sequence no such
+// pair covers, after deliveries were lost in transit or left
+// unacknowledged by a dead predecessor, is looked up in the stream, which
+// needs permission for $JS.API.STREAM.MSG.GET), or waited for in vain:
+// the bridge waits 2 x AckWait + 2 s for a missing message's redelivery;
+// past that it logs an error and goes on, and that message arrives late.
 //
 // Counted losses: messages the stream refuses (larger than its maximum
 // message size or the server's max_payload), messages larger than the In

@@ -1,14 +1,12 @@
 package bridge
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -54,18 +52,20 @@ type InConfig struct {
 
 // In moves messages from JetStream into a local queue.
 type In struct {
-	cfg   InConfig
-	log   *slog.Logger
-	cons  jetstream.Consumer
-	state *state
-	stats Stats
-	adv   *nats.Subscription
+	cfg    InConfig
+	log    *slog.Logger
+	cons   jetstream.Consumer
+	stream jetstream.Stream
+	state  *state
+	stats  Stats
+	adv    *nats.Subscription
 
 	pull   int            // messages a pull asks for: the consumer's MaxAckPending, so that a burst of redeliveries fits the client's buffer
 	ackers chan struct{}  // bounds the acknowledgements in flight
 	acks   sync.WaitGroup // the acknowledgements in flight
 
 	unconfirmed sync.Map // stream sequences put whose acknowledgement was never confirmed (kept until redelivered)
+	maxed       sync.Map // stream sequences JetStream gave up after MaxDeliver (its advisory)
 
 	seen    map[uint64]bool // stream sequences put (or known put), recent ones
 	seenLog []uint64        // their order, to forget the oldest
@@ -164,6 +164,7 @@ func NewIn(ctx context.Context, cfg InConfig) (*In, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With("bridge", "in", "stream", cfg.Stream, "consumer", cfg.Consumer),
 		cons:   cons,
+		stream: st,
 		state:  s,
 		seen:   map[uint64]bool{},
 		pull:   pull,
@@ -199,6 +200,9 @@ func (in *In) advisory(m *nats.Msg) {
 		Deliveries uint64 `json:"deliveries"`
 	}
 	_ = json.Unmarshal(m.Data, &a)
+	if a.StreamSeq != 0 {
+		in.maxed.Store(a.StreamSeq, true) // never delivered again: the sequencer does not wait for it
+	}
 	in.stats.lost.Add(1)
 	in.log.Error("message given up after its maximum deliveries, counted lost", "stream_seq", a.StreamSeq, "deliveries", a.Deliveries)
 }
@@ -234,13 +238,14 @@ func (in *In) Run(ctx context.Context) error {
 		return fmt.Errorf("bridge: consumer info: %w", err)
 	}
 	floor := info.AckFloor.Stream
-	o := orderer{in: in, wait: 2*in.cfg.AckWait + 2*time.Second, lastPut: floor}
-	// Messages a dead predecessor fetched and did not acknowledge come back
-	// after AckWait, older than what is delivered meanwhile: a gap.
-	if info.NumAckPending > 0 {
-		o.add(floor, info.Delivered.Stream, info.NumAckPending)
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append(filters, info.Config.FilterSubject)
 	}
-	lastDelivery := info.Delivered.Consumer
+	// Messages a dead predecessor fetched and did not acknowledge come back
+	// after AckWait, older than what is delivered meanwhile: the sequencer
+	// holds the newer ones until they are back.
+	o := newSequencer(in, in.log, streamLookup(in.stream, filters), floor, 2*in.cfg.AckWait+2*time.Second)
 	in.log.Info("started", "ack_floor", floor, "pending", info.NumAckPending, "known_put", len(in.seen))
 	it, err := in.cons.Messages(jetstream.PullMaxMessages(in.pull))
 	if err != nil {
@@ -264,6 +269,7 @@ func (in *In) Run(ctx context.Context) error {
 				// refused request): start a new one, after a pause.
 				in.stats.retries.Add(1)
 				in.log.Warn("pull ended, starting again", "err", err)
+				o.forgetDeliveries() // a recreated consumer numbers its deliveries anew
 				it.Stop()
 				select {
 				case <-time.After(500 * time.Millisecond):
@@ -278,7 +284,7 @@ func (in *In) Run(ctx context.Context) error {
 				in.stats.retries.Add(1)
 				in.log.Warn("fetch failed, retrying", "err", err)
 			}
-			if err := o.release(ctx); err != nil { // gaps past their wait
+			if err := o.advance(ctx); err != nil { // waits that ran out
 				return err
 			}
 			continue
@@ -289,160 +295,10 @@ func (in *In) Run(ctx context.Context) error {
 			_ = m.Term()
 			continue
 		}
-		seq := meta.Sequence.Stream
-		// Deliveries are numbered (the consumer sequence). A gap means
-		// deliveries that never reached us (a connection lost with them in
-		// flight, a server restart): JetStream redelivers them after
-		// AckWait, and they are older than this message.
-		// (Redeliveries lost in transit count too: what they carried is
-		// not put yet, so it lies above the highest sequence put.)
-		if d := meta.Sequence.Consumer; d > lastDelivery+1 && lastDelivery > 0 && seq > o.lastPut+1 {
-			lost := int(d - lastDelivery - 1)
-			in.log.Warn("deliveries lost in transit, waiting for their redelivery", "deliveries", lost, "stream_seqs", fmt.Sprintf("(%d,%d)", o.lastPut, seq))
-			o.add(o.lastPut, seq-1, lost)
-		}
-		lastDelivery = max(lastDelivery, meta.Sequence.Consumer)
-		o.arrived(seq)
-		if seq <= floor || in.wasPut(seq) {
-			in.stats.duplicates.Add(1)
-			in.ack(ctx, m, false)
-			continue
-		}
-		if err := o.put(ctx, m, seq); err != nil {
+		if err := o.arrive(ctx, m, meta.Sequence.Stream, meta.Sequence.Consumer, meta.NumDelivered); err != nil {
 			return err
 		}
 	}
-}
-
-// A gap is a range of stream sequences (lo, hi] in which count messages
-// were delivered and are awaited again.
-type gap struct {
-	lo, hi uint64
-	left   int
-	back   map[uint64]bool
-	until  time.Time
-}
-
-// orderer puts messages into the queue in stream order across gaps:
-// a message above an open gap's lower bound waits until the gap has
-// filled (or its wait ran out).
-type orderer struct {
-	in      *In
-	wait    time.Duration
-	gaps    []*gap
-	later   []jetstream.Msg
-	last    uint64 // highest stream sequence delivered
-	lastPut uint64 // highest stream sequence put
-}
-
-func (o *orderer) add(lo, hi uint64, count int) {
-	g := &gap{lo: lo, hi: hi, left: count, back: map[uint64]bool{}, until: time.Now().Add(o.wait)}
-	// Gaps that overlap are one: their missing messages are told apart by
-	// nothing but their number.
-	open := o.gaps[:0]
-	for _, h := range o.gaps {
-		if h.left > 0 && h.lo <= g.hi && g.lo <= h.hi {
-			g.lo, g.hi, g.left = min(g.lo, h.lo), max(g.hi, h.hi), g.left+h.left
-			for s := range h.back {
-				g.back[s] = true
-			}
-			continue
-		}
-		open = append(open, h)
-	}
-	// What is held already is not missing: its redeliveries do not count.
-	for _, m := range o.later {
-		if meta, err := m.Metadata(); err == nil {
-			g.back[meta.Sequence.Stream] = true
-		}
-	}
-	// Lost deliveries may include redeliveries of the same messages: no
-	// more can be awaited than the range holds.
-	if free := int(g.hi-g.lo) - len(g.back); g.hi > g.lo && g.left > free {
-		g.left = max(free, 0)
-	}
-	o.gaps = append(open, g)
-}
-
-// arrived counts seq towards the gap it falls in.
-func (o *orderer) arrived(seq uint64) {
-	o.last = max(o.last, seq)
-	for _, g := range o.gaps {
-		if g.lo < seq && seq <= g.hi && !g.back[seq] {
-			g.back[seq] = true // counted once, however often it comes back
-			g.left--
-		}
-	}
-}
-
-// floor is the lowest open gap's lower bound: everything at or below it
-// may go.
-func (o *orderer) floor() (uint64, bool) {
-	now := time.Now()
-	open := o.gaps[:0]
-	for _, g := range o.gaps {
-		switch {
-		case g.left <= 0:
-		case !now.Before(g.until):
-			o.in.log.Error("gave up waiting for redeliveries: they will arrive out of order", "missing", g.left, "stream_seqs", fmt.Sprintf("(%d,%d]", g.lo, g.hi))
-		default:
-			open = append(open, g)
-		}
-	}
-	o.gaps = open
-	if len(open) == 0 {
-		return 0, false
-	}
-	f := open[0].lo
-	for _, g := range open[1:] {
-		f = min(f, g.lo)
-	}
-	return f, true
-}
-
-func (o *orderer) put(ctx context.Context, m jetstream.Msg, seq uint64) error {
-	if _, open := o.floor(); !open && len(o.later) == 0 {
-		return o.putOne(ctx, m, seq)
-	}
-	o.later = append(o.later, m)
-	return o.release(ctx)
-}
-
-func (o *orderer) putOne(ctx context.Context, m jetstream.Msg, seq uint64) error {
-	if err := o.in.put(ctx, m, seq); err != nil {
-		return err
-	}
-	o.lastPut = max(o.lastPut, seq)
-	return nil
-}
-
-// release puts, in stream order, the kept-back messages no open gap holds.
-func (o *orderer) release(ctx context.Context) error {
-	if len(o.later) == 0 {
-		o.floor() // expire gaps
-		return nil
-	}
-	seqOf := func(m jetstream.Msg) uint64 {
-		meta, _ := m.Metadata() // checked when it was kept back
-		return meta.Sequence.Stream
-	}
-	slices.SortFunc(o.later, func(a, b jetstream.Msg) int { return cmp.Compare(seqOf(a), seqOf(b)) })
-	f, open := o.floor()
-	i := 0
-	for ; i < len(o.later); i++ {
-		m := o.later[i]
-		seq := seqOf(m)
-		if open && seq > f {
-			break
-		}
-		if o.in.wasPut(seq) {
-			o.in.ack(ctx, m, false)
-		} else if err := o.putOne(ctx, m, seq); err != nil {
-			return err
-		}
-	}
-	o.later = append(o.later[:0], o.later[i:]...)
-	return nil
 }
 
 var debugPuts = os.Getenv("SHMKIT_BRIDGE_DEBUG_PUTS") != ""
@@ -554,8 +410,32 @@ func (in *In) ackSync(ctx context.Context, m jetstream.Msg) {
 	}
 }
 
-// put reports whether stream sequence seq was put already (by this
-// bridge, or by a predecessor as its state says).
+// duplicate acknowledges a delivery of a message put already.
+func (in *In) duplicate(ctx context.Context, m jetstream.Msg) {
+	in.stats.duplicates.Add(1)
+	in.ack(ctx, m, false)
+}
+
+// knownPut reports, without changing anything, what wasPut reports.
+func (in *In) knownPut(seq uint64) bool {
+	if in.seen[seq] {
+		return true
+	}
+	_, ok := in.unconfirmed.Load(seq)
+	return ok
+}
+
+// lostSeq reports whether JetStream gave stream sequence seq up after
+// MaxDeliver deliveries.
+func (in *In) lostSeq(seq uint64) bool {
+	_, ok := in.maxed.Load(seq)
+	return ok
+}
+
+// wasPut reports whether stream sequence seq was put already (by this
+// bridge, or by a predecessor as its state says), for a delivery of it:
+// an unconfirmed acknowledgement is then confirmed by the one that
+// follows.
 func (in *In) wasPut(seq uint64) bool {
 	if in.seen[seq] {
 		return true
