@@ -418,7 +418,8 @@ func craftedRings(tb testing.TB) []craftedRing {
 		{"geometry-mpmc-no-parts", 1 | fuzzChecksum, mpmc(func(b []byte) { put32(b, offParts, 0) }), nil, ErrCorrupt},
 		{"geometry-mode", fuzzChecksum, spsc(func(b []byte) { put32(b, offMode, 3) }), nil, ErrCorrupt},
 		{"geometry-flags", fuzzChecksum, spsc(func(b []byte) { put32(b, offFlags, 1) }), nil, ErrCorrupt},
-		{"geometry-version", fuzzChecksum, spsc(func(b []byte) { put32(b, offVersion, 1) }), nil, shm.ErrVersion}, // version 1: intents without counts
+		{"geometry-version", fuzzChecksum, spsc(func(b []byte) { put32(b, offVersion, 1) }), nil, shm.ErrVersion},   // version 1: intents without counts
+		{"geometry-version-2", fuzzChecksum, spsc(func(b []byte) { put32(b, offVersion, 2) }), nil, shm.ErrVersion}, // version 2: sleeper words on the tail and head lines
 	}
 }
 

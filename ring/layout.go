@@ -14,7 +14,7 @@ import (
 // payload), which must be 64-byte aligned.
 const (
 	magic   = 0x31474e52_6b6d6873 // "shmkRNG1" little-endian
-	version = 2                   // 2: intents name ranges (prodCount, consCount)
+	version = 3                   // 2: intents name ranges (prodCount, consCount); 3: sleeper words on lines of their own
 
 	// line 0: immutable configuration, written once before the ring is
 	// published and covered by the checksum.
@@ -32,23 +32,19 @@ const (
 	offChecksum = 56 // u64: FNV-1a of bytes 0..55
 
 	// line 1: the producers' line.
-	offTail       = 64  // u64 position (bit 63: closed for writing)
-	offDataSeq    = 72  // u32 futex word consumers sleep on
-	offGetWaiters = 76  // u32 consumers asleep (or about to be) on offDataSeq
-	offPuts       = 80  // u64 SPSC: messages put
-	offPutWaits   = 88  // u64 times a producer went to sleep
-	offProdOwner  = 96  // u64 SPSC producer role: owner word
-	offProdStart  = 104 // u64 SPSC producer role: full start time
-	offClosed     = 232 // u32 closed for writing (1), both modes; on the rarely written line 3, since consumers poll it when empty
+	offTail      = 64  // u64 position (bit 63: closed for writing)
+	offPuts      = 80  // u64 SPSC: messages put
+	offPutWaits  = 88  // u64 times a producer went to sleep
+	offProdOwner = 96  // u64 SPSC producer role: owner word
+	offProdStart = 104 // u64 SPSC producer role: full start time
+	offClosed    = 232 // u32 closed for writing (1), both modes; on the rarely written line 3, since consumers poll it when empty
 
 	// line 2: the consumers' line.
-	offHead       = 128 // u64 position
-	offSpaceSeq   = 136 // u32 futex word producers sleep on
-	offPutWaiters = 140 // u32 producers asleep (or about to be) on offSpaceSeq
-	offGets       = 144 // u64 SPSC: messages taken
-	offGetWaits   = 152 // u64 times a consumer went to sleep
-	offConsOwner  = 160 // u64 SPSC consumer role: owner word
-	offConsStart  = 168 // u64 SPSC consumer role: full start time
+	offHead      = 128 // u64 position
+	offGets      = 144 // u64 SPSC: messages taken
+	offGetWaits  = 152 // u64 times a consumer went to sleep
+	offConsOwner = 160 // u64 SPSC consumer role: owner word
+	offConsStart = 168 // u64 SPSC consumer role: full start time
 
 	// line 3: recovery counters (MPMC).
 	offSkipped   = 192 // u64 slots skipped (producer died before publishing)
@@ -57,7 +53,18 @@ const (
 	offLostStart = 216 // u64 its full start time
 	offLostPos   = 224 // u64 position of the last lost message
 
-	headerSize = 256
+	// lines 4 and 5: the sleepers' words, each pair on a line of its own,
+	// off the lines that producers and consumers claim positions on (an
+	// MPMC queue's tail and head, which every claim writes with a CAS):
+	// a process going to sleep writes only these, and a waker reads one
+	// of them after every publication or release, a read that hits its
+	// own cache while nobody sleeps or wakes (docs/format/ring.md, "Lines 4 and 5").
+	offDataSeq    = 256 // u32 futex word consumers sleep on
+	offGetWaiters = 260 // u32 consumers asleep (or about to be) on offDataSeq
+	offSpaceSeq   = 320 // u32 futex word producers sleep on
+	offPutWaiters = 324 // u32 producers asleep (or about to be) on offSpaceSeq
+
+	headerSize = 384
 
 	// MPMC participant entry (one cache line each, from headerSize).
 	entOwner      = 0  // u64 owner word, 0 = free

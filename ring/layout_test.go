@@ -39,7 +39,7 @@ func TestLayoutGolden(t *testing.T) {
 		if string(mem[0:8]) != "shmkRNG1" {
 			t.Errorf("magic bytes %q", mem[0:8])
 		}
-		want("version", uint64(u32(mem, 8)), 2)
+		want("version", uint64(u32(mem, 8)), 3)
 		want("mode", uint64(u32(mem, 12)), 1)
 		want("maxMessage", uint64(u32(mem, 16)), 20)
 		want("slotSize", uint64(u32(mem, 20)), 0)
@@ -50,19 +50,19 @@ func TestLayoutGolden(t *testing.T) {
 		want("parts", uint64(u32(mem, 48)), 0)
 		want("flags", uint64(u32(mem, 52)), 0)
 		want("checksum", u64(mem, 56), fnv(mem[:56]))
-		want("size", uint64(size), 256+256)
+		want("size", uint64(size), 384+256)
 
 		if err := q.Put(ctx, []byte("hello")); err != nil {
 			t.Fatal(err)
 		}
-		// The record at data offset 0 (ring offset 256): length 5, span
+		// The record at data offset 0 (ring offset 384): length 5, span
 		// 8 + 8; then the terminator.
-		want("record length", uint64(u32(mem, 256)), 5)
-		want("record span", uint64(u32(mem, 260)), 16)
-		if string(mem[264:269]) != "hello" {
-			t.Errorf("payload %q", mem[264:269])
+		want("record length", uint64(u32(mem, 384)), 5)
+		want("record span", uint64(u32(mem, 388)), 16)
+		if string(mem[392:397]) != "hello" {
+			t.Errorf("payload %q", mem[392:397])
 		}
-		want("terminator", u64(mem, 272), 0)
+		want("terminator", u64(mem, 400), 0)
 		want("tail", u64(mem, 64), 16)
 		want("puts", u64(mem, 80), 1)
 		want("prodOwner pid", u64(mem, 96)&^0xffff_ffff, me)
@@ -82,10 +82,10 @@ func TestLayoutGolden(t *testing.T) {
 		want("head", u64(mem, 128), 240)
 		want("gets", u64(mem, 144), 8)
 		want("consOwner pid", u64(mem, 160)&^0xffff_ffff, me)
-		want("pad", u64(mem, 256+240), 0xffff_ffff)
-		want("wrapped record", u64(mem, 256+0), 20|32<<32)
+		want("pad", u64(mem, 384+240), 0xffff_ffff)
+		want("wrapped record", u64(mem, 384+0), 20|32<<32)
 		want("tail after wrap", u64(mem, 64), 240+16+32)
-		want("terminator after wrap", u64(mem, 256+32), 0)
+		want("terminator after wrap", u64(mem, 384+32), 0)
 
 		q.CloseWrite()
 		want("closed", uint64(u32(mem, 232)), 1)
@@ -95,13 +95,13 @@ func TestLayoutGolden(t *testing.T) {
 	t.Run("MPMC", func(t *testing.T) {
 		q, mem := newInMem(t, Config{Mode: MPMC, MaxMessage: 40, Capacity: 4, Participants: 2})
 		size := len(mem)
-		want("version", uint64(u32(mem, 8)), 2)
+		want("version", uint64(u32(mem, 8)), 3)
 		want("mode", uint64(u32(mem, 12)), 2)
 		want("slotSize", uint64(u32(mem, 20)), 64) // align64(16 + 40)
 		want("capacity", u64(mem, 24), 4)
 		want("parts", uint64(u32(mem, 48)), 2)
 		want("checksum", u64(mem, 56), fnv(mem[:56]))
-		slots := 256 + 64*2
+		slots := 384 + 64*2
 		want("size", uint64(size), uint64(slots+4*64))
 		for i := range 4 {
 			want("initial seq", u64(mem, slots+64*i), uint64(i))
@@ -110,10 +110,10 @@ func TestLayoutGolden(t *testing.T) {
 		if err := q.Put(ctx, []byte("abc")); err != nil {
 			t.Fatal(err)
 		}
-		want("entry owner pid", u64(mem, 256)&^0xffff_ffff, me)
-		want("entry prodIntent", u64(mem, 256+16), 1)
-		want("entry prodCount", u64(mem, 256+48), 1)
-		want("entry puts", u64(mem, 256+32), 1)
+		want("entry owner pid", u64(mem, 384)&^0xffff_ffff, me)
+		want("entry prodIntent", u64(mem, 384+16), 1)
+		want("entry prodCount", u64(mem, 384+48), 1)
+		want("entry puts", u64(mem, 384+32), 1)
 		want("tail", u64(mem, 64), 1)
 		want("slot 0 seq (published)", u64(mem, slots), 1)
 		want("slot 0 length", uint64(u32(mem, slots+8)), 3)
@@ -126,12 +126,18 @@ func TestLayoutGolden(t *testing.T) {
 		}
 		want("head", u64(mem, 128), 1)
 		want("slot 0 seq (released for position 4)", u64(mem, slots), 4)
-		want("entry consIntent", u64(mem, 256+24), 1)
-		want("entry consCount", u64(mem, 256+56), 1)
-		want("entry gets", u64(mem, 256+40), 1)
+		want("entry consIntent", u64(mem, 384+24), 1)
+		want("entry consCount", u64(mem, 384+56), 1)
+		want("entry gets", u64(mem, 384+40), 1)
 
+		// The sleepers' words: nobody slept, nobody was woken.
+		for _, off := range []int{256, 260, 320, 324} {
+			want("sleeper word", uint64(u32(mem, off)), 0)
+		}
 		q.CloseWrite()
 		want("tail closed bit", u64(mem, 64)>>63, 1)
+		want("dataSeq bumped by CloseWrite's wake-up of all", uint64(u32(mem, 256)), 1)
+		want("spaceSeq bumped too", uint64(u32(mem, 320)), 1)
 		want("closed", uint64(u32(mem, 232)), 1)
 	})
 }

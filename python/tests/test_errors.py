@@ -6,6 +6,7 @@ import struct
 import pytest
 
 import shmkit
+from shmkit import ring as _ring
 from shmkit.segment import fnv1a64, path
 
 
@@ -141,7 +142,12 @@ def test_ring_header_corrupt(name):
         shmkit.Queue.open(name)
     with open(path(name), "r+b") as f:
         f.seek(128 + 8)
-        f.write(struct.pack("<I", 2))
+        f.write(struct.pack("<I", 2))  # version 2: sleeper words on the tail and head lines
+    with pytest.raises(shmkit.VersionError):
+        shmkit.Queue.open(name)
+    with open(path(name), "r+b") as f:
+        f.seek(128 + 8)
+        f.write(struct.pack("<I", _ring._VERSION))
         f.seek(128 + 24)
         f.write(struct.pack("<Q", 1 << 30))
     with pytest.raises(shmkit.CorruptError):
@@ -151,7 +157,7 @@ def test_ring_header_corrupt(name):
 def test_corrupt_ring_record(name):
     q = shmkit.Queue.create(name, "spsc", capacity=8, max_message=64)
     q.put(b"hello")
-    q._mem.store64(128 + 256, 1000 | (2000 << 32))  # length past max_message
+    q._mem.store64(128 + _ring.HEADER, 1000 | (2000 << 32))  # length past max_message
     with pytest.raises(shmkit.CorruptError):
         q.get(block=False)
     q.close()

@@ -68,7 +68,7 @@ def test_spsc_garbage_records():
         for _ in range(rnd.randint(1, 6)):
             r = rnd.random()
             if r < 0.6:
-                off = HEADER_SIZE + 256 + 8 * rnd.randrange(cap // 8)
+                off = HEADER_SIZE + _ring.HEADER + 8 * rnd.randrange(cap // 8)
                 word = rnd.choice([0, 0xFFFFFFFF, rnd.getrandbits(64), rnd.randrange(200) | rnd.randrange(300) << 32])
                 mem.store64(off, word)
             elif r < 0.8:

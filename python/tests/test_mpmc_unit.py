@@ -62,7 +62,7 @@ def slot_off(q, pos):
 
 
 def ent_off(i):
-    return 256 + 64 * i
+    return _mpmc._TABLE + 64 * i
 
 
 def fork(fn, *args):

@@ -42,10 +42,11 @@ from ._proc import owner_alive, owner_word, self_id
 from .errors import BusyError, ClosedError, CorruptError
 
 # Ring header offsets, from the ring's start (docs/format/ring.md).
-_TAIL, _DATASEQ, _GETWAITERS, _PUTWAITS = 64, 72, 76, 88
-_HEAD, _SPACESEQ, _PUTWAITERS, _GETWAITS = 128, 136, 140, 152
+_TAIL, _PUTWAITS = 64, 88
+_HEAD, _GETWAITS = 128, 152
 _SKIPPED, _LOST, _LOSTOWNER, _LOSTSTART, _LOSTPOS = 192, 200, 208, 216, 224
-_TABLE = 256  # the participant table
+_DATASEQ, _GETWAITERS, _SPACESEQ, _PUTWAITERS = 256, 260, 320, 324  # lines of their own
+_TABLE = 384  # the participant table
 
 # Participant entry fields (64 bytes each).
 _E_OWNER, _E_START, _E_PINT, _E_CINT, _E_PUTS, _E_GETS, _E_PCNT, _E_CCNT = 0, 8, 16, 24, 32, 40, 48, 56

@@ -243,15 +243,15 @@ static PyTypeObject MemType = {
  * positions live here; Python seeds them with p_init / c_init. */
 
 #define R_TAIL 64
-#define R_DATASEQ 72
-#define R_GETWAITERS 76
+#define R_DATASEQ 256
+#define R_GETWAITERS 260
 #define R_PUTS 80
 #define R_HEAD 128
-#define R_SPACESEQ 136
-#define R_PUTWAITERS 140
+#define R_SPACESEQ 320
+#define R_PUTWAITERS 324
 #define R_GETS 144
 #define R_CLOSED 232
-#define R_HDR 256
+#define R_HDR 384
 #define PADLEN 0xFFFFFFFFu
 
 enum { ST_OK = 0, ST_FULL = 1, ST_CLOSED = 2, ST_CLOSED_VISIBLE = 3, ST_SIZE = 4 };
