@@ -64,7 +64,11 @@ func checkMsg(b []byte, id, seq, lo, hi int) (int, int, error) {
 // board is a scoreboard in shared memory: one uint32 per (producer, seq)
 // counting deliveries, one uint64 per producer holding how many of its
 // Puts returned nil (acknowledged), and a flag word the parent raises to
-// tell helpers something (a "hold" consumer: hold the next message).
+// tell helpers something: 1 asks the "hold" consumer to hold the next
+// message, and the other consumers to take none meanwhile (otherwise they
+// may take every message left, the hold consumer losing each race for
+// them, and it would wait for ever); the hold consumer sets 2 once it
+// holds one.
 type board struct {
 	seg     *shm.Segment
 	np, per int
@@ -327,6 +331,9 @@ func init() {
 			return false
 		}
 		for {
+			for how != "hold" && atomic.LoadUint32(b.flag) == 1 { // atomic: see board
+				time.Sleep(50 * time.Microsecond)
+			}
 			var err error
 			switch how {
 			case "get":
@@ -345,6 +352,7 @@ func init() {
 					if err != nil {
 						return fail("hold: %v", err)
 					}
+					atomic.StoreUint32(b.flag, 2) // atomic: the others take messages again
 					id, seq, err := checkMsg(m, 0, got, lo, hi)
 					if err != nil {
 						return fail("hold: %v", err)
