@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/shmkit/shmkit/proc"
@@ -19,11 +20,17 @@ var hiddenWorker = func() *proc.Func {
 	return proc.Register("hidden", func(ctx context.Context, a *proc.Args) error { return nil })
 }()
 
+// lateWorker registers a Func after Main, once per process, so that the
+// test can run again (-count) without registering the name twice.
+var lateWorker = sync.OnceValue(func() *proc.Func {
+	return proc.Register("late", func(ctx context.Context, a *proc.Args) error { return nil })
+})
+
 // TestNotRegistered: a Func registered after Main is refused at Start;
 // a child that does not know the name exits with its distinctive status,
 // which Wait turns into ErrNotRegistered.
 func TestNotRegistered(t *testing.T) {
-	late := proc.Register("late", func(ctx context.Context, a *proc.Args) error { return nil })
+	late := lateWorker()
 	if p, err := late.Start(context.Background()); !errors.Is(err, proc.ErrNotRegistered) {
 		if p != nil {
 			p.Kill()
