@@ -134,6 +134,12 @@ func syntheticPools() []Record {
 // and say whether each target of the issue is met, and change when the
 // figures do.
 func TestSummarizePools(t *testing.T) {
+	defer func(f func() bool) { builtWithCgo = f }(builtWithCgo)
+	builtWithCgo = func() bool { return false }
+	if text := strings.Join(summarizePools(syntheticPools()), "\n"); strings.Contains(text, "CGO_ENABLED") {
+		t.Errorf("a static build's summary mentions cgo:\n%s", text)
+	}
+	builtWithCgo = func() bool { return true }
 	text := strings.Join(summarizePools(syntheticPools()), "\n")
 	t.Logf("summary:\n%s", text)
 	for _, want := range []string{
@@ -145,6 +151,7 @@ func TestSummarizePools(t *testing.T) {
 		"One task a message (chunk size 1): a task costs 20µs through shmkit's pool (pool-c1, 50k tasks/s), 40µs through Python's Pool.map(chunksize=1) (pool-c1 runs 2.00x its tasks/s), 250µs through ProcessPoolExecutor.map (12x).",
 		"A shmkit pool of 2 workers is ready for its first result in 5.00ms (p50), Python's fork Pool(2) in 10ms: 50% of Python's time (target: faster than Python in the same run: met); a pool of NumCPU (4) workers in 8.00ms.",
 		"One worker process from Start to Wait (proc-start) takes 3.00ms (p50), an exec of this binary that exits at once (exec-start) 2.00ms: proc adds 1.00ms.",
+		"built with CGO_ENABLED=0 it is static and starts faster",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q", want)
