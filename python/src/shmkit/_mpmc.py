@@ -41,12 +41,12 @@ import weakref
 from ._proc import owner_alive, owner_word, self_id
 from .errors import BusyError, ClosedError, CorruptError
 
-# Ring header offsets, from the ring's start (docs/format/ring.md).
-_TAIL, _PUTWAITS = 64, 88
-_HEAD, _GETWAITS = 128, 152
-_SKIPPED, _LOST, _LOSTOWNER, _LOSTSTART, _LOSTPOS = 192, 200, 208, 216, 224
-_DATASEQ, _GETWAITERS, _SPACESEQ, _PUTWAITERS = 256, 260, 320, 324  # lines of their own
-_TABLE = 384  # the participant table
+# Ring header offsets, from the ring's start (docs/format/ring.md), as
+# ring.py defines them (ring.py imports this module lazily, so no cycle).
+from .ring import (HEADER as _TABLE, O_DATASEQ as _DATASEQ, O_GETWAITERS as _GETWAITERS, O_GETWAITS as _GETWAITS,
+                   O_HEAD as _HEAD, O_LOST as _LOST, O_LOSTOWNER as _LOSTOWNER, O_LOSTPOS as _LOSTPOS,
+                   O_LOSTSTART as _LOSTSTART, O_PUTWAITERS as _PUTWAITERS, O_PUTWAITS as _PUTWAITS,
+                   O_SKIPPED as _SKIPPED, O_SPACESEQ as _SPACESEQ, O_TAIL as _TAIL)  # _TABLE: the participant table
 
 # Participant entry fields (64 bytes each).
 _E_OWNER, _E_START, _E_PINT, _E_CINT, _E_PUTS, _E_GETS, _E_PCNT, _E_CCNT = 0, 8, 16, 24, 32, 40, 48, 56
