@@ -38,6 +38,7 @@ import (
 const (
 	magicJob    = 0x324a4b53 // "SKJ2"
 	magicResult = 0x32524b53 // "SKR2"
+	magicReady  = 0x32484b53 // "SKH2": a worker's first message, a bare header
 	headerSize  = 32
 	excMin      = 5 // the smallest exception record: index and status
 )
@@ -123,6 +124,30 @@ func parseMessage(msg []byte, want uint32, size int) (message, error) {
 		return m, fmt.Errorf("%w: %d payload bytes for no value", errCorruptMsg, len(m.payload))
 	}
 	return m, nil
+}
+
+// readyMessage is the message a worker sends first on its result ring,
+// once it has opened its rings and is about to wait for its first job: a
+// header with magic magicReady and the size of its plain result values,
+// every other field zero. The parent gives a worker no job before it.
+func readyMessage(size int) []byte {
+	b := make([]byte, headerSize)
+	putHeader(b, header{magic: magicReady, size: uint32(size)})
+	return b
+}
+
+// parseReady checks a ready message against size, the parent's own size
+// of a plain result value (0 for a codec).
+func parseReady(msg []byte, size int) error {
+	m, err := parseMessage(msg, magicReady, size)
+	if err != nil {
+		return err
+	}
+	if len(msg) != headerSize || m.n != 0 || m.seq != 0 || m.off != 0 || m.nExc != 0 || m.excLen != 0 {
+		return fmt.Errorf("%w: ready message of %d bytes with n %d, seq %d, off %d, nExc %d, excLen %d",
+			errCorruptMsg, len(msg), m.n, m.seq, m.off, m.nExc, m.excLen)
+	}
+	return nil
 }
 
 // exception is one task of a message without a value in the payload.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/shmkit/shmkit/ring"
@@ -97,6 +98,12 @@ func fuzzSeeds() map[string][]byte {
 		"plain-struct":         cat(hdr(magicJob, 1, 0, 0, 0, 0, 24), make([]byte, 24)),
 		"plain-each-status":    cat(hdr(magicResult, 5, 9, 0, 4, uint32(len(each)), 8), ints(0, 0, 0, 0, 25), each),
 		"plain-all-exc-empty":  cat(hdr(magicResult, 2, 0, 0, 2, uint32(len(exc(allExc))), 8), exc(allExc)),
+		"ready-ok":             readyMessage(8),
+		"ready-size":           readyMessage(24),
+		"ready-long":           cat(readyMessage(8), ints(0)),
+		"ready-n":              hdr(magicReady, 1, 0, 0, 0, 0, 8),
+		"ready-seq":            hdr(magicReady, 0, 1, 0, 0, 0, 8),
+		"ready-result":         hdr(magicResult, 0, 0, 0, 0, 0, 8),
 		"codec-gob":            gobStrs,
 		"codec-gob-garbage":    cat(hdr(magicResult, 2, 0, 0, 0, 0, 0), []byte{0xff, 0x01, 0x02, 0x7f, 0x00}),
 		"codec-count-mismatch": cat(gobStrs[:4], le.AppendUint32(nil, 4), gobStrs[8:]),
@@ -158,6 +165,11 @@ func FuzzPoolMessage(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
+		for _, size := range []int{0, 8, 24} {
+			if parseReady(msg, size) == nil && !bytes.Equal(msg, readyMessage(size)) {
+				t.Fatalf("accepted ready message %x for size %d", msg, size)
+			}
+		}
 		for _, magic := range []uint32{magicJob, magicResult} {
 			fuzzReceive(t, codecFor[int](nil), msg, magic)
 			fuzzReceive(t, codecFor[fuzzPlain](nil), msg, magic)
@@ -172,7 +184,7 @@ func FuzzPoolMessage(f *testing.F) {
 // SHMKIT_WRITE_SEEDS=1.
 func TestPoolFuzzSeeds(t *testing.T) {
 	valid := map[string]bool{"plain-ok": true, "plain-job": true, "plain-struct": true, "plain-each-status": true,
-		"plain-all-exc-empty": true, "codec-gob": true, "codec-json": true}
+		"plain-all-exc-empty": true, "codec-gob": true, "codec-json": true, "ready-ok": true}
 	for name, b := range fuzzSeeds() {
 		magic := uint32(magicResult)
 		if len(b) >= 4 && binary.LittleEndian.Uint32(b) == magicJob {
@@ -180,6 +192,8 @@ func TestPoolFuzzSeeds(t *testing.T) {
 		}
 		var err error
 		switch {
+		case strings.HasPrefix(name, "ready-"):
+			err = parseReady(b, 8)
 		case len(b) >= headerSize && binary.LittleEndian.Uint32(b[28:]) == 24:
 			err = fuzzCheck(codecFor[fuzzPlain](nil), b, magic)
 		case len(b) >= headerSize && binary.LittleEndian.Uint32(b[28:]) == 0 && bytes.Contains(b, []byte("Name")):

@@ -14,6 +14,7 @@ import (
 // when the test binary was re-executed by Start; testproc.Main runs a
 // helper the same way, or the tests.
 func TestMain(m *testing.M) {
+	poolHoldStart()
 	proc.Main()
 	// Under -race a process sleeps 1 s at exit by default to let reports
 	// flush; workers exit often, so skip that wait in them.

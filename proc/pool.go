@@ -116,8 +116,9 @@ type taskRef[In, Out any] struct {
 	i int
 }
 
-// NewPool starts cfg.Workers worker processes running t and returns when
-// they are all started. ctx bounds the pool's life: cancelling it
+// NewPool starts cfg.Workers worker processes running t, in parallel, and
+// returns when they are all started (their execs done; tasks go to each
+// worker once it is ready, so a Map need not wait for the slowest). ctx bounds the pool's life: cancelling it
 // terminates the pool as Terminate does. A worker that cannot be started
 // is an error, and the others are killed.
 func NewPool[In, Out any](ctx context.Context, t *Task[In, Out], cfg PoolConfig) (*Pool[In, Out], error) {

@@ -7,3 +7,7 @@ func PoolDuplicates[In, Out any](p *Pool[In, Out]) int {
 	defer p.mu.Unlock()
 	return p.duplicates
 }
+
+// StarterThreads reports how many goroutines (each locked to its thread
+// for good) start worker processes: they live as long as the process.
+func StarterThreads() int { return starterThreads() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -108,8 +109,9 @@ func poolNew[In, Out any](t *testing.T, task *proc.Task[In, Out], cfg proc.PoolC
 var poolWarm sync.Once
 
 // poolBaseline returns the goroutines of this process at rest, after the
-// first Start has created the goroutine that starts every worker (it
-// lives as long as the process).
+// first Start, less the goroutines that start workers (up to a few, each
+// created when a start finds the others busy, and kept as long as the
+// process lives).
 func poolBaseline(t *testing.T) int {
 	poolWarm.Do(func() {
 		p, err := proc.NewPool(context.Background(), poolSquare, proc.PoolConfig{Workers: 1})
@@ -118,7 +120,7 @@ func poolBaseline(t *testing.T) int {
 		}
 		p.Terminate()
 	})
-	return runtime.NumGoroutine()
+	return runtime.NumGoroutine() - proc.StarterThreads()
 }
 
 // checkNoLeaks waits (bounded) until this process has no child left and
@@ -127,7 +129,7 @@ func poolCheckNoLeaks(t *testing.T, base int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		kids, g := poolChildPids(), runtime.NumGoroutine()
+		kids, g := poolChildPids(), runtime.NumGoroutine()-proc.StarterThreads()
 		if len(kids) == 0 && g <= base {
 			return
 		}
@@ -803,6 +805,74 @@ func TestPoolResultSplit(t *testing.T) {
 		}
 		if o.Y != want {
 			t.Fatalf("out[%d] = %+v", i, o)
+		}
+	}
+}
+
+// envHoldStart names a directory: the first worker to start with it in its
+// environment (the one that creates hold/ in it) writes its pid in
+// hold/pid and waits, before proc.Main, until the test creates go in it.
+const envHoldStart = "POOLTEST_HOLD_START"
+
+// poolHoldStart is TestMain's side of envHoldStart.
+func poolHoldStart() {
+	dir := os.Getenv(envHoldStart)
+	if dir == "" || os.Mkdir(filepath.Join(dir, "hold"), 0o755) != nil {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, "hold", "pid.tmp"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	_ = os.Rename(filepath.Join(dir, "hold", "pid.tmp"), filepath.Join(dir, "hold", "pid"))
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "go")); err == nil {
+			return
+		}
+	}
+}
+
+// TestPoolFirstTaskToReadyWorker: a worker is given jobs only once it is
+// ready, so a task does not wait in the job ring of a worker still
+// starting while another could run it. One of two workers is held before
+// proc.Main until the test lets it go: the first Map's task must be run by
+// the other (with the task sent to the held one, the Map would time out).
+func TestPoolFirstTaskToReadyWorker(t *testing.T) {
+	dir := t.TempDir()
+	p := poolNew(t, poolBehave, proc.PoolConfig{Workers: 2,
+		Process: proc.Config{Env: []string{envHoldStart + "=" + dir}}})
+	release := sync.OnceFunc(func() {
+		if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+			t.Error(err)
+		}
+	})
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 {
+		out, err := p.Map(ctx, []poolOp{{X: int64(i + 2)}})
+		if err != nil {
+			t.Fatalf("Map %d with one worker held at its start: %v", i, err)
+		}
+		var held []byte
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if held, err = os.ReadFile(filepath.Join(dir, "hold", "pid")); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("no worker was held: %v", err)
+		}
+		if want := int64((i + 2) * (i + 2)); out[0].Y != want || strconv.Itoa(int(out[0].Pid)) == string(held) {
+			t.Fatalf("Map %d: %+v, the held worker is %s", i, out[0], held)
+		}
+	}
+	release()
+	in := poolSleepOps(1000, 0)
+	out, err := p.Map(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		if o.Y != in[i].X*in[i].X {
+			t.Fatalf("result %d: %+v", i, o)
 		}
 	}
 }

@@ -159,6 +159,7 @@ type worker[In, Out any] struct {
 	seq           uint64 // the next job's sequence number (slot goroutine only)
 
 	// Guarded by p.mu.
+	ready      bool              // it sent its ready message: it may be given jobs
 	inflight   []*chunk[In, Out] // sent and not wholly answered, in order
 	given      int               // tasks given (MaxTasksPerWorker)
 	retiring   bool              // its job ring is closed: it exits when done
@@ -279,13 +280,17 @@ func (s *slot[In, Out]) read(ctx context.Context, w *worker[In, Out]) {
 
 // resultReader is a reader goroutine's scratch space.
 type resultReader[Out any] struct {
-	vals []Out
-	exc  []exception
+	ready bool // the worker's ready message has come
+	vals  []Out
+	exc   []exception
 }
 
 // handle parses and delivers one result message.
 func (s *slot[In, Out]) handle(w *worker[In, Out], r *resultReader[Out], msg []byte) error {
 	p := s.p
+	if !r.ready {
+		return s.readied(w, r, msg)
+	}
 	m, err := parseMessage(msg, magicResult, p.outC.n)
 	if err != nil {
 		return err
@@ -330,6 +335,28 @@ func (s *slot[In, Out]) handle(w *worker[In, Out], r *resultReader[Out], msg []b
 		runtime.Gosched()
 	}
 	return err
+}
+
+// readied handles a worker's first message, which must be its ready
+// message: from now on it is given jobs. Until then its slot gives it
+// none, so that the first tasks of a new pool, or those that arrive while
+// a worker is being replaced, go to workers that can run them at once
+// rather than wait (milliseconds) in the job ring of one still starting.
+func (s *slot[In, Out]) readied(w *worker[In, Out], r *resultReader[Out], msg []byte) error {
+	if err := parseReady(msg, s.p.outC.n); err != nil {
+		return fmt.Errorf("worker's first message: %w", err)
+	}
+	r.ready = true
+	p := s.p
+	p.mu.Lock()
+	w.ready = true
+	s.feedLocked(w)
+	p.mu.Unlock()
+	select { // the slot goroutine now waits for work for it
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // broken kills a worker whose result ring cannot be read (a corrupt
@@ -404,7 +431,7 @@ func (s *slot[In, Out]) loop() {
 		p.mu.Lock()
 		s.feedLocked(w)
 		var work <-chan struct{}
-		if len(w.inflight) < inFlight && !w.retiring {
+		if w.ready && len(w.inflight) < inFlight && !w.retiring {
 			work = p.workAvail
 		}
 		p.mu.Unlock()
@@ -477,6 +504,9 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 	case <-w.proc.Done():
 		return
 	default:
+	}
+	if !w.ready {
+		return // it is given jobs once it says it is ready (readied)
 	}
 	w.feeding = true
 	defer func() { w.feeding = false }()

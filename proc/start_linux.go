@@ -20,9 +20,17 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
+// maxStarters bounds the threads startProcess starts children from: a
+// pool's workers are started in parallel (the kernel lets several vforks
+// wait for their execs at once), and each such thread is kept for the
+// life of the process.
+const maxStarters = 4
+
 var starter struct {
-	once sync.Once
-	reqs chan startReq
+	mu      sync.Mutex
+	threads int // started, at most maxStarters
+	idle    int // of them, waiting for a request (a hint for when to add one)
+	reqs    chan startReq
 }
 
 type startReq struct {
@@ -33,20 +41,41 @@ type startReq struct {
 // startProcess starts cmd from a goroutine locked, for the life of the
 // process, to its OS thread: the Go runtime may otherwise end the thread
 // that forked a child, which would kill the child at once through its
-// parent-death signal.
+// parent-death signal. Up to maxStarters such threads start children at
+// once; a start waits for one to be free.
 func startProcess(cmd *exec.Cmd) error {
-	starter.once.Do(func() {
+	starter.mu.Lock()
+	if starter.reqs == nil {
 		starter.reqs = make(chan startReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range starter.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
+	}
+	if starter.idle > 0 {
+		starter.idle--
+	} else if starter.threads < maxStarters {
+		starter.threads++
+		go startLoop(starter.reqs)
+	}
+	starter.mu.Unlock()
 	done := make(chan error, 1)
 	starter.reqs <- startReq{cmd, done}
 	return <-done
+}
+
+// starterThreads reports how many starter threads (and goroutines) exist.
+func starterThreads() int {
+	starter.mu.Lock()
+	defer starter.mu.Unlock()
+	return starter.threads
+}
+
+// startLoop is a starter thread's goroutine.
+func startLoop(reqs <-chan startReq) {
+	runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+	for r := range reqs {
+		r.done <- r.cmd.Start()
+		starter.mu.Lock()
+		starter.idle++
+		starter.mu.Unlock()
+	}
 }
 
 // memFile returns a memfd holding b, for the child to read.

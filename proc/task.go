@@ -142,6 +142,11 @@ func (t *Task[In, Out]) serve(ctx context.Context, a *Args) error {
 		results: results,
 		max:     results.MaxMessage(),
 	}
+	// Ready: the parent sends no job before this, so that a job goes to
+	// a worker that can run it now rather than wait for this one's start.
+	if err := results.Put(ctx, readyMessage(w.outC.n)); err != nil {
+		return err
+	}
 	for {
 		// The job is read in place and released once its results are
 		// sent: plain inputs are not even copied.
