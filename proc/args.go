@@ -14,10 +14,10 @@ import (
 )
 
 // manifestVersion is the version of the manifest encoding; a child that
-// reads another version exits with exitBadStart.
-const manifestVersion = 1
+// reads another version exits with exitBadStart. Version 1 was gob.
+const manifestVersion = 2
 
-// manifest is what the parent tells the child, gob-encoded in a memfd
+// manifest is what the parent tells the child, encoded (manifest.go) in a memfd
 // whose descriptor number the environment gives (envManifest). Descriptor
 // numbers of the other files are derived from their ExtraFiles index
 // (descriptor 3+i, the exec.Cmd contract), never assumed.

@@ -2,7 +2,6 @@ package proc
 
 import (
 	"context"
-	"encoding/gob"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,15 +115,19 @@ func readManifest() (*manifest, error) {
 	}
 	f := os.NewFile(uintptr(fd), "proc-manifest")
 	defer f.Close()
-	var m manifest
-	if err := gob.NewDecoder(io.NewSectionReader(f, 0, 1<<40)).Decode(&m); err != nil {
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, maxManifest+1))
+	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
-	if m.Version != manifestVersion {
-		return nil, fmt.Errorf("manifest version %d, want %d (parent and worker binaries differ?)", m.Version, manifestVersion)
+	if len(b) > maxManifest {
+		return nil, fmt.Errorf("read manifest: longer than %d bytes", maxManifest)
+	}
+	m, err := unmarshalManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
 	}
 	if m.Events < 0 {
 		return nil, fmt.Errorf("manifest names no event ring")
 	}
-	return &m, nil
+	return m, nil
 }

@@ -1,9 +1,7 @@
 package proc
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -126,11 +124,7 @@ func (f *Func) StartWith(ctx context.Context, cfg Config, args ...any) (*Process
 	closers = append(closers, events)
 	m := manifest{Version: manifestVersion, Func: f.name, Name: cfg.Name, Parent: os.Getpid(),
 		Events: 1, Level: lowestLevel(logger.Handler()), Args: entries}
-	var mb bytes.Buffer
-	if err := gob.NewEncoder(&mb).Encode(&m); err != nil {
-		return fail(fmt.Errorf("manifest: %w", err))
-	}
-	mf, err := memFile("shmkit-proc-manifest", mb.Bytes())
+	mf, err := memFile("shmkit-proc-manifest", m.marshal())
 	if err != nil {
 		return fail(fmt.Errorf("manifest: %w", err))
 	}

@@ -3,14 +3,20 @@ package proc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/shmkit/shmkit/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,16 +36,20 @@ func TestBadManifest(t *testing.T) {
 		}
 		return b.Bytes()
 	}
+	good := manifest{Version: manifestVersion, Func: manifestProbe.Name(), Events: 0}
 	cases := []struct {
 		name string
 		body []byte
 		want string
 	}{
-		{"other version", gobOf(manifest{Version: manifestVersion + 98, Func: manifestProbe.Name(), Events: 0}),
+		{"other version", (&manifest{Version: manifestVersion + 98, Func: manifestProbe.Name(), Events: 0}).marshal(),
 			"manifest version " + strconv.Itoa(manifestVersion+98)},
-		{"not gob", []byte("this is not a manifest"), "read manifest"},
+		{"version 1 (gob)", gobOf(manifest{Version: 1, Func: manifestProbe.Name(), Events: 0}), "read manifest: malformed manifest: magic"},
+		{"not a manifest", []byte("this is not a manifest"), "read manifest"},
 		{"empty", nil, "read manifest"},
-		{"no event ring", gobOf(manifest{Version: manifestVersion, Func: manifestProbe.Name(), Events: -1}), "no event ring"},
+		{"cut short", good.marshal()[:20], "read manifest: malformed manifest"},
+		{"trailing bytes", append(good.marshal(), 0), "bytes after the last argument"},
+		{"no event ring", (&manifest{Version: manifestVersion, Func: manifestProbe.Name(), Events: -1}).marshal(), "no event ring"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,5 +77,74 @@ func TestBadManifest(t *testing.T) {
 				t.Fatalf("stderr %q, want it to say %q", msg, c.want)
 			}
 		})
+	}
+}
+
+// manifestSeeds are encoded manifests for FuzzManifest, valid and not.
+func manifestSeeds() map[string][]byte {
+	full := manifest{Version: manifestVersion, Func: "f", Name: "f-0", Parent: 4242, Events: 1, Level: slog.LevelWarn,
+		Args: []argEntry{{File: 2, Kind: shm.KindQueue, Type: "*ring.Queue"}, {File: -1, Type: "int", Data: []byte{3, 4, 0, 6}}}}
+	b := full.marshal()
+	huge := (&manifest{Version: manifestVersion, Func: "f", Events: 1}).marshal()
+	binary.LittleEndian.PutUint32(huge[len(huge)-4:], 0xffffffff) // argument count
+	long := slices.Clone(b)
+	binary.LittleEndian.PutUint32(long[8:], 0xfffffff0) // the function name's length
+	return map[string][]byte{
+		"full":       b,
+		"no-args":    (&manifest{Version: manifestVersion, Func: "f", Events: 1}).marshal(),
+		"cut":        b[:len(b)-1],
+		"huge-nargs": huge,
+		"long-name":  long,
+		"version-1":  (&manifest{Version: 1}).marshal(),
+	}
+}
+
+// FuzzManifest: any bytes decode to a manifest or an error, never a panic
+// or an allocation beyond what they hold, and what decodes encodes back to
+// the same bytes (the encoding is canonical).
+func FuzzManifest(f *testing.F) {
+	for _, b := range manifestSeeds() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := unmarshalManifest(b)
+		if err != nil {
+			return
+		}
+		if got := m.marshal(); !bytes.Equal(got, b) {
+			t.Fatalf("decoded %+v, which encodes as %x, not %x", m, got, b)
+		}
+	})
+}
+
+// TestManifestRoundTrip checks the seeds (and writes them to testdata
+// when SHMKIT_WRITE_SEEDS=1).
+func TestManifestRoundTrip(t *testing.T) {
+	seeds := manifestSeeds()
+	m, err := unmarshalManifest(seeds["full"])
+	if err != nil || m.Func != "f" || m.Name != "f-0" || m.Parent != 4242 || m.Events != 1 || m.Level != slog.LevelWarn ||
+		len(m.Args) != 2 || m.Args[0].File != 2 || m.Args[0].Kind != shm.KindQueue || m.Args[0].Type != "*ring.Queue" || m.Args[0].Data != nil ||
+		m.Args[1].File != -1 || m.Args[1].Type != "int" || !bytes.Equal(m.Args[1].Data, []byte{3, 4, 0, 6}) {
+		t.Fatalf("full: %+v, %v", m, err)
+	}
+	for name, b := range seeds {
+		_, err := unmarshalManifest(b)
+		if (err == nil) != (name == "full" || name == "no-args") {
+			t.Errorf("seed %s: %v", name, err)
+		}
+		t.Logf("seed %s: %v", name, err)
+	}
+	if os.Getenv("SHMKIT_WRITE_SEEDS") != "1" {
+		return
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzManifest")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range seeds {
+		data := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

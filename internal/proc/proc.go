@@ -58,7 +58,7 @@ func StartTime(pid int) (uint64, error) {
 	if pid <= 0 {
 		return 0, ErrNoProcess
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := readStat("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			if exists(pid) {

@@ -1,8 +1,12 @@
 package proc
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -60,5 +64,39 @@ func TestExists(t *testing.T) {
 	}
 	if exists(1<<22 + 1) {
 		t.Fatal("pid beyond pid_max exists")
+	}
+}
+
+// TestReadStat: readStat reads what os.ReadFile reads, at any length up
+// to its bound, and a missing file is os.ErrNotExist.
+func TestReadStat(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 511, 512, 513, 5000, 64 << 10} {
+		p := filepath.Join(dir, strconv.Itoa(n))
+		want := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+		if err := os.WriteFile(p, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readStat(p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("readStat of %d bytes: %d bytes, %v", n, len(got), err)
+		}
+	}
+	p := filepath.Join(dir, "big")
+	if err := os.WriteFile(p, make([]byte, 64<<10+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readStat(p); err == nil {
+		t.Fatal("readStat of 64 KiB + 1: no error")
+	}
+	if _, err := readStat(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	b, err := readStat("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := parseStat(b); err != nil || st != Self().Start {
+		t.Fatalf("start time %d, %v; Self says %d", st, err, Self().Start)
 	}
 }
