@@ -44,7 +44,10 @@
 // killed (SIGKILL, the OOM killer), panics outside a task, or calls
 // os.Exit, exactly the tasks it held end with a *WorkerDiedError naming
 // the worker and the task, the worker is replaced (at a bounded restart
-// rate), and every other task goes on; with PoolConfig.Retries, tasks of
+// rate), and every other task goes on (a worker that dies while starting,
+// before it could take a task, is charged one chunk of the pending tasks,
+// so that workers that cannot start fail tasks instead of leaving them
+// waiting for ever); with PoolConfig.Retries, tasks of
 // idempotent functions are retried on another worker instead. A task that
 // panics ends with a *PanicError carrying the value and the stack, and the
 // worker lives on. Cancelling a Map's context stops it promptly and kills

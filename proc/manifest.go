@@ -39,11 +39,19 @@ const (
 
 var errManifest = errors.New("malformed manifest")
 
-func (m *manifest) marshal() []byte {
+// marshal encodes m; a manifest longer than maxManifest (the arguments'
+// encodings) is an error, as the worker would refuse it.
+func (m *manifest) marshal() ([]byte, error) {
 	le := binary.LittleEndian
 	n := 4 + 4 + 4 + len(m.Func) + 4 + len(m.Name) + 3*8 + 4
 	for _, a := range m.Args {
 		n += 8 + 4 + 4 + len(a.Type) + 4 + len(a.Data)
+		if n > maxManifest {
+			break
+		}
+	}
+	if n > maxManifest {
+		return nil, fmt.Errorf("the arguments take more than %d bytes", maxManifest)
 	}
 	b := make([]byte, 0, n)
 	str := func(b []byte, s []byte) []byte { return append(le.AppendUint32(b, uint32(len(s))), s...) }
@@ -61,7 +69,7 @@ func (m *manifest) marshal() []byte {
 		b = str(b, []byte(a.Type))
 		b = str(b, a.Data)
 	}
-	return b
+	return b, nil
 }
 
 // manifestReader takes the fields of an encoded manifest off its front;
@@ -115,7 +123,8 @@ func (r *manifestReader) bytes(what string) []byte {
 }
 
 // unmarshalManifest decodes what marshal wrote. Every length is checked
-// against the bytes left before anything is allocated by it; a manifest of
+// against the bytes left before anything is allocated by it (the entries
+// take at most three times the bytes that describe them); a manifest of
 // another version is refused before its fields are read.
 func unmarshalManifest(b []byte) (*manifest, error) {
 	r := manifestReader{b: b}
@@ -150,6 +159,12 @@ func unmarshalManifest(b []byte) (*manifest, error) {
 		a.Type = string(r.bytes("argument type"))
 		if d := r.bytes("argument data"); len(d) > 0 {
 			a.Data = d
+		}
+		switch {
+		case a.File < 0 && a.Kind != 0:
+			r.fail("argument %d: a value with segment kind %d", i, a.Kind)
+		case a.File >= 0 && a.Data != nil:
+			r.fail("argument %d: an object with %d bytes of data", i, len(a.Data))
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {

@@ -11,3 +11,17 @@ func PoolDuplicates[In, Out any](p *Pool[In, Out]) int {
 // StarterThreads reports how many goroutines (each locked to its thread
 // for good) start worker processes: they live as long as the process.
 func StarterThreads() int { return starterThreads() }
+
+// PoolReadyWorkers returns how many of p's workers have sent their ready
+// message (and may be given tasks).
+func PoolReadyWorkers[In, Out any](p *Pool[In, Out]) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range p.slots {
+		if s.w != nil && s.w.ready {
+			n++
+		}
+	}
+	return n
+}

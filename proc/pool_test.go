@@ -498,6 +498,15 @@ func TestPoolCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both workers must be ready, so that both hold tasks when the cancel
+	// comes (a worker still starting is given none, and need not be
+	// killed): under -race on a loaded machine a start takes longer than
+	// the 50 ms below.
+	for end := time.Now().Add(30 * time.Second); proc.PoolReadyWorkers(p) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d workers ready after 30 s", proc.PoolReadyWorkers(p))
+		}
+	}
 	before := p.Workers()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := poolSleepOps(1000, 200_000) // 200 s of work
@@ -814,8 +823,15 @@ func TestPoolResultSplit(t *testing.T) {
 // hold/pid and waits, before proc.Main, until the test creates go in it.
 const envHoldStart = "POOLTEST_HOLD_START"
 
-// poolHoldStart is TestMain's side of envHoldStart.
+// envExitStart makes every worker started with it exit with status 7 at
+// once, before proc.Main: a worker that dies before it is ready.
+const envExitStart = "POOLTEST_EXIT_START"
+
+// poolHoldStart is TestMain's side of envHoldStart and envExitStart.
 func poolHoldStart() {
+	if os.Getenv(envExitStart) != "" {
+		os.Exit(7)
+	}
 	dir := os.Getenv(envHoldStart)
 	if dir == "" || os.Mkdir(filepath.Join(dir, "hold"), 0o755) != nil {
 		return
@@ -875,4 +891,46 @@ func TestPoolFirstTaskToReadyWorker(t *testing.T) {
 			t.Fatalf("result %d: %+v", i, o)
 		}
 	}
+}
+
+// TestPoolWorkerDiesBeforeReady: workers that die before they are ready
+// (here every one, before proc.Main) were given no task, yet each death
+// costs a chunk of the pending tasks a *WorkerDiedError, as if the worker
+// had held it: the Map ends, with every task failed, instead of waiting
+// for ever on replacements that never come up; Close and Wait return.
+func TestPoolWorkerDiesBeforeReady(t *testing.T) {
+	base := poolBaseline(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := proc.NewPool(ctx, poolBehave, proc.PoolConfig{Workers: 2, ChunkSize: 10,
+		Process: proc.Config{Env: []string{envExitStart + "=1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	_, err = p.Map(ctx, poolSleepOps(30, 0))
+	tes := proc.TaskErrors(err)
+	if ctx.Err() != nil || len(tes) != 30 {
+		t.Fatalf("Map: %d task errors, ctx %v: %v", len(tes), ctx.Err(), err)
+	}
+	for i, te := range tes {
+		var wd *proc.WorkerDiedError
+		if te.Index != i || !errors.As(te.Err, &wd) || wd.Code != 7 || wd.Attempts != 1 {
+			t.Fatalf("task %d: %v", i, te)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Wait did not return")
+	}
+	poolCheckNoLeaks(t, base)
 }

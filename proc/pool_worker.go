@@ -702,7 +702,20 @@ func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 		// The worker's own loop failed (not a task): say why.
 		poolLogger(p.cfg.Process).Error("proc: pool worker failed", "pid", ee.Pid, "worker", ee.Name, "err", ee.Err, "panic", ee.Panic)
 	}
-	for _, c := range w.inflight {
+	held := w.inflight
+	if !w.ready && !w.deliberate && p.terminated == nil {
+		// It died before it was ready, so it was given nothing. Charge it
+		// one chunk of the pending work all the same, as if it had held
+		// it: otherwise a worker that cannot start (a crash in an init
+		// function, a bad ready message) would be replaced for ever while
+		// every task waited. Its tasks end as any dead worker's do.
+		if c, retried := p.takeLocked(math.MaxInt, true); c.len() > 0 {
+			poolLogger(p.cfg.Process).Error("proc: pool worker exited before it was ready", "pid", w.proc.Pid(),
+				"worker", w.proc.Name(), "err", werr, "tasks", c.len())
+			held = []*chunk[In, Out]{{work: c, retry: retried}}
+		}
+	}
+	for _, c := range held {
 		left := c.work.slice(c.answered, c.work.len())
 		switch {
 		case p.terminated != nil:

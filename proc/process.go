@@ -124,7 +124,11 @@ func (f *Func) StartWith(ctx context.Context, cfg Config, args ...any) (*Process
 	closers = append(closers, events)
 	m := manifest{Version: manifestVersion, Func: f.name, Name: cfg.Name, Parent: os.Getpid(),
 		Events: 1, Level: lowestLevel(logger.Handler()), Args: entries}
-	mf, err := memFile("shmkit-proc-manifest", m.marshal())
+	mb, err := m.marshal()
+	if err != nil {
+		return fail(fmt.Errorf("manifest: %w", err))
+	}
+	mf, err := memFile("shmkit-proc-manifest", mb)
 	if err != nil {
 		return fail(fmt.Errorf("manifest: %w", err))
 	}

@@ -42,14 +42,14 @@ func TestBadManifest(t *testing.T) {
 		body []byte
 		want string
 	}{
-		{"other version", (&manifest{Version: manifestVersion + 98, Func: manifestProbe.Name(), Events: 0}).marshal(),
+		{"other version", encManifest(&manifest{Version: manifestVersion + 98, Func: manifestProbe.Name(), Events: 0}),
 			"manifest version " + strconv.Itoa(manifestVersion+98)},
 		{"version 1 (gob)", gobOf(manifest{Version: 1, Func: manifestProbe.Name(), Events: 0}), "read manifest: malformed manifest: magic"},
 		{"not a manifest", []byte("this is not a manifest"), "read manifest"},
 		{"empty", nil, "read manifest"},
-		{"cut short", good.marshal()[:20], "read manifest: malformed manifest"},
-		{"trailing bytes", append(good.marshal(), 0), "bytes after the last argument"},
-		{"no event ring", (&manifest{Version: manifestVersion, Func: manifestProbe.Name(), Events: -1}).marshal(), "no event ring"},
+		{"cut short", encManifest(&good)[:20], "read manifest: malformed manifest"},
+		{"trailing bytes", append(encManifest(&good), 0), "bytes after the last argument"},
+		{"no event ring", encManifest(&manifest{Version: manifestVersion, Func: manifestProbe.Name(), Events: -1}), "no event ring"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -80,22 +80,33 @@ func TestBadManifest(t *testing.T) {
 	}
 }
 
+// encManifest is m.marshal() for manifests that encode.
+func encManifest(m *manifest) []byte {
+	b, err := m.marshal()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // manifestSeeds are encoded manifests for FuzzManifest, valid and not.
 func manifestSeeds() map[string][]byte {
 	full := manifest{Version: manifestVersion, Func: "f", Name: "f-0", Parent: 4242, Events: 1, Level: slog.LevelWarn,
 		Args: []argEntry{{File: 2, Kind: shm.KindQueue, Type: "*ring.Queue"}, {File: -1, Type: "int", Data: []byte{3, 4, 0, 6}}}}
-	b := full.marshal()
-	huge := (&manifest{Version: manifestVersion, Func: "f", Events: 1}).marshal()
+	b := encManifest(&full)
+	huge := encManifest(&manifest{Version: manifestVersion, Func: "f", Events: 1})
 	binary.LittleEndian.PutUint32(huge[len(huge)-4:], 0xffffffff) // argument count
 	long := slices.Clone(b)
 	binary.LittleEndian.PutUint32(long[8:], 0xfffffff0) // the function name's length
 	return map[string][]byte{
-		"full":       b,
-		"no-args":    (&manifest{Version: manifestVersion, Func: "f", Events: 1}).marshal(),
-		"cut":        b[:len(b)-1],
-		"huge-nargs": huge,
-		"long-name":  long,
-		"version-1":  (&manifest{Version: 1}).marshal(),
+		"full":        b,
+		"no-args":     encManifest(&manifest{Version: manifestVersion, Func: "f", Events: 1}),
+		"cut":         b[:len(b)-1],
+		"huge-nargs":  huge,
+		"long-name":   long,
+		"version-1":   encManifest(&manifest{Version: 1}),
+		"value-kind":  encManifest(&manifest{Version: manifestVersion, Func: "f", Events: 1, Args: []argEntry{{File: -1, Kind: shm.KindQueue, Type: "int"}}}),
+		"object-data": encManifest(&manifest{Version: manifestVersion, Func: "f", Events: 1, Args: []argEntry{{File: 2, Kind: shm.KindQueue, Data: []byte{1}}}}),
 	}
 }
 
@@ -111,7 +122,7 @@ func FuzzManifest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := m.marshal(); !bytes.Equal(got, b) {
+		if got, err := m.marshal(); err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("decoded %+v, which encodes as %x, not %x", m, got, b)
 		}
 	})
@@ -146,5 +157,16 @@ func TestManifestRoundTrip(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestManifestTooLarge: the parent refuses arguments that make a manifest
+// the worker would refuse (the data below is never touched, so it costs
+// address space, not memory).
+func TestManifestTooLarge(t *testing.T) {
+	d := make([]byte, maxManifest/2+1)
+	m := manifest{Version: manifestVersion, Func: "f", Events: 1, Args: []argEntry{{File: -1, Data: d}, {File: -1, Data: d}}}
+	if _, err := m.marshal(); err == nil {
+		t.Fatal("a manifest over maxManifest encoded")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // ID names one process for its whole life: its pid and its start time in
@@ -60,6 +61,9 @@ func StartTime(pid int) (uint64, error) {
 	}
 	b, err := readStat("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return 0, ErrNoProcess // it exited between the open and the read
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			if exists(pid) {
 				// /proc is mounted with hidepid: the process runs but its
