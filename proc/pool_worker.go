@@ -220,7 +220,7 @@ func (s *slot[In, Out]) start() (*worker[In, Out], error) {
 	}
 	cfg := p.cfg.Process
 	cfg.Name = fmt.Sprintf("%s-%d", cfg.Name, s.id)
-	pr, err := p.t.f.StartWith(p.ctx, cfg, jobs, results, p.params)
+	pr, err := p.t.f.StartWith(p.ctx, cfg, jobs, results, p.params.String())
 	if err != nil {
 		_ = jobs.Close()
 		_ = results.Close()

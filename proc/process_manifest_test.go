@@ -170,3 +170,18 @@ func TestManifestTooLarge(t *testing.T) {
 		t.Fatal("a manifest over maxManifest encoded")
 	}
 }
+
+// TestTaskParams: the pool's third worker argument round-trips, and
+// anything else is refused.
+func TestTaskParams(t *testing.T) {
+	for _, p := range []taskParams{{Codec: "gob"}, {Codec: "json", NoSpin: true}, {Codec: "task", NoSpin: false}} {
+		if got, err := parseTaskParams(p.String()); err != nil || got != p {
+			t.Errorf("%+v: parsed %+v, %v", p, got, err)
+		}
+	}
+	for _, s := range []string{"", " nospin", "gob nospin x", "gob spin", "gob  nospin", "nospin "} {
+		if p, err := parseTaskParams(s); err == nil {
+			t.Errorf("%q parsed as %+v", s, p)
+		}
+	}
+}

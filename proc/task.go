@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"runtime/debug"
+	"strings"
 
 	"github.com/shmkit/shmkit/ring"
 )
@@ -59,7 +60,10 @@ func (t *Task[In, Out]) WithCodec(c ring.Codec) *Task[In, Out] {
 	return t
 }
 
-// taskParams is the worker's third argument.
+// taskParams is the worker's third argument, passed as the string String
+// returns: a string is the one value gob decodes without building a
+// decoder for a type by reflection, which in a new process (a worker
+// about to start) costs tens of microseconds.
 type taskParams struct {
 	Codec string // "gob", "json" or "task" (the codec set with WithCodec)
 
@@ -69,6 +73,32 @@ type taskParams struct {
 	// waits for a job only while the parent is sending it, and polling
 	// would take the CPU the parent needs to do so.
 	NoSpin bool
+}
+
+// String returns p as the worker receives it: the codec's name, then
+// " nospin" when NoSpin is set.
+func (p taskParams) String() string {
+	if p.NoSpin {
+		return p.Codec + " nospin"
+	}
+	return p.Codec
+}
+
+// parseTaskParams parses what String returned.
+func parseTaskParams(s string) (taskParams, error) {
+	var p taskParams
+	f := strings.Split(s, " ")
+	switch {
+	case len(f) == 2 && f[1] == "nospin":
+		p.NoSpin = true
+	case len(f) != 1:
+		return p, fmt.Errorf("proc: bad task parameters %q", s)
+	}
+	if f[0] == "" {
+		return p, fmt.Errorf("proc: bad task parameters %q: no codec", s)
+	}
+	p.Codec = f[0]
+	return p, nil
 }
 
 // codecName names c for a worker, which must find the same codec: one of
@@ -124,8 +154,12 @@ func (t *Task[In, Out]) serve(ctx context.Context, a *Args) error {
 		return err
 	}
 	defer results.Close()
-	var params taskParams
-	if err := a.Decode(2, &params); err != nil {
+	var ps string
+	if err := a.Decode(2, &ps); err != nil {
+		return err
+	}
+	params, err := parseTaskParams(ps)
+	if err != nil {
 		return err
 	}
 	if params.NoSpin {
