@@ -934,3 +934,55 @@ func TestPoolWorkerDiesBeforeReady(t *testing.T) {
 	}
 	poolCheckNoLeaks(t, base)
 }
+
+// TestPoolCloseTerminateBeforeReady: Close and Wait with a worker still
+// starting (held before proc.Main) return once it comes up, having given
+// it nothing; Terminate with a worker held returns at once (it is killed
+// where it waits).
+func TestPoolCloseTerminateBeforeReady(t *testing.T) {
+	for _, terminate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("terminate=%v", terminate), func(t *testing.T) {
+			base := poolBaseline(t)
+			dir := t.TempDir()
+			p, err := proc.NewPool(context.Background(), poolBehave, proc.PoolConfig{Workers: 2,
+				Process: proc.Config{Env: []string{envHoldStart + "=" + dir}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+				if _, err := os.Stat(filepath.Join(dir, "hold", "pid")); err == nil {
+					break
+				}
+				if time.Now().After(end) {
+					t.Fatal("no worker was held")
+				}
+			}
+			done := make(chan error, 1)
+			if terminate {
+				go func() { done <- p.Terminate() }()
+			} else {
+				if err := p.Close(); err != nil {
+					t.Fatal(err)
+				}
+				go func() { done <- p.Wait() }()
+				select {
+				case err := <-done:
+					t.Fatalf("Wait returned (%v) while a worker was still starting", err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the pool did not end")
+			}
+			poolCheckNoLeaks(t, base)
+		})
+	}
+}
