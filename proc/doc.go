@@ -44,11 +44,12 @@
 // killed (SIGKILL, the OOM killer), panics outside a task, or calls
 // os.Exit, exactly the tasks it held end with a *WorkerDiedError naming
 // the worker and the task, the worker is replaced (at a bounded restart
-// rate), and every other task goes on (a worker that dies while starting,
-// before it could take a task, is charged one chunk of the pending tasks,
-// so that workers that cannot start fail tasks instead of leaving them
-// waiting for ever); with PoolConfig.Retries, tasks of
-// idempotent functions are retried on another worker instead. A task that
+// rate), and every other task goes on (a worker that dies before it took a
+// task costs none; but once 2*Workers have died so in a row, each further
+// one fails a chunk of the pending tasks, not retried, so that workers that
+// cannot start fail tasks instead of leaving them waiting for ever); with
+// PoolConfig.Retries, tasks of idempotent functions are retried on another
+// worker instead. A task that
 // panics ends with a *PanicError carrying the value and the stack, and the
 // worker lives on. Cancelling a Map's context stops it promptly and kills
 // what must be killed. Children never outlive their parent, even a parent

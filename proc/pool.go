@@ -99,6 +99,7 @@ type Pool[In, Out any] struct {
 	tokens     float64 // restart budget
 	tokensAt   time.Time
 	duplicates int // results for tasks already answered (never, unless a bug)
+	unstarted  int // workers dead in a row before they were given a task
 
 	wg   sync.WaitGroup // slot goroutines
 	done chan struct{}  // closed when every slot goroutine has returned

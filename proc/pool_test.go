@@ -986,3 +986,47 @@ func TestPoolCloseTerminateBeforeReady(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolKilledWhileStarting: one worker killed before it took a task
+// costs no task (its replacement, or the other worker, runs them all).
+func TestPoolKilledWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	p := poolNew(t, poolBehave, proc.PoolConfig{Workers: 2, ChunkSize: 10,
+		Process: proc.Config{Env: []string{envHoldStart + "=" + dir}}})
+	var held []byte
+	var err error
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if held, err = os.ReadFile(filepath.Join(dir, "hold", "pid")); err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("no worker was held")
+		}
+	}
+	pid, err := strconv.Atoi(string(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	in := poolSleepOps(200, 500)
+	done := make(chan error, 1)
+	var out []poolOpOut
+	go func() {
+		var err error
+		out, err = p.Map(ctx, in)
+		done <- err
+	}()
+	time.Sleep(5 * time.Millisecond) // tasks are pending, the held worker holds none
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Map with a worker killed while starting: %v", err)
+	}
+	for i, o := range out {
+		if o.Y != in[i].X*in[i].X {
+			t.Fatalf("out[%d] = %+v", i, o)
+		}
+	}
+}

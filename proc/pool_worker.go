@@ -530,6 +530,9 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 			}
 			return
 		}
+		if w.given == 0 {
+			p.unstarted = 0 // a worker got going (diedUnstartedLocked)
+		}
 		if sz := p.inC.n; sz > 0 && c.refs == nil && headerSize+c.len()*sz <= p.cfg.MaxMessage {
 			// Plain inputs of one batch: the message is written in place
 			// in the job ring, one memmove. The chunk is in flight first,
@@ -702,20 +705,10 @@ func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 		// The worker's own loop failed (not a task): say why.
 		poolLogger(p.cfg.Process).Error("proc: pool worker failed", "pid", ee.Pid, "worker", ee.Name, "err", ee.Err, "panic", ee.Panic)
 	}
-	held := w.inflight
-	if !w.ready && !w.deliberate && p.terminated == nil {
-		// It died before it was ready, so it was given nothing. Charge it
-		// one chunk of the pending work all the same, as if it had held
-		// it: otherwise a worker that cannot start (a crash in an init
-		// function, a bad ready message) would be replaced for ever while
-		// every task waited. Its tasks end as any dead worker's do.
-		if c, retried := p.takeLocked(math.MaxInt, true); c.len() > 0 {
-			poolLogger(p.cfg.Process).Error("proc: pool worker exited before it was ready", "pid", w.proc.Pid(),
-				"worker", w.proc.Name(), "err", werr, "tasks", c.len())
-			held = []*chunk[In, Out]{{work: c, retry: retried}}
-		}
+	if w.given == 0 && !w.deliberate && p.terminated == nil && p.ctx.Err() == nil {
+		s.diedUnstartedLocked(w, werr, code, sig)
 	}
-	for _, c := range held {
+	for _, c := range w.inflight {
 		left := c.work.slice(c.answered, c.work.len())
 		switch {
 		case p.terminated != nil:
@@ -750,6 +743,40 @@ func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 	p.mu.Unlock()
 	w.close()
 }
+
+// diedUnstartedLocked handles the death of w before it was given a task
+// (while starting, or ready and idle). One such death costs nothing: its
+// tasks wait for the next worker. But workers that keep dying before they
+// take a task (a crash in an init function, a bad ready message) would be
+// replaced for ever while every task waited, so once maxUnstarted(p) of
+// them have died in a row, with no worker given its first task between
+// them, each further one fails a chunk of the pending tasks with a
+// *WorkerDiedError, not retried: they never ran, and a retry would only
+// wait for another start that fails.
+func (s *slot[In, Out]) diedUnstartedLocked(w *worker[In, Out], werr error, code int, sig syscall.Signal) {
+	p := s.p
+	p.unstarted++
+	if p.unstarted <= maxUnstarted(len(p.slots)) {
+		return
+	}
+	c, _ := p.takeLocked(math.MaxInt, true)
+	if c.len() == 0 {
+		return
+	}
+	poolLogger(p.cfg.Process).Error("proc: pool workers keep dying before they take a task; failing tasks",
+		"pid", w.proc.Pid(), "worker", w.proc.Name(), "err", werr, "deaths", p.unstarted, "tasks", c.len())
+	for j := range c.len() {
+		ref := c.at(j)
+		if ref.b.finished {
+			continue
+		}
+		p.finishLocked(ref, nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code, Signal: sig, Index: ref.i, Attempts: ref.b.attempts[ref.i] + 1})
+	}
+}
+
+// maxUnstarted is how many workers of a pool of n may die in a row before
+// they take a task without costing one (diedUnstartedLocked).
+func maxUnstarted(n int) int { return 2 * n }
 
 func poolLogger(c Config) *slog.Logger {
 	if c.Logger != nil {

@@ -161,11 +161,14 @@ func TestManifestRoundTrip(t *testing.T) {
 }
 
 // TestManifestTooLarge: the parent refuses arguments that make a manifest
-// the worker would refuse (the data below is never touched, so it costs
-// address space, not memory).
+// the worker would refuse (the 64 MiB below are never touched: address
+// space, not memory).
 func TestManifestTooLarge(t *testing.T) {
-	d := make([]byte, maxManifest/2+1)
-	m := manifest{Version: manifestVersion, Func: "f", Events: 1, Args: []argEntry{{File: -1, Data: d}, {File: -1, Data: d}}}
+	d := make([]byte, maxManifest/16+1) // shared by 16 arguments
+	m := manifest{Version: manifestVersion, Func: "f", Events: 1}
+	for range 16 {
+		m.Args = append(m.Args, argEntry{File: -1, Data: d})
+	}
 	if _, err := m.marshal(); err == nil {
 		t.Fatal("a manifest over maxManifest encoded")
 	}
