@@ -894,10 +894,11 @@ func TestPoolFirstTaskToReadyWorker(t *testing.T) {
 }
 
 // TestPoolWorkerDiesBeforeReady: workers that die before they are ready
-// (here every one, before proc.Main) were given no task, yet each death
-// costs a chunk of the pending tasks a *WorkerDiedError, as if the worker
-// had held it: the Map ends, with every task failed, instead of waiting
-// for ever on replacements that never come up; Close and Wait return.
+// (here every one, before proc.Main) are given no task; after 2*Workers
+// such deaths each further one fails a chunk of the pending tasks with a
+// *WorkerDiedError: the Map ends, with every task failed, instead of
+// waiting for ever on replacements that never come up; Close and Wait
+// return.
 func TestPoolWorkerDiesBeforeReady(t *testing.T) {
 	base := poolBaseline(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
