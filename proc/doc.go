@@ -47,7 +47,8 @@
 // rate), and every other task goes on (a worker that dies before it took a
 // task costs none; but once 2*Workers have died so in a row, each further
 // one fails a chunk of the pending tasks, not retried, so that workers that
-// cannot start fail tasks instead of leaving them waiting for ever); with
+// cannot start fail tasks instead of leaving them waiting for ever, and
+// one not ready within PoolConfig.StartTimeout is killed as such); with
 // PoolConfig.Retries, tasks of idempotent functions are retried on another
 // worker instead. A task that
 // panics ends with a *PanicError carrying the value and the stack, and the

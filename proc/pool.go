@@ -53,6 +53,13 @@ type PoolConfig struct {
 	// not fit fails its task with an error wrapping ring.ErrTooLarge.
 	MaxMessage int
 
+	// StartTimeout bounds how long a worker may take from its start to
+	// its ready message (its exec, its Go runtime and package
+	// initialisation, opening its rings) before the pool kills it, as
+	// one that died before it took a task: a worker stuck in an init
+	// function does not hold a Map, Close or Wait for ever. 0 means 30 s.
+	StartTimeout time.Duration
+
 	// Process configures the worker processes: their output, their
 	// logger, their environment. Name defaults to the task's name; each
 	// worker is named Name-N.
@@ -60,13 +67,14 @@ type PoolConfig struct {
 }
 
 const (
-	defaultMaxMessage = 256 << 10
-	maxAutoChunk      = 1024 // encoded values
-	maxAutoChunkPlain = 8192 // raw bytes: cheap to cut and copy
-	inFlight          = 2    // chunks a worker holds at once: one running, one queued
-	killGrace         = 20 * time.Millisecond
-	restartBurst      = 10
-	restartEvery      = 100 * time.Millisecond // 10 restarts a second after the burst
+	defaultMaxMessage   = 256 << 10
+	defaultStartTimeout = 30 * time.Second
+	maxAutoChunk        = 1024 // encoded values
+	maxAutoChunkPlain   = 8192 // raw bytes: cheap to cut and copy
+	inFlight            = 2    // chunks a worker holds at once: one running, one queued
+	killGrace           = 20 * time.Millisecond
+	restartBurst        = 10
+	restartEvery        = 100 * time.Millisecond // 10 restarts a second after the burst
 )
 
 // Pool is a pool of worker processes running one Task, the analogue of
@@ -138,6 +146,8 @@ func NewPool[In, Out any](ctx context.Context, t *Task[In, Out], cfg PoolConfig)
 		return nil, fmt.Errorf("proc: PoolConfig.MaxTasksPerWorker %d is negative", cfg.MaxTasksPerWorker)
 	case cfg.Retries < 0:
 		return nil, fmt.Errorf("proc: PoolConfig.Retries %d is negative", cfg.Retries)
+	case cfg.StartTimeout < 0:
+		return nil, fmt.Errorf("proc: PoolConfig.StartTimeout %v is negative", cfg.StartTimeout)
 	case cfg.MaxMessage < 0 || (cfg.MaxMessage > 0 && cfg.MaxMessage < 4<<10):
 		return nil, fmt.Errorf("proc: PoolConfig.MaxMessage %d: want 0 (default) or at least 4096", cfg.MaxMessage)
 	}
@@ -146,6 +156,9 @@ func NewPool[In, Out any](ctx context.Context, t *Task[In, Out], cfg PoolConfig)
 	}
 	if cfg.MaxMessage == 0 {
 		cfg.MaxMessage = defaultMaxMessage
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = defaultStartTimeout
 	}
 	if cfg.Process.Name == "" {
 		cfg.Process.Name = t.Name()
@@ -184,6 +197,7 @@ func NewPool[In, Out any](ctx context.Context, t *Task[In, Out], cfg PoolConfig)
 		p.cancel()
 		for _, s := range p.slots {
 			if s.w != nil {
+				s.w.startTimer.Stop()
 				_ = s.w.proc.Kill()
 				<-s.w.proc.Done()
 				s.w.stopReader()

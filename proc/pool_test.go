@@ -770,7 +770,7 @@ func shmMappedNames() map[string]bool {
 
 func TestPoolConfigErrors(t *testing.T) {
 	ctx := context.Background()
-	for _, cfg := range []proc.PoolConfig{{Workers: -1}, {ChunkSize: -1}, {Retries: -1}, {MaxTasksPerWorker: -1}, {MaxMessage: 10}, {Codec: poolOtherCodec{}}} {
+	for _, cfg := range []proc.PoolConfig{{Workers: -1}, {ChunkSize: -1}, {Retries: -1}, {MaxTasksPerWorker: -1}, {MaxMessage: 10}, {StartTimeout: -time.Second}, {Codec: poolOtherCodec{}}} {
 		if p, err := proc.NewPool(ctx, poolSquare, cfg); err == nil {
 			p.Terminate()
 			t.Errorf("NewPool(%+v) did not fail", cfg)
@@ -1028,6 +1028,43 @@ func TestPoolKilledWhileStarting(t *testing.T) {
 	for i, o := range out {
 		if o.Y != in[i].X*in[i].X {
 			t.Fatalf("out[%d] = %+v", i, o)
+		}
+	}
+}
+
+// TestPoolStartTimeout: a worker that is not ready within StartTimeout
+// (held before proc.Main, as if stuck in an init function) is killed and
+// replaced, and costs no task.
+func TestPoolStartTimeout(t *testing.T) {
+	dir := t.TempDir()
+	p := poolNew(t, poolBehave, proc.PoolConfig{Workers: 2, ChunkSize: 5, StartTimeout: time.Second,
+		Process: proc.Config{Env: []string{envHoldStart + "=" + dir}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	in := poolSleepOps(50, 0)
+	out, err := p.Map(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		if o.Y != in[i].X*in[i].X {
+			t.Fatalf("out[%d] = %+v", i, o)
+		}
+	}
+	held, err := os.ReadFile(filepath.Join(dir, "hold", "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(held))
+	for end := time.Now().Add(30 * time.Second); poolAlive(pid); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("worker %d, held at its start, still alive 30 s on (StartTimeout 1 s)", pid)
+		}
+	}
+	// Its replacement comes up: both slots answer.
+	for end := time.Now().Add(30 * time.Second); proc.PoolReadyWorkers(p) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d workers ready", proc.PoolReadyWorkers(p))
 		}
 	}
 }

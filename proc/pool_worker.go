@@ -166,6 +166,7 @@ type worker[In, Out any] struct {
 	deliberate bool              // the pool killed it: its tasks are not to blame
 	feeding    bool              // a goroutine is in feedLocked (it may unlock p.mu): the job ring's one producer
 
+	startTimer *time.Timer   // kills it if it is not ready in time (PoolConfig.StartTimeout)
 	wake       chan struct{} // a chunk was answered
 	readerStop context.CancelFunc
 	readerDone chan struct{}
@@ -227,6 +228,15 @@ func (s *slot[In, Out]) start() (*worker[In, Out], error) {
 		return nil, err
 	}
 	w := &worker[In, Out]{proc: pr, jobs: jobs, results: results, wake: make(chan struct{}, 1), readerDone: make(chan struct{})}
+	w.startTimer = time.AfterFunc(p.cfg.StartTimeout, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !w.ready { // under p.mu: readied cannot mark it ready meanwhile
+			poolLogger(p.cfg.Process).Error("proc: pool worker not ready in time; killing it",
+				"pid", pr.Pid(), "worker", pr.Name(), "timeout", p.cfg.StartTimeout)
+			_ = pr.Kill()
+		}
+	})
 	var rctx context.Context
 	rctx, w.readerStop = context.WithCancel(context.Background())
 	go s.read(rctx, w)
@@ -348,6 +358,7 @@ func (s *slot[In, Out]) readied(w *worker[In, Out], r *resultReader[Out], msg []
 	}
 	r.ready = true
 	p := s.p
+	w.startTimer.Stop()
 	p.mu.Lock()
 	w.ready = true
 	s.feedLocked(w)
@@ -693,6 +704,7 @@ func joinWork[In, Out any](a, b work[In, Out]) work[In, Out] {
 // when the pool killed it), and the slot is emptied for the next worker.
 func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 	p := s.p
+	w.startTimer.Stop()
 	w.stopReader()
 	werr := w.proc.Wait()
 	code, sig := 0, syscall.Signal(0)
