@@ -1025,11 +1025,7 @@ func TestPoolKilledWhileStarting(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Map with a worker killed while starting: %v", err)
 	}
-	for i, o := range out {
-		if o.Y != in[i].X*in[i].X {
-			t.Fatalf("out[%d] = %+v", i, o)
-		}
-	}
+	poolCheckSquares(t, in, out)
 }
 
 // TestPoolStartTimeout: a worker that is not ready within StartTimeout
@@ -1046,11 +1042,7 @@ func TestPoolStartTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, o := range out {
-		if o.Y != in[i].X*in[i].X {
-			t.Fatalf("out[%d] = %+v", i, o)
-		}
-	}
+	poolCheckSquares(t, in, out)
 	held, err := os.ReadFile(filepath.Join(dir, "hold", "pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -1065,6 +1057,19 @@ func TestPoolStartTimeout(t *testing.T) {
 	for end := time.Now().Add(30 * time.Second); proc.PoolReadyWorkers(p) < 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("%d workers ready", proc.PoolReadyWorkers(p))
+		}
+	}
+}
+
+// poolCheckSquares checks that out holds the squares of in's X.
+func poolCheckSquares(t *testing.T, in []poolOp, out []poolOpOut) {
+	t.Helper()
+	if len(out) != len(in) {
+		t.Fatalf("%d results for %d inputs", len(out), len(in))
+	}
+	for i, o := range out {
+		if o.Y != in[i].X*in[i].X {
+			t.Fatalf("out[%d] = %+v, want %d", i, o, in[i].X*in[i].X)
 		}
 	}
 }
