@@ -1010,20 +1010,21 @@ func TestPoolKilledWhileStarting(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// Submit queues each task before it returns: the tasks are pending
+	// (the held worker holds none of them) when the kill comes.
 	in := poolSleepOps(200, 500)
-	done := make(chan error, 1)
-	var out []poolOpOut
-	go func() {
-		var err error
-		out, err = p.Map(ctx, in)
-		done <- err
-	}()
-	time.Sleep(5 * time.Millisecond) // tasks are pending, the held worker holds none
+	futs := make([]*proc.Future[poolOpOut], len(in))
+	for i, x := range in {
+		futs[i] = p.Submit(ctx, x)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("Map with a worker killed while starting: %v", err)
+	out := make([]poolOpOut, len(in))
+	for i, f := range futs {
+		if out[i], err = f.Get(ctx); err != nil {
+			t.Fatalf("task %d with a worker killed while starting: %v", i, err)
+		}
 	}
 	poolCheckSquares(t, in, out)
 }
