@@ -208,19 +208,7 @@ func TestPoolFuzzSeeds(t *testing.T) {
 			t.Errorf("seed %s: %v", name, err)
 		}
 	}
-	if os.Getenv("SHMKIT_WRITE_SEEDS") != "1" {
-		return
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzPoolMessage")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range fuzzSeeds() {
-		data := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFuzzSeeds(t, "FuzzPoolMessage", fuzzSeeds())
 }
 
 func fuzzCheck[T any](vc valueCodec[T], msg []byte, magic uint32) error {
@@ -234,4 +222,23 @@ func fuzzCheck[T any](vc valueCodec[T], msg []byte, magic uint32) error {
 	}
 	_, err = decodeValues(vc, m, exc, nil)
 	return err
+}
+
+// writeFuzzSeeds writes seeds as the corpus of fuzz test name in testdata
+// when SHMKIT_WRITE_SEEDS=1, and does nothing otherwise.
+func writeFuzzSeeds(t *testing.T, name string, seeds map[string][]byte) {
+	t.Helper()
+	if os.Getenv("SHMKIT_WRITE_SEEDS") != "1" {
+		return
+	}
+	dir := filepath.Join("testdata", "fuzz", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for seed, b := range seeds {
+		data := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
+		if err := os.WriteFile(filepath.Join(dir, seed), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -6,11 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,19 +143,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		}
 		t.Logf("seed %s: %v", name, err)
 	}
-	if os.Getenv("SHMKIT_WRITE_SEEDS") != "1" {
-		return
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzManifest")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range seeds {
-		data := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFuzzSeeds(t, "FuzzManifest", seeds)
 }
 
 // TestManifestTooLarge: the parent refuses arguments that make a manifest
