@@ -33,11 +33,15 @@ func (q *Queue) Put(ctx context.Context, p []byte) error {
 	if done, err := q.spscPutFast(p); done {
 		return err
 	}
-	if q.geo.mode == SPSC {
-		_, err := q.spscPut(ctx, p, true)
-		return err
+	var err error
+	switch q.geo.mode {
+	case SPSC:
+		_, err = q.spscPut(ctx, p, true)
+	case Slots:
+		_, err = q.slotsPut(ctx, p, true)
+	default:
+		_, err = q.mpmcPut(ctx, p, true)
 	}
-	_, err := q.mpmcPut(ctx, p, true)
 	return err
 }
 
@@ -49,8 +53,11 @@ func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 	if done, err := q.spscPutFast(p); done {
 		return true, err
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscPut(context.Background(), p, false)
+	case Slots:
+		return q.slotsPut(context.Background(), p, false)
 	}
 	return q.mpmcPut(context.Background(), p, false)
 }
@@ -66,8 +73,11 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscPutBatch(ctx, msgs)
+	case Slots:
+		return q.slotsPutBatch(ctx, msgs)
 	}
 	return q.mpmcPutBatch(ctx, msgs)
 }
@@ -82,8 +92,11 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if b, ok := q.spscReserveFast(n); ok {
 		return b, nil
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscReserve(ctx, n)
+	case Slots:
+		return q.slotsReserve(ctx, n)
 	}
 	return q.mpmcReserve(ctx, n)
 }
@@ -99,8 +112,11 @@ func (q *Queue) Commit(n int) error {
 	if done, err := q.spscCommitFast(n); done {
 		return err
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscCommit(n)
+	case Slots:
+		return q.slotsCommit(n)
 	}
 	return q.mpmcCommit(n)
 }
@@ -118,8 +134,12 @@ func (q *Queue) Get(ctx context.Context, buf []byte) (int, error) {
 	if n, ok := q.spscGetFast(buf); ok {
 		return n, nil
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		n, _, err := q.spscGet(ctx, buf, true)
+		return n, err
+	case Slots:
+		n, _, err := q.slotsGet(ctx, buf, true)
 		return n, err
 	}
 	_, n, _, err := q.mpmcGet(ctx, buf, true, false)
@@ -135,8 +155,11 @@ func (q *Queue) TryGet(buf []byte) (n int, ok bool, err error) {
 	if n, ok := q.spscGetFast(buf); ok {
 		return n, true, nil
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscGet(context.Background(), buf, false)
+	case Slots:
+		return q.slotsGet(context.Background(), buf, false)
 	}
 	_, n, ok, err = q.mpmcGet(context.Background(), buf, false, false)
 	return n, ok, err
@@ -148,8 +171,11 @@ func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 	if q.closed.Load() {
 		return buf, ErrClosed
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscGetAppend(ctx, buf)
+	case Slots:
+		return q.slotsGetAppend(ctx, buf)
 	}
 	buf, _, _, err := q.mpmcGet(ctx, buf, true, true)
 	return buf, err
@@ -167,8 +193,11 @@ func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscGetBatch(ctx, dst)
+	case Slots:
+		return q.slotsGetBatch(ctx, dst)
 	}
 	return q.mpmcGetBatch(ctx, dst)
 }
@@ -186,8 +215,12 @@ func (q *Queue) Next(ctx context.Context) ([]byte, error) {
 	if b, ok := q.spscNextFast(); ok {
 		return b, nil
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		b, _, err := q.spscNext(ctx, true)
+		return b, err
+	case Slots:
+		b, _, err := q.slotsNext(ctx, true)
 		return b, err
 	}
 	b, _, err := q.mpmcNext(ctx, true)
@@ -202,8 +235,11 @@ func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 	if b, ok := q.spscNextFast(); ok {
 		return b, true, nil
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscNext(context.Background(), false)
+	case Slots:
+		return q.slotsNext(context.Background(), false)
 	}
 	return q.mpmcNext(context.Background(), false)
 }
@@ -211,21 +247,25 @@ func (q *Queue) TryNext() (msg []byte, ok bool, err error) {
 // Position returns the position of the message the last Next or TryNext
 // returned: a number that names that message for the life of the queue,
 // whichever process consumes it (SPSC: the byte offset of its record since
-// the queue was created; MPMC: its slot position). Positions increase in
+// the queue was created; MPMC: its slot position; Slots: its index, the
+// number of messages put before it). Positions increase in
 // the order messages are consumed; a consumer that takes over from a dead
 // one receives the unreleased messages again at the same positions. That
 // makes them de-duplication keys (the JetStream bridge uses them as
 // message ids). It is 0 before the first Next.
 func (q *Queue) Position() uint64 {
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spsc.cons.lastPos
+	case Slots:
+		return q.slots.cons.lastPos
 	}
 	return q.mpmc.heldPos
 }
 
 // WritePosition returns the position at which the next message put by this
-// handle will be published (SPSC only; it claims the producer role, as
-// Put does, and fails with ErrMode in MPMC mode). Taking the role over
+// handle will be published (SPSC and Slots; it claims the producer role,
+// as Put does, and fails with ErrMode in MPMC mode). Taking the role over
 // from a dead producer starts after everything it published, so comparing
 // a position recorded before a Put with WritePosition after a restart tells
 // whether that Put published its message: it did exactly when
@@ -236,13 +276,19 @@ func (q *Queue) WritePosition() (uint64, error) {
 	if q.closed.Load() {
 		return 0, ErrClosed
 	}
-	if q.geo.mode != SPSC {
-		return 0, ErrMode
+	switch q.geo.mode {
+	case SPSC:
+		if err := q.spscClaimProducer(); err != nil {
+			return 0, err
+		}
+		return q.spsc.prod.tail, nil
+	case Slots:
+		if err := q.slotsClaimProducer(); err != nil {
+			return 0, err
+		}
+		return q.slots.prod.tail, nil
 	}
-	if err := q.spscClaimProducer(); err != nil {
-		return 0, err
-	}
-	return q.spsc.prod.tail, nil
+	return 0, ErrMode
 }
 
 // Release frees the messages Next returned; their slices must not be used
@@ -251,8 +297,11 @@ func (q *Queue) Release() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case SPSC:
 		return q.spscReleaseHeld()
+	case Slots:
+		return q.slotsReleaseHeld()
 	}
 	return q.mpmcRelease()
 }

@@ -45,17 +45,17 @@ func (q *Queue) Close() error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
-	if q.spsc.prod.resvNeed != 0 || q.spsc.cons.held != 0 || q.mpmc.reserved || q.mpmc.held {
+	if q.spsc.prod.resvNeed != 0 || q.spsc.cons.held != 0 || q.mpmc.reserved || q.mpmc.held || q.slots.prod.reserved || q.slots.cons.held != 0 {
 		return ErrPending
 	}
 	q.closeOnce.Do(func() {
 		q.closed.Store(true)
 		// Atomic stores: the role and entry words are read by other
 		// processes deciding whether to take them over.
-		if q.spsc.prod.owned {
+		if q.spsc.prod.owned || q.slots.prod.owned {
 			atomic.StoreUint64(q.u64(offProdOwner), 0)
 		}
-		if q.spsc.cons.owned {
+		if q.spsc.cons.owned || q.slots.cons.owned {
 			atomic.StoreUint64(q.u64(offConsOwner), 0)
 		}
 		if q.geo.mode == MPMC && q.mpmc.entryErr == nil && q.mpmc.entry >= 0 && q.entryClaimed() {

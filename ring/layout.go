@@ -22,8 +22,8 @@ const (
 	offVersion  = 8  // u32
 	offMode     = 12 // u32
 	offMaxMsg   = 16 // u32
-	offSlotSize = 20 // u32 (MPMC slot size; 0 in SPSC)
-	offCapacity = 24 // u64 (SPSC: data bytes; MPMC: slots)
+	offSlotSize = 20 // u32 (MPMC and Slots: slot size; 0 in SPSC)
+	offCapacity = 24 // u64 (SPSC: data bytes; MPMC and Slots: slots)
 	offTypeSize = 32 // u32
 	offTypeAlgn = 36 // u32
 	offTypeFP   = 40 // u64
@@ -120,8 +120,8 @@ func pow2(n uint64) uint64 {
 type geometry struct {
 	mode     Mode
 	maxMsg   uint64
-	capacity uint64 // SPSC: data bytes; MPMC: slots (both powers of two)
-	slotSize uint64 // MPMC only
+	capacity uint64 // SPSC: data bytes; MPMC and Slots: slots (powers of two)
+	slotSize uint64 // MPMC and Slots
 	parts    uint64 // MPMC only
 	dataOff  uint64
 	size     uint64 // total bytes
@@ -172,8 +172,21 @@ func (c Config) geometry() (geometry, error) {
 		if g.capacity > maxCapacity/g.slotSize { // the product below would pass maxCapacity
 			return g, &ConfigError{"Capacity", c.Capacity, fmt.Sprintf("%d slots of MaxMessage %d need more than %d bytes", g.capacity, maxMsg, uint64(maxCapacity))}
 		}
+	case Slots:
+		// Slots of exactly the element size, as a []T: a message needs
+		// no header, and element i is aligned because the size is a
+		// multiple of the alignment and the data area is 64-byte aligned.
+		if c.Type.Size == 0 || uint64(c.Type.Size) != g.maxMsg {
+			return g, &ConfigError{"Type", c.Type, "a Slots queue carries values of one type: create it with CreateTyped (or TypedConfig), MaxMessage the type's size"}
+		}
+		g.capacity = pow2(max(uint64(capacity), 2))
+		g.slotSize = g.maxMsg
+		g.dataOff = headerSize
+		if g.capacity > maxCapacity/g.slotSize {
+			return g, &ConfigError{"Capacity", c.Capacity, fmt.Sprintf("%d slots of %d bytes need more than %d bytes", g.capacity, g.slotSize, uint64(maxCapacity))}
+		}
 	default:
-		return g, &ConfigError{"Mode", c.Mode, "must be SPSC, MPMC or 0 (MPMC)"}
+		return g, &ConfigError{"Mode", c.Mode, "must be SPSC, MPMC, Slots or 0 (MPMC)"}
 	}
 	g.size = g.dataOff + g.capacity*max(g.slotSize, 1)
 	if g.capacity > maxCapacity || g.size > maxCapacity {

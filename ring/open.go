@@ -119,6 +119,7 @@ func At(mem []byte) (*Queue, error) {
 	q.spaceSeq, q.putWaiters = q.u32(offSpaceSeq), q.u32(offPutWaiters)
 	q.putWaits, q.getWaits = q.u64(offPutWaits), q.u64(offGetWaits)
 	q.spsc.data = unsafe.Add(q.base, g.dataOff)
+	q.slots.data, q.slots.size = q.spsc.data, g.slotSize
 	q.closedWord = q.u32(offClosed)
 	q.spsc.putsCounter, q.spsc.getsCounter = q.u64(offPuts), q.u64(offGets)
 	q.spsc.maxSpan = recHeader + align8(g.maxMsg)
@@ -155,6 +156,13 @@ func reconstruct(cfg Config, capacity, parts uint64) (geometry, error) {
 		}
 		g.dataOff = headerSize
 		g.size = g.dataOff + capacity
+	case Slots:
+		if parts != 0 || capacity < 2 || maxMsg == 0 || uint64(cfg.Type.Size) != maxMsg || capacity > maxCapacity/maxMsg {
+			return g, ErrCorrupt
+		}
+		g.slotSize = maxMsg
+		g.dataOff = headerSize
+		g.size = g.dataOff + capacity*maxMsg
 	case MPMC:
 		if parts == 0 || capacity < 2 {
 			return g, ErrCorrupt

@@ -23,15 +23,24 @@ const (
 	// MPMC allows any number of producers and consumers, and survives
 	// any of them being killed. A zero Config.Mode means MPMC.
 	MPMC Mode = 2
+	// Slots is SPSC over fixed-size slots, for typed queues
+	// (CreateTyped, TypedConfig): one producer and one consumer at a time,
+	// every message exactly the element size. A message is a slot of an
+	// array with no header and a batch is one copy, so small messages move
+	// several times faster than through SPSC's byte ring; Typed's Put and
+	// Get copy a value straight into and out of its slot.
+	Slots Mode = 3
 )
 
-// String returns "spsc", "mpmc" or "Mode(N)".
+// String returns "spsc", "mpmc", "slots" or "Mode(N)".
 func (m Mode) String() string {
 	switch m {
 	case SPSC:
 		return "spsc"
 	case MPMC:
 		return "mpmc"
+	case Slots:
+		return "slots"
 	}
 	return fmt.Sprintf("Mode(%d)", uint32(m))
 }
@@ -41,7 +50,9 @@ type Config struct {
 	// Mode is MPMC (the default, also for 0): any number of producers
 	// and consumers, as with Python's multiprocessing.Queue; or SPSC,
 	// the fast path for one producer and one consumer at a time, where
-	// a second live producer (or consumer) gets a *BusyError.
+	// a second live producer (or consumer) gets a *BusyError; or
+	// Slots, SPSC for typed queues over fixed-size slots, the fastest
+	// for small values.
 	Mode Mode
 
 	// MaxMessage is the largest message in bytes (default
@@ -49,8 +60,9 @@ type Config struct {
 	MaxMessage int
 
 	// Capacity is how many messages of MaxMessage bytes the queue holds
-	// (default DefaultCapacity), rounded up to a power of two. In SPSC
-	// mode smaller messages pack tighter, so more of them fit.
+	// (default DefaultCapacity), rounded up to a power of two (at least
+	// 2 in MPMC and Slots modes). In SPSC mode smaller messages pack
+	// tighter, so more of them fit.
 	Capacity int
 
 	// Participants bounds how many MPMC handles may be attached at once
@@ -112,8 +124,9 @@ type Queue struct {
 	closeOnce  sync.Once  // Close's work is done once
 	closeError error      // what closing the segment returned
 
-	spsc spscHandle // SPSC mode's state
-	mpmc mpmcHandle // MPMC mode's state
+	spsc  spscHandle  // SPSC mode's state
+	mpmc  mpmcHandle  // MPMC mode's state
+	slots slotsHandle // Slots mode's state
 }
 
 // Segment returns the segment holding the queue, or nil for a queue in

@@ -39,6 +39,9 @@ type Participant struct {
 // Cap returns how many messages of MaxMessage bytes the queue holds, at
 // least the Capacity it was created with.
 func (q *Queue) Cap() int {
+	if q.geo.mode == Slots {
+		return int(q.geo.capacity)
+	}
 	if q.geo.mode == SPSC {
 		// A wrap pad wastes less than one record and the terminator takes
 		// 8 bytes: all but one record's worth of bytes hold records.
@@ -54,6 +57,14 @@ func (q *Queue) Len() int {
 		return 0
 	}
 	var n uint64
+	if q.geo.mode == Slots {
+		// Atomic loads: the positions are the counters.
+		h := atomic.LoadUint64(q.head)
+		if t := atomic.LoadUint64(q.tail); t > h {
+			n = min(t-h, q.geo.capacity)
+		}
+		return int(n)
+	}
 	if q.geo.mode == SPSC {
 		// Atomic loads: the counters are written by the two peers.
 		g := atomic.LoadUint64(q.u64(offGets))
@@ -107,10 +118,14 @@ func (q *Queue) Stats() Stats {
 	if w := atomic.LoadUint64(q.u64(offLostOwner)); w != 0 {
 		s.LastLost = Participant{Pid: ownerPid(w), Start: atomic.LoadUint64(q.u64(offLostStart)), Position: atomic.LoadUint64(q.u64(offLostPos))}
 	}
-	if q.geo.mode == SPSC {
+	switch q.geo.mode {
+	case Slots:
+		// The positions count messages.
+		s.Puts, s.Gets = atomic.LoadUint64(q.tail), atomic.LoadUint64(q.head)
+	case SPSC:
 		s.Puts = atomic.LoadUint64(q.u64(offPuts))
 		s.Gets = atomic.LoadUint64(q.u64(offGets))
-	} else {
+	default:
 		for i := range int(q.geo.parts) {
 			s.Puts += atomic.LoadUint64(q.ent(i, entPuts))
 			s.Gets += atomic.LoadUint64(q.ent(i, entGets))

@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"reflect"
@@ -19,9 +20,14 @@ import (
 // queue, with T's Go type name where the segment has room for it
 // (shm.WithTypeName); attaching with another T fails with ErrType, and
 // so does putting a message of another size through the untyped Queue.
+//
+// On a queue created with Mode Slots, Put and Get copy the value straight
+// into and out of its slot, and PutBatch and GetBatch move a run of values
+// with one copy.
 type Typed[T any] struct {
-	q    *Queue
-	size int
+	q     *Queue
+	size  int
+	slots bool // q is a Slots queue: the typed fast paths apply
 }
 
 // TypeOf returns the descriptor recorded for T, or an error wrapping
@@ -146,7 +152,7 @@ func NewTyped[T any](q *Queue) (*Typed[T], error) {
 		return nil, &shm.MismatchError{Name: name, What: "type", Want: td, Got: q.Type(), Err: ErrType,
 			WantType: typeName[T](), GotType: got}
 	}
-	return &Typed[T]{q: q, size: int(td.Size)}, nil
+	return &Typed[T]{q: q, size: int(td.Size), slots: q.geo.mode == Slots}, nil
 }
 
 func bytesOf[T any](v *T, size int) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(v)), size) }
@@ -161,16 +167,118 @@ func (t *Typed[T]) File() *os.File { return t.q.File() }
 func (t *Typed[T]) Segment() *shm.Segment { return t.q.Segment() }
 
 // Put appends a copy of v, waiting while the queue is full.
-func (t *Typed[T]) Put(ctx context.Context, v T) error { return t.q.Put(ctx, bytesOf(&v, t.size)) }
+func (t *Typed[T]) Put(ctx context.Context, v T) error {
+	if t.slots {
+		if done, err := slotsPutValue(t.q, &v); done {
+			return err
+		}
+	}
+	return t.q.Put(ctx, bytesOf(&v, t.size))
+}
 
 // TryPut is Put that does not wait.
-func (t *Typed[T]) TryPut(v T) (bool, error) { return t.q.TryPut(bytesOf(&v, t.size)) }
+func (t *Typed[T]) TryPut(v T) (bool, error) {
+	if t.slots {
+		if done, err := slotsPutValue(t.q, &v); done {
+			return true, err
+		}
+	}
+	return t.q.TryPut(bytesOf(&v, t.size))
+}
+
+// typedBatch is how many values PutBatch and GetBatch hand the untyped
+// queue at a time outside Slots mode (views kept on the stack).
+const typedBatch = 64
+
+// PutBatch puts every value of vs in order, waiting for room as Put does,
+// and returns how many it put (see Queue.PutBatch). On a Slots queue each
+// run of free slots is filled with one copy and published with one store.
+func (t *Typed[T]) PutBatch(ctx context.Context, vs []T) (int, error) {
+	if t.slots {
+		return slotsPutValues(ctx, t.q, vs)
+	}
+	var views [typedBatch][]byte
+	done := 0
+	for done < len(vs) {
+		n, err := t.q.PutBatch(ctx, t.viewsOf(&views, vs[done:]))
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// GetBatch waits for at least one value and then takes as many as are
+// queued, up to len(dst), returning how many it took (see
+// Queue.GetBatch). On a Slots queue each run is one copy and one release.
+func (t *Typed[T]) GetBatch(ctx context.Context, dst []T) (int, error) {
+	if t.slots {
+		return slotsGetValues(ctx, t.q, dst)
+	}
+	var views [typedBatch][]byte
+	done := 0
+	for done < len(dst) {
+		v := t.viewsOf(&views, dst[done:])
+		k := len(v)
+		var n int
+		var err error
+		if done == 0 {
+			n, err = t.q.GetBatch(ctx, v)
+		} else {
+			// Only what is queued: the first call waited.
+			n, err = t.getQueued(v)
+		}
+		for i := range n {
+			if len(views[i]) != t.size {
+				err = corrupt("typed message of %d bytes, want %d", len(views[i]), t.size)
+				n = i
+				break
+			}
+		}
+		done += n
+		if err != nil || n < k {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// viewsOf fills views with the bytes of vs's first values (at most
+// typedBatch) and returns them.
+func (t *Typed[T]) viewsOf(views *[typedBatch][]byte, vs []T) [][]byte {
+	k := min(len(vs), typedBatch)
+	for i := range k {
+		views[i] = bytesOf(&vs[i], t.size)
+	}
+	return views[:k]
+}
+
+// getQueued takes what is queued into views without waiting.
+func (t *Typed[T]) getQueued(views [][]byte) (int, error) {
+	k := 0
+	for k < len(views) {
+		n, ok, err := t.q.TryGet(views[k][:cap(views[k])])
+		if err == io.EOF {
+			return k, nil // the next call reports it
+		}
+		if !ok || err != nil {
+			return k, err
+		}
+		views[k] = views[k][:n]
+		k++
+	}
+	return k, nil
+}
 
 // Get takes the next value, waiting while the queue is empty; io.EOF once
 // it is closed and drained. With an error the value is T's zero value,
 // never a partly filled one.
 func (t *Typed[T]) Get(ctx context.Context) (T, error) {
 	var v T
+	if t.slots && slotsGetValue(t.q, &v) {
+		return v, nil
+	}
 	n, err := t.q.Get(ctx, bytesOf(&v, t.size))
 	if err == nil && n != t.size {
 		err = corrupt("typed message of %d bytes, want %d", n, t.size)
@@ -185,6 +293,9 @@ func (t *Typed[T]) Get(ctx context.Context) (T, error) {
 // TryGet is Get that does not wait: ok is false when the queue is empty.
 // With an error (or !ok) the value is T's zero value.
 func (t *Typed[T]) TryGet() (v T, ok bool, err error) {
+	if t.slots && slotsGetValue(t.q, &v) {
+		return v, true, nil
+	}
 	n, ok, err := t.q.TryGet(bytesOf(&v, t.size))
 	if err == nil && ok && n != t.size {
 		err = corrupt("typed message of %d bytes, want %d", n, t.size)

@@ -95,9 +95,21 @@ func (t *ringTransport) Setup(m *Measurement) (*Setup, error) {
 		name := segName("pipe")
 		return &Setup{Args: map[string]string{"name": name}, Cleanup: func() { ring.Unlink(name) }}, nil
 	}
-	names := []string{segName("queue")}
+	return queueSetup(m, "queue", func(name string) error {
+		q, err := ring.Create(name, cfg, shm.WithPopulate()) // fallocate: a full /dev/shm fails here
+		if err != nil {
+			return err
+		}
+		return q.Close()
+	})
+}
+
+// queueSetup creates the named queues of a measurement with create: one,
+// or for ping-pong two (args "name" and "back"), unlinked by Cleanup.
+func queueSetup(m *Measurement, prefix string, create func(name string) error) (*Setup, error) {
+	names := []string{segName(prefix)}
 	if m.Pattern == PatPingPong {
-		names = append(names, segName("queue"))
+		names = append(names, segName(prefix))
 	}
 	cleanup := func() {
 		for _, n := range names {
@@ -105,12 +117,10 @@ func (t *ringTransport) Setup(m *Measurement) (*Setup, error) {
 		}
 	}
 	for _, n := range names {
-		q, err := ring.Create(n, cfg, shm.WithPopulate()) // fallocate: a full /dev/shm fails here
-		if err != nil {
+		if err := create(n); err != nil {
 			cleanup()
 			return nil, err
 		}
-		q.Close()
 	}
 	args := map[string]string{"name": names[0]}
 	if len(names) > 1 {

@@ -15,7 +15,7 @@ import weakref
 from . import _native
 from . import segment as _seg
 from ._proc import owner_alive, owner_word, self_id
-from .errors import BusyError, ClosedError, CorruptError, InvalidSizeError, PeerDiedError, TooLargeError, VersionError
+from .errors import BusyError, ClosedError, CorruptError, InvalidSizeError, NotSupportedError, PeerDiedError, TooLargeError, VersionError
 
 SPSC, MPMC = 1, 2
 _MAGIC = 0x31474E526B6D6873
@@ -141,6 +141,8 @@ def parse_ring(view, base, avail):
         g.slot, g.parts = slot, parts
         g.data_off = HEADER + parts * 64
         g.size = g.data_off + cap * slot
+    elif mode == 3:
+        raise NotSupportedError("shmkit: ring mode 3 (Slots, fixed-size slots) is not supported by the Python peer")
     else:
         raise bad
     if g.size > avail:
