@@ -94,6 +94,18 @@ func benchPeer(args []string) error {
 		setSpin(q, atoi(args[4]))
 		testproc.Printf("ready")
 		return benchConsume(q, n, how, size)
+	case "slots-consume": // slots-consume N HOW SIZE SPIN
+		how, size := args[2], atoi(args[3])
+		q, err := OpenFile(ctx, f)
+		if err != nil {
+			return err
+		}
+		setSpin(q, atoi(args[4]))
+		testproc.Printf("ready")
+		if size == 8 {
+			return benchSlotsConsume[[1]uint64](q, n, how)
+		}
+		return benchSlotsConsume[[8]uint64](q, n, how)
 	case "echo": // echo N SPIN
 		c, err := OpenPipeFile(ctx, f)
 		if err != nil {

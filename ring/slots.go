@@ -473,8 +473,13 @@ func slotsPutValue[T any](q *Queue, v *T) (bool, error) {
 
 func slotsGetValue[T any](q *Queue, v *T) bool {
 	c := &q.slots.cons
-	if !c.owned || c.held != 0 || c.eof || c.cachedTail == c.view || q.closed.Load() {
+	if !c.owned || c.held != 0 || c.eof || q.closed.Load() {
 		return false
+	}
+	if c.cachedTail == c.view {
+		if n, err := q.slotsQueued(); n == 0 || err != nil {
+			return false // the general code waits, or reports the error
+		}
 	}
 	raceAcquire(q.raceProxy) // a no-op without -race
 	*v = *(*T)(q.slotPtr(c.view))

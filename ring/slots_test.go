@@ -438,6 +438,11 @@ func init() {
 	// fd 4 (producer 0, sequence = position) before releasing it
 	// (Next/Release), so that a consumer killed after marking and before
 	// releasing delivers that value again to its successor: at least once.
+	//
+	// With a third argument "get" it takes them with Typed's Get and
+	// GetBatch instead and marks them after: a consumer killed between
+	// taking and marking leaves them unmarked, and none is delivered
+	// again.
 	testproc.Register("slots-consume", func(args []string) int {
 		n, spin := atoi(args[0]), atoi(args[1])
 		q, b, err := openChild(1, n)
@@ -446,6 +451,9 @@ func init() {
 		}
 		q.SetSpin(spin)
 		testproc.Printf("ready")
+		if len(args) > 2 && args[2] == "get" {
+			return slotsConsumeGet(q, b, n)
+		}
 		for {
 			msg, err := q.Next(context.Background())
 			if err == io.EOF {
@@ -470,6 +478,39 @@ func init() {
 		testproc.Printf("eof")
 		return 0
 	})
+}
+
+// slotsConsumeGet is slots-consume with Get and GetBatch.
+func slotsConsumeGet(q *Queue, b *board, n int) int {
+	tq, err := NewTyped[slotMsg](q)
+	if err != nil {
+		return fail("typed: %v", err)
+	}
+	dst := make([]slotMsg, 40)
+	for i := 0; ; i++ {
+		k := 1
+		if i%2 == 0 {
+			dst[0], err = tq.Get(context.Background())
+		} else {
+			k, err = tq.GetBatch(context.Background(), dst)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail("get: %v", err)
+		}
+		for _, m := range dst[:k] {
+			if m != mkSlot(m.Seq) || m.Seq >= uint64(n) {
+				return fail("value %+v", m)
+			}
+			if err := b.deliver(0, int(m.Seq)); err != nil {
+				return fail("%v", err)
+			}
+		}
+	}
+	testproc.Printf("eof")
+	return 0
 }
 
 // TestSlotsCrossProcess: a producer process and a consumer process (this
@@ -525,17 +566,29 @@ func TestSlotsCrossProcess(t *testing.T) {
 // TestSlotsKill SIGKILLs the producer and the consumer processes of a
 // Slots queue at random instants and starts new ones, which take the
 // roles over from the dead: the producer resumes at WritePosition, so no
-// value is skipped or put twice, and every value reaches a consumer, a
-// value being delivered again only when its consumer was killed between
-// marking it and releasing it (at most one per consumer killed).
+// value is skipped or put twice. Consumers alternate between the two
+// ways of slots-consume: with Next/Release every value reaches a
+// consumer, one being delivered again only when its consumer was killed
+// between marking it and releasing it (at most one per consumer killed);
+// with Get and GetBatch none is delivered twice (a Get-side call releases
+// what it took before it returns, and the successor starts at the head
+// released), and a value goes
+// unmarked only when its consumer was killed after taking it (at most a
+// batch per consumer killed).
 func TestSlotsKill(t *testing.T) {
-	killIterations(t, 2, 20, 5, func(rng *rand.Rand, it int) {
+	killIterations(t, 4, 20, 5, func(rng *rand.Rand, it int) {
+		get := it%2 == 1
 		const n = 1 << 20
 		_, q := newSlots(t, 256)
 		b := newBoard(t, 1, n)
 		spin := []int{-1, 0, 200}[it%3]
 		prod := func() *testproc.Proc { return startWith(t, q, b, "slots-produce", itoa(n), itoa(spin), "pace") }
-		cons := func() *testproc.Proc { return startWith(t, q, b, "slots-consume", itoa(n), itoa(spin)) }
+		cons := func() *testproc.Proc {
+			if get {
+				return startWith(t, q, b, "slots-consume", itoa(n), itoa(spin), "get")
+			}
+			return startWith(t, q, b, "slots-consume", itoa(n), itoa(spin))
+		}
 		p, c := prod(), cons()
 		kills, midway := 0, 0
 		for range 6 {
@@ -563,11 +616,15 @@ func TestSlotsKill(t *testing.T) {
 		if err := c.Wait(); err != nil {
 			t.Fatal(err)
 		}
-		dups := 0
+		dups, missing := 0, 0
 		for i := range n {
 			switch s := atomic.LoadUint32(&b.counts[i]); {
-			case s == 0:
+			case s == 0 && !get:
 				t.Fatalf("value %d never delivered", i)
+			case s == 0:
+				missing++
+			case s > 1 && get:
+				t.Fatalf("value %d delivered %d times", i, s)
 			case s > 1:
 				dups += int(s) - 1
 			}
@@ -575,11 +632,11 @@ func TestSlotsKill(t *testing.T) {
 		if midway == 0 {
 			t.Fatal("every kill came after the producer had finished")
 		}
-		if dups > kills {
-			t.Fatalf("%d values delivered twice, with %d consumers killed", dups, kills)
+		if dups > kills || missing > 40*kills {
+			t.Fatalf("%d values delivered twice, %d unmarked, with %d consumers killed", dups, missing, kills)
 		}
 		s := q.Stats()
-		t.Logf("iteration %d (spin %d): %d kills mid-stream, %d consumers killed, %d delivered again; stats %+v", it, spin, midway, kills, dups, s)
+		t.Logf("iteration %d (spin %d, get %v): %d kills mid-stream, %d consumers killed, %d delivered again, %d unmarked; stats %+v", it, spin, get, midway, kills, dups, missing, s)
 		if s.Puts != n || s.Gets != n {
 			t.Fatalf("stats %+v", s)
 		}
