@@ -25,6 +25,15 @@
 //     holder's pid and saying to use MPMC, and a role whose owner died is
 //     taken over.
 //
+//   - Slots (Mode: Slots), SPSC for typed queues (CreateTyped): every
+//     message a value of the element type, in an array of slots with no
+//     header. Typed's Put and Get copy the value straight into and out
+//     of its slot, PutBatch and GetBatch move a run with one copy and one
+//     atomic store, and a consumer takes everything queued after one read
+//     of the producer's position: the fastest mode for small values,
+//     several times SPSC's batches at 8 bytes (BENCHMARKS.md). Roles and
+//     takeover are SPSC's.
+//
 // For example:
 //
 //	q, err := ring.Create("jobs", ring.Config{MaxMessage: 256, Capacity: 1024})

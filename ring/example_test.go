@@ -119,6 +119,29 @@ func ExampleTyped() {
 	// Output: {Sensor:3 Value:21.5}
 }
 
+// A Slots queue: one producer and one consumer of fixed-size values, each
+// in a slot of its own; batches move as one copy. In real use the two
+// sides are two processes (pass t.File() to the other one, which attaches
+// with OpenFileTyped).
+func ExampleTyped_slots() {
+	t, err := ring.CreateAnonymousTyped[sample](ring.Config{Mode: ring.Slots, Capacity: 1024})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer t.Close()
+	ctx := context.Background()
+	in := []sample{{1, 20.5}, {2, 21}, {3, 19.75}}
+	n, err := t.PutBatch(ctx, in)
+	fmt.Println(n, err)
+	out := make([]sample, 10)
+	n, err = t.GetBatch(ctx, out)
+	fmt.Println(out[:n], err)
+	// Output:
+	// 3 <nil>
+	// [{1 20.5} {2 21} {3 19.75}] <nil>
+}
+
 // Any Go value through a codec; an unencodable one fails at Put.
 func ExampleEncoded() {
 	q, _ := ring.CreateAnonymous(ring.Config{Mode: ring.MPMC, MaxMessage: 256})

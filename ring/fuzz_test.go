@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,14 +23,15 @@ func alignedMem(n int) []byte {
 	return b[off : off+n : off+n]
 }
 
-// guardedMem returns n bytes (a multiple of 64) of fresh anonymous memory
-// that end right before a PROT_NONE page, so that any access past the
-// end faults (a crash, which the fuzzer reports) instead of reading or
-// writing whatever follows. The mapping goes when tb's test ends.
+// guardedMem returns n bytes of fresh anonymous memory, 64-byte aligned,
+// that end right before a PROT_NONE page when n is a multiple of 64 (else
+// within 63 bytes of it), so that any access past the end faults (a
+// crash, which the fuzzer reports) instead of reading or writing whatever
+// follows. The mapping goes when tb's test ends.
 func guardedMem(tb testing.TB, n int) []byte {
 	tb.Helper()
 	page := os.Getpagesize()
-	total := (n+page-1)/page*page + page
+	total := (int(align64(uint64(n)))+page-1)/page*page + page
 	region, err := unix.Mmap(-1, 0, total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		tb.Fatal(err)
@@ -38,11 +40,12 @@ func guardedMem(tb testing.TB, n int) []byte {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = unix.Munmap(region) })
-	end := total - page
-	return region[end-n : end : end]
+	start := total - page - int(align64(uint64(n)))
+	return region[start : start+n : start+n]
 }
 
-// fuzzConfig is the ring a fuzz input describes: mode bit 0 picks MPMC.
+// fuzzConfig is the ring a fuzz input describes: mode bit 0 picks MPMC,
+// bit 3 (without bit 0) Slots, for values of 48 bytes.
 //
 // The other bits of the mode byte: bit 1 (fuzzImage only) closes the ring
 // made for a seed; bit 2 recomputes the header checksum after the image
@@ -51,6 +54,9 @@ func guardedMem(tb testing.TB, n int) []byte {
 // (and makes a blocked call check for a dead peer, as a pipe's do); bit 5
 // makes blocked calls spin a while before they sleep.
 func fuzzConfig(mode byte) Config {
+	if mode&1 == 0 && mode&fuzzSlots != 0 {
+		return Config{Mode: Slots, MaxMessage: 48, Capacity: 4, Type: shm.TypeDesc{Size: 48, Align: 8, Fingerprint: 0x5107}}
+	}
 	if mode&1 == 0 {
 		return Config{Mode: SPSC, MaxMessage: 40, Capacity: 2}
 	}
@@ -60,6 +66,7 @@ func fuzzConfig(mode byte) Config {
 const (
 	fuzzClosed   = 2
 	fuzzChecksum = 4
+	fuzzSlots    = 8
 	fuzzPipe     = 16
 	fuzzSpin     = 32
 )
@@ -74,7 +81,11 @@ func fuzzImage(tb testing.TB, mode byte, puts, gets int) []byte {
 		tb.Fatal(err)
 	}
 	for i := range puts {
-		if _, err := q.TryPut(make([]byte, i*7%41)); err != nil {
+		n := i * 7 % 41
+		if q.typ.Size != 0 {
+			n = int(q.typ.Size)
+		}
+		if _, err := q.TryPut(make([]byte, n)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -164,9 +175,12 @@ func (r *fuzzRing) checkSlice(what string, b []byte, write bool) {
 	p := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(q.base))
 	n := uint64(cap(b))
 	ok := false
-	if q.geo.mode == SPSC {
+	switch {
+	case q.geo.mode == SPSC:
 		ok = p >= q.geo.dataOff+recHeader && p+n <= q.geo.dataOff+q.geo.capacity && n <= q.geo.maxMsg
-	} else if p >= q.geo.dataOff {
+	case q.geo.mode == Slots:
+		ok = p >= q.geo.dataOff && (p-q.geo.dataOff)%q.geo.slotSize == 0 && p+n <= q.geo.size && n == q.geo.slotSize
+	case p >= q.geo.dataOff:
 		i, o := (p-q.geo.dataOff)/q.geo.slotSize, (p-q.geo.dataOff)%q.geo.slotSize
 		ok = i < q.geo.capacity && o == slotHeader && n <= q.geo.maxMsg
 	}
@@ -186,7 +200,7 @@ func (r *fuzzRing) checkSlice(what string, b []byte, write bool) {
 func allowed(err error) bool {
 	return err == nil || err == io.EOF || err == io.ErrShortBuffer || errors.Is(err, ErrCorrupt) ||
 		errors.Is(err, ErrBusy) || errors.Is(err, ErrPending) || errors.Is(err, ErrClosed) ||
-		errors.Is(err, ErrTooLarge) || errors.Is(err, ErrPeerDied) ||
+		errors.Is(err, ErrTooLarge) || errors.Is(err, ErrPeerDied) || errors.Is(err, ErrType) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -200,7 +214,7 @@ func allowed(err error) bool {
 // few milliseconds, so when fuzzing pass -fuzzminimizetime=5s or so:
 // minimizing a new input otherwise takes the default minute.
 func FuzzConsumer(f *testing.F) {
-	for mode := range byte(4) {
+	for _, mode := range []byte{0, 1, 2, 3, fuzzSlots, fuzzSlots | fuzzClosed} {
 		f.Add(mode, fuzzImage(f, mode, 0, 0))
 		f.Add(mode, fuzzImage(f, mode, 3, 1))
 		f.Add(mode, fuzzImage(f, mode, 9, 7))
@@ -352,6 +366,24 @@ func fuzzOps(t *testing.T, r *fuzzRing, pipe bool) {
 				check("Reserve", err)
 			}
 			cancel()
+		}
+		if q.geo.mode == Slots && q.slots.size == 48 {
+			// The typed fast paths, which copy values in and out of the
+			// slots as Ts (NewTyped would refuse another size).
+			tq := &Typed[[48]byte]{q: q, size: 48, slots: true}
+			vs := make([][48]byte, 3)
+			r.step()
+			_, _, err := tq.TryGet()
+			check("Typed.TryGet", err)
+			r.step()
+			_, err = tq.GetBatch(done, vs)
+			check("Typed.GetBatch", err)
+			r.step()
+			_, err = tq.TryPut(vs[0])
+			check("Typed.TryPut", err)
+			r.step()
+			_, err = tq.PutBatch(done, vs)
+			check("Typed.PutBatch", err)
 		}
 		_ = q.Stats()
 		_ = q.Len()
