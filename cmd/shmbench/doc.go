@@ -85,6 +85,9 @@
 // Transports (-transports; -list describes each):
 //
 //   - shmkit: queue (ring.Queue Put/Get), queue-batch (PutBatch/GetBatch),
+//     slots and slots-batch (ring.Typed of [size]byte values on a Slots
+//     queue, Put/Get and PutBatch/GetBatch; sizes that are powers of two
+//     from 8 B to 4 KiB; throughput, and ping-pong for slots),
 //     queue-zc (zero-copy: the producer copies its message into the space
 //     Reserve gives and Commits it; the consumer reads the message where
 //     Next shows it, one word per 64-byte line, and Releases it), pipe

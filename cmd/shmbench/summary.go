@@ -192,6 +192,20 @@ func summarize(recs []Record) []string {
 		if okb && okub {
 			add("Batched against batched at %s: queue-batch moves %s msgs/s, %s unix-buf's.", fmtSize(small), fmtRate(qb.MsgsPerSec), times(qb.MsgsPerSec, ub.MsgsPerSec))
 		}
+		if sb, ok := okRecord(recs, "slots-batch", PatThroughput, small); ok {
+			s := fmt.Sprintf("Fixed-size values through a Slots queue (ring.Typed with Mode: ring.Slots), in batches of the same bytes, move %s msgs/s at %s", fmtRate(sb.MsgsPerSec), fmtSize(small))
+			var vs []string
+			if okub {
+				vs = append(vs, fmt.Sprintf("%s unix-buf's", times(sb.MsgsPerSec, ub.MsgsPerSec)))
+			}
+			if okb {
+				vs = append(vs, fmt.Sprintf("%s queue-batch's", times(sb.MsgsPerSec, qb.MsgsPerSec)))
+			}
+			if len(vs) > 0 {
+				s += " (slots-batch: " + strings.Join(vs, ", ") + ")"
+			}
+			add("%s: for one producer and one consumer of a plain Go type, that is the mode to use.", s)
+		}
 		if ref, ok := firstOK(recs, "refring", PatThroughput); ok {
 			if q, ok := okRecord(recs, "queue", PatThroughput, ref.Size); ok {
 				if q.MsgsPerSec <= ref.MsgsPerSec {
