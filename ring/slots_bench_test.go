@@ -101,3 +101,30 @@ func benchSlotsConsume[T any](q *Queue, n int, how string) error {
 	}
 	return nil
 }
+
+// BenchmarkSlotsPutGetInProcess is BenchmarkPutGetInProcess for Typed on
+// a Slots queue: the instruction cost of one Put and one Get (ns/op per
+// pair) with no second process.
+func BenchmarkSlotsPutGetInProcess(b *testing.B) {
+	b.Run("8B", func(b *testing.B) { benchSlotsPutGet[[1]uint64](b) })
+	b.Run("64B", func(b *testing.B) { benchSlotsPutGet[[8]uint64](b) })
+}
+
+func benchSlotsPutGet[T any](b *testing.B) {
+	cfg, _ := TypedConfig[T](Config{Mode: Slots, Capacity: 1024})
+	tq, err := NewTyped[T](newQueue(b, cfg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var v T
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := tq.Put(ctx, v); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tq.Get(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
