@@ -66,7 +66,7 @@ func (q *Queue) TryPut(p []byte) (ok bool, err error) {
 // does, and returns how many it put. In SPSC mode the messages that fit
 // are published together, with one atomic operation per quarter of the
 // ring's capacity (so that a consumer starts on a batch of large messages
-// before all of it is written). In MPMC mode each run of free slots (up
+// before all of it is written); so are they in Slots mode. In MPMC mode each run of free slots (up
 // to a quarter of them, at most 1024) is claimed with one atomic operation
 // and the consumers are woken once per run.
 func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
@@ -185,8 +185,8 @@ func (q *Queue) GetAppend(ctx context.Context, buf []byte) ([]byte, error) {
 // queued, up to len(dst): message i is copied into dst[i][:cap(dst[i])]
 // and dst[i] is resliced to its length. It returns how many it took; it
 // stops early at a message that does not fit (io.ErrShortBuffer if that is
-// the first). In SPSC mode the batch is released with one atomic store
-// per quarter of the ring's capacity; in MPMC mode each run of published
+// the first). In SPSC and Slots modes the batch is released with one
+// atomic store per quarter of the ring's capacity; in MPMC mode each run of published
 // slots (up to a quarter of them, at most 1024) is claimed with one atomic
 // operation and released after its messages are copied.
 func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
@@ -203,8 +203,8 @@ func (q *Queue) GetBatch(ctx context.Context, dst [][]byte) (int, error) {
 }
 
 // Next returns the next message in place, waiting as Get does; the slice
-// aliases the queue and stays valid until Release. In SPSC mode Next may
-// be called several times before one Release frees them all (a zero-copy
+// aliases the queue and stays valid until Release. In SPSC and Slots
+// modes Next may be called several times before one Release frees them all (a zero-copy
 // batch); in MPMC mode a handle holds one message at a time and Next
 // returns ErrPending until Release. While messages are held, Get-side
 // copying calls return ErrPending.

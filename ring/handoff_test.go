@@ -72,8 +72,12 @@ func msgOf(i int) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(i
 func handoffCases() []handoffCase {
 	ctx := context.Background()
 	var cases []handoffCase
-	for _, mode := range []Mode{SPSC, MPMC} {
+	for _, mode := range []Mode{SPSC, MPMC, Slots} {
 		cfg := Config{Mode: mode, MaxMessage: 16, Capacity: 8}
+		if mode == Slots {
+			// Values of the messages' 4 bytes.
+			cfg, _ = TypedConfig[[4]byte](cfg)
+		}
 		add := func(name string, run func(q *Queue) error) {
 			cases = append(cases, handoffCase{mode.String() + "/" + name, func() error {
 				q, err := CreateAnonymous(cfg)
@@ -204,7 +208,11 @@ func handoffCases() []handoffCase {
 			return handoff(func(vals []int) error {
 				for i := range vals {
 					vals[i] = i + 1
-					b, err := q.Reserve(ctx, 8)
+					n := 8 // more than the message: Commit makes it shorter
+					if q.typ.Size != 0 {
+						n = int(q.typ.Size) // Slots: exactly a value
+					}
+					b, err := q.Reserve(ctx, n)
 					if err != nil {
 						return err
 					}
@@ -323,6 +331,70 @@ func handoffCases() []handoffCase {
 			})
 		})
 	}
+	// Typed on a Slots queue: its fast paths copy values without the
+	// Queue calls above.
+	addTyped := func(name string, run func(t *Typed[[4]byte]) error) {
+		cases = append(cases, handoffCase{"slots/typed-" + name, func() error {
+			t, err := CreateAnonymousTyped[[4]byte](Config{Mode: Slots, Capacity: 8})
+			if err != nil {
+				return err
+			}
+			return errors.Join(run(t), t.Close())
+		}})
+	}
+	valOf := func(i int) (v [4]byte) { copy(v[:], msgOf(i)); return v }
+	addTyped("put-get", func(t *Typed[[4]byte]) error {
+		return handoff(func(vals []int) error {
+			for i := range vals {
+				vals[i] = i + 1
+				if err := t.Put(ctx, valOf(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, func(vals []int) error {
+			for range vals {
+				v, err := t.Get(ctx)
+				if err != nil {
+					return err
+				}
+				if err := checkVal(vals, v[:]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	addTyped("batches", func(t *Typed[[4]byte]) error {
+		return handoff(func(vals []int) error {
+			vs := make([][4]byte, 5)
+			for i := 0; i < len(vals); i += len(vs) {
+				for j := range vs {
+					vals[i+j] = i + j + 1
+					vs[j] = valOf(i + j)
+				}
+				if _, err := t.PutBatch(ctx, vs); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, func(vals []int) error {
+			dst := make([][4]byte, 3)
+			for got := 0; got < len(vals); {
+				k, err := t.GetBatch(ctx, dst)
+				if err != nil {
+					return err
+				}
+				for _, v := range dst[:k] {
+					if err := checkVal(vals, v[:]); err != nil {
+						return err
+					}
+				}
+				got += k
+			}
+			return nil
+		})
+	})
 	addConn := func(name string, run func(a, b *Conn) error) {
 		cases = append(cases, handoffCase{"pipe/" + name, func() error {
 			a, b, err := Pipe(Config{MaxMessage: 16, Capacity: 8})

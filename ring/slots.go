@@ -15,8 +15,9 @@ import (
 // the consumer releases by storing head, the number taken. Each side
 // caches the other's word and reads it again only when its copy says the
 // ring is full (producer) or empty (consumer), so a consumer that finds
-// k messages queued takes all k without touching a shared word, and a
-// batch of any length is one copy (two at the wrap) and one store.
+// k messages queued takes all k without reading the tail again, and a
+// typed batch (Typed.PutBatch, GetBatch) is one copy (two at the wrap)
+// and one store per run of up to a quarter of the ring.
 //
 // Against the byte ring (spsc.go) this gives up variable sizes and
 // in-place records and gains what small messages need: no dependent
@@ -212,6 +213,10 @@ func (q *Queue) slotsPutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	}
 	done := 0
 	for done < len(msgs) {
+		// A wrong size fails at once, not after a wait for room.
+		if err := q.checkSize(len(msgs[done])); err != nil {
+			return done, err
+		}
 		free, err := q.slotsWaitRoom(ctx, true)
 		if err != nil {
 			return done, err
@@ -346,8 +351,8 @@ func (q *Queue) slotsRelease() {
 }
 
 // slotsTake claims the consumer role and waits (if wait) for a message
-// at the read position for a copying Get-side call; ok is false when
-// there is none (!wait) or on an error.
+// at the read position for a copying Get-side call, and returns how many
+// are queued: 0 when there is none (!wait) or with an error.
 func (q *Queue) slotsTake(ctx context.Context, wait bool) (n uint64, err error) {
 	if err := q.slotsClaimConsumer(); err != nil {
 		return 0, err
@@ -527,8 +532,7 @@ func slotsGetValues[T any](ctx context.Context, q *Queue, dst []T) (int, error) 
 		return 0, ErrClosed
 	}
 	if len(dst) == 0 {
-		_, err := q.slotsTake(ctx, false)
-		return 0, err
+		return q.slotsGetBatch(ctx, nil) // the role claimed, nothing taken, as Queue.GetBatch
 	}
 	n, err := q.slotsTake(ctx, true)
 	if err != nil {

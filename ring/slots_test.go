@@ -712,3 +712,171 @@ func TestSlotsAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotsCloseRace races CloseWrite against a typed producer on a
+// ring of two slots, both sides sleeping at once (SetSpin(0)): every
+// value whose Put returned nil arrives before io.EOF, and at most one
+// more (a Put that published and then saw the close, which returns
+// ErrClosed: not promised, possibly delivered).
+func TestSlotsCloseRace(t *testing.T) {
+	ctx := context.Background()
+	for iter := range 150 {
+		tq, q := newSlots(t, 2)
+		q2, err := OpenFile(ctx, q.File())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.SetSpin(0)
+		q2.SetSpin(0)
+		tc, err := NewTyped[slotMsg](q2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var okPuts atomic.Uint64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := uint64(0); ; i++ {
+				if err := tq.Put(ctx, mkSlot(i)); err != nil {
+					return
+				}
+				okPuts.Store(i + 1)
+			}
+		}()
+		go func() {
+			time.Sleep(time.Duration(iter%7) * 20 * time.Microsecond)
+			q.CloseWrite()
+		}()
+		var got uint64
+		dst := make([]slotMsg, 3)
+		for {
+			k := 1
+			var err error
+			if got%2 == 0 {
+				dst[0], err = tc.Get(ctx)
+			} else {
+				k, err = tc.GetBatch(ctx, dst)
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range dst[:k] {
+				if !v.ok(got) {
+					t.Fatalf("iteration %d: value %d = %+v", iter, got, v)
+				}
+				got++
+			}
+		}
+		<-done
+		if n := okPuts.Load(); got < n || got > n+1 {
+			t.Fatalf("iteration %d: %d values before EOF, %d Puts returned nil", iter, got, n)
+		}
+		q2.Close()
+	}
+}
+
+// TestSlotsSleepWake: a producer and a consumer on two handles of a ring
+// of two slots, both sleeping at once, Put and PutBatch against Get: a
+// lost wake-up would stall the run for a sleep period (200 ms) at least.
+func TestSlotsSleepWake(t *testing.T) {
+	ctx := context.Background()
+	tq, q := newSlots(t, 2)
+	q2, err := OpenFile(ctx, q.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	q.SetSpin(0)
+	q2.SetSpin(0)
+	tc, _ := NewTyped[slotMsg](q2)
+	const n = 20000
+	errc := make(chan error, 1)
+	go func() {
+		vs := make([]slotMsg, 3)
+		for i := uint64(0); i < n; {
+			if i%3 == 0 {
+				k := min(3, n-i)
+				for j := range k {
+					vs[j] = mkSlot(i + j)
+				}
+				if _, err := tq.PutBatch(ctx, vs[:k]); err != nil {
+					errc <- err
+					return
+				}
+				i += k
+				continue
+			}
+			if err := tq.Put(ctx, mkSlot(i)); err != nil {
+				errc <- err
+				return
+			}
+			i++
+		}
+		errc <- q.CloseWrite()
+	}()
+	start := time.Now()
+	var got uint64
+	for {
+		v, err := tc.Get(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || !v.ok(got) {
+			t.Fatalf("value %d = %+v, %v", got, v, err)
+		}
+		got++
+	}
+	if err := <-errc; err != nil || got != n {
+		t.Fatalf("%d values, producer %v", got, err)
+	}
+	s := q.Stats()
+	t.Logf("%d values in %v; producer slept %d times, consumer %d", n, time.Since(start), s.PutWaits, s.GetWaits)
+	if s.PutWaits+s.GetWaits == 0 {
+		t.Fatal("neither side slept: the test tested nothing")
+	}
+}
+
+// TestSlotsCallsAgree: the calls that can fail at once do so as in the
+// other modes: a wrong size in PutBatch before any wait for room, an empty
+// Typed.GetBatch at the end of a closed queue (0, nil, as Queue.GetBatch),
+// and Typed's batches on a closed handle, in every mode.
+func TestSlotsCallsAgree(t *testing.T) {
+	ctx := context.Background()
+	tq, q := newSlots(t, 2)
+	fillValue := mkSlot(0)
+	fill(t, q, bytesOf(&fillValue, 64))
+	bounded, cancel := context.WithTimeout(ctx, 2*time.Second) // a wait first would end here
+	defer cancel()
+	if k, err := q.PutBatch(bounded, [][]byte{make([]byte, 3)}); k != 0 || !errors.Is(err, ErrType) {
+		t.Fatalf("PutBatch of a wrong size on a full ring = %d, %v", k, err)
+	}
+	q.CloseWrite()
+	for range 2 {
+		if _, err := tq.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k, err := tq.GetBatch(ctx, nil); k != 0 || err != nil {
+		t.Fatalf("Typed.GetBatch(nil) at the end = %d, %v", k, err)
+	}
+	if _, err := tq.Get(ctx); err != io.EOF {
+		t.Fatalf("Get at the end = %v", err)
+	}
+	for _, mode := range []Mode{SPSC, MPMC, Slots} {
+		cfg, _ := TypedConfig[slotMsg](Config{Mode: mode, Capacity: 4})
+		o, err := NewTyped[slotMsg](newQueue(t, cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Close()
+		if k, err := o.PutBatch(ctx, nil); k != 0 || err != ErrClosed {
+			t.Errorf("%v: PutBatch on a closed handle = %d, %v", mode, k, err)
+		}
+		if k, err := o.GetBatch(ctx, nil); k != 0 || err != ErrClosed {
+			t.Errorf("%v: GetBatch on a closed handle = %d, %v", mode, k, err)
+		}
+	}
+}

@@ -194,6 +194,9 @@ const typedBatch = 64
 // and returns how many it put (see Queue.PutBatch). On a Slots queue each
 // run of free slots is filled with one copy and published with one store.
 func (t *Typed[T]) PutBatch(ctx context.Context, vs []T) (int, error) {
+	if t.q.closed.Load() {
+		return 0, ErrClosed
+	}
 	if t.slots {
 		return slotsPutValues(ctx, t.q, vs)
 	}
@@ -213,6 +216,9 @@ func (t *Typed[T]) PutBatch(ctx context.Context, vs []T) (int, error) {
 // queued, up to len(dst), returning how many it took (see
 // Queue.GetBatch). On a Slots queue each run is one copy and one release.
 func (t *Typed[T]) GetBatch(ctx context.Context, dst []T) (int, error) {
+	if t.q.closed.Load() {
+		return 0, ErrClosed
+	}
 	if t.slots {
 		return slotsGetValues(ctx, t.q, dst)
 	}
