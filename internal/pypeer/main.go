@@ -77,6 +77,9 @@ var commands = map[string]func(ctx context.Context, name string, args []string) 
 	"sink":             sink,
 	"source":           source,
 	"create-queue":     createQueue,
+	"create-slots":     createSlots,
+	"slots-send":       slotsSend,
+	"slots-recv":       slotsRecv,
 	"create-value":     createValue,
 	"hold-role":        holdRole,
 }
@@ -520,4 +523,92 @@ func holdRole(ctx context.Context, name string, args []string) error {
 	fmt.Println("held")
 	time.Sleep(time.Hour)
 	return nil
+}
+
+// slotVal is the element of the Slots queues the Python tests share with
+// this peer: value i is its index (u64 LE), then 16 bytes of the pattern
+// from offset i%256.
+type slotVal [24]byte
+
+func slotValue(i int) (v slotVal) {
+	binary.LittleEndian.PutUint64(v[:], uint64(i))
+	copy(v[8:], pattern[i%256:])
+	return v
+}
+
+// createSlots creates the named Slots queue of slotVal (capacity args[0]).
+func createSlots(ctx context.Context, name string, args []string) error {
+	q, err := ring.CreateTyped[slotVal](name, ring.Config{Mode: ring.Slots, Capacity: atoi(args, 0)})
+	if err != nil {
+		return err
+	}
+	fmt.Println("created")
+	return q.Close()
+}
+
+// slotsSend puts values 0..n-1 into the named Slots queue, in batches of
+// up to 7 every other time, then closes it for writing.
+func slotsSend(ctx context.Context, name string, args []string) error {
+	n := atoi(args, 0)
+	q, err := ring.OpenTyped[slotVal](ctx, name)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	batch := make([]slotVal, 0, 7)
+	for i := 0; i < n; {
+		if i%2 == 0 {
+			if err := q.Put(ctx, slotValue(i)); err != nil {
+				return fmt.Errorf("put %d: %w", i, err)
+			}
+			i++
+			continue
+		}
+		batch = batch[:0]
+		for k := i; k < n && len(batch) < cap(batch); k++ {
+			batch = append(batch, slotValue(k))
+		}
+		k, err := q.PutBatch(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("put batch at %d: %w", i, err)
+		}
+		i += k
+	}
+	if err := q.Queue().CloseWrite(); err != nil {
+		return err
+	}
+	fmt.Println("sent", n)
+	return nil
+}
+
+// slotsRecv takes values from the named Slots queue until io.EOF, checking
+// each, with Get and GetBatch in turn.
+func slotsRecv(ctx context.Context, name string, args []string) error {
+	q, err := ring.OpenTyped[slotVal](ctx, name)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	dst := make([]slotVal, 5)
+	for i := 0; ; {
+		k := 1
+		if i%2 == 0 {
+			dst[0], err = q.Get(ctx)
+		} else {
+			k, err = q.GetBatch(ctx, dst)
+		}
+		if err == io.EOF {
+			fmt.Println("received", i)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get %d: %w", i, err)
+		}
+		for _, v := range dst[:k] {
+			if v != slotValue(i) {
+				return fmt.Errorf("value %d: got %x", i, v[:])
+			}
+			i++
+		}
+	}
 }

@@ -369,3 +369,65 @@ def test_event_and_semaphore_with_go(name, peer):
     finally:
         s.close()
         shmkit.unlink(name + "-s")
+
+
+def slot_value(i):
+    """Value i of internal/pypeer's Slots queues (slotVal)."""
+    from conftest import PATTERN
+    return i.to_bytes(8, "little") + PATTERN[i % 256:i % 256 + 16]
+
+
+def test_slots_go_to_python(name, peer):
+    # A Slots queue (fixed-size slots, created by Go) of 8 values of 24
+    # bytes, so that 20,000 values wrap it thousands of times and both
+    # sides sleep on each other.
+    assert peer("create-slots", name, 8).wait() == "created"
+    q = shmkit.Queue.open(name)
+    assert q.mode == shmkit.ring.SLOTS and q.max_message == 24
+    g = peer("slots-send", name, 20000)
+    i = 0
+    while True:
+        try:
+            if i % 3 == 0:
+                ms = q.get_batch(5, timeout=30)
+            elif i % 3 == 1:
+                ms = [bytes(q.next(timeout=30))]
+                q.release()
+            else:
+                ms = [q.get(timeout=30)]
+        except EOFError:
+            break
+        for m in ms:
+            assert m == slot_value(i), "value %d" % i
+            i += 1
+    assert i == 20000
+    assert g.wait() == "sent 20000"
+    assert q.stats()["gets"] == 20000
+    q.close()
+
+
+def test_slots_python_to_go(name, peer):
+    assert peer("create-slots", name, 8).wait() == "created"
+    q = shmkit.Queue.open(name)
+    g = peer("slots-recv", name)
+    i = 0
+    while i < 20000:
+        if i % 3 == 0:
+            k = min(6, 20000 - i)
+            assert q.put_batch([slot_value(i + j) for j in range(k)]) == k
+            i += k
+        elif i % 3 == 1:
+            v = q.reserve(24)
+            v[:] = slot_value(i)
+            v.release()
+            q.commit(24)
+            i += 1
+        else:
+            q.put(slot_value(i))
+            i += 1
+    with pytest.raises(shmkit.TypeMismatchError):
+        q.put(b"short")
+    q.close_write()
+    assert g.wait() == "received 20000"
+    assert q.stats()["puts"] == 20000
+    q.close()

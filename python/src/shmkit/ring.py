@@ -1,4 +1,4 @@
-"""Ring queues (docs/format/ring.md): Queue in SPSC and MPMC mode, and
+"""Ring queues (docs/format/ring.md): Queue in SPSC, MPMC and Slots mode (a Slots queue, of fixed-size values, is created by Go and attached here), and
 Pipe, the duplex pair of SPSC rings. Byte-compatible with Go's
 ring.Queue and ring.Conn: either side may be Go or Python.
 
@@ -15,9 +15,9 @@ import weakref
 from . import _native
 from . import segment as _seg
 from ._proc import owner_alive, owner_word, self_id
-from .errors import BusyError, ClosedError, CorruptError, InvalidSizeError, NotSupportedError, PeerDiedError, TooLargeError, VersionError
+from .errors import BusyError, ClosedError, CorruptError, InvalidSizeError, PeerDiedError, TooLargeError, VersionError
 
-SPSC, MPMC = 1, 2
+SPSC, MPMC, SLOTS = 1, 2, 3
 _MAGIC = 0x31474E526B6D6873
 _VERSION = 3
 HEADER = 384
@@ -141,8 +141,14 @@ def parse_ring(view, base, avail):
         g.slot, g.parts = slot, parts
         g.data_off = HEADER + parts * 64
         g.size = g.data_off + cap * slot
-    elif mode == 3:
-        raise NotSupportedError("shmkit: ring mode 3 (Slots, fixed-size slots) is not supported by the Python peer")
+    elif mode == SLOTS:
+        # SPSC over fixed-size slots of the element type (ring.md, "Slots
+        # data area"); Go creates them (ring.CreateTyped, Mode Slots).
+        if parts or cap < 2 or maxmsg == 0 or tsize != maxmsg or slot != maxmsg or cap > _MAX_CAPACITY // maxmsg:
+            raise bad
+        g.slot = slot
+        g.data_off = HEADER
+        g.size = HEADER + cap * slot
     else:
         raise bad
     if g.size > avail:
@@ -172,11 +178,14 @@ class Queue:
         self._prod = self._cons = False
         self._pid, self._start = self_id()
         self._me = owner_word(self._pid, self._start)
-        self._spin = _SPIN_SPSC if g.mode == SPSC else _SPIN_MPMC
-        self._sleep = sleep or (_SLEEP_SPSC if g.mode == SPSC else _SLEEP_MPMC)
+        self._spin = _SPIN_MPMC if g.mode == MPMC else _SPIN_SPSC
+        self._sleep = sleep or (_SLEEP_MPMC if g.mode == MPMC else _SLEEP_SPSC)
         if g.mode == SPSC:
             self._sp = _native.Spsc(self._mem, base, size, g.capacity, g.max_message, g.type[0], CorruptError)
             _handles.add(self)
+        elif g.mode == SLOTS:
+            from ._slots import Slots
+            self._mp = Slots(self)  # the calls MPMC forwards, forwarded the same way
         else:
             from ._mpmc import Mpmc
             self._mp = Mpmc(self)
@@ -360,7 +369,7 @@ class Queue:
     def put(self, data, block=True, timeout=None):
         """Put one message (bytes-like). queue.Full when not blocking or
         past the timeout; ClosedError once closed for writing."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.put(data, block, timeout)
         if not self._prod:
             n = len(memoryview(data))
@@ -394,7 +403,7 @@ class Queue:
         """Put every message of the sequence msgs, publishing as many
         together as fit; returns the number put (all of them, unless the
         queue was closed)."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.put_batch(msgs, block, timeout)
         self._producer()
         msgs = msgs if isinstance(msgs, (list, tuple)) else list(msgs)
@@ -420,7 +429,7 @@ class Queue:
     def reserve(self, n, block=True, timeout=None):
         """Zero-copy put: a writable memoryview of n bytes in the ring; fill
         it, then commit(k) with k <= n. Release the view before closing."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.reserve(n, block, timeout)
         self._producer()
 
@@ -436,7 +445,7 @@ class Queue:
 
     def commit(self, n):
         """Publish the reserved message with its first n bytes."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.commit(n)
         st = self._sp.commit(n)
         if st in (2, 3):
@@ -474,7 +483,7 @@ class Queue:
     def get(self, block=True, timeout=None):
         """Take one message, as bytes. queue.Empty when not blocking or past
         the timeout; EOFError once closed for writing and drained."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.get(block, timeout)
         self._consumer()
         r = self._sp.get()
@@ -491,7 +500,7 @@ class Queue:
 
     def get_batch(self, max_n=64, block=True, timeout=None):
         """Take up to max_n messages (at least one), as a list of bytes."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.get_batch(max_n, block, timeout)
         self._consumer()
         fn = lambda: self._sp.get_batch(max_n)  # noqa: E731
@@ -508,7 +517,7 @@ class Queue:
         """Zero-copy get: a read-only memoryview of the next message, in the
         ring, valid until release(). Several may be held; release() gives
         all of them back. Release the views before closing."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.next(block, timeout)
         self._consumer()
         r = self._sp.next()
@@ -522,7 +531,7 @@ class Queue:
 
     def release(self):
         """Give back the messages held by next(); returns how many."""
-        if self.mode == MPMC:
+        if self.mode != SPSC:
             return self._mp.release()
         return self._sp.release()
 
@@ -546,6 +555,8 @@ class Queue:
                  skipped=mem.load64(b + O_SKIPPED), lost=mem.load64(b + O_LOST))
         if self.mode == SPSC:
             d.update(puts=mem.load64(b + O_PUTS), gets=mem.load64(b + O_GETS))
+        elif self.mode == SLOTS:
+            d.update(self._mp.counts())
         else:
             d.update(self._mp.counts())
             w = mem.load64(b + O_LOSTOWNER)
@@ -599,7 +610,7 @@ class Queue:
             pass
 
     def __repr__(self):
-        return "<shmkit.Queue %s %s max_message=%d>" % (self._seg.name or "anonymous", "spsc" if self.mode == SPSC else "mpmc", self.max_message)
+        return "<shmkit.Queue %s %s max_message=%d>" % (self._seg.name or "anonymous", {SPSC: "spsc", MPMC: "mpmc", SLOTS: "slots"}.get(self.mode, "?"), self.max_message)
 
 
 class Pipe:
