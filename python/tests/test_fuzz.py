@@ -104,6 +104,43 @@ def test_spsc_garbage_records():
         q.close()
 
 
+def test_slots_garbage_positions(name, peer):
+    """Random head and tail words in a Slots ring (created by Go): every
+    call on a fresh handle returns a whole value, raises a typed exception,
+    or reports empty/full/EOF."""
+    assert peer("create-slots", name, 8).wait() == "created"
+    rnd = random.Random(5)
+    expected = (shmkit.CorruptError, queue.Empty, queue.Full, EOFError, shmkit.ClosedError, shmkit.BusyError)
+    base = shmkit.Queue.open(name)
+    mem, b = base._mem, base._base
+    for it in range(ROUNDS // 10):
+        for off in (_ring.O_HEAD, _ring.O_TAIL):
+            if rnd.random() < 0.7:
+                mem.store64(b + off, rnd.choice([rnd.getrandbits(64), rnd.randrange(20), (1 << 64) - rnd.randrange(1, 9)]))
+        mem.store32(b + _ring.O_CLOSED, rnd.randrange(2))
+        h = shmkit.Queue.open(name)
+        for _ in range(10):
+            op = rnd.randrange(5)
+            try:
+                if op == 0:
+                    assert len(h.get(block=False)) == 24
+                elif op == 1:
+                    assert all(len(m) == 24 for m in h.get_batch(4, block=False))
+                elif op == 2:
+                    v = h.next(block=False)
+                    assert len(v) == 24
+                    v.release()
+                    h.release()
+                elif op == 3:
+                    h.put(bytes(24), block=False)
+                else:
+                    h.put_batch([bytes(24)] * 3, block=False)
+            except expected:
+                pass
+        h.close()
+    base.close()
+
+
 def test_mutex_and_value_garbage(name):
     rnd = random.Random(4)
     m = shmkit.Mutex.create(name)
