@@ -75,20 +75,11 @@ func (q *Queue) slotsClaimProducer() error {
 	if q.slots.prod.owned {
 		return nil
 	}
-	if q.closed.Load() {
-		return ErrClosed
+	h, t, err := q.slotsClaim(offProdOwner, offProdStart)
+	if err == nil {
+		q.slots.prod = slotsProducer{owned: true, tail: t, cachedHead: h}
 	}
-	if err := q.claimRole(offProdOwner, offProdStart); err != nil {
-		return err
-	}
-	// Atomic loads: written by the previous producer and by the consumer.
-	h, t := atomic.LoadUint64(q.head), atomic.LoadUint64(q.tail)
-	if t-h > q.geo.capacity { // also a head past the tail (unsigned)
-		atomic.StoreUint64(q.u64(offProdOwner), 0) // atomic: give the role back
-		return corrupt("head %d, tail %d, capacity %d", h, t, q.geo.capacity)
-	}
-	q.slots.prod = slotsProducer{owned: true, tail: t, cachedHead: h}
-	return nil
+	return err
 }
 
 // slotsClaimConsumer takes the consumer role for this handle, once: it
@@ -97,19 +88,30 @@ func (q *Queue) slotsClaimConsumer() error {
 	if q.slots.cons.owned {
 		return nil
 	}
+	h, t, err := q.slotsClaim(offConsOwner, offConsStart)
+	if err == nil {
+		q.slots.cons = slotsConsumer{owned: true, head: h, view: h, cachedTail: t}
+	}
+	return err
+}
+
+// slotsClaim takes the role whose owner word is at ownerOff and returns
+// the head and tail to start from, giving the role back if they are not
+// ones the peers could have stored.
+func (q *Queue) slotsClaim(ownerOff, startOff uint64) (h, t uint64, err error) {
 	if q.closed.Load() {
-		return ErrClosed
+		return 0, 0, ErrClosed
 	}
-	if err := q.claimRole(offConsOwner, offConsStart); err != nil {
-		return err
+	if err := q.claimRole(ownerOff, startOff); err != nil {
+		return 0, 0, err
 	}
-	h, t := atomic.LoadUint64(q.head), atomic.LoadUint64(q.tail) // atomic: written by the peers
-	if t-h > q.geo.capacity {
-		atomic.StoreUint64(q.u64(offConsOwner), 0) // atomic: give the role back
-		return corrupt("head %d, tail %d, capacity %d", h, t, q.geo.capacity)
+	// Atomic loads: written by the previous holder and by the peer.
+	h, t = atomic.LoadUint64(q.head), atomic.LoadUint64(q.tail)
+	if t-h > q.geo.capacity { // also a head past the tail (unsigned)
+		atomic.StoreUint64(q.u64(ownerOff), 0) // atomic: give the role back
+		return 0, 0, corrupt("head %d, tail %d, capacity %d", h, t, q.geo.capacity)
 	}
-	q.slots.cons = slotsConsumer{owned: true, head: h, view: h, cachedTail: t}
-	return nil
+	return h, t, nil
 }
 
 // slotsRoom returns how many slots are free for the producer (at most

@@ -28,31 +28,28 @@ class Slots:
     # ---- roles
 
     def _producer(self):
-        q, r = self.q, self.r
-        if q._prod:
-            return
-        q._check()
-        q._claim(r.O_PRODOWNER, r.O_PRODSTART, "producer")
-        h, t = q._mem.load64(q._base + r.O_HEAD), q._mem.load64(q._base + r.O_TAIL)
-        if (t - h) & _M64 > self.cap:
-            q._mem.store64(q._base + r.O_PRODOWNER, 0)
-            raise CorruptError("shmkit: corrupt ring: head %d, tail %d, capacity %d" % (h, t, self.cap))
-        self.tail, self.cached_head, self.reserved = t, h, False
-        q._prod = True
+        if not self.q._prod:
+            h, self.tail = self._claim(self.r.O_PRODOWNER, self.r.O_PRODSTART, "producer")
+            self.cached_head, self.reserved = h, False
+            self.q._prod = True
 
     def _consumer(self):
+        if not self.q._cons:
+            self.head, self.cached_tail = self._claim(self.r.O_CONSOWNER, self.r.O_CONSSTART, "consumer")
+            self.view, self.held, self.eof = self.head, 0, False
+            self.q._cons = True
+
+    def _claim(self, owner_off, start_off, role):
+        """Take the role; return the head and tail to start from, giving
+        the role back when no peer could have stored them."""
         q, r = self.q, self.r
-        if q._cons:
-            return
         q._check()
-        q._claim(r.O_CONSOWNER, r.O_CONSSTART, "consumer")
+        q._claim(owner_off, start_off, role)
         h, t = q._mem.load64(q._base + r.O_HEAD), q._mem.load64(q._base + r.O_TAIL)
         if (t - h) & _M64 > self.cap:
-            q._mem.store64(q._base + r.O_CONSOWNER, 0)
+            q._mem.store64(q._base + owner_off, 0)
             raise CorruptError("shmkit: corrupt ring: head %d, tail %d, capacity %d" % (h, t, self.cap))
-        self.head = self.view = h
-        self.cached_tail, self.held, self.eof = t, 0, False
-        q._cons = True
+        return h, t
 
     def _off(self, pos):
         return self.data + (pos % self.cap) * self.size
