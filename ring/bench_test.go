@@ -85,7 +85,7 @@ func benchPeer(args []string) error {
 	kind, n := args[0], atoi(args[1])
 	f := os.NewFile(3, "fd3")
 	switch kind {
-	case "consume": // consume N HOW SIZE SPIN
+	case "consume", "slots-consume": // consume N HOW SIZE SPIN (slots-consume: Typed on a Slots queue)
 		how, size := args[2], atoi(args[3])
 		q, err := OpenFile(ctx, f)
 		if err != nil {
@@ -93,16 +93,10 @@ func benchPeer(args []string) error {
 		}
 		setSpin(q, atoi(args[4]))
 		testproc.Printf("ready")
-		return benchConsume(q, n, how, size)
-	case "slots-consume": // slots-consume N HOW SIZE SPIN
-		how, size := args[2], atoi(args[3])
-		q, err := OpenFile(ctx, f)
-		if err != nil {
-			return err
-		}
-		setSpin(q, atoi(args[4]))
-		testproc.Printf("ready")
-		if size == 8 {
+		switch {
+		case kind == "consume":
+			return benchConsume(q, n, how, size)
+		case size == 8:
 			return benchSlotsConsume[[1]uint64](q, n, how)
 		}
 		return benchSlotsConsume[[8]uint64](q, n, how)

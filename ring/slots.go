@@ -495,12 +495,10 @@ func slotsGetValue[T any](q *Queue, v *T) bool {
 	return true
 }
 
-// slotsPutValues is Typed.PutBatch on a Slots queue: each run is one
-// copy (two at the wrap) and one publication.
+// slotsPutValues is Typed.PutBatch on a Slots queue (which has checked
+// that the handle is open): each run is one copy (two at the wrap) and
+// one publication.
 func slotsPutValues[T any](ctx context.Context, q *Queue, vs []T) (int, error) {
-	if q.closed.Load() {
-		return 0, ErrClosed
-	}
 	if err := q.slotsClaimProducer(); err != nil {
 		return 0, err
 	}
@@ -526,13 +524,11 @@ func slotsPutValues[T any](ctx context.Context, q *Queue, vs []T) (int, error) {
 	return done, nil
 }
 
-// slotsGetValues is Typed.GetBatch on a Slots queue: it waits for one
+// slotsGetValues is Typed.GetBatch on a Slots queue (the handle checked
+// open): it waits for one
 // value and takes up to len(dst), one copy (two at the wrap) and one
 // release per run.
 func slotsGetValues[T any](ctx context.Context, q *Queue, dst []T) (int, error) {
-	if q.closed.Load() {
-		return 0, ErrClosed
-	}
 	if len(dst) == 0 {
 		return q.slotsGetBatch(ctx, nil) // the role claimed, nothing taken, as Queue.GetBatch
 	}
