@@ -50,6 +50,7 @@ func (q *Queue) Close() error {
 	}
 	q.closeOnce.Do(func() {
 		q.closed.Store(true)
+		q.closeNappers()
 		// Atomic stores: the role and entry words are read by other
 		// processes deciding whether to take them over.
 		if q.spsc.prod.owned || q.slots.prod.owned {

@@ -82,8 +82,13 @@
 // polling for a while (DefaultSpinTime, 50 µs, for SPSC queues and pipes;
 // DefaultSpinTimeMPMC, 10 µs, for MPMC; see SetSpinTime and SetSpin) and
 // then sleeping on a futex; the other side makes a wake-up system call
-// only when the queue's waiter count says someone sleeps. Every blocking call takes a context and returns its
-// error when it is done; Try variants never block.
+// only when the queue's waiter count says someone sleeps. SetNap adds a
+// phase between the two, for a handle in a process busy with other
+// goroutines (a consumer of a network stream, say): the call looks again
+// every interval with its goroutine parked on a timer, asking nobody to
+// wake it and holding no OS thread, before it sleeps on the futex. Every
+// blocking call takes a context and returns its error when it is done;
+// Try variants never block.
 //
 // Fairness: none is promised between the consumers (or the producers) of
 // an MPMC queue. A Put wakes one sleeping consumer, but a consumer that is

@@ -161,7 +161,8 @@ func init() {
 	// messages; print "kill-me" before message killat, or with stop, stop
 	// for ever inside its Put once the slot is claimed (MPMC), printing
 	// "at put-claimed". A how ending in "+x" (for both producer and
-	// consumer) makes the handle SetExclusive.
+	// consumer) makes the handle SetExclusive; one ending in "+nap" (then
+	// "+x", if both) makes it nap (SetNap(helperNap, helperNapBudget)).
 	testproc.Register("producer", func(args []string) int {
 		np, per, id, lo, hi, how, spin := atoi(args[0]), atoi(args[1]), atoi(args[2]), atoi(args[3]), atoi(args[4]), args[5], atoi(args[6])
 		killAt := -1
@@ -170,6 +171,7 @@ func init() {
 		}
 		stop := len(args) > 8 && args[8] == "stop"
 		how, exclusive := strings.CutSuffix(how, "+x")
+		how, nap := strings.CutSuffix(how, "+nap")
 		q, b, err := openChild(np, per)
 		if err != nil {
 			return fail("open: %v", err)
@@ -177,6 +179,9 @@ func init() {
 		q.SetSpin(spin)
 		if exclusive {
 			q.SetExclusive()
+		}
+		if nap {
+			q.SetNap(helperNap, helperNapBudget)
 		}
 		ctx := context.Background()
 		testproc.Printf("ready")
@@ -246,6 +251,7 @@ func init() {
 			killAt = atoi(args[7])
 		}
 		how, exclusive := strings.CutSuffix(how, "+x")
+		how, nap := strings.CutSuffix(how, "+nap")
 		q, b, err := openChild(np, per)
 		if err != nil {
 			return fail("open: %v", err)
@@ -253,6 +259,9 @@ func init() {
 		q.SetSpin(spin)
 		if exclusive {
 			q.SetExclusive()
+		}
+		if nap {
+			q.SetNap(helperNap, helperNapBudget)
 		}
 		ctx := context.Background()
 		testproc.Printf("ready")

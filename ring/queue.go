@@ -119,7 +119,14 @@ type Queue struct {
 	spin     int           // polls before sleeping; < 0: for ever; spinTimed: for spinTime
 	spinTime time.Duration // with spinTimed
 	sleep    time.Duration // the longest futex sleep of a blocked call
-	closed   atomic.Bool   // Close was called: every later call fails with ErrClosed
+	napEvery time.Duration // SetNap's interval (0: no naps)
+	naps     int           // SetNap's budget in naps per blocked call
+
+	// The napper of each side (a blocked Put-side call and a blocked
+	// Get-side call may nap at once), made at the first nap, closed by
+	// Close.
+	napPut, napGet atomic.Pointer[napper]
+	closed         atomic.Bool // Close was called: every later call fails with ErrClosed
 
 	lostFn     func(Lost) // SetLostHandler's function (MPMC recovery calls it), or nil
 	closeOnce  sync.Once  // Close's work is done once
@@ -179,6 +186,63 @@ func (q *Queue) SetSpinTime(d time.Duration) {
 	q.spin, q.spinTime = spinTimed, max(d, 0)
 	if d <= 0 {
 		q.spin = 0
+	}
+}
+
+// SetNap makes a blocked call, once its spin is over, nap before it
+// sleeps on the futex: look at the queue again every interval, for up to
+// budget in all, parking the goroutine in between on a timer of its own
+// (a timerfd in Go's netpoller), and only then sleep until woken as
+// usual. A napping call does not ask to be woken, so the other side makes
+// no wake-up system call for it, and it holds no OS thread: the runtime
+// has no thread to hand its P from, as it has for a goroutine blocked in
+// a futex system call. That is the better wait for a consumer (or
+// producer) that shares its process with other busy goroutines and waits
+// often and briefly, such as one draining a stream that arrives from the
+// network: it sees a message up to interval late, and takes what has come
+// in one go. A wait that outlasts the budget sleeps as without naps. 0
+// for either turns naps off (the default). A nap is checked against the
+// context's deadline and a done context ends the call within an
+// interval. Call it before the handle is shared between goroutines.
+func (q *Queue) SetNap(interval, budget time.Duration) {
+	if interval <= 0 || budget <= 0 {
+		q.napEvery, q.naps = 0, 0
+		return
+	}
+	q.napEvery, q.naps = interval, int(max(budget/interval, 1))
+}
+
+// napperFor returns the napper of the side whose futex word is seq,
+// making it at the first nap; nil if it cannot be made (the call then
+// sleeps at once, as without naps).
+func (q *Queue) napperFor(seq *uint32) *napper {
+	slot := &q.napPut
+	if seq == q.dataSeq {
+		slot = &q.napGet
+	}
+	if n := slot.Load(); n != nil {
+		return n
+	}
+	n, err := newNapper()
+	if err != nil {
+		return nil
+	}
+	if !slot.CompareAndSwap(nil, n) {
+		_ = n.close()
+		return slot.Load()
+	}
+	if q.closed.Load() { // Close may have run before the swap and missed it
+		_ = n.close()
+	}
+	return n
+}
+
+// closeNappers closes the handle's nappers (Close), ending naps in flight.
+func (q *Queue) closeNappers() {
+	for _, slot := range []*atomic.Pointer[napper]{&q.napPut, &q.napGet} {
+		if n := slot.Swap(nil); n != nil {
+			_ = n.close()
+		}
 	}
 }
 

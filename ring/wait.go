@@ -43,6 +43,7 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		}
 	}()
 	slow := false
+	napped := 0 // naps taken (SetNap)
 	var lastSlow, spinEnd time.Time
 	spinning := q.spin != 0
 	if q.spin == spinTimed {
@@ -103,6 +104,33 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if napped < q.naps {
+			// SetNap: look again after a nap, without a sleeper's count
+			// or a thread held; the slow checks come by the clock, as
+			// in the spin.
+			if n := q.napperFor(seq); n != nil {
+				d := q.napEvery
+				if dl, ok := ctx.Deadline(); ok {
+					d = min(d, time.Until(dl))
+				}
+				if err := n.nap(d); err != nil {
+					if q.closed.Load() {
+						return ErrClosed
+					}
+					napped = q.naps // cannot nap: sleep as without naps
+					continue
+				}
+				napped++
+				slow = false
+				if now := time.Now(); lastSlow.IsZero() {
+					lastSlow = now
+				} else if now.Sub(lastSlow) >= spinSlowPeriod {
+					slow, lastSlow = true, now
+				}
+				continue
+			}
+			napped = q.naps
 		}
 		s := atomic.LoadUint32(seq)  // before the re-check: see above
 		atomic.AddUint32(waiters, 1) // seq-cst RMW: announce, then re-check
