@@ -44,6 +44,17 @@ func benchSetup(b *testing.B, size int) (*natsServer, jetstream.JetStream, strin
 	return ns, js, q
 }
 
+// benchNap sets how a local queue's consumer waits in the benchmarks: no
+// spin and naps of 50 µs for up to 10 ms, then a futex sleep. A consumer
+// sleeping on the futex at once (SetSpin(0) alone) blocks an OS thread
+// per wait, in a process whose other goroutines (the bridge, the client,
+// the embedded server) need the CPUs; that ran the In path at 0.55-0.61
+// of the plain consumer (BENCHMARKS.md).
+func benchNap(q *ring.Queue) {
+	q.SetSpin(0)
+	q.SetNap(50*time.Microsecond, 10*time.Millisecond)
+}
+
 func benchSizes(b *testing.B, f func(b *testing.B, size int)) {
 	for _, size := range []int{64, 4096} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { f(b, size) })
@@ -200,10 +211,11 @@ func benchIn(b *testing.B, alone bool) {
 			b.Fatal(err)
 		}
 		defer cq.Close()
-		// The local consumer sleeps when the queue is empty instead of
-		// spinning: on two CPUs a spinning consumer takes one from the
-		// server and the bridge (the plain consumer has no such hop).
-		cq.SetSpin(0)
+		// The local consumer naps when the queue is empty (benchNap)
+		// instead of spinning: on two CPUs a spinning consumer takes one
+		// from the server and the bridge (the plain consumer has no such
+		// hop).
+		benchNap(cq)
 		ctx, cancel := context.WithCancel(context.Background())
 		in, err := NewIn(ctx, InConfig{Queue: q, JetStream: js, Stream: "BB", Consumer: "I", Logger: helperLogger()})
 		if err != nil {
@@ -327,8 +339,9 @@ func endToEnd(b *testing.B, mode string, size, rate int) {
 		iq, _ := ring.Open(ctx, qb)
 		pq, _ := ring.Open(ctx, qa)
 		cq, _ := ring.Open(ctx, qb)
-		cq.SetSpin(0) // as in BenchmarkIn
-		oq.SetSpin(0) // the Out bridge waits for the producer without spinning too
+		benchNap(cq) // as in BenchmarkIn
+		benchNap(oq) // the Out bridge waits for the producer the same way
+		benchNap(pq) // and the producer for room (the plain one parks on a channel)
 		for _, q := range []*ring.Queue{oq, iq, pq, cq} {
 			defer q.Close()
 		}
