@@ -155,6 +155,49 @@ func TestNapCancelClose(t *testing.T) {
 	}
 }
 
+// Both ends of a pipe nap: a ping-pong of 2,000 counted messages through
+// a pipe of 2 messages a direction, where each side waits for every reply.
+func TestNapPipe(t *testing.T) {
+	a, b, err := Pipe(Config{MaxMessage: 8, Capacity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	for _, c := range []*Conn{a, b} {
+		c.SetSpin(0)
+		c.SetNap(20*time.Microsecond, time.Hour)
+	}
+	const n = 2000
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 8)
+		for range n {
+			k, err := b.Recv(ctx, buf)
+			if err == nil {
+				buf[0]++
+				err = b.Send(ctx, buf[:k])
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	buf := make([]byte, 8)
+	for i := range n {
+		if err := a.Send(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		k, err := a.Recv(ctx, buf)
+		if err != nil || k != 1 || buf[0] != byte(i+1) {
+			t.Fatalf("reply %d = %d %v %x", i, k, err, buf[:k])
+		}
+	}
+	wg.Wait()
+}
+
 func openFDs(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")

@@ -311,3 +311,9 @@ func (c *Conn) SetSpinTime(d time.Duration) {
 	c.in.SetSpinTime(d)
 	c.out.SetSpinTime(d)
 }
+
+// SetNap sets the naps of both directions (see Queue.SetNap).
+func (c *Conn) SetNap(interval, budget time.Duration) {
+	c.in.SetNap(interval, budget)
+	c.out.SetNap(interval, budget)
+}
