@@ -112,6 +112,8 @@ func benchOut(b *testing.B, unordered bool) {
 			b.Fatal(err)
 		}
 		defer pq.Close()
+		benchNap(q)  // the Out bridge waits for the producer, as in EndToEnd
+		benchNap(pq) // and the producer for room
 		o, err := NewOut(context.Background(), OutConfig{Queue: q, JetStream: js, Subject: "bb.x", Unordered: unordered, Logger: helperLogger()})
 		if err != nil {
 			b.Fatal(err)
