@@ -1,7 +1,9 @@
 package ring
 
 import (
+	"errors"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,8 +18,16 @@ import (
 // costs more than the sleep. time.Sleep parks the goroutine, but an idle
 // Go program rounds a sleep under a millisecond up to about one.
 type napper struct {
-	f *os.File // the timerfd, pollable (non-blocking)
+	f    *os.File    // the timerfd, pollable (non-blocking)
+	busy atomic.Bool // a nap is in progress: the timer is armed for it
 }
+
+// errNapBusy is nap's error when another goroutine naps on the napper: a
+// second arming would take the first one's expiry, and one of the two
+// would then wait for a timer that never fires. Only a handle used
+// against its contract (two goroutines on one side at once) gets it; its
+// call then sleeps on the futex as without naps.
+var errNapBusy = errors.New("ring: napper in use")
 
 func newNapper() (*napper, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
@@ -30,6 +40,10 @@ func newNapper() (*napper, error) {
 // nap parks the calling goroutine for d (at least 1 ns). It fails once
 // the napper is closed, also when that happens during the nap.
 func (n *napper) nap(d time.Duration) error {
+	if !n.busy.CompareAndSwap(false, true) {
+		return errNapBusy
+	}
+	defer n.busy.Store(false)
 	rc, err := n.f.SyscallConn()
 	if err != nil {
 		return err

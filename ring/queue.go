@@ -120,7 +120,7 @@ type Queue struct {
 	spinTime time.Duration // with spinTimed
 	sleep    time.Duration // the longest futex sleep of a blocked call
 	napEvery time.Duration // SetNap's interval (0: no naps)
-	naps     int           // SetNap's budget in naps per blocked call
+	napFor   time.Duration // SetNap's budget: how long a blocked call naps in all
 
 	// The napper of each side (a blocked Put-side call and a blocked
 	// Get-side call may nap at once), made at the first nap, closed by
@@ -206,10 +206,10 @@ func (q *Queue) SetSpinTime(d time.Duration) {
 // interval. Call it before the handle is shared between goroutines.
 func (q *Queue) SetNap(interval, budget time.Duration) {
 	if interval <= 0 || budget <= 0 {
-		q.napEvery, q.naps = 0, 0
+		q.napEvery, q.napFor = 0, 0
 		return
 	}
-	q.napEvery, q.naps = interval, int(max(budget/interval, 1))
+	q.napEvery, q.napFor = interval, budget
 }
 
 // napperFor returns the napper of the side whose futex word is seq,

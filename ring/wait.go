@@ -43,7 +43,8 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		}
 	}()
 	slow := false
-	napped := 0 // naps taken (SetNap)
+	var napEnd time.Time // when the naps' budget is spent (SetNap)
+	napsOver := false    // no more naps in this call
 	var lastSlow, spinEnd time.Time
 	spinning := q.spin != 0
 	if q.spin == spinTimed {
@@ -105,32 +106,41 @@ func (q *Queue) block(ctx context.Context, seq, waiters *uint32, waits *uint64, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if napped < q.naps {
+		if q.napEvery > 0 && !napsOver {
 			// SetNap: look again after a nap, without a sleeper's count
-			// or a thread held; the slow checks come by the clock, as
-			// in the spin.
-			if n := q.napperFor(seq); n != nil {
-				d := q.napEvery
-				if dl, ok := ctx.Deadline(); ok {
-					d = min(d, time.Until(dl))
+			// or a thread held, until the budget is spent; the slow
+			// checks come by the clock, as in the spin.
+			now := time.Now()
+			if napEnd.IsZero() {
+				napEnd = now.Add(q.napFor)
+			}
+			d := min(q.napEvery, napEnd.Sub(now))
+			if dl, ok := ctx.Deadline(); ok {
+				left := dl.Sub(now)
+				if left <= 0 {
+					return context.DeadlineExceeded
 				}
-				if err := n.nap(d); err != nil {
-					if q.closed.Load() {
-						return ErrClosed
+				d = min(d, left)
+			}
+			n := q.napperFor(seq)
+			if d > 0 && n != nil {
+				if err := n.nap(d); err == nil {
+					slow = false
+					if now := time.Now(); lastSlow.IsZero() {
+						lastSlow = now
+					} else if now.Sub(lastSlow) >= spinSlowPeriod {
+						slow, lastSlow = true, now
 					}
-					napped = q.naps // cannot nap: sleep as without naps
 					continue
 				}
-				napped++
-				slow = false
-				if now := time.Now(); lastSlow.IsZero() {
-					lastSlow = now
-				} else if now.Sub(lastSlow) >= spinSlowPeriod {
-					slow, lastSlow = true, now
+				if q.closed.Load() {
+					return ErrClosed
 				}
-				continue
 			}
-			napped = q.naps
+			// The budget is spent, or no nap can be taken (no napper,
+			// or it is in use): sleep as without naps.
+			napsOver = true
+			continue
 		}
 		s := atomic.LoadUint32(seq)  // before the re-check: see above
 		atomic.AddUint32(waiters, 1) // seq-cst RMW: announce, then re-check
