@@ -22,6 +22,7 @@ type config struct {
 	sizes      []int
 	duration   time.Duration
 	reps       int
+	rounds     int // the whole plan this many times; each measurement's median round is reported
 	patterns   []Pattern
 	transports []string
 	baseline   string
@@ -66,6 +67,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		sizes      = fs.String("sizes", "", "message sizes, comma-separated, with optional K/M suffix (binary), 1 B to 1M (default 8,64,4K,64K,1M; -quick: 64,64K)")
 		duration   = fs.Duration("duration", defaultDuration, "length of one repetition, 1ms..1m (-quick: 30ms unless given)")
 		reps       = fs.Int("reps", defaultReps, "measured repetitions per measurement (the median is reported); one more runs first as warm-up")
+		rounds     = fs.Int("rounds", 1, "run the whole plan this many times, one round after the other, and report each measurement's median round: rows compared with each other then share every state the host went through")
 		patterns   = fs.String("patterns", "all", "patterns to run, comma-separated: "+joinPatterns(allPatterns)+", or all")
 		transports = fs.String("transports", "all", "transports to run, comma-separated (see -list), or all")
 		baseline   = fs.String("baseline", "unix", "transport the ratios are computed against (always measured)")
@@ -94,7 +96,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	set := map[string]bool{} // flags given on the command line
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	c := &config{reps: *reps, baseline: *baseline, quick: *quick, jsonOut: *jsonOut,
+	c := &config{reps: *reps, rounds: *rounds, baseline: *baseline, quick: *quick, jsonOut: *jsonOut,
 		svgFile: *svgFile, list: *list, pin: !*nopin, python: *python, contenders: *contenders, workers: *workers}
 	var err error
 	switch {
@@ -122,6 +124,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if c.reps < 1 || c.reps > 100 {
 		return nil, fmt.Errorf("%w: -reps %d out of range 1..100", errUsage, c.reps)
+	}
+	if c.rounds < 1 || c.rounds > 20 {
+		return nil, fmt.Errorf("%w: -rounds %d out of range 1..20", errUsage, c.rounds)
 	}
 	if c.contenders < 1 || c.contenders > 64 {
 		return nil, fmt.Errorf("%w: -contenders %d out of range 1..64", errUsage, c.contenders)

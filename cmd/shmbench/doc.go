@@ -162,6 +162,15 @@
 // rates of all consumers of a repetition are added; the report gives the
 // median over repetitions (and, in JSON, every repetition's rate).
 //
+// -rounds N runs the whole plan N times, one round after the other, and
+// reports for each measurement the record of its median round (by rate),
+// with every round's rate in its notes; a round that failed is reported
+// instead. The host's state changes within minutes on a shared virtual
+// machine (two rows measured a minute apart can differ by 2x for reasons
+// of the host alone); over several rounds, the rows compared with each
+// other have each gone through every state, and their median rounds are
+// what the summary compares.
+//
 // Latency percentiles are not per repetition: the pinger puts every
 // round trip of the measured repetitions (not the warm-up's) into one
 // histogram and p50, p90, p99 and p99.9 are read from it, so p99.9 rests
@@ -251,7 +260,7 @@
 //	  "host":    {"os", "arch", "kernel", "cpu_model": strings, "num_cpu": int,
 //	              "cpus": [ints] (CPUs this process may use), "pinning": bool,
 //	              "go", "python": strings ("" when no python3)},
-//	  "config":  {"sizes": [ints], "duration_ns", "repetitions", "warmup": ints,
+//	  "config":  {"sizes": [ints], "duration_ns", "repetitions", "warmup", "rounds": ints,
 //	              "patterns", "transports": [strings], "baseline": string,
 //	              "producers", "consumers", "contenders", "workers": ints},
 //	  "results": [ record, ... ],

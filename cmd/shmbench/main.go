@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -111,22 +112,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	doc := &Document{Schema: SchemaVersion, Started: time.Now().UTC(), Host: host, Config: configJSON(cfg)}
 	plan := buildPlan(cfg)
-	prog := newProgress(stderr, plan)
+	var all []planItem // the plan once per round, for the progress lines
+	for range cfg.rounds {
+		all = append(all, plan...)
+	}
+	prog := newProgress(stderr, all)
 	start := time.Now()
-	for _, item := range plan {
-		if ctx.Err() != nil {
-			break
+	rounds := make([][]Record, len(plan)) // each item's record of every round run
+	for r := 0; r < cfg.rounds && ctx.Err() == nil; r++ {
+		for i, item := range plan {
+			if ctx.Err() != nil {
+				break
+			}
+			if item.rec != nil {
+				if r == 0 {
+					rounds[i] = append(rounds[i], *item.rec)
+				}
+				continue
+			}
+			prog.show(item)
+			t0 := time.Now()
+			rec := co.measure(item.t, item.m)
+			rec.WallNS = int64(time.Since(t0))
+			rounds[i] = append(rounds[i], rec)
+			prog.finished(item, rec)
 		}
-		if item.rec != nil {
-			doc.Results = append(doc.Results, *item.rec)
-			continue
+	}
+	for i := range plan {
+		if len(rounds[i]) > 0 {
+			doc.Results = append(doc.Results, medianRound(rounds[i], cfg.rounds))
 		}
-		prog.show(item)
-		t0 := time.Now()
-		rec := co.measure(item.t, item.m)
-		rec.WallNS = int64(time.Since(t0))
-		doc.Results = append(doc.Results, rec)
-		prog.finished(item, rec)
 	}
 	prog.done()
 	doc.WallNS = int64(time.Since(start))
@@ -161,6 +176,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // countStatus counts the records with status st.
+// medianRound is the record reported for a measurement run in several
+// rounds (-rounds): the one of median rate (the lower of the two middle
+// ones for an even count), with every round's rate in its notes; a round
+// that did not end OK is reported instead, the first such, since a median
+// would hide it. A measurement run once is its record.
+func medianRound(recs []Record, rounds int) Record {
+	if len(recs) == 1 && rounds == 1 {
+		return recs[0]
+	}
+	for i, r := range recs {
+		if r.Status != StatusOK {
+			if len(recs) > 1 {
+				r.note("round %d of %d", i+1, len(recs))
+			}
+			return r
+		}
+	}
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(recs[a].MsgsPerSec, recs[b].MsgsPerSec) })
+	rec := recs[order[(len(order)-1)/2]]
+	rates := make([]string, len(recs))
+	for i, r := range recs {
+		rates[i] = fmtRate(r.MsgsPerSec)
+	}
+	rec.note("median of %d rounds, msgs/s by round: %s", len(recs), strings.Join(rates, ", "))
+	return rec
+}
+
 func countStatus(recs []Record, st string) int {
 	n := 0
 	for _, r := range recs {

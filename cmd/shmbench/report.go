@@ -48,6 +48,7 @@ type ConfigJSON struct {
 	DurationNS  int64    `json:"duration_ns"`
 	Repetitions int      `json:"repetitions"`
 	Warmup      int      `json:"warmup"`
+	Rounds      int      `json:"rounds"`
 	Patterns    []string `json:"patterns"`
 	Transports  []string `json:"transports"`
 	Baseline    string   `json:"baseline"`
@@ -62,7 +63,7 @@ func configJSON(c *config) ConfigJSON {
 	for _, p := range c.patterns {
 		ps = append(ps, string(p))
 	}
-	return ConfigJSON{Sizes: c.sizes, DurationNS: int64(c.duration), Repetitions: c.reps, Warmup: warmupReps,
+	return ConfigJSON{Sizes: c.sizes, DurationNS: int64(c.duration), Repetitions: c.reps, Warmup: warmupReps, Rounds: c.rounds,
 		Patterns: ps, Transports: c.transports, Baseline: c.baseline,
 		Producers: c.producers, Consumers: c.consumers, Contenders: c.contenders, Workers: c.workers}
 }
