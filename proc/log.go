@@ -69,13 +69,16 @@ func (w *logWriter) Write(p []byte) (int, error) {
 func (w *logWriter) sendStatus(st status) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	room := w.q.MaxMessage() - 64 - len(st.Err)
-	if room < 1024 {
-		st.Err = truncate(st.Err, w.q.MaxMessage()/2)
-		room = w.q.MaxMessage()/2 - 64
-	}
-	st.Panic = truncate(st.Panic, room/2) // JSON escaping may double it
+	// Bound the message by its encoding, not by the strings' lengths: JSON
+	// writes '<', '>', '&' and control bytes as six-byte escapes. Halve
+	// the error and the panic until it fits.
+	limit := w.q.MaxMessage() - 1
 	b, _ := json.Marshal(st)
+	for n := max(len(st.Err), len(st.Panic)); len(b) > limit && n > 0; {
+		n /= 2
+		st.Err, st.Panic = truncate(st.Err, n), truncate(st.Panic, n)
+		b, _ = json.Marshal(st)
+	}
 	_ = w.q.Put(context.Background(), append([]byte{evStatus}, b...))
 	_ = w.q.CloseWrite()
 }

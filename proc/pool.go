@@ -492,6 +492,12 @@ func (p *Pool[In, Out]) putBackLocked(w work[In, Out]) {
 	if w.len() == 0 {
 		return
 	}
+	if p.terminated != nil {
+		for j := range w.len() {
+			p.finishLocked(w.at(j), nil, p.terminated)
+		}
+		return
+	}
 	if w.refs != nil {
 		p.retry = append(append([]taskRef[In, Out](nil), w.refs...), p.retry...)
 	} else {

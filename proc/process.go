@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/shmkit/shmkit/ring"
 )
@@ -32,7 +33,10 @@ type Config struct {
 	// Stdout and Stderr receive the worker's standard output and error as
 	// it writes them. When nil (the default), they are passed through to
 	// the parent's os.Stdout and os.Stderr line by line, each line
-	// prefixed with "[name pid] ".
+	// prefixed with "[name pid] ". Unless they are *os.File, the copying
+	// ends 100 ms after the worker exits: a process the worker started
+	// with its output (and outliving it) does not hold up Wait, and what
+	// it writes later is not copied.
 	Stdout, Stderr io.Writer
 
 	// Logger handles the worker's slog records (those of its
@@ -219,11 +223,40 @@ func (f *Func) StartWith(ctx context.Context, cfg Config, args ...any) (*Process
 		stopKill()
 		cancelEvents() // the child is gone: drain what it put, then stop
 		st := <-stCh
-		outWG.Wait()
+		pipes := make([]*os.File, len(outs))
+		for i, o := range outs {
+			pipes[i] = o.r
+		}
+		waitOutputs(&outWG, pipes, outputGrace)
 		p.err = p.exitError(werr, st)
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// outputGrace is how long a Process goes on copying a dead child's
+// stdout and stderr pipes: a grandchild that inherited them (a tool the
+// function started with the worker's os.Stdout) may hold them open for
+// its whole life, and Wait, a pool's Terminate and a slot's restart must
+// not wait for it.
+const outputGrace = 100 * time.Millisecond
+
+// waitOutputs waits for the output copiers to reach EOF, or, after grace,
+// ends their reads (what a grandchild writes later is not copied).
+func waitOutputs(wg *sync.WaitGroup, pipes []*os.File, grace time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	for _, r := range pipes {
+		_ = r.SetReadDeadline(time.Now())
+	}
+	<-done
 }
 
 // exitError turns cmd.Wait's error and the worker's status into Wait's
