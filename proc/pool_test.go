@@ -558,6 +558,18 @@ func TestPoolContextTerminates(t *testing.T) {
 	if !errors.Is(err, proc.ErrClosed) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Map error %v", err)
 	}
+	// Every task ends for the pool's end, none as a death: a worker killed
+	// by the context may be reaped before terminate takes the lock.
+	tes := proc.TaskErrors(err)
+	if len(tes) != 100 {
+		t.Fatalf("%d task errors, want 100", len(tes))
+	}
+	for _, te := range tes {
+		var wd *proc.WorkerDiedError
+		if !errors.Is(te, proc.ErrClosed) || errors.As(te, &wd) {
+			t.Fatalf("task %d: %v", te.Index, te.Err)
+		}
+	}
 	if _, err := p.Map(context.Background(), poolSleepOps(1, 0)); !errors.Is(err, proc.ErrClosed) {
 		t.Fatalf("Map after the pool's ctx: %v", err)
 	}

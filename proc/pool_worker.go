@@ -717,7 +717,8 @@ func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 		// The worker's own loop failed (not a task): say why.
 		poolLogger(p.cfg.Process).Error("proc: pool worker failed", "pid", ee.Pid, "worker", ee.Name, "err", ee.Err, "panic", ee.Panic)
 	}
-	if w.given == 0 && !w.deliberate && p.terminated == nil && p.ctx.Err() == nil {
+	retired := w.retiring && werr == nil // told to go, and went cleanly
+	if w.given == 0 && !w.deliberate && !retired && p.terminated == nil && p.ctx.Err() == nil {
 		s.diedUnstartedLocked(w, werr, code, sig)
 	}
 	for _, c := range w.inflight {
@@ -727,7 +728,9 @@ func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 			for j := range left.len() {
 				p.finishLocked(left.at(j), nil, p.terminated)
 			}
-		case w.deliberate:
+		case w.deliberate || p.ctx.Err() != nil:
+			// Killed by the pool, or by its context's end before terminate
+			// ran (it fails what is pending once it takes the lock).
 			p.putBackLocked(left)
 		default:
 			for j := range left.len() {
@@ -750,7 +753,7 @@ func (s *slot[In, Out]) exited(w *worker[In, Out]) {
 		}
 	}
 	w.inflight = nil
-	s.needToken = !w.deliberate && !(w.retiring && werr == nil)
+	s.needToken = !w.deliberate && !retired
 	s.w = nil
 	p.mu.Unlock()
 	w.close()
