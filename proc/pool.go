@@ -419,6 +419,20 @@ func (w work[In, Out]) at(j int) taskRef[In, Out] {
 	return taskRef[In, Out]{w.b, w.lo + j}
 }
 
+// finished reports whether no task of w is wanted any more: w is empty,
+// or every batch it holds tasks of has ended (cancelled, for one).
+func (w work[In, Out]) finished() bool {
+	if w.refs == nil {
+		return w.len() == 0 || w.b.finished
+	}
+	for _, r := range w.refs {
+		if !r.b.finished {
+			return false
+		}
+	}
+	return true
+}
+
 // slice returns tasks j..k of w.
 func (w work[In, Out]) slice(j, k int) work[In, Out] {
 	if w.refs != nil {

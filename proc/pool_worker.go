@@ -570,7 +570,7 @@ func (s *slot[In, Out]) feedLocked(w *worker[In, Out]) {
 			p.finishLocked(f.ref, nil, f.err)
 		}
 		p.putBackLocked(rest)
-		if c.len() == 0 || (c.refs == nil && c.b.finished) {
+		if c.finished() {
 			continue
 		}
 		if p.terminated != nil {
