@@ -63,10 +63,10 @@ func (tx *Tx) rebuildWith(n, need uint64, keep bool) error {
 				return s.corrupt("slot %d: bad record at %d", j, r)
 			}
 			rs := RecSize(klen, vlen)
-			if rs > tsize-top || count >= slots-1 {
+			if rs > tsize-top || count >= slots || !list && count >= slots-1 {
 				// More live records than the counts the space was sized
 				// for: a hostile or broken shard (probing a full table
-				// would never end).
+				// would never end; a list may fill every slot).
 				atomic.AddUint64(d, genOne)
 				return s.corrupt("shard %d: live records exceed their count", tx.i)
 			}

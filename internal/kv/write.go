@@ -349,6 +349,13 @@ func (tx *Tx) Clear() error {
 		// loaded the old length must not find it beyond the new, empty
 		// space's capacity.
 		atomic.StoreUint64(tx.hdr(shCount), 0)
+		atomic.StoreUint64(tx.hdr(shLive), 0)
+		// The list is empty now: a fresh space only gives the old
+		// records' room back, and a full arena cannot undo the commit.
+		if err := tx.rebuildWith(0, 0, false); err != nil && !errors.Is(err, ErrFull) {
+			return err
+		}
+		return nil
 	}
 	return tx.rebuildWith(0, 0, false)
 }
