@@ -284,9 +284,9 @@ func clearAll(ctx context.Context, st *kv.Store, wrapErr func(string, error) err
 func (m *Map[K, V]) Len() int { return m.st.Len() }
 
 // Range calls fn for each entry until fn returns false. It takes no lock:
-// each shard is copied as one consistent view, and fn runs on the copy;
-// the whole is not one snapshot (entries of other shards may change
-// meanwhile). It returns ErrCorrupt or ErrClosed if it had to stop.
+// each entry is copied as one committed record, and fn runs on the copy;
+// the whole is not one snapshot: two stores committed while a shard is
+// copied may show the later without the earlier. It returns ErrCorrupt or ErrClosed if it had to stop.
 func (m *Map[K, V]) Range(fn func(k K, v V) bool) error {
 	return rangeStore(m.st, func(key, val []byte) bool {
 		var k K

@@ -20,8 +20,8 @@
 // checks that its shard was not rebuilt meanwhile, retrying a bounded
 // number of times. Writers lock the key's shard (WithShards, default 64),
 // a robust sem.Mutex, so writers of keys in different shards do not wait
-// for each other. Range copies one shard at a time as a consistent view;
-// the whole is not one snapshot.
+// for each other. Range copies one shard at a time, each entry as one
+// committed record; the whole is not one snapshot.
 //
 // # Growth and memory
 //

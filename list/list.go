@@ -128,7 +128,9 @@ func (l *List[T]) Pop(ctx context.Context) (T, error) {
 	return v, err
 }
 
-// Slice returns a copy of elements [lo, hi), as one consistent view.
+// Slice returns a copy of elements [lo, hi), taken without a lock: each
+// element is one committed value, the whole not one point in time (two
+// Sets committed during the copy may show the later without the earlier).
 func (l *List[T]) Slice(lo, hi int) ([]T, error) {
 	buf, ents, err := l.slice(lo, hi)
 	if err != nil {
@@ -142,7 +144,7 @@ func (l *List[T]) Slice(lo, hi int) ([]T, error) {
 }
 
 // Range calls fn with each index and element until fn returns false, on a
-// consistent copy of the list taken without a lock.
+// copy of the list taken without a lock, as Slice's.
 func (l *List[T]) Range(fn func(i int, v T) bool) error {
 	buf, ents, err := l.snapshot(0)
 	if err != nil {
