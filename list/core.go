@@ -103,7 +103,7 @@ func (c *core) pop(ctx context.Context, fn func([]byte)) error {
 	})
 }
 
-// snapshot returns the elements from lo, as one consistent view.
+// snapshot returns the elements from lo (see kv.Store.Snapshot).
 func (c *core) snapshot(lo int) ([]byte, []kv.Entry, error) {
 	if c.st.Closed() {
 		return nil, nil, ErrClosed
@@ -112,7 +112,7 @@ func (c *core) snapshot(lo int) ([]byte, []kv.Entry, error) {
 	return buf, ents, c.err("range", err)
 }
 
-// slice returns elements [lo, hi) as one consistent view.
+// slice returns elements [lo, hi) (see kv.Store.Snapshot).
 func (c *core) slice(lo, hi int) ([]byte, []kv.Entry, error) {
 	if lo < 0 || hi < lo {
 		return nil, nil, fmt.Errorf("list: slice [%d:%d]: %w", lo, hi, ErrIndex)

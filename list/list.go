@@ -131,6 +131,8 @@ func (l *List[T]) Pop(ctx context.Context) (T, error) {
 // Slice returns a copy of elements [lo, hi), taken without a lock: each
 // element is one committed value, the whole not one point in time (two
 // Sets committed during the copy may show the later without the earlier).
+// The copy ends at the length loaded after it: if Pops shortened the list
+// below hi meanwhile, Slice returns ErrIndex.
 func (l *List[T]) Slice(lo, hi int) ([]T, error) {
 	buf, ents, err := l.slice(lo, hi)
 	if err != nil {
@@ -144,7 +146,8 @@ func (l *List[T]) Slice(lo, hi int) ([]T, error) {
 }
 
 // Range calls fn with each index and element until fn returns false, on a
-// copy of the list taken without a lock, as Slice's.
+// copy of the list taken without a lock, as Slice's (elements popped
+// during the copy are left out).
 func (l *List[T]) Range(fn func(i int, v T) bool) error {
 	buf, ents, err := l.snapshot(0)
 	if err != nil {
@@ -265,7 +268,8 @@ func (b *Bytes) Pop(ctx context.Context) ([]byte, error) {
 	return v, err
 }
 
-// Slice returns copies of elements [lo, hi), as one consistent view.
+// Slice returns copies of elements [lo, hi), taken without a lock, as
+// List.Slice.
 func (b *Bytes) Slice(lo, hi int) ([][]byte, error) {
 	buf, ents, err := b.slice(lo, hi)
 	if err != nil {
@@ -279,7 +283,7 @@ func (b *Bytes) Slice(lo, hi int) ([][]byte, error) {
 }
 
 // Range calls fn with each index and element until fn returns false, on a
-// consistent copy taken without a lock.
+// copy taken without a lock, as List.Range.
 func (b *Bytes) Range(fn func(i int, v []byte) bool) error {
 	buf, ents, err := b.snapshot(0)
 	if err != nil {

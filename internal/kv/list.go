@@ -13,14 +13,30 @@ var ErrIndex = errors.New("index out of range")
 
 // Index reads element i of a list without a lock, copying it into dst
 // like Get. n is the list's length when read.
+//
+// The length is loaded again after the copy, and the element counts only
+// if it is still below that length. A Pop followed by an Append writes
+// the popped slot in place before the Append's commit, so a reader that
+// loaded the old length can copy a record not yet committed. The Append
+// is the only writer of a slot at or past the length, and slots are
+// written before the length that commits them: if the length loaded after
+// the copy covers the slot, the record copied was committed by then (or
+// was already). The one way a record can be written there and never
+// committed is its writer's death, and the repair that follows changes
+// the descriptor, which fails the copy's check below.
 func (s *Store) Index(i uint64, dst []byte) (vlen int, n uint64, err error) {
 	d := s.desc(0)
 	cnt := s.u64(s.shards[0].hdr + shCount)
 	for try := 0; ; try++ {
 		d1 := atomic.LoadUint64(d)
 		n = atomic.LoadUint64(cnt)
+		hook("read-length")
 		vlen, err = s.index(d1, i, n, dst)
+		hook("read-copied")
 		loadFence()
+		if n = atomic.LoadUint64(cnt); err == nil && i >= n {
+			err = ErrIndex // popped during the copy
+		}
 		if atomic.LoadUint64(d) == d1 {
 			if err == nil {
 				race.Acquire(s.shards[0].proxy)
@@ -164,10 +180,12 @@ func (tx *Tx) Pop() ([]byte, error) {
 	return v, nil
 }
 
-// Snapshot copies the entries of shard i without a lock, as one
-// consistent view of that shard: for a dict, keys and values; for a list,
-// the elements from index lo (keys empty). It appends to buf and returns
-// the entries as offsets into it.
+// Snapshot copies the entries of shard i without a lock: for a dict, keys
+// and values; for a list, the elements from index lo (keys empty). Each
+// entry is one committed record, not the shard at one point in time (a
+// writer may commit while the copy runs). A list's copy ends at its length
+// loaded after the copy (see Index for why). It appends to buf and
+// returns the entries as offsets into it.
 func (s *Store) Snapshot(i int, lo uint64, buf []byte, ents []Entry) ([]byte, []Entry, error) {
 	d := s.desc(i)
 	buf0, ents0 := len(buf), len(ents)
@@ -206,8 +224,9 @@ func (s *Store) snapshot(i int, d, lo uint64, buf []byte, ents []Entry) ([]byte,
 		if n > sp.slots {
 			return buf, ents, s.corrupt("list length %d, capacity %d", n, sp.slots)
 		}
+		hook("read-length")
 	}
-	start := len(buf)
+	start, first := len(buf), len(ents)
 	for j := lo; j < n; j++ {
 		w := atomic.LoadUint64(s.slot(sp, j))
 		if !list && (w == SlotFree || w == SlotTomb) {
@@ -229,6 +248,20 @@ func (s *Store) snapshot(i int, d, lo uint64, buf []byte, ents []Entry) ([]byte,
 		buf = append(buf, s.recVal(sp, r, klen, vlen)...)
 		e.Val = [2]uint64{e.Key[1], uint64(len(buf))}
 		ents = append(ents, e)
+	}
+	if list {
+		hook("read-copied")
+		loadFence()
+		// Elements popped during the copy are dropped: a slot at or past
+		// this length may hold an Append's record not yet committed.
+		if end := atomic.LoadUint64(s.u64(s.shards[i].hdr + shCount)); end < n {
+			keep := first + int(max(end, lo)-lo)
+			buf = buf[:start]
+			if keep > first {
+				buf = buf[:ents[keep-1].Val[1]]
+			}
+			ents = ents[:keep]
+		}
 	}
 	return buf, ents, nil
 }

@@ -29,7 +29,9 @@ type Tx struct {
 // "rebuild-copying" (half the records copied into the new space),
 // "rebuild-published" (the new space published, counts not updated),
 // "append-slot" (a list element's slot stored, the length not yet) and
-// "pop-committed".
+// "pop-committed"; and of a list's lock-free readers (Index, Snapshot):
+// "read-length" (the length loaded, no slot yet) and "read-copied" (the
+// copy made, the length not checked again).
 var Hook func(point string)
 
 func hook(point string) {
@@ -98,6 +100,14 @@ func (s *Store) repair(i int) error {
 	d := s.desc(i)
 	if w := atomic.LoadUint64(d); (w>>descOffBits)&1 == 1 {
 		atomic.AddUint64(d, genOne)
+	}
+	if s.Cfg.Magic == MagicList {
+		// The dead writer may have stored slots past the length for an
+		// Append it never committed, the slots a Pop freed included; a
+		// reader that copied one checks the length after its copy, which
+		// the next Append can raise past that slot again. The new even
+		// generation fails such a reader's descriptor check instead.
+		atomic.AddUint64(d, 2*genOne)
 	}
 	sp, err := s.spaceOf(atomic.LoadUint64(d))
 	if err != nil {
