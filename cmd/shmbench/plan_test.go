@@ -389,3 +389,26 @@ func TestProgressWithoutTerminal(t *testing.T) {
 		t.Errorf("terminal control characters in a non-terminal's progress: %q", b.String())
 	}
 }
+
+func TestCheckSeq(t *testing.T) {
+	var prev [1 << 8]uint64
+	for i, c := range []struct {
+		seq   uint64
+		check bool
+		ok    bool
+	}{
+		{1<<48 | 1, true, true},
+		{1<<48 | 2, true, true},
+		{1<<48 | 2, true, false}, // repeated
+		{1<<48 | 1, true, false}, // went back
+		{2<<48 | 1, true, true},  // another producer's own order
+		{1<<48 | 5, true, true},  // a gap is not an error (the window may start anywhere)
+		{0, true, true},          // a message too short to carry one
+		{300 << 48, true, false}, // producer index out of range
+		{1<<48 | 1, false, true}, // not checked
+	} {
+		if got := checkSeq(&prev, c.seq, c.check); got != c.ok {
+			t.Errorf("case %d: checkSeq(%#x, %v) = %v, want %v", i, c.seq, c.check, got, c.ok)
+		}
+	}
+}

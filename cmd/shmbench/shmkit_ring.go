@@ -185,6 +185,7 @@ func (t *ringTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 			e.batch[i], e.got[i] = make([]byte, size), make([]byte, size)
 		}
 		e.batch = e.batch[:0]
+		return []Endpoint{queueRunEndpoint{e}}, nil
 	}
 	return []Endpoint{e}, nil
 }
@@ -289,6 +290,40 @@ func (e *queueEndpoint) Recv() (uint64, error) {
 		return 0, fmt.Errorf("got a %d-byte message, want %d", n, e.size)
 	}
 	return getSeq(e.buf), nil
+}
+
+// queueRunEndpoint is a queue-batch side, with runs (see runEndpoint).
+type queueRunEndpoint struct{ *queueEndpoint }
+
+// SendRun implements runEndpoint.
+func (e queueRunEndpoint) SendRun(seqs []uint64) error {
+	for _, seq := range seqs {
+		if err := e.Send(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecvRun implements runEndpoint: the messages of the last GetBatch not
+// handed out yet, or of a new one.
+func (e queueRunEndpoint) RecvRun(seqs []uint64) (int, error) {
+	if e.gotI == e.gotN {
+		n, err := e.in.GetBatch(context.Background(), e.got)
+		if err != nil {
+			return 0, err
+		}
+		e.gotN, e.gotI = n, 0
+	}
+	k := min(len(seqs), e.gotN-e.gotI)
+	for i, m := range e.got[e.gotI : e.gotI+k] {
+		if len(m) != e.size {
+			return i, fmt.Errorf("got a %d-byte message, want %d", len(m), e.size)
+		}
+		seqs[i] = getSeq(m)
+	}
+	e.gotI += k
+	return k, nil
 }
 
 // Close implements Endpoint.

@@ -95,6 +95,7 @@ func slotsKind[T any]() slotsKindFuncs {
 			if batch {
 				n := batchLen(int(unsafe.Sizeof(*new(T))))
 				e.pending, e.got = make([]T, 0, n), make([]T, n)
+				return slotsRunEndpoint[T]{e}, nil
 			}
 			return e, nil
 		},
@@ -175,6 +176,37 @@ func (e *slotsEndpoint[T]) Recv() (uint64, error) {
 	v := &e.got[e.gotI]
 	e.gotI++
 	return getSeq(seqBytes(v)), nil
+}
+
+// slotsRunEndpoint is a slots-batch side, with runs (see runEndpoint).
+type slotsRunEndpoint[T any] struct{ *slotsEndpoint[T] }
+
+// SendRun implements runEndpoint.
+func (e slotsRunEndpoint[T]) SendRun(seqs []uint64) error {
+	for _, seq := range seqs {
+		if err := e.Send(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecvRun implements runEndpoint: the values of the last GetBatch not
+// handed out yet, or of a new one.
+func (e slotsRunEndpoint[T]) RecvRun(seqs []uint64) (int, error) {
+	if e.gotI == e.gotN {
+		n, err := e.in.GetBatch(context.Background(), e.got)
+		if err != nil {
+			return 0, err
+		}
+		e.gotN, e.gotI = n, 0
+	}
+	k := min(len(seqs), e.gotN-e.gotI)
+	for i := range k {
+		seqs[i] = getSeq(seqBytes(&e.got[e.gotI+i]))
+	}
+	e.gotI += k
+	return k, nil
 }
 
 // Close implements Endpoint.

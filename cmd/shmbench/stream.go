@@ -206,7 +206,12 @@ func (t *streamTransport) Open(env *PeerEnv) ([]Endpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		eps = append(eps, newStreamEndpoint(rw, env.M.Size, t.buffered))
+		e := newStreamEndpoint(rw, env.M.Size, t.buffered)
+		if t.buffered {
+			eps = append(eps, bufStreamEndpoint{e})
+		} else {
+			eps = append(eps, e)
+		}
 	}
 	return eps, nil
 }
@@ -271,6 +276,43 @@ func (e *streamEndpoint) Recv() (uint64, error) {
 		return 0, err
 	}
 	return getSeq(e.in), nil
+}
+
+// bufStreamEndpoint is a buffered stream's side, with runs (see
+// runEndpoint): the same framed writes and reads, one a message.
+type bufStreamEndpoint struct{ *streamEndpoint }
+
+// SendRun implements runEndpoint.
+func (e bufStreamEndpoint) SendRun(seqs []uint64) error {
+	for _, seq := range seqs {
+		if err := e.Send(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecvRun implements runEndpoint: one message, waiting for it, then those
+// already buffered, each framed and copied out as Recv does, but taken
+// from the buffer with Peek and Discard rather than two io.ReadFulls.
+func (e bufStreamEndpoint) RecvRun(seqs []uint64) (int, error) {
+	seq, err := e.Recv()
+	if err != nil {
+		return 0, err
+	}
+	seqs[0] = seq
+	br := e.r.(*bufio.Reader)
+	k := 1
+	for ; k < len(seqs) && br.Buffered() >= 4+e.size; k++ {
+		b, _ := br.Peek(4 + e.size)
+		if n := binary.LittleEndian.Uint32(b); int(n) != e.size {
+			return k, fmt.Errorf("framing: got length %d, want %d", n, e.size)
+		}
+		copy(e.in, b[4:])
+		seqs[k] = getSeq(e.in)
+		br.Discard(4 + e.size)
+	}
+	return k, nil
 }
 
 // Close implements Endpoint.
