@@ -50,6 +50,23 @@ func listOps() int {
 	return n
 }
 
+// openHelper opens, in a helper process, the list and the array of
+// uint64 named; on an error it prints it for the parent and returns false.
+func openHelper(ctx context.Context, list, arr string) (*List[elem], *array.Array[uint64], bool) {
+	l, err := Open[elem](ctx, list)
+	if err != nil {
+		testproc.Printf("error %v", err)
+		return nil, nil, false
+	}
+	a, err := array.Open[uint64](ctx, arr)
+	if err != nil {
+		l.Close()
+		testproc.Printf("error %v", err)
+		return nil, nil, false
+	}
+	return l, a, true
+}
+
 // ownSeqs returns writer w's sequence numbers in list order.
 func ownSeqs(l *List[elem], w uint64) ([]uint64, error) {
 	var seqs []uint64
@@ -100,14 +117,8 @@ func init() {
 	})
 	testproc.Register("list-reader", func(args []string) int {
 		ctx := context.Background()
-		l, err := Open[elem](ctx, args[0])
-		if err != nil {
-			testproc.Printf("error %v", err)
-			return 1
-		}
-		sa, err := array.Open[uint64](ctx, args[1])
-		if err != nil {
-			testproc.Printf("error %v", err)
+		l, sa, ok := openHelper(ctx, args[0], args[1])
+		if !ok {
 			return 1
 		}
 		stop := array.AtomicOf(sa)

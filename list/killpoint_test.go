@@ -48,14 +48,8 @@ func init() {
 		name, prog, point := args[0], args[1], args[2]
 		nth, _ := strconv.Atoi(args[3])
 		ctx := context.Background()
-		l, err := Open[elem](ctx, name)
-		if err != nil {
-			testproc.Printf("error %v", err)
-			return 1
-		}
-		pa, err := array.Open[uint64](ctx, prog)
-		if err != nil {
-			testproc.Printf("error %v", err)
+		l, pa, ok := openHelper(ctx, name, prog)
+		if !ok {
 			return 1
 		}
 		seen := 0

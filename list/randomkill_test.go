@@ -86,14 +86,8 @@ func roOps() int { return listOps() / 2 }
 func init() {
 	testproc.Register("list-ops-writer", func(args []string) int {
 		ctx := context.Background()
-		l, err := Open[elem](ctx, args[0])
-		if err != nil {
-			testproc.Printf("error %v", err)
-			return 1
-		}
-		pa, err := array.Open[uint64](ctx, args[1])
-		if err != nil {
-			testproc.Printf("error %v", err)
+		l, pa, ok := openHelper(ctx, args[0], args[1])
+		if !ok {
 			return 1
 		}
 		from, _ := strconv.Atoi(args[2])
@@ -112,14 +106,8 @@ func init() {
 	})
 	testproc.Register("list-ops-reader", func(args []string) int {
 		ctx := context.Background()
-		l, err := Open[elem](ctx, args[0])
-		if err != nil {
-			testproc.Printf("error %v", err)
-			return 1
-		}
-		sa, err := array.Open[uint64](ctx, args[1])
-		if err != nil {
-			testproc.Printf("error %v", err)
+		l, sa, ok := openHelper(ctx, args[0], args[1])
+		if !ok {
 			return 1
 		}
 		ctl := array.AtomicOf(sa)
