@@ -212,6 +212,10 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 			atomic.StoreUint32(c.note.inAsleep, 0)
 			return 0, err
 		}
+		// TryRead may have released empty messages (Write(nil)) without
+		// returning bytes: a writer parked on the full ring must hear of
+		// the room, or both ends sleep for good.
+		c.note.wakeWriter()
 		// Woken by the writer, or by our own epoch finishing (the
 		// deadline, Close, the peer's death: deadline.onFinish); either
 		// way the loop looks at the ring, then at the epoch.
@@ -259,6 +263,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
 		return 0, c.opErr("write", net.ErrClosed)
+	}
+	if c.maxMsg < 1 && len(p) > 0 {
+		return 0, c.opErr("write", ring.ErrTooLarge) // no stream byte fits in a message
 	}
 	done := 0
 	for done < len(p) || len(p) == 0 {

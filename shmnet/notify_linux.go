@@ -115,9 +115,28 @@ func (n *notifier) wakeWriter() {
 // signal adds 1 to the eventfd fd with a raw, non-blocking write: a
 // counter the other process filled (EAGAIN) already means "wake up", and
 // must not make us wait in the poller.
+//
+// O_NONBLOCK is a flag of the file description, which the other process
+// shares and may clear; with the counter full, a plain write would then
+// block this thread (and Close, and Write past its deadline) until that
+// process reads. So the write happens only when poll says it would not
+// block (eventfd refuses RWF_NOWAIT). A peer that fills the counter
+// between the poll and the write still can; it must race for that.
 func signal(fd int) {
 	one := [8]byte{1}
-	_, _ = unix.Write(fd, one[:])
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(pfd, 0)
+	for err == unix.EINTR { // a lost wake-up would leave the sleeper asleep
+		n, err = unix.Poll(pfd, 0)
+	}
+	if err != nil || n != 1 || pfd[0].Revents&unix.POLLOUT == 0 {
+		return // full (or broken): the sleeper has a wake-up pending anyway
+	}
+	for {
+		if _, err := unix.Write(fd, one[:]); err != unix.EINTR {
+			return
+		}
+	}
 }
 
 func (n *notifier) close() {
@@ -220,6 +239,13 @@ func listenerSide(ctx context.Context, uc *net.UnixConn) (*ring.Conn, *notifier,
 		pipe.Close()
 		closeFds(fds[2:])
 		return nil, nil, errors.New("shmnet: the client's pipe segment is not size-sealed")
+	}
+	if pipe.MaxMessage() < 1 {
+		// Valid for a ring, but no stream byte fits in a message: our
+		// Write would send empty messages for ever.
+		pipe.Close()
+		closeFds(fds[2:])
+		return nil, nil, fmt.Errorf("%w: the client's pipe has MaxMessage 0", shm.ErrCorrupt)
 	}
 	page, err := shm.OpenFile(ctx, gf, shm.WithKind(shm.KindRaw))
 	if err == nil && (page.Size() < notifySize || !page.Sealed()) {

@@ -113,6 +113,8 @@ type Listener struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	shake map[*net.UnixConn]bool // connections in their handshake, closed by Close
+	ctx   context.Context        // cancelled by Close: ends handshakes waiting on a client's segment
+	stop  context.CancelFunc
 }
 
 // Listen listens on name (any string of 1 to 90 bytes without NUL; one
@@ -133,6 +135,7 @@ func Listen(name string, opts ...Option) (*Listener, error) {
 	}
 	l := &Listener{name: name, ln: ln, opts: o, conns: make(chan *Conn), done: make(chan struct{}),
 		shake: map[*net.UnixConn]bool{}}
+	l.ctx, l.stop = context.WithCancel(context.Background())
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l, nil
@@ -194,7 +197,7 @@ func (l *Listener) handshake(uc *net.UnixConn) (*Conn, error) {
 		_, _ = uc.Write([]byte{replyRefused})
 		return nil, fmt.Errorf("shmnet: a process of user %d refused", cred.uid)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	ctx, cancel := context.WithTimeout(l.ctx, handshakeTimeout)
 	defer cancel()
 	pipe, note, err := listenerSide(ctx, uc)
 	if err != nil {
@@ -220,12 +223,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // Close stops listening: Accept returns, dials fail with ErrRefused, and
-// connections being set up are dropped. Accepted connections stay open.
+// connections being set up are dropped at once (a handshake waiting for a
+// client's segment included). Accepted connections stay open.
 func (l *Listener) Close() error {
 	err := error(&net.OpError{Op: "close", Net: "shmkit", Addr: l.Addr(), Err: net.ErrClosed})
 	l.once.Do(func() {
 		l.mu.Lock()
 		close(l.done)
+		l.stop() // a handshake waiting for the client's segment to be ready
 		for uc := range l.shake {
 			uc.Close() // its handshake fails at once
 		}
