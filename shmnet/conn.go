@@ -231,11 +231,17 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 }
 
 // readDead is Read once the read deadline has passed or the peer died:
-// a dead peer's last messages are still read.
+// a dead peer's last messages are still read, then io.EOF if it had
+// half-closed (CloseWrite) before it died.
 func (c *Conn) readDead(p []byte, why error) (int, error) {
 	if why == ErrPeerDied {
-		if n, ok, err := c.pipe.TryRead(p); ok && err == nil {
+		n, ok, err := c.pipe.TryRead(p)
+		switch {
+		case ok && err == nil:
 			return n, nil
+		case errors.Is(err, io.EOF):
+			// It half-closed before it died: its stream ended cleanly.
+			return 0, io.EOF
 		}
 	}
 	return 0, c.opErr("read", why)

@@ -61,6 +61,11 @@ func init() {
 		if _, err := c.Write(make([]byte, n)); err != nil {
 			return fail("write: %v", err)
 		}
+		if len(args) > 2 && args[2] == "closewrite" {
+			if err := c.CloseWrite(); err != nil {
+				return fail("closewrite: %v", err)
+			}
+		}
 		testproc.Printf("sent")
 		select {}
 	})
@@ -164,6 +169,37 @@ func TestPeerDies(t *testing.T) {
 	// Writes too, even into a ring with room.
 	if _, err := c.Write([]byte("x")); !errors.Is(err, ErrPeerDied) {
 		t.Errorf("Write after the peer died: %v", err)
+	}
+}
+
+// TestPeerDiesAfterCloseWrite: a peer that half-closed and then died
+// ended its stream cleanly: what it sent is read, then io.EOF, not
+// ErrPeerDied.
+func TestPeerDiesAfterCloseWrite(t *testing.T) {
+	name := testName(t)
+	ln, err := Listen(name, WithRingSize(256<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const sent = 100 << 10
+	p := testproc.Start(t, "send-and-die", name, fmt.Sprint(sent), "closewrite")
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p.Expect(t, "sent")
+	p.Kill()
+	if err := p.Wait(); !testproc.Killed(err) {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the connection has seen the death
+	if got, err := io.ReadFull(c, make([]byte, sent)); err != nil || got != sent {
+		t.Fatalf("read %d of %d: %v", got, sent, err)
+	}
+	if n, err := c.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the half-closed peer's data: %d, %v; want io.EOF", n, err)
 	}
 }
 
