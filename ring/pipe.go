@@ -224,7 +224,8 @@ func (c *Conn) ReadContext(ctx context.Context, p []byte) (int, error) {
 }
 
 // TryRead is Read that does not wait: ok is false when nothing is
-// queued. It returns io.EOF once the other end closed and everything it
+// queued (or when it released 64 empty messages and found no byte yet:
+// call it again). It returns io.EOF once the other end closed and everything it
 // sent was read.
 func (c *Conn) TryRead(p []byte) (n int, ok bool, err error) { return c.read(nil, p, false) }
 
@@ -234,7 +235,7 @@ func (c *Conn) read(ctx context.Context, p []byte, wait bool) (int, bool, error)
 	if len(p) == 0 {
 		return 0, true, nil
 	}
-	for c.rest == nil {
+	for empty := 0; c.rest == nil; {
 		var m []byte
 		var err error
 		ok := true
@@ -250,7 +251,19 @@ func (c *Conn) read(ctx context.Context, p []byte, wait bool) (int, bool, error)
 			if err := c.in.Release(); err != nil {
 				return 0, false, err
 			}
-			continue // an empty message carries no stream bytes
+			// An empty message carries no stream bytes. A peer that sends
+			// nothing else, as fast as we release them, must not keep
+			// this call from its caller's deadline: every 64 of them,
+			// TryRead reports nothing yet and Read looks at ctx.
+			if empty++; empty&63 == 0 {
+				if !wait {
+					return 0, false, nil
+				}
+				if ctx != nil && ctx.Err() != nil {
+					return 0, false, ctx.Err()
+				}
+			}
+			continue
 		}
 		c.rest = m
 	}

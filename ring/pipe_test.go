@@ -184,3 +184,56 @@ func TestPipePeerDied(t *testing.T) {
 		t.Fatalf("Send to a dead peer = %v", serr)
 	}
 }
+
+// TestPipeEmptyMessagesBounded: a stream of empty messages (a peer that
+// sends nothing else) cannot hold a TryRead or a ReadContext past its
+// caller's chance to look at the clock: TryRead reports nothing yet every
+// 64 of them, and ReadContext returns its context's error.
+func TestPipeEmptyMessagesBounded(t *testing.T) {
+	a, b, err := Pipe(Config{MaxMessage: 8, Capacity: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	for range 300 {
+		if err := a.Send(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Send(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	calls := 0
+	for {
+		calls++
+		n, ok, err := b.TryRead(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if n != 1 || buf[0] != 'x' {
+				t.Fatalf("TryRead: %q", buf[:n])
+			}
+			break
+		}
+		if calls > 10 {
+			t.Fatalf("%d TryReads for 300 empty messages and one byte", calls)
+		}
+	}
+	if calls != 5 { // 64, 128, 192, 256, then the rest and the byte
+		t.Errorf("%d TryReads, want 5", calls)
+	}
+	for range 100 {
+		if err := a.Send(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.ReadContext(cctx, buf); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadContext over empty messages with a done context: %v", err)
+	}
+}
