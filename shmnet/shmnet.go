@@ -95,6 +95,11 @@ func sockAddr(name string) (*net.UnixAddr, error) {
 	return &net.UnixAddr{Name: "@shmkit/" + name, Net: "unix"}, nil
 }
 
+// Test hooks: testHookReplied runs in the listener after it said yes to
+// a dialer, before the connection is queued for Accept; testHookReply
+// runs in the dialer before it reads the listener's reply.
+var testHookReplied, testHookReply func()
+
 // Reply bytes of the handshake.
 const (
 	replyOK      = 'O'
@@ -170,16 +175,18 @@ func (l *Listener) acceptLoop() {
 		go func() {
 			defer l.wg.Done()
 			c, err := l.handshake(uc)
-			l.mu.Lock()
-			delete(l.shake, uc)
-			l.mu.Unlock()
 			if err != nil {
+				l.mu.Lock()
+				delete(l.shake, uc)
+				l.mu.Unlock()
 				uc.Close()
 				return
 			}
 			select {
 			case l.conns <- c:
 			case <-l.done:
+				// Dialed but never accepted: closed as a connection is
+				// (the dialer reads io.EOF), not dropped as a dead one.
 				c.Close()
 			}
 		}()
@@ -203,10 +210,28 @@ func (l *Listener) handshake(uc *net.UnixConn) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// From the yes on, the socket belongs to a connection, which Close
+	// must end with a goodbye rather than drop (the dialer would take a
+	// dropped socket for our death): it leaves the handshakes Close
+	// drops before the yes is sent, and no yes follows a Close.
+	l.mu.Lock()
+	select {
+	case <-l.done:
+		l.mu.Unlock()
+		pipe.Close()
+		note.close()
+		return nil, net.ErrClosed
+	default:
+	}
+	delete(l.shake, uc)
+	l.mu.Unlock()
 	if _, err := uc.Write([]byte{replyOK}); err != nil {
 		pipe.Close()
 		note.close()
 		return nil, err
+	}
+	if testHookReplied != nil {
+		testHookReplied()
 	}
 	return newConn(pipe, note, uc, Addr{Name: l.name, Pid: os.Getpid()}, Addr{Name: l.name, Pid: cred.pid}, l.opts.spin), nil
 }
@@ -224,7 +249,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // Close stops listening: Accept returns, dials fail with ErrRefused, and
 // connections being set up are dropped at once (a handshake waiting for a
-// client's segment included). Accepted connections stay open.
+// client's segment included). Connections it said yes to that no Accept
+// took are closed as connections are: their dialers read io.EOF.
+// Accepted connections stay open.
 func (l *Listener) Close() error {
 	err := error(&net.OpError{Op: "close", Net: "shmkit", Addr: l.Addr(), Err: net.ErrClosed})
 	l.once.Do(func() {
@@ -247,8 +274,10 @@ func (l *Listener) Addr() net.Addr { return Addr{Name: l.name} }
 var _ net.Listener = (*Listener)(nil)
 
 // Dial connects to the listener on name. ctx bounds the connection's
-// set-up (nil: no bound). It fails at once with an error matching
-// ErrRefused when nobody listens there.
+// set-up (nil: no bound); once connected, its end no longer matters. It
+// fails at once with an error matching ErrRefused when nobody listens
+// there. A Dial that fails after the listener said yes (ctx ended first)
+// closes its end, so the connection Accept returns reads io.EOF.
 func Dial(ctx context.Context, name string, opts ...Option) (*Conn, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -299,21 +328,33 @@ func dialOver(ctx context.Context, uc *net.UnixConn, name string, o options) (*C
 		_ = uc.SetReadDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = uc.SetReadDeadline(time.Unix(1, 0)) })
+	if testHookReply != nil {
+		testHookReply()
+	}
 	var b [1]byte
 	_, err = uc.Read(b[:])
 	stop()
 	_ = uc.SetReadDeadline(time.Time{})
 	switch {
+	case err == nil && b[0] == replyOK:
+		// Connected: a context that ends now no longer matters (as
+		// with net.Dialer).
+	case err == nil:
+		err = ErrRefused
 	case ctx.Err() != nil:
 		err = ctx.Err()
-	case err == nil && b[0] != replyOK:
-		err = ErrRefused
-	case err != nil:
+	default:
 		err = fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	if err != nil {
+		// The listener may have said yes meanwhile and queued the
+		// connection for Accept: close it as a connection is (its
+		// reads end with io.EOF), not as a death.
+		_ = pipe.CloseWrite()
 		pipe.Close()
+		note.poke()
 		note.close()
+		_, _ = uc.Write([]byte{goodbye})
 		return nil, err
 	}
 	return newConn(pipe, note, uc, Addr{Name: name, Pid: os.Getpid()}, Addr{Name: name, Pid: cred.pid}, o.spin), nil
