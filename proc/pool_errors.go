@@ -47,12 +47,18 @@ func (e *TaskError) Unwrap() error { return e.Err }
 // outside the task's recover (a fatal runtime error, a panic in another
 // goroutine). Only the tasks the worker held end with it; the pool
 // replaces the worker and goes on. It matches ErrWorkerDied.
+//
+// With BeforeStart set, the task never ran: workers kept dying before
+// they took their first task (a crash in an init function, a worker that
+// cannot start), and rather than replace them for ever while every task
+// waits, the pool failed pending tasks with the last one's death.
 type WorkerDiedError struct {
-	Pid      int            // the worker's process id
-	Code     int            // its exit code, -1 when a signal killed it
-	Signal   syscall.Signal // the signal that killed it, 0 if it exited
-	Index    int            // the task's index in its Map (0 for Submit)
-	Attempts int            // how many times the task was started (1 + retries)
+	Pid         int            // the worker's process id
+	Code        int            // its exit code, -1 when a signal killed it
+	Signal      syscall.Signal // the signal that killed it, 0 if it exited
+	Index       int            // the task's index in its Map (0 for Submit)
+	Attempts    int            // how many times the task was started (1 + retries)
+	BeforeStart bool           // the worker died before it took any task: this one never ran
 }
 
 func (e *WorkerDiedError) Error() string {
@@ -62,6 +68,10 @@ func (e *WorkerDiedError) Error() string {
 		fmt.Fprintf(&b, "killed by %s", signalName(e.Signal))
 	} else {
 		fmt.Fprintf(&b, "exited with code %d", e.Code)
+	}
+	if e.BeforeStart {
+		fmt.Fprintf(&b, " before it took a task (workers keep dying at start); task %d never ran", e.Index)
+		return b.String()
 	}
 	fmt.Fprintf(&b, " while holding task %d", e.Index)
 	if e.Attempts > 1 {

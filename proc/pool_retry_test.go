@@ -89,6 +89,8 @@ func TestWorkerDiedErrorMessage(t *testing.T) {
 			"proc: worker pid 42 killed by signal 200 while holding task 1"},
 		{proc.WorkerDiedError{Pid: 42, Code: 3, Index: 1, Attempts: 2},
 			"proc: worker pid 42 exited with code 3 while holding task 1 (attempt 2)"},
+		{proc.WorkerDiedError{Pid: 42, Code: 7, Index: 5, BeforeStart: true},
+			"proc: worker pid 42 exited with code 7 before it took a task (workers keep dying at start); task 5 never ran"},
 	} {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)

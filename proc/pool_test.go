@@ -382,7 +382,7 @@ func TestPoolTaskFailures(t *testing.T) {
 	// A worker that exits holding a task: that task, with the code.
 	_, err = p.Map(ctx, []poolOp{{X: 2, Op: opExit, Arg: 3}})
 	var wd *proc.WorkerDiedError
-	if !errors.As(err, &wd) || wd.Index != 0 || wd.Code != 3 || wd.Signal != 0 || wd.Attempts != 1 || !errors.Is(err, proc.ErrWorkerDied) {
+	if !errors.As(err, &wd) || wd.Index != 0 || wd.Code != 3 || wd.Signal != 0 || wd.Attempts != 1 || wd.BeforeStart || !errors.Is(err, proc.ErrWorkerDied) {
 		t.Fatalf("Map error %v (%+v), want a WorkerDiedError for task 0 with code 3", err, wd)
 	}
 	if v, err := p.Submit(ctx, poolOp{X: 5}).Get(ctx); err != nil || v.Y != 25 {
@@ -458,7 +458,7 @@ func TestPoolWorkersKilled(t *testing.T) {
 				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 					var te *proc.TaskError
 					var wd *proc.WorkerDiedError
-					if !errors.As(e, &te) || !errors.As(e, &wd) || wd.Index != te.Index || wd.Signal != syscall.SIGKILL || wd.Attempts != retries+1 {
+					if !errors.As(e, &te) || !errors.As(e, &wd) || wd.Index != te.Index || wd.Signal != syscall.SIGKILL || wd.Attempts != retries+1 || wd.BeforeStart {
 						t.Fatalf("unexpected error %v", e)
 					}
 					if failed[te.Index] {
@@ -928,7 +928,7 @@ func TestPoolWorkerDiesBeforeReady(t *testing.T) {
 	}
 	for i, te := range tes {
 		var wd *proc.WorkerDiedError
-		if te.Index != i || !errors.As(te.Err, &wd) || wd.Code != 7 || wd.Attempts != 1 {
+		if te.Index != i || !errors.As(te.Err, &wd) || wd.Code != 7 || wd.Attempts != 0 || !wd.BeforeStart {
 			t.Fatalf("task %d: %v", i, te)
 		}
 	}

@@ -785,7 +785,8 @@ func (s *slot[In, Out]) diedUnstartedLocked(w *worker[In, Out], werr error, code
 		if ref.b.finished {
 			continue
 		}
-		p.finishLocked(ref, nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code, Signal: sig, Index: ref.i, Attempts: ref.b.attempts[ref.i] + 1})
+		p.finishLocked(ref, nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code, Signal: sig, Index: ref.i,
+			Attempts: ref.b.attempts[ref.i], BeforeStart: true})
 	}
 }
 
