@@ -119,8 +119,8 @@ func newConn(pipe *ring.Conn, note *notifier, sock *net.UnixConn, local, remote 
 	c := &Conn{pipe: pipe, note: note, sock: sock, local: local, remote: remote, maxMsg: pipe.MaxMessage(),
 		watchDone: make(chan struct{}), spin: spin}
 	// A read epoch that finishes (its deadline, Close, the peer's death)
-	// writes our own eventfd, so that a parked Read looks again whatever
-	// the other process did to the descriptor's flags or counter.
+	// sets a past read deadline on our eventfd's file, so that a parked
+	// Read looks again whatever the other process did to the descriptor.
 	c.rd, c.wd = newDeadline(note.self), newDeadline(note.selfWriter)
 	if spin >= 0 {
 		pipe.SetSpinTime(spin)
@@ -200,7 +200,6 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 		}
 		runtime.Gosched()
 	}
-	var scratch [8]byte
 	for {
 		atomic.StoreUint32(c.note.inAsleep, 1) // seq-cst: before our last look at the ring
 		n, ok, err := c.pipe.TryRead(buf)
@@ -219,13 +218,10 @@ func (c *Conn) recv(ctx *epoch, buf []byte) (int, error) {
 		// Woken by the writer, or by our own epoch finishing (the
 		// deadline, Close, the peer's death: deadline.onFinish); either
 		// way the loop looks at the ring, then at the epoch.
-		_, rerr := c.note.in.Read(scratch[:])
+		err = c.note.inPark.sleep(ctx)
 		atomic.StoreUint32(c.note.inAsleep, 0)
-		if rerr != nil {
-			if err := ctx.Err(); err != nil {
-				return 0, err
-			}
-			return 0, rerr
+		if err != nil {
+			return 0, err
 		}
 	}
 }
@@ -318,7 +314,6 @@ func (c *Conn) send(ctx *epoch, m []byte) error {
 		}
 		runtime.Gosched()
 	}
-	var scratch [8]byte
 	for {
 		atomic.StoreUint32(c.note.wAsleep, 1) // seq-cst: before our last look at the ring
 		ok, err := c.pipe.TrySend(m)
@@ -330,13 +325,10 @@ func (c *Conn) send(ctx *epoch, m []byte) error {
 			atomic.StoreUint32(c.note.wAsleep, 0)
 			return err
 		}
-		_, rerr := c.note.space.Read(scratch[:])
+		err = c.note.spacePark.sleep(ctx)
 		atomic.StoreUint32(c.note.wAsleep, 0)
-		if rerr != nil {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return rerr
+		if err != nil {
+			return err
 		}
 	}
 }

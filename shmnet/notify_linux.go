@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -29,6 +30,16 @@ import (
 // of its end, with a second asleep word that the reader looks at after it
 // takes a message.
 //
+// A parked end never reads its eventfd: it waits in the netpoller for the
+// next write to it (the poller is edge-triggered: every write is an
+// event, whatever the counter holds), and its own wake-ups (a deadline,
+// Close, the peer's death) are a read deadline on its *os.File, which the
+// poller honours without a system call. The other process shares the
+// eventfd's file description and may read its counter away or clear
+// O_NONBLOCK on it; neither can keep a parked call from its deadline or
+// its Close, nor make it block a thread in read. What it can take away is
+// only its own wake-ups of us.
+//
 // Page layout (an anonymous shm segment, kind raw, 256 bytes), one word
 // (uint32) per cache line: the listener's reader asleep at 0, the
 // dialer's reader at 64, the listener's writer at 128, the dialer's
@@ -49,7 +60,7 @@ type notifier struct {
 	page     *shm.Segment
 	inAsleep *uint32  // ours: raised while our reader sleeps on in
 	peerWord *uint32  // the other end's reader's
-	in       *os.File // our reader's eventfd, read (in the netpoller) to sleep
+	in       *os.File // our reader's eventfd, waited on (in the netpoller) to sleep
 	out      *os.File // the other end's reader's, written to wake it
 	inFd     int      // in's and out's descriptors, for the raw writes
 	outFd    int
@@ -60,12 +71,72 @@ type notifier struct {
 	peerSpace *os.File // the other end's writer's
 	spaceFd   int
 	peerSpFd  int
+
+	inPark, spacePark parker // our reader's and our writer's waits
+}
+
+// parker waits on one of our eventfds in the netpoller without reading
+// it (see above). One goroutine at a time uses it (Read's and Write's
+// locks); it allocates nothing per wait.
+type parker struct {
+	f     *os.File
+	rc    syscall.RawConn
+	fn    func(uintptr) bool // p.ready, bound once
+	word  *uint32            // our asleep word for this wait
+	armed bool
+}
+
+func (p *parker) init(f *os.File, word *uint32) {
+	p.f, p.word = f, word
+	if rc, err := f.SyscallConn(); err == nil {
+		p.rc = rc
+	}
+	p.fn = p.ready
+}
+
+// ready is the RawConn.Read callback, called once the poller has
+// forgotten the events before it: the first time it waits for the next
+// event unless a wake-up was already sent, which lowered our asleep word
+// before writing the eventfd (wake, poke); after an event it is done.
+func (p *parker) ready(uintptr) bool {
+	if p.armed {
+		p.armed = false
+		return atomic.LoadUint32(p.word) == 0 // seq-cst
+	}
+	return true
+}
+
+// sleep parks the goroutine until the next write to p's eventfd (or one
+// that came since the last sleep), or until our own epoch ends (self, a
+// read deadline), and says whether to look at the ring again (nil) or
+// give up (ctx's error, or the poller's).
+func (p *parker) sleep(ctx *epoch) error {
+	if p.rc == nil {
+		return errors.New("shmnet: eventfd not pollable")
+	}
+	p.armed = true
+	err := p.rc.Read(p.fn)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// An earlier epoch's self-wake. An epoch that ends from now on
+		// sets the deadline again after it is done, and the caller looks
+		// at its epoch before it sleeps again.
+		_ = p.f.SetReadDeadline(noDeadline)
+		return nil
+	}
+	return err
 }
 
 // newNotifier completes n's descriptors.
 func newNotifier(n *notifier) *notifier {
 	n.inFd, n.outFd = rawFd(n.in), rawFd(n.out)
 	n.spaceFd, n.peerSpFd = rawFd(n.space), rawFd(n.peerSpace)
+	n.inPark.init(n.in, n.inAsleep)
+	n.spacePark.init(n.space, n.wAsleep)
 	return n
 }
 
@@ -89,20 +160,32 @@ func (n *notifier) wake() {
 	}
 }
 
-// poke writes the other end's eventfd unconditionally (a close, a
-// half-close: it must look at the ring again).
-func (n *notifier) poke() { signal(n.outFd) }
+// poke wakes the other end's reader unconditionally (a close, a
+// half-close: it must look at the ring again). Its asleep word goes to 0
+// first, as wake's does, for a reader about to park (parker.ready).
+func (n *notifier) poke() {
+	atomic.StoreUint32(n.peerWord, 0)
+	signal(n.outFd)
+}
+
+// pastDeadline is a read deadline that has passed: set on one of our
+// eventfds' files, it wakes the goroutine parked on it.
+var pastDeadline = time.Unix(1, 0)
 
 // self wakes our own parked Read (a deadline passed, the connection
-// ended).
-func (n *notifier) self() { signal(n.inFd) }
+// ended), with a past read deadline: nothing the other process does to
+// the eventfd can keep it from the parked goroutine.
+func (n *notifier) self() { _ = n.in.SetReadDeadline(pastDeadline) }
 
 // selfWriter wakes our own parked Write, likewise.
-func (n *notifier) selfWriter() { signal(n.spaceFd) }
+func (n *notifier) selfWriter() { _ = n.space.SetReadDeadline(pastDeadline) }
 
 // pokeWriter wakes the other end's writer unconditionally (we closed:
-// its Write must fail now).
-func (n *notifier) pokeWriter() { signal(n.peerSpFd) }
+// its Write must fail now), lowering its asleep word first.
+func (n *notifier) pokeWriter() {
+	atomic.StoreUint32(n.peerWWord, 0)
+	signal(n.peerSpFd)
+}
 
 // wakeWriter wakes the other end's writer if it sleeps for room: called
 // after we took a message (freeing ring space).

@@ -15,7 +15,12 @@ import (
 type notifier struct {
 	inAsleep, wAsleep *uint32
 	in, space         *os.File
+	inPark, spacePark parker
 }
+
+type parker struct{}
+
+func (*parker) sleep(*epoch) error { return shm.ErrNotSupported }
 
 func (n *notifier) wake()       {}
 func (n *notifier) poke()       {}
