@@ -85,6 +85,15 @@ func (q *Queue) claimRole(ownerOff, startOff uint64) error {
 		}
 		if atomic.CompareAndSwapUint64(p, w, me) {
 			atomic.StoreUint64(q.u64(startOff), q.self.Start) // informational
+			// The role's side has no sleeper but this handle's: one the
+			// previous holder counted and never took back (killed asleep,
+			// or a call left blocked across its Close) would cost the
+			// other side a wake-up system call per message for good.
+			waiters := q.putWaiters
+			if ownerOff == offConsOwner {
+				waiters = q.getWaiters
+			}
+			atomic.StoreUint32(waiters, 0)
 			return nil
 		}
 	}
