@@ -195,9 +195,11 @@ func (n *notifier) wakeWriter() {
 	}
 }
 
-// signal adds 1 to the eventfd fd with a raw, non-blocking write: a
-// counter the other process filled (EAGAIN) already means "wake up", and
-// must not make us wait in the poller.
+// signal adds 1 to the eventfd fd with a raw, non-blocking write. A
+// sleeper never drains its counter (parker), so a full one (EAGAIN) was
+// filled on purpose by the process that sleeps on it, which has thereby
+// given up our wake-ups: the write is dropped, and must not make us wait
+// in the poller.
 //
 // O_NONBLOCK is a flag of the file description, which the other process
 // shares and may clear; with the counter full, a plain write would then
@@ -213,7 +215,7 @@ func signal(fd int) {
 		n, err = unix.Poll(pfd, 0)
 	}
 	if err != nil || n != 1 || pfd[0].Revents&unix.POLLOUT == 0 {
-		return // full (or broken): the sleeper has a wake-up pending anyway
+		return // full (its sleeper filled it) or broken: nothing to do
 	}
 	for {
 		if _, err := unix.Write(fd, one[:]); err != unix.EINTR {
