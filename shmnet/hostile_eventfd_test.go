@@ -19,7 +19,7 @@ func TestSignalNeverBlocks(t *testing.T) {
 	}
 	defer stop()
 	d := c1.(*Conn)                                                        // the "hostile" dialer: it holds all four eventfds
-	fd := d.note.inFd                                                      // the eventfd the listener's end writes to wake d's reader
+	fd := rawFd(d.note.in)                                                 // the eventfd the listener's end writes to wake d's reader
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err != nil { // blocking, for both processes
 		t.Fatal(err)
 	}

@@ -62,14 +62,12 @@ type notifier struct {
 	peerWord *uint32  // the other end's reader's
 	in       *os.File // our reader's eventfd, waited on (in the netpoller) to sleep
 	out      *os.File // the other end's reader's, written to wake it
-	inFd     int      // in's and out's descriptors, for the raw writes
-	outFd    int
+	outFd    int      // out's descriptor, for the raw writes
 
 	wAsleep   *uint32  // ours: raised while our writer sleeps on space
 	peerWWord *uint32  // the other end's writer's
 	space     *os.File // our writer's eventfd
 	peerSpace *os.File // the other end's writer's
-	spaceFd   int
 	peerSpFd  int
 
 	inPark, spacePark parker // our reader's and our writer's waits
@@ -133,8 +131,7 @@ func (p *parker) sleep(ctx *epoch) error {
 
 // newNotifier completes n's descriptors.
 func newNotifier(n *notifier) *notifier {
-	n.inFd, n.outFd = rawFd(n.in), rawFd(n.out)
-	n.spaceFd, n.peerSpFd = rawFd(n.space), rawFd(n.peerSpace)
+	n.outFd, n.peerSpFd = rawFd(n.out), rawFd(n.peerSpace)
 	n.inPark.init(n.in, n.inAsleep)
 	n.spacePark.init(n.space, n.wAsleep)
 	return n
